@@ -1,0 +1,12 @@
+//! Resource types of the `wasmless.io/v1alpha1` API: what a user writes in
+//! YAML, for `wasmless up` and (later) as Kubernetes custom resources.
+//! Types and their validation only; no I/O.
+
+mod function;
+mod quantity;
+
+pub use function::{
+    API_VERSION, ContentType, EnvVar, Function, FunctionSpec, InvalidSpec, ObjectMeta,
+    DEFAULT_MEMORY, DEFAULT_TIMEOUT, WASM_RUNTIME,
+};
+pub use quantity::{parse_duration, parse_memory};

@@ -1,0 +1,87 @@
+//! The wasmtime engine: its configuration and the epoch clock that enforces
+//! per-event timeouts.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the epoch advances. A running function is checked against its
+/// deadline (and yields to other tasks) once per tick.
+pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Limits of the engine, shared by all functions in a host.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// How many instances may exist at once (the pooling allocator's size).
+    pub max_instances: u32,
+    /// The largest memory limit a function may ask for, in bytes.
+    pub max_memory: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            max_instances: 1000,
+            max_memory: 1 << 30,
+        }
+    }
+}
+
+/// Builds the engine: component model, async, epoch interruption and the
+/// pooling allocator with copy-on-write memory images, so that a fresh
+/// instance per event costs microseconds.
+pub fn build_engine(config: &EngineConfig) -> wasmtime::Result<Engine> {
+    let mut wasm = Config::new();
+    wasm.wasm_component_model(true).epoch_interruption(true);
+    let mut pool = PoolingAllocationConfig::default();
+    let instances = config.max_instances.max(1);
+    // A Rust component holds a few core instances (the program, the WASI
+    // adapter shims); a command module one.
+    pool.total_component_instances(instances)
+        .total_core_instances(instances * 4)
+        .total_memories(instances * 2)
+        .total_tables(instances * 4)
+        .total_stacks(instances)
+        .max_core_instances_per_component(32)
+        .max_memories_per_component(4)
+        .max_tables_per_component(8)
+        .max_memory_size(usize::try_from(config.max_memory).unwrap_or(usize::MAX))
+        .max_unused_warm_slots(64);
+    wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    Engine::new(&wasm)
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
+pub struct EpochClock {
+    stop: Arc<AtomicBool>,
+}
+
+impl EpochClock {
+    /// Starts the clock on its own thread.
+    pub fn start(engine: &Engine) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let engine = engine.weak();
+        let flag = stop.clone();
+        std::thread::Builder::new()
+            .name("wasmless-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    match engine.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })
+            .expect("spawning a thread at start-up cannot fail short of resource exhaustion");
+        Self { stop }
+    }
+}
+
+impl Drop for EpochClock {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,250 @@
+//! Loading functions: recognising their kind, compiling (through the cache)
+//! and pre-instantiating them against the host's linkers.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wasmtime::Engine;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+
+use super::bindings::FunctionPre;
+use super::cache::{CacheOutcome, CompileCache, Compiled};
+use super::engine::{EngineConfig, EpochClock, build_engine};
+use super::error::LoadError;
+use super::state::{CommandState, ComponentState};
+
+/// The kinds of wasm function the host runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FunctionKind {
+    /// A component of the `wasmless` world (written with the guest SDK).
+    Wasmless,
+    /// A `wasi:http/proxy` component.
+    HttpProxy,
+    /// A WASI preview 1 command module: event on stdin, response on stdout.
+    Command,
+}
+
+impl FunctionKind {
+    /// A short name for listings and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FunctionKind::Wasmless => "wasmless",
+            FunctionKind::HttpProxy => "wasi-http",
+            FunctionKind::Command => "wasi-command",
+        }
+    }
+}
+
+/// Settings of a host.
+#[derive(Clone, Debug, Default)]
+pub struct HostConfig {
+    /// Engine limits.
+    pub engine: EngineConfig,
+    /// Where compiled artefacts are cached; none keeps them in memory only.
+    pub cache_dir: Option<PathBuf>,
+    /// The largest response body a function may return, in bytes.
+    pub max_response_bytes: usize,
+}
+
+/// What a function is allowed and told, from its spec.
+#[derive(Clone, Debug)]
+pub struct FunctionSettings {
+    /// The function's name.
+    pub name: String,
+    /// The runtime from the spec.
+    pub runtime: String,
+    /// Per-event time limit.
+    pub timeout: Duration,
+    /// Per-event memory limit in bytes.
+    pub memory_limit: u64,
+    /// The environment the function sees.
+    pub env: Vec<(String, String)>,
+}
+
+/// A wasmtime engine with the linkers for every kind of function.
+pub struct Host {
+    pub(crate) engine: Engine,
+    component_linker: wasmtime::component::Linker<ComponentState>,
+    command_linker: wasmtime::Linker<CommandState>,
+    cache: CompileCache,
+    pub(crate) config: HostConfig,
+    _clock: EpochClock,
+}
+
+pub(crate) enum Prepared {
+    Wasmless(FunctionPre<ComponentState>),
+    HttpProxy(ProxyPre<ComponentState>),
+    Command(wasmtime::InstancePre<CommandState>),
+}
+
+/// A function ready to serve events: compiled and pre-instantiated.
+pub struct LoadedFunction {
+    pub(crate) host: Arc<Host>,
+    pub(crate) settings: FunctionSettings,
+    pub(crate) kind: FunctionKind,
+    pub(crate) prepared: Prepared,
+    digest: [u8; 32],
+    size: usize,
+    cache_outcome: CacheOutcome,
+}
+
+impl Host {
+    /// Builds the engine, the linkers and the cache, and starts the epoch
+    /// clock.
+    pub fn new(mut config: HostConfig) -> wasmtime::Result<Arc<Self>> {
+        if config.max_response_bytes == 0 {
+            config.max_response_bytes = 16 << 20;
+        }
+        let engine = build_engine(&config.engine)?;
+        let mut component_linker = wasmtime::component::Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut component_linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut component_linker)?;
+        let mut command_linker = wasmtime::Linker::new(&engine);
+        wasmtime_wasi::p1::add_to_linker_async(&mut command_linker, |s: &mut CommandState| {
+            &mut s.wasi
+        })?;
+        let cache = CompileCache::new(&engine, config.cache_dir.as_deref());
+        let clock = EpochClock::start(&engine);
+        Ok(Arc::new(Self {
+            engine,
+            component_linker,
+            command_linker,
+            cache,
+            config,
+            _clock: clock,
+        }))
+    }
+
+    /// The compile cache.
+    pub fn cache(&self) -> &CompileCache {
+        &self.cache
+    }
+
+    /// Compiles (or finds in the cache) and pre-instantiates a function.
+    /// CPU-heavy on a cache miss: call it off the async executor.
+    pub fn load(
+        self: &Arc<Self>,
+        source: &[u8],
+        settings: FunctionSettings,
+    ) -> Result<LoadedFunction, LoadError> {
+        let max = self.config.engine.max_memory;
+        if settings.memory_limit > max {
+            return Err(LoadError::MemoryTooLarge {
+                asked: settings.memory_limit,
+                max,
+            });
+        }
+        let wasm = to_binary(source)?;
+        let digest: [u8; 32] = Sha256::digest(&wasm).into();
+        let component = wasmtime::wasmparser::Parser::is_component(&wasm);
+        if !component && !wasmtime::wasmparser::Parser::is_core_wasm(&wasm) {
+            return Err(LoadError::NotWasm("unknown wasm version or layer".into()));
+        }
+        let (compiled, cache_outcome) = self
+            .cache
+            .get_or_compile(&self.engine, digest, &wasm, component)
+            .map_err(LoadError::CompileModule)?;
+        let (kind, prepared) = match compiled {
+            Compiled::Component(c) => self.prepare_component(&c)?,
+            Compiled::Module(m) => self.prepare_command(&m)?,
+        };
+        Ok(LoadedFunction {
+            host: self.clone(),
+            settings,
+            kind,
+            prepared,
+            digest,
+            size: wasm.len(),
+            cache_outcome,
+        })
+    }
+
+    fn prepare_component(
+        &self,
+        component: &wasmtime::component::Component,
+    ) -> Result<(FunctionKind, Prepared), LoadError> {
+        let ty = component.component_type();
+        let exports: Vec<String> = ty
+            .exports(&self.engine)
+            .map(|(name, _)| name.to_owned())
+            .collect();
+        let has = |prefix: &str| exports.iter().any(|e| e.starts_with(prefix));
+        let pre = self
+            .component_linker
+            .instantiate_pre(component)
+            .map_err(LoadError::LinkImports)?;
+        if has("wasmless:function/handler@0.1") {
+            let pre = FunctionPre::new(pre).map_err(LoadError::LinkImports)?;
+            Ok((FunctionKind::Wasmless, Prepared::Wasmless(pre)))
+        } else if has("wasi:http/incoming-handler@0.2") {
+            let pre = ProxyPre::new(pre).map_err(LoadError::LinkImports)?;
+            Ok((FunctionKind::HttpProxy, Prepared::HttpProxy(pre)))
+        } else {
+            Err(LoadError::UnsupportedKind(format!(
+                "the component exports neither wasmless:function/handler@0.1 nor wasi:http/incoming-handler@0.2 (it exports: {})",
+                if exports.is_empty() { "nothing".to_owned() } else { exports.join(", ") }
+            )))
+        }
+    }
+
+    fn prepare_command(
+        &self,
+        module: &wasmtime::Module,
+    ) -> Result<(FunctionKind, Prepared), LoadError> {
+        let is_command = module
+            .exports()
+            .any(|e| e.name() == "_start" && e.ty().func().is_some());
+        if !is_command {
+            return Err(LoadError::UnsupportedKind(
+                "a core module must be a WASI command exporting a `_start` function".into(),
+            ));
+        }
+        let pre = self
+            .command_linker
+            .instantiate_pre(module)
+            .map_err(LoadError::LinkImports)?;
+        Ok((FunctionKind::Command, Prepared::Command(pre)))
+    }
+}
+
+impl LoadedFunction {
+    /// The function's settings.
+    pub fn settings(&self) -> &FunctionSettings {
+        &self.settings
+    }
+
+    /// The kind of function.
+    pub fn kind(&self) -> FunctionKind {
+        self.kind
+    }
+
+    /// SHA-256 of the wasm binary, hex.
+    pub fn digest(&self) -> String {
+        hex::encode(self.digest)
+    }
+
+    /// Size of the wasm binary in bytes.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Whether loading compiled it or found it in a cache.
+    pub fn cache_outcome(&self) -> CacheOutcome {
+        self.cache_outcome
+    }
+}
+
+/// Accepts a wasm binary as it is and WAT text by translating it.
+fn to_binary(source: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, LoadError> {
+    if source.starts_with(b"\0asm") {
+        return Ok(source.into());
+    }
+    wat::parse_bytes(source).map_err(|err| {
+        let first = err.to_string().lines().next().unwrap_or_default().to_owned();
+        LoadError::NotWasm(format!(
+            "it neither starts with the wasm magic bytes nor parses as WAT text ({first})"
+        ))
+    })
+}

@@ -1,0 +1,330 @@
+//! Running one event: a fresh store and instance per event, the memory cap
+//! and the deadline installed, and the outcome sorted into a response or an
+//! [`InvokeError`].
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use wasmtime::{Store, UpdateDeadline};
+use wasmtime_wasi_http::WasiHttpView;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+
+use super::bindings::wasmless::function::types as wit;
+use super::error::{DeadlineExceeded, InvokeError, classify};
+use super::event::{Event, Response};
+use super::function::{LoadedFunction, Prepared};
+use super::state::{Captured, CommandState, ComponentState, LOG_CAPTURE, MemoryCap, wasi_builder};
+
+/// Extra time allowed beyond the timeout for a function stuck in a host call
+/// (where the epoch check cannot reach it) before the event is abandoned.
+const HOST_CALL_GRACE: Duration = Duration::from_millis(50);
+
+trait HasLimits {
+    fn limits(&mut self) -> &mut MemoryCap;
+}
+
+impl HasLimits for ComponentState {
+    fn limits(&mut self) -> &mut MemoryCap {
+        &mut self.limits
+    }
+}
+
+impl HasLimits for CommandState {
+    fn limits(&mut self) -> &mut MemoryCap {
+        &mut self.limits
+    }
+}
+
+impl LoadedFunction {
+    /// Runs one event in a fresh instance and returns the function's
+    /// response, or why there is none.
+    pub async fn handle_event(&self, event: Event) -> Result<Response, InvokeError> {
+        let timeout = self.settings.timeout;
+        let deadline = Instant::now() + timeout;
+        let run = async {
+            match &self.prepared {
+                Prepared::Wasmless(pre) => self.run_wasmless(pre, event, deadline).await,
+                Prepared::HttpProxy(pre) => self.run_http_proxy(pre, event, deadline).await,
+                Prepared::Command(pre) => self.run_command(pre, event, deadline).await,
+            }
+        };
+        match tokio::time::timeout(timeout + HOST_CALL_GRACE, run).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(InvokeError::Timeout(timeout)),
+        }
+    }
+
+    fn new_store<T: HasLimits + Send + 'static>(&self, state: T, deadline: Instant) -> Store<T> {
+        let mut store = Store::new(&self.host.engine, state);
+        store.limiter(|state| state.limits());
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Err(DeadlineExceeded.into())
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        store
+    }
+
+    fn component_store(&self, io: &Captured, deadline: Instant) -> Store<ComponentState> {
+        let wasi = wasi_builder(&self.settings.env, io).build();
+        self.new_store(ComponentState::new(wasi, self.settings.memory_limit), deadline)
+    }
+
+    async fn run_wasmless(
+        &self,
+        pre: &super::bindings::FunctionPre<ComponentState>,
+        event: Event,
+        deadline: Instant,
+    ) -> Result<Response, InvokeError> {
+        let io = Captured::new(LOG_CAPTURE);
+        let mut store = self.component_store(&io, deadline);
+        let wit_event = to_wit_event(event);
+        let wit_context = self.wit_context();
+        let timeout = self.settings.timeout;
+        let outcome = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance
+                .wasmless_function_handler()
+                .call_handle(&mut store, &wit_event, &wit_context)
+                .await
+        }
+        .await;
+        self.log_output("stdout", &io.stdout.contents());
+        self.log_output("stderr", &io.stderr.contents());
+        match outcome {
+            Ok(Ok(response)) => Ok(Response {
+                status: response.status,
+                headers: response.headers,
+                body: Bytes::from(response.body),
+            }),
+            Ok(Err(error)) => Err(InvokeError::Guest {
+                status: if (400..=599).contains(&error.status) { error.status } else { 500 },
+                message: error.message,
+            }),
+            Err(err) => Err(classify(err, timeout)),
+        }
+    }
+
+    async fn run_http_proxy(
+        &self,
+        pre: &wasmtime_wasi_http::p2::bindings::ProxyPre<ComponentState>,
+        event: Event,
+        deadline: Instant,
+    ) -> Result<Response, InvokeError> {
+        let io = Captured::new(LOG_CAPTURE);
+        let mut store = self.component_store(&io, deadline);
+        let timeout = self.settings.timeout;
+        let trap = |e: wasmtime::Error| classify(e, timeout);
+        let request = to_http_request(event)?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let req = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, request)
+            .map_err(trap)?;
+        let out = store.data_mut().http().new_response_outparam(tx).map_err(trap)?;
+        // The guest may go on writing the body after it sets the response, so
+        // the call and the reading of the body run side by side. The call
+        // owns the store, so that a guest that never answers drops the
+        // response channel when it ends.
+        let call = async move {
+            let proxy = pre.instantiate_async(&mut store).await?;
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, req, out)
+                .await
+        };
+        let limit = self.host.config.max_response_bytes;
+        let read = async {
+            let response = match rx.await {
+                Ok(Ok(response)) => response,
+                Ok(Err(code)) => return Err(Some(format!("function answered with error {code:?}"))),
+                Err(_) => return Err(None),
+            };
+            let (parts, body) = response.into_parts();
+            let body = Limited::new(body, limit)
+                .collect()
+                .await
+                .map_err(|e| Some(format!("reading the response body failed: {e}")))?
+                .to_bytes();
+            Ok((parts, body))
+        };
+        let (called, read) = tokio::join!(call, read);
+        self.log_output("stdout", &io.stdout.contents());
+        self.log_output("stderr", &io.stderr.contents());
+        if let Err(err) = called {
+            return Err(trap(err));
+        }
+        let (parts, body) = match read {
+            Ok(answer) => answer,
+            Err(None) => return Err(InvokeError::NoResponse),
+            Err(Some(message)) if message.contains("length limit") => {
+                return Err(InvokeError::ResponseTooLarge(limit));
+            }
+            Err(Some(message)) => return Err(InvokeError::Trap(message)),
+        };
+        let headers = parts
+            .headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect();
+        Ok(Response {
+            status: parts.status.as_u16(),
+            headers,
+            body,
+        })
+    }
+
+    async fn run_command(
+        &self,
+        pre: &wasmtime::InstancePre<CommandState>,
+        event: Event,
+        deadline: Instant,
+    ) -> Result<Response, InvokeError> {
+        let limit = self.host.config.max_response_bytes;
+        let io = Captured::new(limit);
+        let env = self.command_env(&event);
+        let mut builder = wasi_builder(&env, &io);
+        builder.arg(&self.settings.name);
+        let state = CommandState::new(event.data, builder, self.settings.memory_limit);
+        let mut store = self.new_store(state, deadline);
+        let outcome = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+            start.call_async(&mut store, ()).await
+        }
+        .await;
+        let stdout = io.stdout.contents();
+        let stderr = io.stderr.contents();
+        self.log_output("stderr", &stderr);
+        match outcome.map_err(|e| classify(e, self.settings.timeout)) {
+            Ok(()) | Err(InvokeError::Exit { code: 0, .. }) => {}
+            Err(InvokeError::Exit { code, .. }) => {
+                return Err(InvokeError::Exit {
+                    code,
+                    stderr: tail(&stderr),
+                });
+            }
+            Err(_) if stdout.len() >= limit => return Err(InvokeError::ResponseTooLarge(limit)),
+            Err(err) => return Err(err),
+        }
+        let content_type = if std::str::from_utf8(&stdout).is_ok() {
+            "text/plain; charset=utf-8"
+        } else {
+            "application/octet-stream"
+        };
+        Ok(Response {
+            status: 200,
+            headers: vec![("content-type".into(), content_type.into())],
+            body: stdout,
+        })
+    }
+
+    /// A command learns about its event from CGI-style variables, next to the
+    /// environment its spec grants.
+    fn command_env(&self, event: &Event) -> Vec<(String, String)> {
+        let mut env = self.settings.env.clone();
+        let request = event.request.clone().unwrap_or_default();
+        env.extend([
+            ("EVENT_ID".into(), event.id.clone()),
+            ("EVENT_TYPE".into(), event.event_type.clone()),
+            ("EVENT_TIME".into(), event.time_rfc3339()),
+            ("EVENT_NAMESPACE".into(), event.namespace.clone()),
+            ("FUNCTION_NAME".into(), self.settings.name.clone()),
+            ("REQUEST_METHOD".into(), request.method),
+            ("PATH_INFO".into(), request.path),
+            ("QUERY_STRING".into(), request.query),
+        ]);
+        env
+    }
+
+    fn wit_context(&self) -> wit::Context {
+        wit::Context {
+            function_name: self.settings.name.clone(),
+            timeout: u64::try_from(self.settings.timeout.as_millis()).unwrap_or(u64::MAX),
+            runtime: self.settings.runtime.clone(),
+            memory_limit: self.settings.memory_limit,
+        }
+    }
+
+    fn log_output(&self, stream: &str, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        for line in String::from_utf8_lossy(bytes).lines() {
+            tracing::info!(function = %self.settings.name, stream, "{line}");
+        }
+    }
+}
+
+fn to_wit_event(event: Event) -> wit::Event {
+    let time = event.time_rfc3339();
+    wit::Event {
+        data: event.data.to_vec(),
+        event_id: event.id,
+        event_type: event.event_type,
+        event_time: time,
+        event_namespace: event.namespace,
+        extensions: wit::Extensions {
+            request: event.request.map(|r| wit::HttpRequest {
+                method: r.method,
+                path: r.path,
+                query: r.query,
+                headers: r.headers,
+            }),
+            attributes: event.attributes,
+        },
+    }
+}
+
+/// The request a wasi:http function sees: the original HTTP request below
+/// the function's mount point, or, for an event from another source, a POST
+/// carrying the event fields as headers.
+fn to_http_request(event: Event) -> Result<http::Request<Full<Bytes>>, InvokeError> {
+    let time = event.time_rfc3339();
+    let mut builder = http::Request::builder();
+    let has_host;
+    match event.request {
+        Some(request) => {
+            let uri = if request.query.is_empty() {
+                request.path
+            } else {
+                format!("{}?{}", request.path, request.query)
+            };
+            has_host = request.headers.iter().any(|(k, _)| k == "host");
+            builder = builder.method(request.method.as_str()).uri(uri);
+            for (name, value) in request.headers {
+                builder = builder.header(name, value);
+            }
+        }
+        None => {
+            has_host = false;
+            builder = builder
+                .method("POST")
+                .uri("/")
+                .header("content-type", event.event_type)
+                .header("event-id", event.id)
+                .header("event-time", time)
+                .header("event-namespace", event.namespace);
+        }
+    }
+    if !has_host {
+        builder = builder.header("host", "localhost");
+    }
+    builder
+        .body(Full::new(event.data))
+        .map_err(|e| InvokeError::Trap(format!("the event is not a valid HTTP request: {e}")))
+}
+
+/// The last lines of a stream, for an error message.
+fn tail(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let text = text.trim_end();
+    let start = text.len().saturating_sub(1024);
+    let start = (start..=text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+    text[start..].to_owned()
+}

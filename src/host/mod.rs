@@ -1,0 +1,18 @@
+//! The wasm host: compiles functions once, pre-instantiates them, and runs
+//! every event in a fresh, sandboxed instance with its own memory and time
+//! limits.
+
+mod bindings;
+mod cache;
+mod engine;
+mod error;
+mod event;
+mod function;
+mod invoke;
+mod state;
+
+pub use cache::{CacheOutcome, CompileCache, Compiled};
+pub use engine::{EPOCH_TICK, EngineConfig, EpochClock, build_engine};
+pub use error::{InvokeError, LoadError};
+pub use event::{Context, Event, HTTP_NAMESPACE, HttpRequest, Response};
+pub use function::{FunctionKind, FunctionSettings, Host, HostConfig, LoadedFunction};

@@ -1,0 +1,155 @@
+//! Per-store state: what one instance, serving one event, may reach.
+//! Nothing here is shared between events.
+
+use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+
+use super::error::MemoryLimitExceeded;
+
+/// How much of stderr (and of stdout for components) is kept for the log.
+pub(crate) const LOG_CAPTURE: usize = 64 * 1024;
+
+/// Caps linear memory at the function's limit and says so when hit.
+pub(crate) struct MemoryCap {
+    limit: u64,
+}
+
+impl MemoryCap {
+    pub(crate) fn new(limit: u64) -> Self {
+        Self { limit }
+    }
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired as u64 > self.limit {
+            return Err(MemoryLimitExceeded(self.limit).into());
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        _desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        // Tables are bounded by the pooling allocator's slot size.
+        Ok(true)
+    }
+}
+
+/// The output streams of one instance, kept to log them after the event.
+#[derive(Clone)]
+pub(crate) struct Captured {
+    pub stdout: MemoryOutputPipe,
+    pub stderr: MemoryOutputPipe,
+}
+
+impl Captured {
+    pub(crate) fn new(stdout_capacity: usize) -> Self {
+        Self {
+            stdout: MemoryOutputPipe::new(stdout_capacity),
+            stderr: MemoryOutputPipe::new(LOG_CAPTURE),
+        }
+    }
+}
+
+/// Builds a WASI context that grants exactly the function's environment and
+/// stdio: no files, no network, no host environment.
+pub(crate) fn wasi_builder(env: &[(String, String)], io: &Captured) -> WasiCtxBuilder {
+    let mut builder = WasiCtx::builder();
+    builder
+        .envs(env)
+        .stdout(io.stdout.clone())
+        .stderr(io.stderr.clone());
+    builder
+}
+
+/// Store state of a component (wasmless world or wasi:http).
+pub(crate) struct ComponentState {
+    pub wasi: WasiCtx,
+    pub http: WasiHttpCtx,
+    pub table: ResourceTable,
+    pub limits: MemoryCap,
+    hooks: DenyOutgoing,
+}
+
+impl ComponentState {
+    pub(crate) fn new(wasi: WasiCtx, memory_limit: u64) -> Self {
+        Self {
+            wasi,
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            limits: MemoryCap::new(memory_limit),
+            hooks: DenyOutgoing,
+        }
+    }
+}
+
+impl WasiView for ComponentState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for ComponentState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+/// Store state of a WASI command module.
+pub(crate) struct CommandState {
+    pub wasi: WasiP1Ctx,
+    pub limits: MemoryCap,
+}
+
+impl CommandState {
+    pub(crate) fn new(stdin: bytes::Bytes, mut builder: WasiCtxBuilder, memory_limit: u64) -> Self {
+        builder.stdin(MemoryInputPipe::new(stdin));
+        Self {
+            wasi: builder.build_p1(),
+            limits: MemoryCap::new(memory_limit),
+        }
+    }
+}
+
+/// Outgoing HTTP is a network grant no function has yet: refuse it.
+struct DenyOutgoing;
+
+type OutgoingFuture = Box<
+    dyn Future<
+            Output = wasmtime_wasi_http::Result<(
+                http::Response<wasmtime_wasi_http::WasiBody>,
+                Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+            )>,
+        > + Send,
+>;
+
+impl WasiHttpHooks for DenyOutgoing {
+    fn send_request(
+        &mut self,
+        _request: http::Request<wasmtime_wasi_http::WasiBody>,
+        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+    ) -> OutgoingFuture {
+        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
+    }
+}

@@ -1,0 +1,8 @@
+//! wasmless: WebAssembly-native functions-as-a-service.
+//!
+//! The host ([`host`]) runs functions in wasmtime, one fresh instance per
+//! event; [`up`] serves them over HTTP on one machine; [`crd`] holds the
+//! resource types users write.
+
+pub mod crd;
+pub mod host;
