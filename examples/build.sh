@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Builds every example (and the test guests) to wasm, into examples/wasm/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=examples/wasm
+mkdir -p "$out"
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+echo "building components (wasm32-wasip2) ..." >&2
+cargo build --release --target wasm32-wasip2 -p hello -p echo -p http-hello -p misbehave
+echo "building command modules (wasm32-wasip1) ..." >&2
+cargo build --release --target wasm32-wasip1 -p command
+for name in hello echo http_hello misbehave; do
+  cp "$target_dir/wasm32-wasip2/release/$name.wasm" "$out/${name//_/-}.wasm"
+done
+cp "$target_dir/wasm32-wasip1/release/command.wasm" "$out/command.wasm"
+ls -l "$out"/*.wasm >&2
