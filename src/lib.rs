@@ -6,3 +6,8 @@
 
 pub mod crd;
 pub mod host;
+pub mod cli;
+pub mod client;
+pub mod manifest;
+pub mod telemetry;
+pub mod up;

@@ -7,6 +7,6 @@ mod quantity;
 
 pub use function::{
     API_VERSION, ContentType, EnvVar, Function, FunctionSpec, InvalidSpec, ObjectMeta,
-    DEFAULT_MEMORY, DEFAULT_TIMEOUT, WASM_RUNTIME,
+    Seconds, DEFAULT_MEMORY, DEFAULT_TIMEOUT, WASM_RUNTIME,
 };
 pub use quantity::{parse_duration, parse_memory};

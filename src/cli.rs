@@ -1,0 +1,250 @@
+//! The command line: `wasmless up` and the `wasmless function` verbs.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+
+use crate::host::{EngineConfig, Host, HostConfig};
+use crate::up::{DeployRequest, FunctionInfo, UpConfig, ADMIN_PREFIX};
+
+/// wasmless: WebAssembly functions as a service.
+#[derive(Debug, Parser)]
+#[command(name = "wasmless", version, about)]
+pub struct Cli {
+    /// Log filter, as RUST_LOG (for example `info` or `wasmless=debug`).
+    #[arg(long, env = "RUST_LOG", global = true)]
+    pub log: Option<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the Functions in YAML files and folders on this machine.
+    Up(UpArgs),
+    /// Deploy, call, list and delete functions on a running `wasmless up`.
+    #[command(subcommand)]
+    Function(FunctionCommand),
+}
+
+/// Options of `wasmless up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Function manifests: YAML files, or folders searched for *.yaml.
+    pub paths: Vec<PathBuf>,
+    /// Address to serve on.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "WASMLESS_LISTEN")]
+    pub listen: SocketAddr,
+    /// Where compiled functions are cached.
+    #[arg(long, env = "WASMLESS_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Keep compiled functions in memory only.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Largest request body accepted (bytes, or a quantity such as 10Mi).
+    #[arg(long, default_value = "10Mi")]
+    pub max_body_size: String,
+    /// Largest memory limit a function may ask for.
+    #[arg(long, default_value = "1Gi")]
+    pub max_memory: String,
+    /// How many instances may exist at once.
+    #[arg(long, default_value_t = 1000)]
+    pub max_instances: u32,
+    /// Do not reload functions when their files change.
+    #[arg(long)]
+    pub no_watch: bool,
+}
+
+/// The `wasmless function` verbs.
+#[derive(Debug, Subcommand)]
+pub enum FunctionCommand {
+    /// Deploy (or replace) a function from a file.
+    Deploy(DeployArgs),
+    /// Call a function and print its response.
+    Call(CallArgs),
+    /// List the functions and their state.
+    Ls(TargetArgs),
+    /// Delete a function.
+    Delete {
+        /// The function's name.
+        name: String,
+        /// Where `up` runs.
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+}
+
+/// Which `up` to talk to.
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// The URL of a running `wasmless up`.
+    #[arg(long, default_value = "http://127.0.0.1:8080", env = "WASMLESS_URL")]
+    pub url: String,
+}
+
+/// Options of `wasmless function deploy`.
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// The function's name.
+    pub name: String,
+    /// The module (.wasm or .wat) or source file.
+    #[arg(long)]
+    pub from_file: PathBuf,
+    /// The runtime (default `wasm`).
+    #[arg(long)]
+    pub runtime: Option<String>,
+    /// The handler, for source runtimes.
+    #[arg(long)]
+    pub handler: Option<String>,
+    /// Per-event timeout: seconds or a duration (`500ms`).
+    #[arg(long)]
+    pub timeout: Option<String>,
+    /// Per-event memory limit (`64Mi`).
+    #[arg(long)]
+    pub memory: Option<String>,
+    /// Environment variables, KEY=VALUE; may be repeated.
+    #[arg(long = "env", value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
+    /// Where `up` runs.
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// Options of `wasmless function call`.
+#[derive(Debug, Args)]
+pub struct CallArgs {
+    /// The function's name.
+    pub name: String,
+    /// The event data (the request body).
+    #[arg(long)]
+    pub data: Option<String>,
+    /// Its content type.
+    #[arg(long)]
+    pub content_type: Option<String>,
+    /// Where `up` runs.
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+fn parse_env(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("`{text}` is not KEY=VALUE"))
+}
+
+impl TryFrom<UpArgs> for (UpConfig, HostConfig) {
+    type Error = anyhow::Error;
+
+    fn try_from(args: UpArgs) -> anyhow::Result<Self> {
+        let max_body = crate::crd::parse_memory(&args.max_body_size)
+            .map_err(|e| anyhow::anyhow!("--max-body-size: {e}"))?;
+        let max_memory = crate::crd::parse_memory(&args.max_memory)
+            .map_err(|e| anyhow::anyhow!("--max-memory: {e}"))?;
+        let cache_dir = if args.no_cache {
+            None
+        } else {
+            args.cache_dir
+                .or_else(|| dirs::cache_dir().map(|d| d.join("wasmless")))
+        };
+        let up = UpConfig {
+            listen: args.listen,
+            paths: args.paths,
+            max_body_bytes: usize::try_from(max_body).unwrap_or(usize::MAX),
+            max_concurrency: args.max_instances as usize,
+            watch: !args.no_watch,
+        };
+        let host = HostConfig {
+            engine: EngineConfig {
+                max_instances: args.max_instances,
+                max_memory,
+            },
+            cache_dir,
+            max_response_bytes: 0,
+        };
+        Ok((up, host))
+    }
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Up(args) => {
+            let (up, host) = <(UpConfig, HostConfig)>::try_from(args)?;
+            let host = Host::new(host).map_err(|e| anyhow::anyhow!("starting the wasm engine: {e:#}"))?;
+            crate::up::run(up, host).await
+        }
+        Command::Function(verb) => run_function(verb).await,
+    }
+}
+
+async fn run_function(verb: FunctionCommand) -> anyhow::Result<()> {
+    use crate::client::send;
+    use http::Method;
+    match verb {
+        FunctionCommand::Deploy(args) => {
+            let source = std::fs::read(&args.from_file)
+                .with_context(|| format!("reading {}", args.from_file.display()))?;
+            let request = DeployRequest {
+                runtime: args.runtime,
+                handler: args.handler,
+                timeout: args.timeout,
+                memory: args.memory,
+                env: args.env,
+                source,
+            };
+            let url = format!("{}{ADMIN_PREFIX}functions/{}", args.target.url.trim_end_matches('/'), args.name);
+            let answer = send(Method::PUT, &url, Some("application/json"), serde_json::to_vec(&request)?).await?;
+            if !answer.status.is_success() {
+                anyhow::bail!("deploying {} failed: {}", args.name, String::from_utf8_lossy(&answer.body).trim());
+            }
+            let info: Option<FunctionInfo> = serde_json::from_slice(&answer.body)?;
+            let kind = info.and_then(|i| i.kind).unwrap_or_default();
+            println!("deployed {} ({kind})", args.name);
+        }
+        FunctionCommand::Call(args) => {
+            let url = format!("{}/{}", args.target.url.trim_end_matches('/'), args.name);
+            let (method, body) = match args.data {
+                Some(data) => (Method::POST, data.into_bytes()),
+                None => (Method::GET, Vec::new()),
+            };
+            let answer = send(method, &url, args.content_type.as_deref(), body).await?;
+            use std::io::Write as _;
+            std::io::stdout().write_all(&answer.body)?;
+            if !answer.status.is_success() {
+                anyhow::bail!("{} answered {}", args.name, answer.status);
+            }
+        }
+        FunctionCommand::Ls(target) => {
+            let url = format!("{}{ADMIN_PREFIX}functions", target.url.trim_end_matches('/'));
+            let answer = send(Method::GET, &url, None, Vec::new()).await?;
+            if !answer.status.is_success() {
+                anyhow::bail!("listing failed: {}", String::from_utf8_lossy(&answer.body).trim());
+            }
+            let list: Vec<FunctionInfo> = serde_json::from_slice(&answer.body)?;
+            println!("{:<24} {:<8} {:<13} {:<8} DETAIL", "NAME", "STATUS", "KIND", "RUNTIME");
+            for f in list {
+                let detail = f.reason.unwrap_or(f.origin);
+                println!(
+                    "{:<24} {:<8} {:<13} {:<8} {detail}",
+                    f.name,
+                    f.status,
+                    f.kind.unwrap_or_else(|| "-".into()),
+                    f.runtime
+                );
+            }
+        }
+        FunctionCommand::Delete { name, target } => {
+            let url = format!("{}{ADMIN_PREFIX}functions/{name}", target.url.trim_end_matches('/'));
+            let answer = send(Method::DELETE, &url, None, Vec::new()).await?;
+            if !answer.status.is_success() {
+                anyhow::bail!("deleting {name} failed: {}", String::from_utf8_lossy(&answer.body).trim());
+            }
+            println!("deleted {name}");
+        }
+    }
+    Ok(())
+}

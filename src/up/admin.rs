@@ -1,0 +1,118 @@
+//! The admin API of `up`, under `/_wasmless/` (a path no function name can
+//! take), used by the `wasmless function` verbs. It answers loopback
+//! clients only.
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+use crate::crd::{ContentType, EnvVar, Function, FunctionSpec, ObjectMeta, Seconds, API_VERSION};
+
+use super::registry::{Entry, Origin};
+
+/// The path prefix of the admin API.
+pub const ADMIN_PREFIX: &str = "/_wasmless/";
+
+/// One function in a listing.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FunctionInfo {
+    /// The name.
+    pub name: String,
+    /// `ready` or `failed`.
+    pub status: String,
+    /// The kind of wasm function, when loaded.
+    pub kind: Option<String>,
+    /// The runtime from the spec.
+    pub runtime: String,
+    /// Why it failed, when it did.
+    pub reason: Option<String>,
+    /// The manifest file, or `api`.
+    pub origin: String,
+    /// sha256 of the module, when loaded.
+    pub digest: Option<String>,
+}
+
+impl FunctionInfo {
+    pub(crate) fn new(name: &str, runtime: &str, entry: &Entry, origin: &Origin) -> Self {
+        let origin = match origin {
+            Origin::Manifest(path) => path.display().to_string(),
+            Origin::Api => "api".to_owned(),
+        };
+        let (status, kind, reason, digest) = match entry {
+            Entry::Ready(f) => ("ready", Some(f.kind().as_str().to_owned()), None, Some(f.digest())),
+            Entry::Failed(reason) => ("failed", None, Some(reason.clone()), None),
+        };
+        Self {
+            name: name.to_owned(),
+            status: status.to_owned(),
+            kind,
+            runtime: runtime.to_owned(),
+            reason,
+            origin,
+            digest,
+        }
+    }
+}
+
+/// What `wasmless function deploy` sends.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeployRequest {
+    /// The runtime (default `wasm`).
+    pub runtime: Option<String>,
+    /// The handler, for source runtimes.
+    pub handler: Option<String>,
+    /// Timeout as in the spec.
+    pub timeout: Option<String>,
+    /// Memory limit as in the spec.
+    pub memory: Option<String>,
+    /// Environment variables.
+    #[serde(default)]
+    pub env: Vec<(String, String)>,
+    /// The source file's bytes.
+    #[serde(with = "base64_bytes")]
+    pub source: Vec<u8>,
+}
+
+impl DeployRequest {
+    /// The Function this request describes, validated.
+    pub fn into_function(self, name: &str) -> Result<Function, String> {
+        let function = Function {
+            api_version: API_VERSION.to_owned(),
+            kind: "Function".to_owned(),
+            metadata: ObjectMeta {
+                name: name.to_owned(),
+                ..ObjectMeta::default()
+            },
+            spec: FunctionSpec {
+                runtime: self.runtime.unwrap_or_else(|| crate::crd::WASM_RUNTIME.to_owned()),
+                handler: self.handler,
+                function: Some(base64::engine::general_purpose::STANDARD.encode(&self.source)),
+                function_content_type: ContentType::Base64,
+                checksum: None,
+                file: None,
+                timeout: self.timeout.map(Seconds::Text),
+                memory: self.memory,
+                env: self.env.into_iter().map(|(name, value)| EnvVar { name, value }).collect(),
+            },
+            status: None,
+        };
+        function.validate().map_err(|e| e.to_string())?;
+        Ok(function)
+    }
+}
+
+mod base64_bytes {
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(serde::de::Error::custom)
+    }
+}

@@ -1,0 +1,157 @@
+//! The functions `up` serves, by name. Replacing an entry is atomic: events
+//! in flight keep the `Arc` of the version they started on.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use crate::crd::Function;
+use crate::host::{FunctionSettings, Host, LoadedFunction};
+use crate::manifest::resolve_source;
+
+use super::admin::FunctionInfo;
+
+/// Where a function came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// A manifest file given to `up` (watched for changes).
+    Manifest(PathBuf),
+    /// Deployed through the admin API.
+    Api,
+}
+
+/// A function's current state.
+#[derive(Clone)]
+pub enum Entry {
+    /// Loaded and serving.
+    Ready(Arc<LoadedFunction>),
+    /// Could not be loaded; calls get 503 with the reason.
+    Failed(String),
+}
+
+#[derive(Clone)]
+struct Slot {
+    entry: Entry,
+    origin: Origin,
+    runtime: String,
+}
+
+/// The registry of functions.
+pub struct Registry {
+    host: Arc<Host>,
+    slots: RwLock<HashMap<String, Slot>>,
+}
+
+impl Registry {
+    /// An empty registry on `host`.
+    pub fn new(host: Arc<Host>) -> Self {
+        Self {
+            host,
+            slots: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The host.
+    pub fn host(&self) -> &Arc<Host> {
+        &self.host
+    }
+
+    /// The function called `name`, if any.
+    pub fn get(&self, name: &str) -> Option<Entry> {
+        self.read().get(name).map(|slot| slot.entry.clone())
+    }
+
+    /// Loads a function (compiling off the executor) and puts it in place of
+    /// any previous version. A function that fails to load is recorded as
+    /// failed, with the reason, and the error is returned too.
+    pub async fn deploy(&self, function: Function, origin: Origin) -> Result<Arc<LoadedFunction>, String> {
+        let name = function.name().to_owned();
+        let runtime = function.spec.runtime.clone();
+        let started = Instant::now();
+        let host = self.host.clone();
+        let base_dir = match &origin {
+            Origin::Manifest(path) => path.parent().map(|p| p.to_owned()),
+            Origin::Api => None,
+        };
+        let loaded = tokio::task::spawn_blocking(move || load(&host, &function, base_dir))
+            .await
+            .unwrap_or_else(|e| Err(format!("loading panicked: {e}")));
+        let entry = match &loaded {
+            Ok(function) => {
+                tracing::debug!(
+                    function = %name,
+                    kind = function.kind().as_str(),
+                    size = function.size(),
+                    cache = ?function.cache_outcome(),
+                    elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+                    "function ready"
+                );
+                Entry::Ready(function.clone())
+            }
+            Err(reason) => {
+                tracing::error!(function = %name, "function failed to load: {reason}");
+                Entry::Failed(reason.clone())
+            }
+        };
+        self.write().insert(name, Slot { entry, origin, runtime });
+        loaded
+    }
+
+    /// Removes a function; true if it was there.
+    pub fn remove(&self, name: &str) -> bool {
+        self.write().remove(name).is_some()
+    }
+
+    /// The names of the functions that came from `path`.
+    pub fn names_from(&self, path: &std::path::Path) -> Vec<String> {
+        self.read()
+            .iter()
+            .filter(|(_, slot)| matches!(&slot.origin, Origin::Manifest(p) if p == path))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// Where a function came from.
+    pub fn origin(&self, name: &str) -> Option<Origin> {
+        self.read().get(name).map(|slot| slot.origin.clone())
+    }
+
+    /// A listing of every function, sorted by name.
+    pub fn list(&self) -> Vec<FunctionInfo> {
+        let mut list: Vec<FunctionInfo> = self
+            .read()
+            .iter()
+            .map(|(name, slot)| FunctionInfo::new(name, &slot.runtime, &slot.entry, &slot.origin))
+            .collect();
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+        list
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Slot>> {
+        self.slots.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Slot>> {
+        self.slots.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn load(host: &Arc<Host>, function: &Function, base_dir: Option<PathBuf>) -> Result<Arc<LoadedFunction>, String> {
+    let spec = &function.spec;
+    if spec.runtime != crate::crd::WASM_RUNTIME {
+        return Err(format!(
+            "spec.runtime: `{}` is not supported by this host yet; use `wasm`",
+            spec.runtime
+        ));
+    }
+    let source = resolve_source(function, base_dir.as_deref()).map_err(|e| e.to_string())?;
+    let settings = FunctionSettings {
+        name: function.name().to_owned(),
+        runtime: spec.runtime.clone(),
+        timeout: spec.timeout().map_err(|e| e.to_string())?,
+        memory_limit: spec.memory_limit().map_err(|e| e.to_string())?,
+        env: spec.env.iter().map(|v| (v.name.clone(), v.value.clone())).collect(),
+    };
+    host.load(&source, settings).map(Arc::new).map_err(|e| e.to_string())
+}

@@ -1,0 +1,343 @@
+//! The HTTP side of `up`: routes `/<function>/...` to functions, serves
+//! `/healthz`, `/metrics` and the admin API, and runs until interrupted.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::host::{Event, Host, HttpRequest, InvokeError, Response, HTTP_NAMESPACE};
+use crate::manifest::{manifest_files, read_manifest};
+
+use super::admin::{self, ADMIN_PREFIX};
+use super::metrics::Metrics;
+use super::registry::{Entry, Origin, Registry};
+use super::watch;
+
+/// Settings of `up`, validated from the command line.
+#[derive(Clone, Debug)]
+pub struct UpConfig {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Manifest files and folders.
+    pub paths: Vec<PathBuf>,
+    /// The largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// How many events may run at once; more wait their turn.
+    pub max_concurrency: usize,
+    /// Reload functions when their manifests or modules change.
+    pub watch: bool,
+}
+
+/// Everything a request needs.
+pub struct App {
+    pub(crate) registry: Registry,
+    pub(crate) metrics: Metrics,
+    config: UpConfig,
+    permits: Semaphore,
+}
+
+type HttpResponse = http::Response<Full<Bytes>>;
+
+/// Loads the manifests, binds, and serves until Ctrl-C.
+pub async fn run(config: UpConfig, host: Arc<Host>) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    let files = manifest_files(&config.paths)?;
+    let app = Arc::new(App {
+        registry: Registry::new(host),
+        metrics: Metrics::default(),
+        permits: Semaphore::new(config.max_concurrency.max(1)),
+        config,
+    });
+    load_manifests(&app, &files).await;
+    let _watcher = if app.config.watch {
+        Some(watch::start(app.clone(), &app.config.paths, &files)?)
+    } else {
+        None
+    };
+    let addr = listener.local_addr()?;
+    println!("wasmless up: listening on http://{addr}");
+    for info in app.registry.list() {
+        if info.status == "ready" {
+            println!("  http://{addr}/{}", info.name);
+        }
+    }
+    tokio::select! {
+        result = serve(listener, app) => result,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("wasmless up: stopping");
+            Ok(())
+        }
+    }
+}
+
+async fn load_manifests(app: &App, files: &[PathBuf]) {
+    let mut functions = Vec::new();
+    for file in files {
+        let (found, errors) = read_manifest(file);
+        for error in errors {
+            tracing::error!("invalid manifest: {error}");
+            eprintln!("error: {error}");
+        }
+        functions.extend(found);
+    }
+    let total = functions.len();
+    for (i, manifest) in functions.into_iter().enumerate() {
+        let name = manifest.function.name().to_owned();
+        eprintln!("[{}/{total}] loading {name} from {}", i + 1, manifest.path.display());
+        let started = Instant::now();
+        match app.registry.deploy(manifest.function, Origin::Manifest(manifest.path)).await {
+            Ok(f) => eprintln!(
+                "[{}/{total}] {name}: ready ({}, {} KiB, {:?}, {:.0} ms)",
+                i + 1,
+                f.kind().as_str(),
+                f.size() / 1024,
+                f.cache_outcome(),
+                started.elapsed().as_secs_f64() * 1e3
+            ),
+            Err(reason) => eprintln!("[{}/{total}] {name}: FAILED: {reason}", i + 1),
+        }
+    }
+}
+
+/// Serves HTTP on `listener` until the task is dropped.
+pub async fn serve(listener: TcpListener, app: Arc<App>) -> anyhow::Result<()> {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                tracing::warn!("accepting a connection failed: {err}");
+                continue;
+            }
+        };
+        let app = app.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let app = app.clone();
+                async move { Ok::<_, Infallible>(app.handle_request(req, peer).await) }
+            });
+            let served = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+            if let Err(err) = served {
+                tracing::debug!(%peer, "connection ended: {err}");
+            }
+        });
+    }
+}
+
+impl App {
+    /// The folders given to `up`, absolute: new manifests there are loaded.
+    pub(crate) fn watch_roots(&self) -> Vec<PathBuf> {
+        self.config
+            .paths
+            .iter()
+            .filter(|p| p.is_dir())
+            .filter_map(|p| std::path::absolute(p).ok())
+            .collect()
+    }
+
+    async fn handle_request(&self, req: Request<Incoming>, peer: SocketAddr) -> HttpResponse {
+        let path = req.uri().path().to_owned();
+        match path.as_str() {
+            "/healthz" => return plain(StatusCode::OK, "ok\n"),
+            "/metrics" => {
+                let mut response = plain(StatusCode::OK, self.metrics.encode());
+                response.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+                );
+                return response;
+            }
+            _ => {}
+        }
+        if let Some(rest) = path.strip_prefix(ADMIN_PREFIX) {
+            if !peer.ip().is_loopback() {
+                return plain(StatusCode::FORBIDDEN, "the admin API answers local clients only\n");
+            }
+            let rest = rest.to_owned();
+            return self.handle_admin(req, &rest).await;
+        }
+        let trimmed = path.trim_start_matches('/');
+        let (name, below) = match trimmed.find('/') {
+            Some(i) => (&trimmed[..i], &trimmed[i..]),
+            None => (trimmed, "/"),
+        };
+        if name.is_empty() {
+            return plain(StatusCode::NOT_FOUND, "no function here: call /<function-name>\n");
+        }
+        let function = match self.registry.get(name) {
+            None => return plain(StatusCode::NOT_FOUND, format!("no function named `{name}`\n")),
+            Some(Entry::Failed(reason)) => {
+                return plain(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("function `{name}` failed to load: {reason}\n"),
+                );
+            }
+            Some(Entry::Ready(function)) => function,
+        };
+        let below = below.to_owned();
+        let event = match self.http_event(req, below).await {
+            Ok(event) => event,
+            Err(response) => return response,
+        };
+        let _permit = self.permits.acquire().await.expect("the semaphore is never closed");
+        let started = Instant::now();
+        let outcome = function.handle_event(event).await;
+        let failure = outcome.as_ref().err().map(failure_reason);
+        self.metrics.observe(name, started.elapsed(), failure);
+        match outcome {
+            Ok(response) => to_http(response),
+            Err(err) => {
+                tracing::warn!(function = %name, "event failed: {err}");
+                let body = match &err {
+                    InvokeError::Timeout(_) => "Request timeout exceeded\n".to_owned(),
+                    other => format!("{other}\n"),
+                };
+                plain(StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), body)
+            }
+        }
+    }
+
+    /// Turns an HTTP request into an event. Event fields sent as headers
+    /// (by a cron or Kafka dispatcher) are kept; others are made here.
+    async fn http_event(&self, req: Request<Incoming>, path: String) -> Result<Event, HttpResponse> {
+        let (parts, body) = req.into_parts();
+        let limit = self.config.max_body_bytes;
+        let data = match Limited::new(body, limit).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(err) if err.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+                return Err(plain(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("request body exceeds the limit of {limit} bytes\n"),
+                ));
+            }
+            Err(err) => return Err(plain(StatusCode::BAD_REQUEST, format!("reading the request failed: {err}\n"))),
+        };
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let event_type = header("event-type")
+            .or_else(|| header("content-type"))
+            .unwrap_or_else(|| "application/octet-stream".to_owned());
+        let mut event = Event::new(data, event_type, header("event-namespace").unwrap_or_else(|| HTTP_NAMESPACE.to_owned()));
+        if let Some(id) = header("event-id") {
+            event.id = id;
+        }
+        if let Some(time) = header("event-time").and_then(|t| humantime::parse_rfc3339_weak(&t).ok()) {
+            event.time = time;
+        } else {
+            event.time = SystemTime::now();
+        }
+        event.request = Some(HttpRequest {
+            method: parts.method.as_str().to_owned(),
+            path,
+            query: parts.uri.query().unwrap_or_default().to_owned(),
+            headers: parts
+                .headers
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+                .collect(),
+        });
+        Ok(event)
+    }
+
+    async fn handle_admin(&self, req: Request<Incoming>, rest: &str) -> HttpResponse {
+        let method = req.method().clone();
+        let name = rest.strip_prefix("functions/").unwrap_or_default().to_owned();
+        match (method, rest) {
+            (Method::GET, "functions") => json(StatusCode::OK, &self.registry.list()),
+            (Method::GET, _) if !name.is_empty() => match self.registry.list().into_iter().find(|f| f.name == name) {
+                Some(info) => json(StatusCode::OK, &info),
+                None => plain(StatusCode::NOT_FOUND, format!("no function named `{name}`\n")),
+            },
+            (Method::PUT, _) if !name.is_empty() => self.admin_deploy(req, &name).await,
+            (Method::DELETE, _) if !name.is_empty() => {
+                if self.registry.remove(&name) {
+                    plain(StatusCode::OK, format!("deleted {name}\n"))
+                } else {
+                    plain(StatusCode::NOT_FOUND, format!("no function named `{name}`\n"))
+                }
+            }
+            _ => plain(StatusCode::NOT_FOUND, "unknown admin call\n"),
+        }
+    }
+
+    async fn admin_deploy(&self, req: Request<Incoming>, name: &str) -> HttpResponse {
+        // A module may be larger than an event; allow a generous body.
+        let limit = self.config.max_body_bytes.max(64 << 20);
+        let body = match Limited::new(req.into_body(), limit).collect().await {
+            Ok(body) => body.to_bytes(),
+            Err(err) => return plain(StatusCode::PAYLOAD_TOO_LARGE, format!("{err}\n")),
+        };
+        let request: admin::DeployRequest = match serde_json::from_slice(&body) {
+            Ok(request) => request,
+            Err(err) => return plain(StatusCode::BAD_REQUEST, format!("invalid deploy request: {err}\n")),
+        };
+        let function = match request.into_function(name) {
+            Ok(function) => function,
+            Err(err) => return plain(StatusCode::BAD_REQUEST, format!("{err}\n")),
+        };
+        match self.registry.deploy(function, Origin::Api).await {
+            Ok(function) => {
+                tracing::info!(function = name, kind = function.kind().as_str(), "deployed through the admin API");
+                let info = self.registry.list().into_iter().find(|f| f.name == name);
+                json(StatusCode::OK, &info)
+            }
+            Err(reason) => plain(StatusCode::UNPROCESSABLE_ENTITY, format!("{reason}\n")),
+        }
+    }
+}
+
+fn failure_reason(err: &InvokeError) -> &'static str {
+    match err {
+        InvokeError::Trap(_) => "trap",
+        InvokeError::Guest { .. } => "error",
+        InvokeError::Timeout(_) => "timeout",
+        InvokeError::MemoryExceeded { .. } => "memory",
+        InvokeError::Exit { .. } => "exit",
+        InvokeError::ResponseTooLarge(_) => "response-too-large",
+        InvokeError::NoResponse => "no-response",
+    }
+}
+
+fn to_http(response: Response) -> HttpResponse {
+    let mut builder = http::Response::builder().status(response.status);
+    for (name, value) in &response.headers {
+        builder = builder.header(name, value);
+    }
+    builder.body(Full::new(response.body)).unwrap_or_else(|err| {
+        plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the function's response is not valid HTTP: {err}\n"),
+        )
+    })
+}
+
+fn plain(status: StatusCode, body: impl Into<Bytes>) -> HttpResponse {
+    let mut response = http::Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> HttpResponse {
+    let body = serde_json::to_vec_pretty(value).expect("listings always serialize");
+    let mut response = plain(status, body);
+    response
+        .headers_mut()
+        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    response
+}
