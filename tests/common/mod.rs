@@ -1,0 +1,188 @@
+//! Shared fixtures: guest modules built from source in the test run, and a
+//! real `wasmless up` process on an ephemeral loopback port.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The path of an example or test guest, built to wasm (once per test run)
+/// by the same script users run.
+pub fn wasm(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let status = Command::new("bash")
+            .arg(root().join("examples/build.sh"))
+            .status()
+            .expect("running examples/build.sh");
+        assert!(status.success(), "examples/build.sh failed");
+    });
+    let path = root().join("examples/wasm").join(format!("{name}.wasm"));
+    assert!(path.exists(), "{} was not built", path.display());
+    path
+}
+
+/// A fresh temporary folder.
+pub fn tempdir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("wasmless-test-{}", uuid_like()));
+    std::fs::create_dir_all(&dir).expect("creating a temp dir");
+    dir
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed),
+        Instant::now().elapsed().as_nanos()
+    )
+}
+
+/// A Function manifest for a module file.
+pub fn manifest_for_file(name: &str, file: &Path, extra: &str) -> String {
+    format!(
+        "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata:\n  name: {name}\nspec:\n  file: {}\n{extra}---\n",
+        file.display()
+    )
+}
+
+/// A Function manifest with inline WAT.
+pub fn manifest_inline(name: &str, wat: &str, extra: &str) -> String {
+    let indented: String = wat.lines().map(|l| format!("    {l}\n")).collect();
+    format!(
+        "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata:\n  name: {name}\nspec:\n  function: |\n{indented}{extra}---\n"
+    )
+}
+
+/// A WASI command (in WAT) that writes `text` to stdout.
+pub fn wat_writing(text: &str) -> String {
+    format!(
+        r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "{text}")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 16))
+    (i32.store (i32.const 4) (i32.const {len}))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#,
+        len = text.len()
+    )
+}
+
+/// A running `wasmless up`, stopped when dropped.
+pub struct Up {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// Everything it wrote to stderr so far.
+    pub stderr: Arc<Mutex<String>>,
+}
+
+impl Up {
+    /// Starts `wasmless up` on `paths` with a fresh compile cache.
+    pub fn start(paths: &[&Path]) -> Up {
+        Self::start_with(paths, &[])
+    }
+
+    /// Same, with extra command-line arguments.
+    pub fn start_with(paths: &[&Path], args: &[&str]) -> Up {
+        let cache = tempdir();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wasmless"))
+            .arg("up")
+            .args(paths)
+            .args(["--listen", "127.0.0.1:0", "--cache-dir"])
+            .arg(&cache)
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting wasmless up");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = stderr.clone();
+        let err = child.stderr.take().expect("piped stderr");
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                let mut all = sink.lock().expect("stderr log");
+                all.push_str(&line);
+                all.push('\n');
+            }
+        });
+        let out = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("wasmless up: listening on ") {
+                    let _ = tx.send(url.to_owned());
+                }
+            }
+        });
+        let url = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("wasmless up did not start: {}", stderr.lock().expect("log"));
+            }
+        };
+        Up { child, url, stderr }
+    }
+
+    /// Sends a request and returns the status and body.
+    pub async fn request(&self, method: &str, path: &str, content_type: Option<&str>, body: &[u8]) -> (u16, String) {
+        let answer = wasmless::client::send(
+            method.parse().expect("valid method"),
+            &format!("{}{path}", self.url),
+            content_type,
+            body.to_vec(),
+        )
+        .await
+        .expect("request reaches up");
+        (answer.status.as_u16(), String::from_utf8_lossy(&answer.body).into_owned())
+    }
+
+    /// GET `path`.
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        self.request("GET", path, None, b"").await
+    }
+
+    /// POST `body` to `path`.
+    pub async fn post(&self, path: &str, body: &str) -> (u16, String) {
+        self.request("POST", path, Some("text/plain"), body.as_bytes()).await
+    }
+
+    /// Runs `wasmless ARGS --url <this up>` and returns (success, stdout, stderr).
+    pub fn cli(&self, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_wasmless"))
+            .args(args)
+            .args(["--url", &self.url])
+            .output()
+            .expect("running the wasmless CLI");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// What `up` has written to stderr.
+    pub fn log(&self) -> String {
+        self.stderr.lock().expect("log").clone()
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,217 @@
+//! `wasmless up` end to end: the real binary on a loopback port, real wasm
+//! guests built from source, real HTTP.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Up, manifest_for_file, manifest_inline, tempdir, wasm, wat_writing};
+
+/// A folder with the examples plus the misbehaving guest.
+fn functions_dir() -> std::path::PathBuf {
+    let dir = tempdir();
+    let mut yaml = String::new();
+    yaml += &manifest_for_file("hello", &wasm("hello"), "");
+    yaml += &manifest_for_file(
+        "echo",
+        &wasm("echo"),
+        "  timeout: 7s\n  memory: 32Mi\n  env:\n  - name: GREETING\n    value: hi\n",
+    );
+    yaml += &manifest_for_file("http-hello", &wasm("http-hello"), "");
+    yaml += &manifest_for_file("shout", &wasm("command"), "");
+    yaml += &manifest_for_file("misbehave", &wasm("misbehave"), "  timeout: 1s\n  memory: 16Mi\n");
+    std::fs::write(dir.join("functions.yaml"), yaml).expect("writing manifest");
+    dir
+}
+
+#[tokio::test]
+async fn every_kind_of_function_answers_over_http() {
+    let up = Up::start(&[&functions_dir()]);
+    assert_eq!(up.post("/hello", "Ada").await, (200, "Hello, Ada!\n".into()));
+    assert_eq!(up.get("/http-hello/some/path?x=1").await, (200, "Hello from wasi:http! You asked for /some/path?x=1\n".into()));
+    assert_eq!(up.post("/shout", "quiet words").await, (200, "POST QUIET WORDS\n".into()));
+    assert_eq!(up.get("/healthz").await.0, 200);
+}
+
+#[tokio::test]
+async fn echo_sees_the_kubeless_event_and_context_fields() {
+    let up = Up::start(&[&functions_dir()]);
+    let (status, body) = up
+        .request("PUT", "/echo/a/b?q=1&r=2", Some("application/json"), br#"{"n":1}"#)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let first: serde_json::Value = serde_json::from_str(&body).expect("echo answers JSON");
+    let event = &first["event"];
+    assert_eq!(event["data"], r#"{"n":1}"#);
+    assert_eq!(event["event-type"], "application/json");
+    assert_eq!(event["event-namespace"], "http.wasmless.io");
+    let time = event["event-time"].as_str().expect("event-time is a string");
+    assert!(time.ends_with('Z'), "{time}");
+    assert!(humantime::parse_rfc3339(time).is_ok(), "{time} is RFC 3339");
+    let request = &event["extensions"]["request"];
+    assert_eq!(request["method"], "PUT");
+    assert_eq!(request["path"], "/a/b");
+    assert_eq!(request["query"], "q=1&r=2");
+    assert_eq!(request["headers"]["content-type"], "application/json");
+    let context = &first["context"];
+    assert_eq!(context["function-name"], "echo");
+    assert_eq!(context["timeout"], 7000);
+    assert_eq!(context["runtime"], "wasm");
+    assert_eq!(context["memory-limit"], 32 << 20);
+    // Only the granted environment is visible.
+    assert_eq!(first["env"], serde_json::json!(["GREETING"]));
+
+    let (_, again) = up.post("/echo", "x").await;
+    let second: serde_json::Value = serde_json::from_str(&again).expect("JSON");
+    assert_ne!(first["event"]["event-id"], second["event"]["event-id"]);
+    assert_eq!(second["event"]["event-type"], "text/plain");
+}
+
+#[tokio::test]
+async fn traps_errors_timeouts_and_memory_are_reported_and_the_host_goes_on() {
+    let up = Up::start(&[&functions_dir()]);
+    let (status, body) = up.get("/misbehave/panic").await;
+    assert_eq!(status, 500);
+    assert!(body.contains("trapped"), "{body}");
+
+    let (status, body) = up.get("/misbehave/error").await;
+    assert_eq!((status, body.as_str()), (422, "the guest refused this event\n"));
+
+    let started = Instant::now();
+    let (status, body) = up.get("/misbehave/loop").await;
+    assert_eq!(status, 408);
+    assert!(body.contains("Request timeout exceeded"), "{body}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+
+    let (status, body) = up.get("/misbehave/sleep").await;
+    assert_eq!(status, 408, "{body}");
+
+    let (status, body) = up.get("/misbehave/alloc").await;
+    assert_eq!(status, 500);
+    assert!(body.contains("memory limit"), "{body}");
+
+    // The host still serves everyone, the misbehaving function included.
+    assert_eq!(up.post("/hello", "still here").await.0, 200);
+    assert_eq!(up.get("/misbehave/fine").await, (200, "ok".into()));
+}
+
+#[tokio::test]
+async fn unknown_functions_big_bodies_and_broken_modules_get_clear_errors() {
+    let dir = functions_dir();
+    std::fs::write(dir.join("garbage.wasm"), b"\0asm\x01\0\0\0 this is not a module").expect("write");
+    let manifests = manifest_for_file("broken", &dir.join("garbage.wasm"), "")
+        + &manifest_inline("no-start", "(module (func (export \"main\")))", "")
+        + &manifest_inline("trapper", "(module (func (export \"_start\") unreachable))", "");
+    std::fs::write(dir.join("broken.yaml"), manifests).expect("write");
+    let up = Up::start_with(&[&dir], &["--max-body-size", "1Ki"]);
+
+    assert_eq!(up.get("/nobody").await.0, 404);
+    let (status, body) = up.post("/hello", &"x".repeat(4096)).await;
+    assert_eq!(status, 413, "{body}");
+
+    let (status, body) = up.get("/broken").await;
+    assert_eq!(status, 503);
+    assert!(body.contains("compiling failed"), "{body}");
+    let (status, body) = up.get("/no-start").await;
+    assert_eq!(status, 503);
+    assert!(body.contains("_start"), "{body}");
+    let (status, body) = up.get("/trapper").await;
+    assert_eq!(status, 500);
+    assert!(body.contains("unreachable"), "{body}");
+
+    let (ok, listing, _) = up.cli(&["function", "ls"]);
+    assert!(ok);
+    let broken = listing.lines().find(|l| l.starts_with("broken")).expect("broken is listed");
+    assert!(broken.contains("failed") && broken.contains("compiling failed"), "{broken}");
+    assert!(listing.lines().any(|l| l.starts_with("hello") && l.contains("ready")), "{listing}");
+    assert_eq!(up.post("/hello", "ok").await.0, 200);
+}
+
+#[tokio::test]
+async fn an_invalid_manifest_is_reported_with_file_document_and_field() {
+    let dir = tempdir();
+    let yaml = manifest_for_file("hello", &wasm("hello"), "")
+        + &manifest_for_file("bad", &wasm("hello"), "  timeout: never\n");
+    std::fs::write(dir.join("fns.yaml"), yaml).expect("write");
+    let up = Up::start(&[&dir]);
+    assert_eq!(up.post("/hello", "x").await.0, 200);
+    let log = up.log();
+    assert!(log.contains("fns.yaml: document 2: spec.timeout"), "{log}");
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_requests_to_several_functions_all_answer() {
+    let up = std::sync::Arc::new(Up::start(&[&functions_dir()]));
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let up = up.clone();
+        tasks.push(tokio::spawn(async move {
+            match i % 3 {
+                0 => (up.post("/hello", &format!("n{i}")).await, format!("Hello, n{i}!\n")),
+                1 => (up.post("/shout", &format!("n{i}")).await, format!("POST N{i}\n")),
+                _ => (up.get(&format!("/http-hello/{i}")).await, format!("Hello from wasi:http! You asked for /{i}\n")),
+            }
+        }));
+    }
+    for task in tasks {
+        let ((status, body), expected) = task.await.expect("task");
+        assert_eq!(status, 200);
+        assert_eq!(body, expected);
+    }
+    let (_, metrics) = up.get("/metrics").await;
+    assert!(metrics.contains("wasmless_function_calls_total{function=\"hello\"} 67"), "{metrics}");
+    assert!(metrics.contains("wasmless_function_duration_seconds_bucket"), "{metrics}");
+}
+
+#[tokio::test]
+async fn deploy_call_list_and_delete_through_the_cli() {
+    let up = Up::start(&[]);
+    let hello = wasm("hello");
+    let (ok, out, err) = up.cli(&["function", "deploy", "greeter", "--from-file", hello.to_str().expect("utf-8 path"), "--timeout", "2", "--memory", "32Mi"]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("deployed greeter (wasmless)"), "{out}");
+    let (ok, out, _) = up.cli(&["function", "call", "greeter", "--data", "CLI"]);
+    assert!(ok);
+    assert_eq!(out, "Hello, CLI!\n");
+    let (ok, out, _) = up.cli(&["function", "ls"]);
+    assert!(ok && out.contains("greeter") && out.contains("ready"), "{out}");
+
+    let dir = tempdir();
+    std::fs::write(dir.join("junk.wasm"), b"definitely not wasm").expect("write");
+    let (ok, _, err) = up.cli(&["function", "deploy", "junk", "--from-file", dir.join("junk.wasm").to_str().expect("utf-8")]);
+    assert!(!ok);
+    assert!(err.contains("not a WebAssembly module"), "{err}");
+
+    let (ok, _, _) = up.cli(&["function", "delete", "greeter"]);
+    assert!(ok);
+    assert_eq!(up.post("/greeter", "x").await.0, 404);
+    let (ok, _, err) = up.cli(&["function", "call", "greeter"]);
+    assert!(!ok && err.contains("404"), "{err}");
+}
+
+#[tokio::test]
+async fn editing_a_manifest_reloads_its_function() {
+    let dir = tempdir();
+    let manifest = dir.join("reload.yaml");
+    std::fs::write(&manifest, manifest_inline("version", &wat_writing("v1"), "")).expect("write");
+    let up = Up::start(&[&dir]);
+    assert_eq!(up.get("/version").await, (200, "v1".into()));
+
+    std::fs::write(&manifest, manifest_inline("version", &wat_writing("v2"), "")).expect("write");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, body) = up.get("/version").await;
+        assert_eq!(status, 200);
+        if body == "v2" {
+            break;
+        }
+        assert_eq!(body, "v1", "only the old or the new version may answer");
+        assert!(Instant::now() < deadline, "the edit was not picked up: {}", up.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A broken edit keeps the running version.
+    std::fs::write(&manifest, "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {name: version}\nspec: {bogus: 1}\n").expect("write");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(up.get("/version").await, (200, "v2".into()));
+}
