@@ -223,7 +223,7 @@ mod tests {
         assert_eq!(errors[0].document, 3);
         assert!(errors[0].to_string().contains("fns.yaml: document 3: spec.timeout"), "{}", errors[0]);
         assert_eq!(errors[1].document, 4);
-        assert!(errors[1].to_string().contains("spec: unknown field `memry`"), "{}", errors[1]);
+        assert!(errors[1].to_string().contains("document 4: spec.memry: unknown field `memry`"), "{}", errors[1]);
     }
 
     #[test]

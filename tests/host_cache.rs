@@ -1,0 +1,77 @@
+//! The host in-process: the compile cache never compiles a module twice,
+//! and modules that fit no kind are refused with the reason.
+
+mod common;
+
+use std::time::Duration;
+
+use wasmless::host::{CacheOutcome, FunctionKind, FunctionSettings, Host, HostConfig, LoadError};
+
+fn settings(name: &str) -> FunctionSettings {
+    FunctionSettings {
+        name: name.into(),
+        runtime: "wasm".into(),
+        timeout: Duration::from_secs(5),
+        memory_limit: 64 << 20,
+        env: Vec::new(),
+    }
+}
+
+fn host(cache: &std::path::Path) -> std::sync::Arc<Host> {
+    Host::new(HostConfig {
+        cache_dir: Some(cache.to_owned()),
+        ..HostConfig::default()
+    })
+    .expect("engine starts")
+}
+
+#[test]
+fn a_cached_module_is_never_compiled_twice() {
+    let cache = common::tempdir();
+    let bytes = std::fs::read(common::wasm("hello")).expect("hello.wasm");
+
+    let first = host(&cache);
+    let a = first.load(&bytes, settings("a")).expect("loads");
+    assert_eq!(a.cache_outcome(), CacheOutcome::Compiled);
+    assert_eq!(a.kind(), FunctionKind::Wasmless);
+    let b = first.load(&bytes, settings("b")).expect("loads again");
+    assert_eq!(b.cache_outcome(), CacheOutcome::Memory);
+    assert_eq!(first.cache().compiles(), 1);
+
+    // A new host (a restart) maps the artefact from disk.
+    let second = host(&cache);
+    let c = second.load(&bytes, settings("c")).expect("loads from disk");
+    assert_eq!(c.cache_outcome(), CacheOutcome::Disk);
+    assert_eq!(second.cache().compiles(), 0);
+}
+
+#[test]
+fn a_corrupt_cache_entry_is_recompiled() {
+    let cache = common::tempdir();
+    let bytes = std::fs::read(common::wasm("command")).expect("command.wasm");
+    host(&cache).load(&bytes, settings("a")).expect("loads");
+    for dir in std::fs::read_dir(&cache).expect("cache dir") {
+        for file in std::fs::read_dir(dir.expect("entry").path()).expect("engine dir") {
+            std::fs::write(file.expect("entry").path(), b"garbage").expect("corrupting");
+        }
+    }
+    let again = host(&cache);
+    let f = again.load(&bytes, settings("a")).expect("recompiles");
+    assert_eq!(f.cache_outcome(), CacheOutcome::Compiled);
+    assert_eq!(f.kind(), FunctionKind::Command);
+}
+
+#[test]
+fn modules_that_fit_no_kind_are_refused_with_the_reason() {
+    let host = host(&common::tempdir());
+    let err = |source: &[u8]| host.load(source, settings("x")).err().expect("refused");
+    assert!(matches!(err(b"hello"), LoadError::NotWasm(_)));
+    let no_start = err(b"(module (func (export \"run\")))").to_string();
+    assert!(no_start.contains("_start"), "{no_start}");
+    let empty_component = err(b"(component)").to_string();
+    assert!(empty_component.contains("exports neither"), "{empty_component}");
+    let mut big = settings("big");
+    big.memory_limit = 8 << 30;
+    let too_big = host.load(b"(module (func (export \"_start\")))", big).err().expect("refused");
+    assert!(matches!(too_big, LoadError::MemoryTooLarge { .. }));
+}
