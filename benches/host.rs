@@ -1,0 +1,113 @@
+//! The host's inner steps, per kind of function: compile, cached load (from
+//! the disk cache), and instantiate + invoke one event in a fresh instance.
+//!
+//! Needs the example modules: run `bash examples/build.sh` first.
+//! Run with `cargo bench --bench host`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use criterion::{Criterion, criterion_group, criterion_main};
+use wasmless::host::{Event, FunctionSettings, HTTP_NAMESPACE, Host, HostConfig, HttpRequest};
+
+const KINDS: [(&str, &str); 3] = [
+    ("wasmless", "hello"),
+    ("wasi-http", "http-hello"),
+    ("wasi-command", "command"),
+];
+
+fn module(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("examples/wasm/{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}; run `bash examples/build.sh` first", path.display()))
+}
+
+fn settings() -> FunctionSettings {
+    FunctionSettings {
+        name: "bench".into(),
+        runtime: "wasm".into(),
+        timeout: Duration::from_secs(10),
+        memory_limit: 64 << 20,
+        env: Vec::new(),
+    }
+}
+
+fn host(cache: Option<PathBuf>) -> Arc<Host> {
+    Host::new(HostConfig {
+        cache_dir: cache,
+        ..HostConfig::default()
+    })
+    .expect("engine starts")
+}
+
+fn event() -> Event {
+    let mut event = Event::new(Bytes::from_static(b"bench"), "text/plain", HTTP_NAMESPACE);
+    event.request = Some(HttpRequest {
+        method: "POST".into(),
+        path: "/".into(),
+        query: String::new(),
+        headers: vec![("content-type".into(), "text/plain".into())],
+    });
+    event
+}
+
+fn compile(c: &mut Criterion) {
+    let mut group = c.benchmark_group("compile");
+    group.sample_size(10);
+    let host = host(None);
+    for (kind, name) in KINDS {
+        let bytes = module(name);
+        group.bench_function(kind, |b| {
+            b.iter(|| {
+                host.cache().clear_memory();
+                host.load(&bytes, settings()).expect("loads")
+            })
+        });
+    }
+    group.finish();
+}
+
+fn cached_load(c: &mut Criterion) {
+    let mut group = c.benchmark_group("cached_load");
+    let dir = std::env::temp_dir().join(format!("wasmless-bench-{}", std::process::id()));
+    let host = host(Some(dir.clone()));
+    for (kind, name) in KINDS {
+        let bytes = module(name);
+        host.load(&bytes, settings()).expect("fills the disk cache");
+        group.bench_function(kind, |b| {
+            b.iter(|| {
+                host.cache().clear_memory();
+                host.load(&bytes, settings()).expect("loads")
+            })
+        });
+    }
+    group.finish();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn instantiate_and_invoke(c: &mut Criterion) {
+    let mut group = c.benchmark_group("instantiate_and_invoke");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let host = host(None);
+    for (kind, name) in KINDS {
+        let function = host.load(&module(name), settings()).expect("loads");
+        let event = event();
+        group.bench_function(kind, |b| {
+            b.iter(|| {
+                let response = runtime
+                    .block_on(function.handle_event(event.clone()))
+                    .expect("answers");
+                assert_eq!(response.status, 200);
+                response
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, compile, cached_load, instantiate_and_invoke);
+criterion_main!(benches);
