@@ -4,6 +4,8 @@
 //! Needs the example modules: run `bash examples/build.sh` first.
 //! Run with `cargo bench --bench host`.
 
+#![allow(missing_docs)]
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +22,12 @@ const KINDS: [(&str, &str); 3] = [
 
 fn module(name: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("examples/wasm/{name}.wasm"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}; run `bash examples/build.sh` first", path.display()))
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run `bash examples/build.sh` first",
+            path.display()
+        )
+    })
 }
 
 fn settings() -> FunctionSettings {

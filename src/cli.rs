@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
 use crate::host::{EngineConfig, Host, HostConfig};
-use crate::up::{DeployRequest, FunctionInfo, UpConfig, ADMIN_PREFIX};
+use crate::up::{ADMIN_PREFIX, DeployRequest, FunctionInfo, UpConfig};
 
 /// wasmless: WebAssembly functions as a service.
 #[derive(Debug, Parser)]
@@ -174,7 +174,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Up(args) => {
             let (up, host) = <(UpConfig, HostConfig)>::try_from(args)?;
-            let host = Host::new(host).map_err(|e| anyhow::anyhow!("starting the wasm engine: {e:#}"))?;
+            let host =
+                Host::new(host).map_err(|e| anyhow::anyhow!("starting the wasm engine: {e:#}"))?;
             crate::up::run(up, host).await
         }
         Command::Function(verb) => run_function(verb).await,
@@ -196,10 +197,24 @@ async fn run_function(verb: FunctionCommand) -> anyhow::Result<()> {
                 env: args.env,
                 source,
             };
-            let url = format!("{}{ADMIN_PREFIX}functions/{}", args.target.url.trim_end_matches('/'), args.name);
-            let answer = send(Method::PUT, &url, Some("application/json"), serde_json::to_vec(&request)?).await?;
+            let url = format!(
+                "{}{ADMIN_PREFIX}functions/{}",
+                args.target.url.trim_end_matches('/'),
+                args.name
+            );
+            let answer = send(
+                Method::PUT,
+                &url,
+                Some("application/json"),
+                serde_json::to_vec(&request)?,
+            )
+            .await?;
             if !answer.status.is_success() {
-                anyhow::bail!("deploying {} failed: {}", args.name, String::from_utf8_lossy(&answer.body).trim());
+                anyhow::bail!(
+                    "deploying {} failed: {}",
+                    args.name,
+                    String::from_utf8_lossy(&answer.body).trim()
+                );
             }
             let info: Option<FunctionInfo> = serde_json::from_slice(&answer.body)?;
             let kind = info.and_then(|i| i.kind).unwrap_or_default();
@@ -219,13 +234,22 @@ async fn run_function(verb: FunctionCommand) -> anyhow::Result<()> {
             }
         }
         FunctionCommand::Ls(target) => {
-            let url = format!("{}{ADMIN_PREFIX}functions", target.url.trim_end_matches('/'));
+            let url = format!(
+                "{}{ADMIN_PREFIX}functions",
+                target.url.trim_end_matches('/')
+            );
             let answer = send(Method::GET, &url, None, Vec::new()).await?;
             if !answer.status.is_success() {
-                anyhow::bail!("listing failed: {}", String::from_utf8_lossy(&answer.body).trim());
+                anyhow::bail!(
+                    "listing failed: {}",
+                    String::from_utf8_lossy(&answer.body).trim()
+                );
             }
             let list: Vec<FunctionInfo> = serde_json::from_slice(&answer.body)?;
-            println!("{:<24} {:<8} {:<13} {:<8} DETAIL", "NAME", "STATUS", "KIND", "RUNTIME");
+            println!(
+                "{:<24} {:<8} {:<13} {:<8} DETAIL",
+                "NAME", "STATUS", "KIND", "RUNTIME"
+            );
             for f in list {
                 let detail = f.reason.unwrap_or(f.origin);
                 println!(
@@ -238,10 +262,16 @@ async fn run_function(verb: FunctionCommand) -> anyhow::Result<()> {
             }
         }
         FunctionCommand::Delete { name, target } => {
-            let url = format!("{}{ADMIN_PREFIX}functions/{name}", target.url.trim_end_matches('/'));
+            let url = format!(
+                "{}{ADMIN_PREFIX}functions/{name}",
+                target.url.trim_end_matches('/')
+            );
             let answer = send(Method::DELETE, &url, None, Vec::new()).await?;
             if !answer.status.is_success() {
-                anyhow::bail!("deleting {name} failed: {}", String::from_utf8_lossy(&answer.body).trim());
+                anyhow::bail!(
+                    "deleting {name} failed: {}",
+                    String::from_utf8_lossy(&answer.body).trim()
+                );
             }
             println!("deleted {name}");
         }

@@ -20,8 +20,7 @@ pub async fn send(
     content_type: Option<&str>,
     body: Vec<u8>,
 ) -> anyhow::Result<Answer> {
-    let client: Client<_, Full<Bytes>> =
-        Client::builder(TokioExecutor::new()).build_http();
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let mut request = http::Request::builder().method(method).uri(url);
     if let Some(content_type) = content_type {
         request = request.header(http::header::CONTENT_TYPE, content_type);

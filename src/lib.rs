@@ -4,10 +4,10 @@
 //! event; [`up`] serves them over HTTP on one machine; [`crd`] holds the
 //! resource types users write.
 
-pub mod crd;
-pub mod host;
 pub mod cli;
 pub mod client;
+pub mod crd;
+pub mod host;
 pub mod manifest;
 pub mod telemetry;
 pub mod up;

@@ -73,7 +73,10 @@ fn collect_yaml(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
         let path = entry?.path();
         if path.is_dir() {
             collect_yaml(&path, files)?;
-        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        ) {
             files.push(path);
         }
     }
@@ -126,7 +129,11 @@ pub fn parse_function(value: serde_yaml::Value) -> Result<Function, String> {
     let function: Function = serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner().to_string();
-        if path == "." { inner } else { format!("{path}: {inner}") }
+        if path == "." {
+            inner
+        } else {
+            format!("{path}: {inner}")
+        }
     })?;
     function.validate().map_err(|e| e.to_string())?;
     Ok(function)
@@ -159,11 +166,16 @@ pub enum SourceError {
 
 /// The source bytes of a function. `base_dir` is the manifest's folder, for
 /// `spec.file`.
-pub fn resolve_source(function: &Function, base_dir: Option<&Path>) -> Result<Vec<u8>, SourceError> {
+pub fn resolve_source(
+    function: &Function,
+    base_dir: Option<&Path>,
+) -> Result<Vec<u8>, SourceError> {
     let spec = &function.spec;
     let bytes = match (&spec.file, &spec.function) {
         (Some(file), _) => {
-            let path = base_dir.map(|d| d.join(file)).unwrap_or_else(|| PathBuf::from(file));
+            let path = base_dir
+                .map(|d| d.join(file))
+                .unwrap_or_else(|| PathBuf::from(file));
             std::fs::read(&path).map_err(|source| SourceError::ReadFile { path, source })?
         }
         (None, Some(inline)) => match spec.function_content_type {
@@ -221,9 +233,21 @@ mod tests {
         assert_eq!(functions[0].function.name(), "a");
         assert_eq!(errors.len(), 2);
         assert_eq!(errors[0].document, 3);
-        assert!(errors[0].to_string().contains("fns.yaml: document 3: spec.timeout"), "{}", errors[0]);
+        assert!(
+            errors[0]
+                .to_string()
+                .contains("fns.yaml: document 3: spec.timeout"),
+            "{}",
+            errors[0]
+        );
         assert_eq!(errors[1].document, 4);
-        assert!(errors[1].to_string().contains("document 4: spec.memry: unknown field `memry`"), "{}", errors[1]);
+        assert!(
+            errors[1]
+                .to_string()
+                .contains("document 4: spec.memry: unknown field `memry`"),
+            "{}",
+            errors[1]
+        );
     }
 
     #[test]
@@ -238,7 +262,10 @@ mod tests {
         f.spec.checksum = Some(good);
         assert!(resolve_source(&f, None).is_ok());
         f.spec.checksum = Some(format!("sha256:{}", "0".repeat(64)));
-        assert!(matches!(resolve_source(&f, None), Err(SourceError::ChecksumMismatch { .. })));
+        assert!(matches!(
+            resolve_source(&f, None),
+            Err(SourceError::ChecksumMismatch { .. })
+        ));
     }
 
     fn tempdir() -> PathBuf {

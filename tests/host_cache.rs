@@ -69,9 +69,15 @@ fn modules_that_fit_no_kind_are_refused_with_the_reason() {
     let no_start = err(b"(module (func (export \"run\")))").to_string();
     assert!(no_start.contains("_start"), "{no_start}");
     let empty_component = err(b"(component)").to_string();
-    assert!(empty_component.contains("exports neither"), "{empty_component}");
+    assert!(
+        empty_component.contains("exports neither"),
+        "{empty_component}"
+    );
     let mut big = settings("big");
     big.memory_limit = 8 << 30;
-    let too_big = host.load(b"(module (func (export \"_start\")))", big).err().expect("refused");
+    let too_big = host
+        .load(b"(module (func (export \"_start\")))", big)
+        .err()
+        .expect("refused");
     assert!(matches!(too_big, LoadError::MemoryTooLarge { .. }));
 }

@@ -19,7 +19,11 @@ fn functions_dir() -> std::path::PathBuf {
     );
     yaml += &manifest_for_file("http-hello", &wasm("http-hello"), "");
     yaml += &manifest_for_file("shout", &wasm("command"), "");
-    yaml += &manifest_for_file("misbehave", &wasm("misbehave"), "  timeout: 1s\n  memory: 16Mi\n");
+    yaml += &manifest_for_file(
+        "misbehave",
+        &wasm("misbehave"),
+        "  timeout: 1s\n  memory: 16Mi\n",
+    );
     std::fs::write(dir.join("functions.yaml"), yaml).expect("writing manifest");
     dir
 }
@@ -27,9 +31,21 @@ fn functions_dir() -> std::path::PathBuf {
 #[tokio::test]
 async fn every_kind_of_function_answers_over_http() {
     let up = Up::start(&[&functions_dir()]);
-    assert_eq!(up.post("/hello", "Ada").await, (200, "Hello, Ada!\n".into()));
-    assert_eq!(up.get("/http-hello/some/path?x=1").await, (200, "Hello from wasi:http! You asked for /some/path?x=1\n".into()));
-    assert_eq!(up.post("/shout", "quiet words").await, (200, "POST QUIET WORDS\n".into()));
+    assert_eq!(
+        up.post("/hello", "Ada").await,
+        (200, "Hello, Ada!\n".into())
+    );
+    assert_eq!(
+        up.get("/http-hello/some/path?x=1").await,
+        (
+            200,
+            "Hello from wasi:http! You asked for /some/path?x=1\n".into()
+        )
+    );
+    assert_eq!(
+        up.post("/shout", "quiet words").await,
+        (200, "POST QUIET WORDS\n".into())
+    );
     assert_eq!(up.get("/healthz").await.0, 200);
 }
 
@@ -37,7 +53,12 @@ async fn every_kind_of_function_answers_over_http() {
 async fn echo_sees_the_kubeless_event_and_context_fields() {
     let up = Up::start(&[&functions_dir()]);
     let (status, body) = up
-        .request("PUT", "/echo/a/b?q=1&r=2", Some("application/json"), br#"{"n":1}"#)
+        .request(
+            "PUT",
+            "/echo/a/b?q=1&r=2",
+            Some("application/json"),
+            br#"{"n":1}"#,
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     let first: serde_json::Value = serde_json::from_str(&body).expect("echo answers JSON");
@@ -45,7 +66,9 @@ async fn echo_sees_the_kubeless_event_and_context_fields() {
     assert_eq!(event["data"], r#"{"n":1}"#);
     assert_eq!(event["event-type"], "application/json");
     assert_eq!(event["event-namespace"], "http.wasmless.io");
-    let time = event["event-time"].as_str().expect("event-time is a string");
+    let time = event["event-time"]
+        .as_str()
+        .expect("event-time is a string");
     assert!(time.ends_with('Z'), "{time}");
     assert!(humantime::parse_rfc3339(time).is_ok(), "{time} is RFC 3339");
     let request = &event["extensions"]["request"];
@@ -75,7 +98,10 @@ async fn traps_errors_timeouts_and_memory_are_reported_and_the_host_goes_on() {
     assert!(body.contains("trapped"), "{body}");
 
     let (status, body) = up.get("/misbehave/error").await;
-    assert_eq!((status, body.as_str()), (422, "the guest refused this event\n"));
+    assert_eq!(
+        (status, body.as_str()),
+        (422, "the guest refused this event\n")
+    );
 
     let started = Instant::now();
     let (status, body) = up.get("/misbehave/loop").await;
@@ -98,10 +124,18 @@ async fn traps_errors_timeouts_and_memory_are_reported_and_the_host_goes_on() {
 #[tokio::test]
 async fn unknown_functions_big_bodies_and_broken_modules_get_clear_errors() {
     let dir = functions_dir();
-    std::fs::write(dir.join("garbage.wasm"), b"\0asm\x01\0\0\0 this is not a module").expect("write");
+    std::fs::write(
+        dir.join("garbage.wasm"),
+        b"\0asm\x01\0\0\0 this is not a module",
+    )
+    .expect("write");
     let manifests = manifest_for_file("broken", &dir.join("garbage.wasm"), "")
         + &manifest_inline("no-start", "(module (func (export \"main\")))", "")
-        + &manifest_inline("trapper", "(module (func (export \"_start\") unreachable))", "");
+        + &manifest_inline(
+            "trapper",
+            "(module (func (export \"_start\") unreachable))",
+            "",
+        );
     std::fs::write(dir.join("broken.yaml"), manifests).expect("write");
     let up = Up::start_with(&[&dir], &["--max-body-size", "1Ki"]);
 
@@ -121,9 +155,20 @@ async fn unknown_functions_big_bodies_and_broken_modules_get_clear_errors() {
 
     let (ok, listing, _) = up.cli(&["function", "ls"]);
     assert!(ok);
-    let broken = listing.lines().find(|l| l.starts_with("broken")).expect("broken is listed");
-    assert!(broken.contains("failed") && broken.contains("compiling failed"), "{broken}");
-    assert!(listing.lines().any(|l| l.starts_with("hello") && l.contains("ready")), "{listing}");
+    let broken = listing
+        .lines()
+        .find(|l| l.starts_with("broken"))
+        .expect("broken is listed");
+    assert!(
+        broken.contains("failed") && broken.contains("compiling failed"),
+        "{broken}"
+    );
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.starts_with("hello") && l.contains("ready")),
+        "{listing}"
+    );
     assert_eq!(up.post("/hello", "ok").await.0, 200);
 }
 
@@ -147,9 +192,18 @@ async fn two_hundred_concurrent_requests_to_several_functions_all_answer() {
         let up = up.clone();
         tasks.push(tokio::spawn(async move {
             match i % 3 {
-                0 => (up.post("/hello", &format!("n{i}")).await, format!("Hello, n{i}!\n")),
-                1 => (up.post("/shout", &format!("n{i}")).await, format!("POST N{i}\n")),
-                _ => (up.get(&format!("/http-hello/{i}")).await, format!("Hello from wasi:http! You asked for /{i}\n")),
+                0 => (
+                    up.post("/hello", &format!("n{i}")).await,
+                    format!("Hello, n{i}!\n"),
+                ),
+                1 => (
+                    up.post("/shout", &format!("n{i}")).await,
+                    format!("POST N{i}\n"),
+                ),
+                _ => (
+                    up.get(&format!("/http-hello/{i}")).await,
+                    format!("Hello from wasi:http! You asked for /{i}\n"),
+                ),
             }
         }));
     }
@@ -159,26 +213,51 @@ async fn two_hundred_concurrent_requests_to_several_functions_all_answer() {
         assert_eq!(body, expected);
     }
     let (_, metrics) = up.get("/metrics").await;
-    assert!(metrics.contains("wasmless_function_calls_total{function=\"hello\"} 67"), "{metrics}");
-    assert!(metrics.contains("wasmless_function_duration_seconds_bucket"), "{metrics}");
+    assert!(
+        metrics.contains("wasmless_function_calls_total{function=\"hello\"} 67"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("wasmless_function_duration_seconds_bucket"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
 async fn deploy_call_list_and_delete_through_the_cli() {
     let up = Up::start(&[]);
     let hello = wasm("hello");
-    let (ok, out, err) = up.cli(&["function", "deploy", "greeter", "--from-file", hello.to_str().expect("utf-8 path"), "--timeout", "2", "--memory", "32Mi"]);
+    let (ok, out, err) = up.cli(&[
+        "function",
+        "deploy",
+        "greeter",
+        "--from-file",
+        hello.to_str().expect("utf-8 path"),
+        "--timeout",
+        "2",
+        "--memory",
+        "32Mi",
+    ]);
     assert!(ok, "{out}{err}");
     assert!(out.contains("deployed greeter (wasmless)"), "{out}");
     let (ok, out, _) = up.cli(&["function", "call", "greeter", "--data", "CLI"]);
     assert!(ok);
     assert_eq!(out, "Hello, CLI!\n");
     let (ok, out, _) = up.cli(&["function", "ls"]);
-    assert!(ok && out.contains("greeter") && out.contains("ready"), "{out}");
+    assert!(
+        ok && out.contains("greeter") && out.contains("ready"),
+        "{out}"
+    );
 
     let dir = tempdir();
     std::fs::write(dir.join("junk.wasm"), b"definitely not wasm").expect("write");
-    let (ok, _, err) = up.cli(&["function", "deploy", "junk", "--from-file", dir.join("junk.wasm").to_str().expect("utf-8")]);
+    let (ok, _, err) = up.cli(&[
+        "function",
+        "deploy",
+        "junk",
+        "--from-file",
+        dir.join("junk.wasm").to_str().expect("utf-8"),
+    ]);
     assert!(!ok);
     assert!(err.contains("not a WebAssembly module"), "{err}");
 
@@ -193,11 +272,19 @@ async fn deploy_call_list_and_delete_through_the_cli() {
 async fn editing_a_manifest_reloads_its_function() {
     let dir = tempdir();
     let manifest = dir.join("reload.yaml");
-    std::fs::write(&manifest, manifest_inline("version", &wat_writing("v1"), "")).expect("write");
+    std::fs::write(
+        &manifest,
+        manifest_inline("version", &wat_writing("v1"), ""),
+    )
+    .expect("write");
     let up = Up::start(&[&dir]);
     assert_eq!(up.get("/version").await, (200, "v1".into()));
 
-    std::fs::write(&manifest, manifest_inline("version", &wat_writing("v2"), "")).expect("write");
+    std::fs::write(
+        &manifest,
+        manifest_inline("version", &wat_writing("v2"), ""),
+    )
+    .expect("write");
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let (status, body) = up.get("/version").await;
@@ -206,7 +293,11 @@ async fn editing_a_manifest_reloads_its_function() {
             break;
         }
         assert_eq!(body, "v1", "only the old or the new version may answer");
-        assert!(Instant::now() < deadline, "the edit was not picked up: {}", up.log());
+        assert!(
+            Instant::now() < deadline,
+            "the edit was not picked up: {}",
+            up.log()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 

@@ -264,7 +264,9 @@ impl FunctionSpec {
 
     /// The expected SHA-256 of the source, when the spec gives one.
     pub fn expected_sha256(&self) -> Option<[u8; 32]> {
-        self.checksum.as_deref().and_then(|c| parse_checksum(c).ok())
+        self.checksum
+            .as_deref()
+            .and_then(|c| parse_checksum(c).ok())
     }
 }
 
@@ -331,34 +333,46 @@ mod tests {
     #[test]
     fn contradictory_or_missing_source_names_the_field() {
         let both = function("  file: a.wasm\n  function: \"(module)\"\n");
-        assert_eq!(both.validate().unwrap_err().field, "spec.file");
+        assert_eq!(both.validate().expect_err("refused").field, "spec.file");
         let none = function("  runtime: wasm\n");
-        assert_eq!(none.validate().unwrap_err().field, "spec.function");
-        let url = function("  function: https://example.invalid/a.wasm\n  functionContentType: url\n");
-        assert_eq!(url.validate().unwrap_err().field, "spec.checksum");
+        assert_eq!(none.validate().expect_err("refused").field, "spec.function");
+        let url =
+            function("  function: https://example.invalid/a.wasm\n  functionContentType: url\n");
+        assert_eq!(url.validate().expect_err("refused").field, "spec.checksum");
         let bad_sum = function("  file: a.wasm\n  checksum: md5:abc\n");
-        assert_eq!(bad_sum.validate().unwrap_err().field, "spec.checksum");
+        assert_eq!(
+            bad_sum.validate().expect_err("refused").field,
+            "spec.checksum"
+        );
     }
 
     #[test]
     fn bad_limits_and_names_are_refused() {
         assert_eq!(
-            function("  file: a.wasm\n  timeout: forever\n").validate().unwrap_err().field,
+            function("  file: a.wasm\n  timeout: forever\n")
+                .validate()
+                .expect_err("refused")
+                .field,
             "spec.timeout"
         );
         assert_eq!(
-            function("  file: a.wasm\n  memory: lots\n").validate().unwrap_err().field,
+            function("  file: a.wasm\n  memory: lots\n")
+                .validate()
+                .expect_err("refused")
+                .field,
             "spec.memory"
         );
         let mut f = function("  file: a.wasm\n");
         f.metadata.name = "Hello_World".into();
-        assert_eq!(f.validate().unwrap_err().field, "metadata.name");
+        assert_eq!(f.validate().expect_err("refused").field, "metadata.name");
     }
 
     #[test]
     fn unknown_spec_fields_are_refused() {
         let yaml = "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {name: a}\nspec: {file: a.wasm, timout: 3}\n";
-        let err = serde_yaml::from_str::<Function>(yaml).unwrap_err().to_string();
+        let err = serde_yaml::from_str::<Function>(yaml)
+            .expect_err("refused")
+            .to_string();
         assert!(err.contains("unknown field `timout`"), "{err}");
     }
 }

@@ -6,7 +6,7 @@ mod function;
 mod quantity;
 
 pub use function::{
-    API_VERSION, ContentType, EnvVar, Function, FunctionSpec, InvalidSpec, ObjectMeta,
-    Seconds, DEFAULT_MEMORY, DEFAULT_TIMEOUT, WASM_RUNTIME,
+    API_VERSION, ContentType, DEFAULT_MEMORY, DEFAULT_TIMEOUT, EnvVar, Function, FunctionSpec,
+    InvalidSpec, ObjectMeta, Seconds, WASM_RUNTIME,
 };
 pub use quantity::{parse_duration, parse_memory};

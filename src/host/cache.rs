@@ -74,12 +74,15 @@ impl CompileCache {
         if let Some(found) = self.lock().get(&digest) {
             return Ok((found.clone(), CacheOutcome::Memory));
         }
-        let path = self.dir.as_ref().map(|dir| dir.join(format!("{}.cwasm", hex::encode(digest))));
-        if let Some(path) = &path {
-            if let Some(found) = load_artefact(engine, path, component) {
-                self.lock().insert(digest, found.clone());
-                return Ok((found, CacheOutcome::Disk));
-            }
+        let path = self
+            .dir
+            .as_ref()
+            .map(|dir| dir.join(format!("{}.cwasm", hex::encode(digest))));
+        if let Some(path) = &path
+            && let Some(found) = load_artefact(engine, path, component)
+        {
+            self.lock().insert(digest, found.clone());
+            return Ok((found, CacheOutcome::Disk));
         }
         let artefact = if component {
             engine.precompile_component(wasm)?
@@ -87,10 +90,10 @@ impl CompileCache {
             engine.precompile_module(wasm)?
         };
         self.compiles.fetch_add(1, Ordering::Relaxed);
-        if let Some(path) = &path {
-            if let Err(err) = store_artefact(path, &artefact) {
-                tracing::warn!(path = %path.display(), "could not write the compile cache: {err}");
-            }
+        if let Some(path) = &path
+            && let Err(err) = store_artefact(path, &artefact)
+        {
+            tracing::warn!(path = %path.display(), "could not write the compile cache: {err}");
         }
         let compiled = deserialize(engine, &artefact, component)?;
         self.lock().insert(digest, compiled.clone());
@@ -146,9 +149,15 @@ fn deserialize(engine: &Engine, artefact: &[u8], component: bool) -> wasmtime::R
 }
 
 fn store_artefact(path: &Path, artefact: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().expect("cache paths are files inside the cache folder");
+    let dir = path
+        .parent()
+        .expect("cache paths are files inside the cache folder");
     std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".{}.{}.tmp", std::process::id(), uuid::Uuid::new_v4()));
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        std::process::id(),
+        uuid::Uuid::new_v4()
+    ));
     let mut file = std::fs::File::create(&tmp)?;
     file.write_all(artefact)?;
     file.sync_all()?;

@@ -184,7 +184,11 @@ impl Host {
         } else {
             Err(LoadError::UnsupportedKind(format!(
                 "the component exports neither wasmless:function/handler@0.1 nor wasi:http/incoming-handler@0.2 (it exports: {})",
-                if exports.is_empty() { "nothing".to_owned() } else { exports.join(", ") }
+                if exports.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    exports.join(", ")
+                }
             )))
         }
     }
@@ -242,7 +246,12 @@ fn to_binary(source: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, LoadError> {
         return Ok(source.into());
     }
     wat::parse_bytes(source).map_err(|err| {
-        let first = err.to_string().lines().next().unwrap_or_default().to_owned();
+        let first = err
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
         LoadError::NotWasm(format!(
             "it neither starts with the wasm magic bytes nor parses as WAT text ({first})"
         ))

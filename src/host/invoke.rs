@@ -71,7 +71,10 @@ impl LoadedFunction {
 
     fn component_store(&self, io: &Captured, deadline: Instant) -> Store<ComponentState> {
         let wasi = wasi_builder(&self.settings.env, io).build();
-        self.new_store(ComponentState::new(wasi, self.settings.memory_limit), deadline)
+        self.new_store(
+            ComponentState::new(wasi, self.settings.memory_limit),
+            deadline,
+        )
     }
 
     async fn run_wasmless(
@@ -102,7 +105,11 @@ impl LoadedFunction {
                 body: Bytes::from(response.body),
             }),
             Ok(Err(error)) => Err(InvokeError::Guest {
-                status: if (400..=599).contains(&error.status) { error.status } else { 500 },
+                status: if (400..=599).contains(&error.status) {
+                    error.status
+                } else {
+                    500
+                },
                 message: error.message,
             }),
             Err(err) => Err(classify(err, timeout)),
@@ -126,7 +133,11 @@ impl LoadedFunction {
             .http()
             .new_incoming_request(Scheme::Http, request)
             .map_err(trap)?;
-        let out = store.data_mut().http().new_response_outparam(tx).map_err(trap)?;
+        let out = store
+            .data_mut()
+            .http()
+            .new_response_outparam(tx)
+            .map_err(trap)?;
         // The guest may go on writing the body after it sets the response, so
         // the call and the reading of the body run side by side. The call
         // owns the store, so that a guest that never answers drops the
@@ -142,7 +153,9 @@ impl LoadedFunction {
         let read = async {
             let response = match rx.await {
                 Ok(Ok(response)) => response,
-                Ok(Err(code)) => return Err(Some(format!("function answered with error {code:?}"))),
+                Ok(Err(code)) => {
+                    return Err(Some(format!("function answered with error {code:?}")));
+                }
                 Err(_) => return Err(None),
             };
             let (parts, body) = response.into_parts();
@@ -325,6 +338,8 @@ fn tail(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
     let text = text.trim_end();
     let start = text.len().saturating_sub(1024);
-    let start = (start..=text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+    let start = (start..=text.len())
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
     text[start..].to_owned()
 }

@@ -5,7 +5,7 @@
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-use crate::crd::{ContentType, EnvVar, Function, FunctionSpec, ObjectMeta, Seconds, API_VERSION};
+use crate::crd::{API_VERSION, ContentType, EnvVar, Function, FunctionSpec, ObjectMeta, Seconds};
 
 use super::registry::{Entry, Origin};
 
@@ -38,7 +38,12 @@ impl FunctionInfo {
             Origin::Api => "api".to_owned(),
         };
         let (status, kind, reason, digest) = match entry {
-            Entry::Ready(f) => ("ready", Some(f.kind().as_str().to_owned()), None, Some(f.digest())),
+            Entry::Ready(f) => (
+                "ready",
+                Some(f.kind().as_str().to_owned()),
+                None,
+                Some(f.digest()),
+            ),
             Entry::Failed(reason) => ("failed", None, Some(reason.clone()), None),
         };
         Self {
@@ -84,7 +89,9 @@ impl DeployRequest {
                 ..ObjectMeta::default()
             },
             spec: FunctionSpec {
-                runtime: self.runtime.unwrap_or_else(|| crate::crd::WASM_RUNTIME.to_owned()),
+                runtime: self
+                    .runtime
+                    .unwrap_or_else(|| crate::crd::WASM_RUNTIME.to_owned()),
                 handler: self.handler,
                 function: Some(base64::engine::general_purpose::STANDARD.encode(&self.source)),
                 function_content_type: ContentType::Base64,
@@ -92,7 +99,11 @@ impl DeployRequest {
                 file: None,
                 timeout: self.timeout.map(Seconds::Text),
                 memory: self.memory,
-                env: self.env.into_iter().map(|(name, value)| EnvVar { name, value }).collect(),
+                env: self
+                    .env
+                    .into_iter()
+                    .map(|(name, value)| EnvVar { name, value })
+                    .collect(),
             },
             status: None,
         };

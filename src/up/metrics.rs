@@ -36,7 +36,11 @@ impl Default for Metrics {
             // 10 µs to about 84 s.
             Histogram::new(exponential_buckets(0.00001, 4.0, 12))
         });
-        registry.register("function_calls", "Events handled, per function", calls.clone());
+        registry.register(
+            "function_calls",
+            "Events handled, per function",
+            calls.clone(),
+        );
         registry.register(
             "function_failures",
             "Events that ended in an error, per function and reason",
@@ -63,7 +67,9 @@ impl Metrics {
             function: function.to_owned(),
         };
         self.calls.get_or_create(&labels).inc();
-        self.duration.get_or_create(&labels).observe(elapsed.as_secs_f64());
+        self.duration
+            .get_or_create(&labels)
+            .observe(elapsed.as_secs_f64());
         if let Some(reason) = failure {
             self.failures
                 .get_or_create(&FailureLabels {

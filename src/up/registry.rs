@@ -65,7 +65,11 @@ impl Registry {
     /// Loads a function (compiling off the executor) and puts it in place of
     /// any previous version. A function that fails to load is recorded as
     /// failed, with the reason, and the error is returned too.
-    pub async fn deploy(&self, function: Function, origin: Origin) -> Result<Arc<LoadedFunction>, String> {
+    pub async fn deploy(
+        &self,
+        function: Function,
+        origin: Origin,
+    ) -> Result<Arc<LoadedFunction>, String> {
         let name = function.name().to_owned();
         let runtime = function.spec.runtime.clone();
         let started = Instant::now();
@@ -94,7 +98,14 @@ impl Registry {
                 Entry::Failed(reason.clone())
             }
         };
-        self.write().insert(name, Slot { entry, origin, runtime });
+        self.write().insert(
+            name,
+            Slot {
+                entry,
+                origin,
+                runtime,
+            },
+        );
         loaded
     }
 
@@ -137,7 +148,11 @@ impl Registry {
     }
 }
 
-fn load(host: &Arc<Host>, function: &Function, base_dir: Option<PathBuf>) -> Result<Arc<LoadedFunction>, String> {
+fn load(
+    host: &Arc<Host>,
+    function: &Function,
+    base_dir: Option<PathBuf>,
+) -> Result<Arc<LoadedFunction>, String> {
     let spec = &function.spec;
     if spec.runtime != crate::crd::WASM_RUNTIME {
         return Err(format!(
@@ -151,7 +166,13 @@ fn load(host: &Arc<Host>, function: &Function, base_dir: Option<PathBuf>) -> Res
         runtime: spec.runtime.clone(),
         timeout: spec.timeout().map_err(|e| e.to_string())?,
         memory_limit: spec.memory_limit().map_err(|e| e.to_string())?,
-        env: spec.env.iter().map(|v| (v.name.clone(), v.value.clone())).collect(),
+        env: spec
+            .env
+            .iter()
+            .map(|v| (v.name.clone(), v.value.clone()))
+            .collect(),
     };
-    host.load(&source, settings).map(Arc::new).map_err(|e| e.to_string())
+    host.load(&source, settings)
+        .map(Arc::new)
+        .map_err(|e| e.to_string())
 }

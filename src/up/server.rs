@@ -15,7 +15,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use crate::host::{Event, Host, HttpRequest, InvokeError, Response, HTTP_NAMESPACE};
+use crate::host::{Event, HTTP_NAMESPACE, Host, HttpRequest, InvokeError, Response};
 use crate::manifest::{manifest_files, read_manifest};
 
 use super::admin::{self, ADMIN_PREFIX};
@@ -95,9 +95,17 @@ async fn load_manifests(app: &App, files: &[PathBuf]) {
     let total = functions.len();
     for (i, manifest) in functions.into_iter().enumerate() {
         let name = manifest.function.name().to_owned();
-        eprintln!("[{}/{total}] loading {name} from {}", i + 1, manifest.path.display());
+        eprintln!(
+            "[{}/{total}] loading {name} from {}",
+            i + 1,
+            manifest.path.display()
+        );
         let started = Instant::now();
-        match app.registry.deploy(manifest.function, Origin::Manifest(manifest.path)).await {
+        match app
+            .registry
+            .deploy(manifest.function, Origin::Manifest(manifest.path))
+            .await
+        {
             Ok(f) => eprintln!(
                 "[{}/{total}] {name}: ready ({}, {} KiB, {:?}, {:.0} ms)",
                 i + 1,
@@ -156,7 +164,9 @@ impl App {
                 let mut response = plain(StatusCode::OK, self.metrics.encode());
                 response.headers_mut().insert(
                     http::header::CONTENT_TYPE,
-                    http::HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+                    http::HeaderValue::from_static(
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    ),
                 );
                 return response;
             }
@@ -164,7 +174,10 @@ impl App {
         }
         if let Some(rest) = path.strip_prefix(ADMIN_PREFIX) {
             if !peer.ip().is_loopback() {
-                return plain(StatusCode::FORBIDDEN, "the admin API answers local clients only\n");
+                return plain(
+                    StatusCode::FORBIDDEN,
+                    "the admin API answers local clients only\n",
+                );
             }
             let rest = rest.to_owned();
             return self.handle_admin(req, &rest).await;
@@ -175,10 +188,18 @@ impl App {
             None => (trimmed, "/"),
         };
         if name.is_empty() {
-            return plain(StatusCode::NOT_FOUND, "no function here: call /<function-name>\n");
+            return plain(
+                StatusCode::NOT_FOUND,
+                "no function here: call /<function-name>\n",
+            );
         }
         let function = match self.registry.get(name) {
-            None => return plain(StatusCode::NOT_FOUND, format!("no function named `{name}`\n")),
+            None => {
+                return plain(
+                    StatusCode::NOT_FOUND,
+                    format!("no function named `{name}`\n"),
+                );
+            }
             Some(Entry::Failed(reason)) => {
                 return plain(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -192,7 +213,11 @@ impl App {
             Ok(event) => event,
             Err(response) => return response,
         };
-        let _permit = self.permits.acquire().await.expect("the semaphore is never closed");
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
         let started = Instant::now();
         let outcome = function.handle_event(event).await;
         let failure = outcome.as_ref().err().map(failure_reason);
@@ -205,35 +230,63 @@ impl App {
                     InvokeError::Timeout(_) => "Request timeout exceeded\n".to_owned(),
                     other => format!("{other}\n"),
                 };
-                plain(StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), body)
+                plain(
+                    StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                    body,
+                )
             }
         }
     }
 
     /// Turns an HTTP request into an event. Event fields sent as headers
     /// (by a cron or Kafka dispatcher) are kept; others are made here.
-    async fn http_event(&self, req: Request<Incoming>, path: String) -> Result<Event, HttpResponse> {
+    async fn http_event(
+        &self,
+        req: Request<Incoming>,
+        path: String,
+    ) -> Result<Event, HttpResponse> {
         let (parts, body) = req.into_parts();
         let limit = self.config.max_body_bytes;
         let data = match Limited::new(body, limit).collect().await {
             Ok(collected) => collected.to_bytes(),
-            Err(err) if err.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            Err(err)
+                if err
+                    .downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some() =>
+            {
                 return Err(plain(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     format!("request body exceeds the limit of {limit} bytes\n"),
                 ));
             }
-            Err(err) => return Err(plain(StatusCode::BAD_REQUEST, format!("reading the request failed: {err}\n"))),
+            Err(err) => {
+                return Err(plain(
+                    StatusCode::BAD_REQUEST,
+                    format!("reading the request failed: {err}\n"),
+                ));
+            }
         };
-        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
         let event_type = header("event-type")
             .or_else(|| header("content-type"))
             .unwrap_or_else(|| "application/octet-stream".to_owned());
-        let mut event = Event::new(data, event_type, header("event-namespace").unwrap_or_else(|| HTTP_NAMESPACE.to_owned()));
+        let mut event = Event::new(
+            data,
+            event_type,
+            header("event-namespace").unwrap_or_else(|| HTTP_NAMESPACE.to_owned()),
+        );
         if let Some(id) = header("event-id") {
             event.id = id;
         }
-        if let Some(time) = header("event-time").and_then(|t| humantime::parse_rfc3339_weak(&t).ok()) {
+        if let Some(time) =
+            header("event-time").and_then(|t| humantime::parse_rfc3339_weak(&t).ok())
+        {
             event.time = time;
         } else {
             event.time = SystemTime::now();
@@ -253,19 +306,30 @@ impl App {
 
     async fn handle_admin(&self, req: Request<Incoming>, rest: &str) -> HttpResponse {
         let method = req.method().clone();
-        let name = rest.strip_prefix("functions/").unwrap_or_default().to_owned();
+        let name = rest
+            .strip_prefix("functions/")
+            .unwrap_or_default()
+            .to_owned();
         match (method, rest) {
             (Method::GET, "functions") => json(StatusCode::OK, &self.registry.list()),
-            (Method::GET, _) if !name.is_empty() => match self.registry.list().into_iter().find(|f| f.name == name) {
-                Some(info) => json(StatusCode::OK, &info),
-                None => plain(StatusCode::NOT_FOUND, format!("no function named `{name}`\n")),
-            },
+            (Method::GET, _) if !name.is_empty() => {
+                match self.registry.list().into_iter().find(|f| f.name == name) {
+                    Some(info) => json(StatusCode::OK, &info),
+                    None => plain(
+                        StatusCode::NOT_FOUND,
+                        format!("no function named `{name}`\n"),
+                    ),
+                }
+            }
             (Method::PUT, _) if !name.is_empty() => self.admin_deploy(req, &name).await,
             (Method::DELETE, _) if !name.is_empty() => {
                 if self.registry.remove(&name) {
                     plain(StatusCode::OK, format!("deleted {name}\n"))
                 } else {
-                    plain(StatusCode::NOT_FOUND, format!("no function named `{name}`\n"))
+                    plain(
+                        StatusCode::NOT_FOUND,
+                        format!("no function named `{name}`\n"),
+                    )
                 }
             }
             _ => plain(StatusCode::NOT_FOUND, "unknown admin call\n"),
@@ -281,7 +345,12 @@ impl App {
         };
         let request: admin::DeployRequest = match serde_json::from_slice(&body) {
             Ok(request) => request,
-            Err(err) => return plain(StatusCode::BAD_REQUEST, format!("invalid deploy request: {err}\n")),
+            Err(err) => {
+                return plain(
+                    StatusCode::BAD_REQUEST,
+                    format!("invalid deploy request: {err}\n"),
+                );
+            }
         };
         let function = match request.into_function(name) {
             Ok(function) => function,
@@ -289,7 +358,11 @@ impl App {
         };
         match self.registry.deploy(function, Origin::Api).await {
             Ok(function) => {
-                tracing::info!(function = name, kind = function.kind().as_str(), "deployed through the admin API");
+                tracing::info!(
+                    function = name,
+                    kind = function.kind().as_str(),
+                    "deployed through the admin API"
+                );
                 let info = self.registry.list().into_iter().find(|f| f.name == name);
                 json(StatusCode::OK, &info)
             }
@@ -315,12 +388,14 @@ fn to_http(response: Response) -> HttpResponse {
     for (name, value) in &response.headers {
         builder = builder.header(name, value);
     }
-    builder.body(Full::new(response.body)).unwrap_or_else(|err| {
-        plain(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("the function's response is not valid HTTP: {err}\n"),
-        )
-    })
+    builder
+        .body(Full::new(response.body))
+        .unwrap_or_else(|err| {
+            plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the function's response is not valid HTTP: {err}\n"),
+            )
+        })
 }
 
 fn plain(status: StatusCode, body: impl Into<Bytes>) -> HttpResponse {
@@ -336,8 +411,9 @@ fn plain(status: StatusCode, body: impl Into<Bytes>) -> HttpResponse {
 fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> HttpResponse {
     let body = serde_json::to_vec_pretty(value).expect("listings always serialize");
     let mut response = plain(status, body);
-    response
-        .headers_mut()
-        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
     response
 }

@@ -18,7 +18,11 @@ use super::server::App;
 const SETTLE: Duration = Duration::from_millis(150);
 
 /// Starts watching; the watcher stops when the returned value is dropped.
-pub fn start(app: Arc<App>, roots: &[PathBuf], files: &[PathBuf]) -> anyhow::Result<notify::RecommendedWatcher> {
+pub fn start(
+    app: Arc<App>,
+    roots: &[PathBuf],
+    files: &[PathBuf],
+) -> anyhow::Result<notify::RecommendedWatcher> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<PathBuf>();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Ok(event) = event {
@@ -101,10 +105,16 @@ async fn reload_manifest(app: &App, path: &Path) {
         }
         return;
     }
-    let names: BTreeSet<String> = functions.iter().map(|f| f.function.name().to_owned()).collect();
+    let names: BTreeSet<String> = functions
+        .iter()
+        .map(|f| f.function.name().to_owned())
+        .collect();
     for manifest in functions {
         let name = manifest.function.name().to_owned();
-        match registry.deploy(manifest.function, Origin::Manifest(path.to_owned())).await {
+        match registry
+            .deploy(manifest.function, Origin::Manifest(path.to_owned()))
+            .await
+        {
             Ok(_) => eprintln!("reloaded {name} from {}", path.display()),
             Err(reason) => eprintln!("reloading {name} FAILED: {reason}"),
         }
@@ -117,7 +127,10 @@ async fn reload_manifest(app: &App, path: &Path) {
 
 /// The module files a manifest's functions read through `spec.file`.
 fn module_paths(manifest: &Path) -> Vec<PathBuf> {
-    let base = absolute(manifest).parent().map(Path::to_owned).unwrap_or_default();
+    let base = absolute(manifest)
+        .parent()
+        .map(Path::to_owned)
+        .unwrap_or_default();
     read_manifest(manifest)
         .0
         .iter()
@@ -131,6 +144,8 @@ fn under_root(path: &Path, app: &App) -> bool {
 }
 
 fn is_yaml(path: &Path) -> bool {
-    matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    )
 }
-

@@ -138,7 +138,13 @@ impl Up {
     }
 
     /// Sends a request and returns the status and body.
-    pub async fn request(&self, method: &str, path: &str, content_type: Option<&str>, body: &[u8]) -> (u16, String) {
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> (u16, String) {
         let answer = wasmless::client::send(
             method.parse().expect("valid method"),
             &format!("{}{path}", self.url),
@@ -147,7 +153,10 @@ impl Up {
         )
         .await
         .expect("request reaches up");
-        (answer.status.as_u16(), String::from_utf8_lossy(&answer.body).into_owned())
+        (
+            answer.status.as_u16(),
+            String::from_utf8_lossy(&answer.body).into_owned(),
+        )
     }
 
     /// GET `path`.
@@ -157,7 +166,8 @@ impl Up {
 
     /// POST `body` to `path`.
     pub async fn post(&self, path: &str, body: &str) -> (u16, String) {
-        self.request("POST", path, Some("text/plain"), body.as_bytes()).await
+        self.request("POST", path, Some("text/plain"), body.as_bytes())
+            .await
     }
 
     /// Runs `wasmless ARGS --url <this up>` and returns (success, stdout, stderr).

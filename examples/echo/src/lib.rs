@@ -5,7 +5,11 @@ use serde_json::{Map, Value, json};
 use wasmless_sdk::{Context, Event, Response};
 
 fn pairs(list: &[(String, String)]) -> Value {
-    Value::Object(list.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect::<Map<_, _>>())
+    Value::Object(
+        list.iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect::<Map<_, _>>(),
+    )
 }
 
 fn echo(event: Event, context: Context) -> Response {
