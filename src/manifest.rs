@@ -153,6 +153,14 @@ pub enum SourceError {
     /// `spec.function` is not valid base64.
     #[error("spec.function: not valid base64: {0}")]
     DecodeBase64(base64::DecodeError),
+    /// Fetching `spec.function` as a URL failed.
+    #[error("spec.function: fetching {url} failed: {message}")]
+    Fetch {
+        /// The URL.
+        url: String,
+        /// Why.
+        message: String,
+    },
     /// The content type cannot be used here yet.
     #[error("spec.functionContentType: {0}")]
     Unsupported(String),
@@ -165,10 +173,11 @@ pub enum SourceError {
 }
 
 /// The source bytes of a function. `base_dir` is the manifest's folder, for
-/// `spec.file`.
+/// `spec.file`; `fetched` is what [`fetch_url`] got for a `url` source.
 pub fn resolve_source(
     function: &Function,
     base_dir: Option<&Path>,
+    fetched: Option<Vec<u8>>,
 ) -> Result<Vec<u8>, SourceError> {
     let spec = &function.spec;
     let bytes = match (&spec.file, &spec.function) {
@@ -188,11 +197,10 @@ pub fn resolve_source(
                     "base64+zip is for source runtimes (Python, JavaScript), which this host does not run yet; give a wasm function as base64".into(),
                 ));
             }
-            ContentType::Url => {
-                return Err(SourceError::Unsupported(
-                    "fetching a function from a URL is not supported by this host yet; download it and use spec.file or base64".into(),
-                ));
-            }
+            ContentType::Url => fetched.ok_or_else(|| SourceError::Fetch {
+                url: inline.clone(),
+                message: "the source was not fetched".into(),
+            })?,
         },
         (None, None) => Vec::new(),
     };
@@ -205,6 +213,80 @@ pub fn resolve_source(
         }
     }
     Ok(bytes)
+}
+
+/// The largest source fetched from a URL.
+const MAX_FETCH_BYTES: usize = 256 << 20;
+/// How long a fetch may take, redirects included.
+const FETCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// How many redirects a fetch follows.
+const MAX_REDIRECTS: usize = 5;
+
+/// Fetches a function's source from an http(s) URL, following redirects.
+/// The caller checks the result against `spec.checksum`.
+pub async fn fetch_url(url: &str) -> Result<Vec<u8>, SourceError> {
+    let fail = |message: String| SourceError::Fetch {
+        url: url.to_owned(),
+        message,
+    };
+    tokio::time::timeout(FETCH_TIMEOUT, fetch_following_redirects(url))
+        .await
+        .map_err(|_| fail(format!("no answer within {FETCH_TIMEOUT:?}")))?
+        .map_err(fail)
+}
+
+async fn fetch_following_redirects(url: &str) -> Result<Vec<u8>, String> {
+    use http_body_util::{BodyExt, Empty, Limited};
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_webpki_roots()
+        .https_or_http()
+        .enable_http1()
+        .build();
+    let client: hyper_util::client::legacy::Client<_, Empty<bytes::Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(connector);
+    let mut uri: http::Uri = url.parse().map_err(|e| format!("not a URL: {e}"))?;
+    for _ in 0..=MAX_REDIRECTS {
+        if !matches!(uri.scheme_str(), Some("http" | "https")) {
+            return Err("only http and https URLs are supported".into());
+        }
+        let response = client
+            .get(uri.clone())
+            .await
+            .map_err(|e| format!("{e:#}"))?;
+        let status = response.status();
+        if status.is_redirection() {
+            let location = response
+                .headers()
+                .get(http::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .ok_or_else(|| format!("{status} without a Location"))?;
+            uri = resolve_location(&uri, location)?;
+            continue;
+        }
+        if !status.is_success() {
+            return Err(format!("the server answered {status}"));
+        }
+        let body = Limited::new(response.into_body(), MAX_FETCH_BYTES)
+            .collect()
+            .await
+            .map_err(|e| format!("reading the body: {e}"))?;
+        return Ok(body.to_bytes().to_vec());
+    }
+    Err(format!("more than {MAX_REDIRECTS} redirects"))
+}
+
+/// A redirect's Location, absolute or relative to the current URL.
+fn resolve_location(current: &http::Uri, location: &str) -> Result<http::Uri, String> {
+    let parsed: http::Uri = location
+        .parse()
+        .map_err(|e| format!("bad redirect {location}: {e}"))?;
+    if parsed.scheme().is_some() {
+        return Ok(parsed);
+    }
+    let mut parts = current.clone().into_parts();
+    parts.path_and_query = parsed.path_and_query().cloned();
+    http::Uri::from_parts(parts).map_err(|e| format!("bad redirect {location}: {e}"))
 }
 
 #[cfg(test)]
@@ -257,13 +339,13 @@ mod tests {
                 .expect("yaml"),
         )
         .expect("valid");
-        assert_eq!(resolve_source(&f, None).expect("decodes"), b"hi");
+        assert_eq!(resolve_source(&f, None, None).expect("decodes"), b"hi");
         let good = format!("sha256:{}", hex::encode(Sha256::digest(b"hi")));
         f.spec.checksum = Some(good);
-        assert!(resolve_source(&f, None).is_ok());
+        assert!(resolve_source(&f, None, None).is_ok());
         f.spec.checksum = Some(format!("sha256:{}", "0".repeat(64)));
         assert!(matches!(
-            resolve_source(&f, None),
+            resolve_source(&f, None, None),
             Err(SourceError::ChecksumMismatch { .. })
         ));
     }

@@ -306,3 +306,43 @@ async fn editing_a_manifest_reloads_its_function() {
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(up.get("/version").await, (200, "v2".into()));
 }
+
+// Multi-threaded: `Up::start` blocks while the file server runs on the
+// runtime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_is_fetched_from_a_url_and_its_checksum_checked() {
+    use sha2::Digest as _;
+    let bytes = std::fs::read(wasm("hello")).expect("hello.wasm");
+    let checksum = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)));
+    let server = common::serve_files(vec![("/hello.wasm", bytes)]).await;
+    let fetched = |name: &str, path: &str, sum: &str| {
+        format!(
+            "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata:\n  name: {name}\nspec:\n  function: {server}{path}\n  functionContentType: url\n  checksum: {sum}\n---\n"
+        )
+    };
+    let dir = tempdir();
+    let yaml = fetched("direct", "/hello.wasm", &checksum)
+        + &fetched("redirected", "/moved", &checksum)
+        + &fetched(
+            "tampered",
+            "/hello.wasm",
+            &format!("sha256:{}", "0".repeat(64)),
+        )
+        + &fetched("missing", "/nothing.wasm", &checksum);
+    std::fs::write(dir.join("url.yaml"), yaml).expect("write");
+    let up = Up::start(&[&dir]);
+    assert_eq!(
+        up.post("/direct", "URL").await,
+        (200, "Hello, URL!\n".into())
+    );
+    assert_eq!(
+        up.post("/redirected", "again").await,
+        (200, "Hello, again!\n".into())
+    );
+    let (status, body) = up.get("/tampered").await;
+    assert_eq!(status, 503);
+    assert!(body.contains("spec.checksum"), "{body}");
+    let (status, body) = up.get("/missing").await;
+    assert_eq!(status, 503);
+    assert!(body.contains("404"), "{body}");
+}

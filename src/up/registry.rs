@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use crate::crd::Function;
+use crate::crd::{ContentType, Function};
 use crate::host::{FunctionSettings, Host, LoadedFunction};
-use crate::manifest::resolve_source;
+use crate::manifest::{fetch_url, resolve_source};
 
 use super::admin::FunctionInfo;
 
@@ -78,7 +78,30 @@ impl Registry {
             Origin::Manifest(path) => path.parent().map(|p| p.to_owned()),
             Origin::Api => None,
         };
-        let loaded = tokio::task::spawn_blocking(move || load(&host, &function, base_dir))
+        let fetched = match (
+            &function.spec.function_content_type,
+            &function.spec.function,
+        ) {
+            (ContentType::Url, Some(url)) => match fetch_url(url).await {
+                Ok(bytes) => Some(bytes),
+                Err(err) => {
+                    let reason = err.to_string();
+                    tracing::error!(function = %name, "function failed to load: {reason}");
+                    let entry = Entry::Failed(reason.clone());
+                    self.write().insert(
+                        name,
+                        Slot {
+                            entry,
+                            origin,
+                            runtime,
+                        },
+                    );
+                    return Err(reason);
+                }
+            },
+            _ => None,
+        };
+        let loaded = tokio::task::spawn_blocking(move || load(&host, &function, base_dir, fetched))
             .await
             .unwrap_or_else(|e| Err(format!("loading panicked: {e}")));
         let entry = match &loaded {
@@ -152,6 +175,7 @@ fn load(
     host: &Arc<Host>,
     function: &Function,
     base_dir: Option<PathBuf>,
+    fetched: Option<Vec<u8>>,
 ) -> Result<Arc<LoadedFunction>, String> {
     let spec = &function.spec;
     if spec.runtime != crate::crd::WASM_RUNTIME {
@@ -160,7 +184,8 @@ fn load(
             spec.runtime
         ));
     }
-    let source = resolve_source(function, base_dir.as_deref()).map_err(|e| e.to_string())?;
+    let source =
+        resolve_source(function, base_dir.as_deref(), fetched).map_err(|e| e.to_string())?;
     let settings = FunctionSettings {
         name: function.name().to_owned(),
         runtime: spec.runtime.clone(),

@@ -196,3 +196,46 @@ impl Drop for Up {
         let _ = self.child.wait();
     }
 }
+
+/// Serves `files` (path -> body) over real HTTP on a loopback port, plus
+/// `/moved`, a redirect to the first file. Returns `http://127.0.0.1:PORT`.
+pub async fn serve_files(files: Vec<(&'static str, Vec<u8>)>) -> String {
+    use http_body_util::Full;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binding");
+    let addr = listener.local_addr().expect("address");
+    let files = Arc::new(files);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let files = files.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let files = files.clone();
+                        async move {
+                            let path = req.uri().path();
+                            let mut response = hyper::Response::new(Full::new(bytes::Bytes::new()));
+                            if path == "/moved" {
+                                *response.status_mut() = hyper::StatusCode::FOUND;
+                                response
+                                    .headers_mut()
+                                    .insert("location", files[0].0.parse().expect("header"));
+                            } else if let Some((_, body)) = files.iter().find(|(p, _)| *p == path) {
+                                *response.body_mut() = Full::new(bytes::Bytes::from(body.clone()));
+                            } else {
+                                *response.status_mut() = hyper::StatusCode::NOT_FOUND;
+                            }
+                            Ok::<_, std::convert::Infallible>(response)
+                        }
+                    },
+                );
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, service)
+                    .await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
