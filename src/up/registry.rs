@@ -78,32 +78,14 @@ impl Registry {
             Origin::Manifest(path) => path.parent().map(|p| p.to_owned()),
             Origin::Api => None,
         };
-        let fetched = match (
-            &function.spec.function_content_type,
-            &function.spec.function,
-        ) {
-            (ContentType::Url, Some(url)) => match fetch_url(url).await {
-                Ok(bytes) => Some(bytes),
-                Err(err) => {
-                    let reason = err.to_string();
-                    tracing::error!(function = %name, "function failed to load: {reason}");
-                    let entry = Entry::Failed(reason.clone());
-                    self.write().insert(
-                        name,
-                        Slot {
-                            entry,
-                            origin,
-                            runtime,
-                        },
-                    );
-                    return Err(reason);
-                }
-            },
-            _ => None,
+        let loaded = match fetch(&function).await {
+            Ok(fetched) => {
+                tokio::task::spawn_blocking(move || load(&host, &function, base_dir, fetched))
+                    .await
+                    .unwrap_or_else(|e| Err(format!("loading panicked: {e}")))
+            }
+            Err(reason) => Err(reason),
         };
-        let loaded = tokio::task::spawn_blocking(move || load(&host, &function, base_dir, fetched))
-            .await
-            .unwrap_or_else(|e| Err(format!("loading panicked: {e}")));
         let entry = match &loaded {
             Ok(function) => {
                 tracing::debug!(
@@ -168,6 +150,17 @@ impl Registry {
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Slot>> {
         self.slots.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Fetches a `url` source before loading (other sources are read by `load`).
+async fn fetch(function: &Function) -> Result<Option<Vec<u8>>, String> {
+    match (
+        &function.spec.function_content_type,
+        &function.spec.function,
+    ) {
+        (ContentType::Url, Some(url)) => fetch_url(url).await.map(Some).map_err(|e| e.to_string()),
+        _ => Ok(None),
     }
 }
 

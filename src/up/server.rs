@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
@@ -288,8 +288,6 @@ impl App {
             header("event-time").and_then(|t| humantime::parse_rfc3339_weak(&t).ok())
         {
             event.time = time;
-        } else {
-            event.time = SystemTime::now();
         }
         event.request = Some(HttpRequest {
             method: parts.method.as_str().to_owned(),
