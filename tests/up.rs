@@ -269,7 +269,7 @@ async fn deploy_call_list_and_delete_through_the_cli() {
 }
 
 #[tokio::test]
-async fn editing_a_manifest_reloads_its_function() {
+async fn editing_a_manifest_or_its_module_reloads_the_function() {
     let dir = tempdir();
     let manifest = dir.join("reload.yaml");
     std::fs::write(
@@ -300,6 +300,18 @@ async fn editing_a_manifest_reloads_its_function() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+
+    // Editing the module a manifest names reloads that function too.
+    let module = dir.join("module.wat");
+    std::fs::write(&module, wat_writing("m1")).expect("write");
+    std::fs::write(
+        dir.join("module.yaml"),
+        manifest_for_file("module", &module, ""),
+    )
+    .expect("write");
+    wait_for(&up, "/module", "m1").await;
+    std::fs::write(&module, wat_writing("m2")).expect("write");
+    wait_for(&up, "/module", "m2").await;
 
     // A broken edit keeps the running version.
     std::fs::write(&manifest, "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {name: version}\nspec: {bogus: 1}\n").expect("write");
@@ -345,4 +357,21 @@ async fn a_function_is_fetched_from_a_url_and_its_checksum_checked() {
     let (status, body) = up.get("/missing").await;
     assert_eq!(status, 503);
     assert!(body.contains("404"), "{body}");
+}
+
+/// Polls `path` until it answers `expected` (bounded).
+async fn wait_for(up: &Up, path: &str, expected: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, body) = up.get(path).await;
+        if status == 200 && body == expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{path} never answered {expected}: {status} {body}\n{}",
+            up.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
