@@ -116,6 +116,15 @@ async fn traps_errors_timeouts_and_memory_are_reported_and_the_host_goes_on() {
     assert_eq!(status, 500);
     assert!(body.contains("memory limit"), "{body}");
 
+    // No files, sockets or outgoing HTTP without a grant.
+    for path in ["/misbehave/file", "/misbehave/tcp", "/misbehave/http"] {
+        let (status, body) = up.get(path).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert!(body.starts_with("denied: "), "{path}: {body}");
+    }
+    let (_, body) = up.get("/misbehave/http").await;
+    assert!(body.contains("HttpRequestDenied"), "{body}");
+
     // The host still serves everyone, the misbehaving function included.
     assert_eq!(up.post("/hello", "still here").await.0, 200);
     assert_eq!(up.get("/misbehave/fine").await, (200, "ok".into()));

@@ -1,6 +1,8 @@
 //! A guest for the host's tests: what it does depends on the request path.
 //! `/panic` panics, `/loop` never returns, `/alloc` grows memory until it is
-//! stopped, `/sleep` blocks in a host call, `/error` returns its own 422.
+//! stopped, `/sleep` blocks in a host call, `/error` returns its own 422;
+//! `/file`, `/tcp` and `/http` try what the sandbox must deny and report the
+//! outcome.
 
 use wasmless_sdk::{Context, Error, Event, Response};
 
@@ -26,7 +28,40 @@ fn misbehave(event: Event, _context: Context) -> Result<Response, Error> {
             Ok(Response::text("woke up"))
         }
         "/error" => Err(Error::new(422, "the guest refused this event")),
+        "/file" => Ok(Response::text(
+            match std::fs::read_to_string("/etc/hostname") {
+                Ok(_) => "read a host file".to_owned(),
+                Err(err) => format!("denied: {err}"),
+            },
+        )),
+        "/tcp" => Ok(Response::text(
+            match std::net::TcpStream::connect("127.0.0.1:9") {
+                Ok(_) => "connected".to_owned(),
+                Err(err) => format!("denied: {err}"),
+            },
+        )),
+        "/http" => Ok(Response::text(outgoing_http())),
         _ => Ok(Response::text("ok")),
+    }
+}
+
+/// Tries an outgoing wasi:http request to a loopback address.
+fn outgoing_http() -> String {
+    use wasip2::http::types::{Fields, OutgoingRequest, Scheme};
+    let request = OutgoingRequest::new(Fields::new());
+    let _ = request.set_scheme(Some(&Scheme::Http));
+    let _ = request.set_authority(Some("127.0.0.1:9"));
+    let _ = request.set_path_with_query(Some("/"));
+    match wasip2::http::outgoing_handler::handle(request, None) {
+        Err(code) => format!("denied: {code:?}"),
+        Ok(future) => {
+            future.subscribe().block();
+            match future.get() {
+                Some(Ok(Ok(_))) => "sent a request".to_owned(),
+                Some(Ok(Err(code))) => format!("denied: {code:?}"),
+                other => format!("denied: {other:?}"),
+            }
+        }
     }
 }
 
