@@ -4,6 +4,13 @@ use std::time::Duration;
 
 /// Parses a memory quantity such as `128Mi`, `1Gi`, `500M` or `1048576` into
 /// bytes, as Kubernetes resource quantities are written.
+///
+/// ```
+/// use wasmless::crd::parse_memory;
+/// assert_eq!(parse_memory("128Mi"), Ok(128 << 20));
+/// assert_eq!(parse_memory("1G"), Ok(1_000_000_000));
+/// assert!(parse_memory("lots").is_err());
+/// ```
 pub fn parse_memory(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let split = text
@@ -36,6 +43,13 @@ pub fn parse_memory(text: &str) -> Result<u64, String> {
 
 /// Parses a timeout: a plain number of seconds as kubeless wrote it (`"180"`,
 /// `2.5`) or a duration with a unit (`500ms`, `3s`, `2m`).
+///
+/// ```
+/// use std::time::Duration;
+/// use wasmless::crd::parse_duration;
+/// assert_eq!(parse_duration("180"), Ok(Duration::from_secs(180)));
+/// assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+/// ```
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let duration = match text.parse::<f64>() {
