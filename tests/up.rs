@@ -7,6 +7,18 @@ use std::time::{Duration, Instant};
 
 use common::{Up, manifest_for_file, manifest_inline, tempdir, wasm, wat_writing};
 
+/// A WASI command that writes to stderr and exits with status 3.
+const QUITTER: &str = r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "giving up")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 16))
+    (i32.store (i32.const 4) (i32.const 9))
+    (drop (call $fd_write (i32.const 2) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (call $proc_exit (i32.const 3))))"#;
+
 /// A folder with the examples plus the misbehaving guest.
 fn functions_dir() -> std::path::PathBuf {
     let dir = tempdir();
@@ -144,7 +156,8 @@ async fn unknown_functions_big_bodies_and_broken_modules_get_clear_errors() {
             "trapper",
             "(module (func (export \"_start\") unreachable))",
             "",
-        );
+        )
+        + &manifest_inline("quitter", QUITTER, "");
     std::fs::write(dir.join("broken.yaml"), manifests).expect("write");
     let up = Up::start_with(&[&dir], &["--max-body-size", "1Ki"]);
 
@@ -161,6 +174,10 @@ async fn unknown_functions_big_bodies_and_broken_modules_get_clear_errors() {
     let (status, body) = up.get("/trapper").await;
     assert_eq!(status, 500);
     assert!(body.contains("unreachable"), "{body}");
+
+    let (status, body) = up.get("/quitter").await;
+    assert_eq!(status, 500);
+    assert!(body.contains("exited with status 3: giving up"), "{body}");
 
     let (ok, listing, _) = up.cli(&["function", "ls"]);
     assert!(ok);
