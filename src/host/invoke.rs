@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
@@ -154,16 +154,24 @@ impl LoadedFunction {
             let response = match rx.await {
                 Ok(Ok(response)) => response,
                 Ok(Err(code)) => {
-                    return Err(Some(format!("function answered with error {code:?}")));
+                    return Err(InvokeError::Trap(format!(
+                        "function answered with error {code:?}"
+                    )));
                 }
-                Err(_) => return Err(None),
+                Err(_) => return Err(InvokeError::NoResponse),
             };
             let (parts, body) = response.into_parts();
-            let body = Limited::new(body, limit)
-                .collect()
-                .await
-                .map_err(|e| Some(format!("reading the response body failed: {e}")))?
-                .to_bytes();
+            let body = match Limited::new(body, limit).collect().await {
+                Ok(collected) => collected.to_bytes(),
+                Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+                    return Err(InvokeError::ResponseTooLarge(limit));
+                }
+                Err(e) => {
+                    return Err(InvokeError::Trap(format!(
+                        "reading the response body failed: {e}"
+                    )));
+                }
+            };
             Ok((parts, body))
         };
         let (called, read) = tokio::join!(call, read);
@@ -172,14 +180,7 @@ impl LoadedFunction {
         if let Err(err) = called {
             return Err(trap(err));
         }
-        let (parts, body) = match read {
-            Ok(answer) => answer,
-            Err(None) => return Err(InvokeError::NoResponse),
-            Err(Some(message)) if message.contains("length limit") => {
-                return Err(InvokeError::ResponseTooLarge(limit));
-            }
-            Err(Some(message)) => return Err(InvokeError::Trap(message)),
-        };
+        let (parts, body) = read?;
         let headers = parts
             .headers
             .iter()
