@@ -75,12 +75,6 @@ impl InvokeError {
             _ => 500,
         }
     }
-
-    /// Whether retrying the same event could succeed (a trap or a timeout),
-    /// as opposed to the function rejecting the event itself.
-    pub fn is_retryable(&self) -> bool {
-        !matches!(self, InvokeError::Guest { .. })
-    }
 }
 
 /// Raised from inside the store when an event passes its deadline.

@@ -52,11 +52,6 @@ impl Registry {
         }
     }
 
-    /// The host.
-    pub fn host(&self) -> &Arc<Host> {
-        &self.host
-    }
-
     /// The function called `name`, if any.
     pub fn get(&self, name: &str) -> Option<Entry> {
         self.read().get(name).map(|slot| slot.entry.clone())
@@ -126,11 +121,6 @@ impl Registry {
             .filter(|(_, slot)| matches!(&slot.origin, Origin::Manifest(p) if p == path))
             .map(|(name, _)| name.clone())
             .collect()
-    }
-
-    /// Where a function came from.
-    pub fn origin(&self, name: &str) -> Option<Origin> {
-        self.read().get(name).map(|slot| slot.origin.clone())
     }
 
     /// A listing of every function, sorted by name.
