@@ -61,11 +61,9 @@ pub async fn run(config: UpConfig, host: Arc<Host>) -> anyhow::Result<()> {
         config,
     });
     load_manifests(&app, &files).await;
-    let _watcher = if app.config.watch {
-        Some(watch::start(app.clone(), &app.config.paths, &files)?)
-    } else {
-        None
-    };
+    if app.config.watch {
+        watch::start(app.clone(), &app.config.paths, &files)?;
+    }
     let addr = listener.local_addr()?;
     println!("wasmless up: listening on http://{addr}");
     for info in app.registry.list() {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use notify::{RecursiveMode, Watcher};
 
-use crate::manifest::{absolute, read_manifest};
+use crate::manifest::{ManifestFunction, absolute, read_manifest};
 
 use super::registry::Origin;
 use super::server::App;
@@ -17,12 +17,9 @@ use super::server::App;
 /// How long to wait for a burst of file events to settle.
 const SETTLE: Duration = Duration::from_millis(150);
 
-/// Starts watching; the watcher stops when the returned value is dropped.
-pub fn start(
-    app: Arc<App>,
-    roots: &[PathBuf],
-    files: &[PathBuf],
-) -> anyhow::Result<notify::RecommendedWatcher> {
+/// Starts watching. The watcher lives in the reload task, which can then
+/// also watch the folders of modules named by manifests added later.
+pub fn start(app: Arc<App>, roots: &[PathBuf], files: &[PathBuf]) -> anyhow::Result<()> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<PathBuf>();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Ok(event) = event {
@@ -34,34 +31,29 @@ pub fn start(
             }
         }
     })?;
-    let mut watched = BTreeSet::new();
+    let mut folders = Folders::default();
     for root in roots {
         let root = absolute(root);
         if root.is_dir() {
             watcher.watch(&root, RecursiveMode::Recursive)?;
         } else if let Some(parent) = root.parent() {
-            watched.insert(parent.to_owned());
+            folders.watch(&mut watcher, parent);
         }
     }
     // Modules named by manifests may live elsewhere: watch their folders.
     let mut modules = HashMap::new();
     for file in files {
-        for module in module_paths(file) {
+        let file = absolute(file);
+        let functions = read_manifest(&file).0;
+        for module in module_paths(&file, &functions) {
             if let Some(parent) = module.parent() {
-                watched.insert(parent.to_owned());
+                folders.watch(&mut watcher, parent);
             }
-            modules.insert(module, absolute(file));
+            modules.insert(module, file.clone());
         }
     }
-    for dir in &watched {
-        if let Err(err) = watcher.watch(dir, RecursiveMode::NonRecursive) {
-            tracing::warn!(dir = %dir.display(), "cannot watch for changes: {err}");
-        }
-    }
-    let manifests: BTreeSet<PathBuf> = files.iter().map(|f| absolute(f)).collect();
+    let mut manifests: BTreeSet<PathBuf> = files.iter().map(|f| absolute(f)).collect();
     tokio::spawn(async move {
-        let mut modules = modules;
-        let mut manifests = manifests;
         while let Some(first) = rx.recv().await {
             tokio::time::sleep(SETTLE).await;
             let mut changed = BTreeSet::from([first]);
@@ -78,17 +70,34 @@ pub fn start(
             }
             for manifest in reload {
                 manifests.insert(manifest.clone());
-                for module in module_paths(&manifest) {
+                for module in reload_manifest(&app, &manifest).await {
+                    if let Some(parent) = module.parent() {
+                        folders.watch(&mut watcher, parent);
+                    }
                     modules.insert(module, manifest.clone());
                 }
-                reload_manifest(&app, &manifest).await;
             }
         }
     });
-    Ok(watcher)
+    Ok(())
 }
 
-async fn reload_manifest(app: &App, path: &Path) {
+/// The folders watched one level deep.
+#[derive(Default)]
+struct Folders(BTreeSet<PathBuf>);
+
+impl Folders {
+    fn watch(&mut self, watcher: &mut notify::RecommendedWatcher, dir: &Path) {
+        if self.0.insert(dir.to_owned())
+            && let Err(err) = watcher.watch(dir, RecursiveMode::NonRecursive)
+        {
+            tracing::warn!(dir = %dir.display(), "cannot watch for changes: {err}");
+        }
+    }
+}
+
+/// Loads a manifest again and returns the module files its functions name.
+async fn reload_manifest(app: &App, path: &Path) -> Vec<PathBuf> {
     let registry = &app.registry;
     let before = registry.names_from(path);
     if !path.exists() {
@@ -96,15 +105,16 @@ async fn reload_manifest(app: &App, path: &Path) {
             registry.remove(&name);
             eprintln!("removed {name}: {} was deleted", path.display());
         }
-        return;
+        return Vec::new();
     }
     let (functions, errors) = read_manifest(path);
     if !errors.is_empty() {
         for error in errors {
             eprintln!("error: {error} (the running versions keep serving)");
         }
-        return;
+        return Vec::new();
     }
+    let modules = module_paths(path, &functions);
     let names: BTreeSet<String> = functions
         .iter()
         .map(|f| f.function.name().to_owned())
@@ -123,22 +133,18 @@ async fn reload_manifest(app: &App, path: &Path) {
         registry.remove(&name);
         eprintln!("removed {name}: no longer in {}", path.display());
     }
+    modules
 }
 
-/// The module files a manifest's functions read through `spec.file`.
-fn module_paths(manifest: &Path) -> Vec<PathBuf> {
-    let base = absolute(manifest)
-        .parent()
-        .map(Path::to_owned)
-        .unwrap_or_default();
-    read_manifest(manifest)
-        .0
+/// The module files that a manifest's functions read through `spec.file`.
+fn module_paths(manifest: &Path, functions: &[ManifestFunction]) -> Vec<PathBuf> {
+    let base = manifest.parent().map(Path::to_owned).unwrap_or_default();
+    functions
         .iter()
         .filter_map(|f| f.function.spec.file.as_ref())
         .map(|file| absolute(&base.join(file)))
         .collect()
 }
-
 fn under_root(path: &Path, app: &App) -> bool {
     app.watch_roots().iter().any(|root| path.starts_with(root))
 }
