@@ -57,6 +57,10 @@ pub struct UpArgs {
     /// Do not reload functions when their files change.
     #[arg(long)]
     pub no_watch: bool,
+    /// Where triggers keep state across restarts (the last cron tick);
+    /// default: the user's state folder.
+    #[arg(long, env = "WASMLESS_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 /// The `wasmless function` verbs.
@@ -156,6 +160,11 @@ impl TryFrom<UpArgs> for (UpConfig, HostConfig) {
             max_body_bytes: usize::try_from(max_body).unwrap_or(usize::MAX),
             max_concurrency: args.max_instances as usize,
             watch: !args.no_watch,
+            state_dir: args.state_dir.or_else(|| {
+                dirs::state_dir()
+                    .or_else(dirs::data_local_dir)
+                    .map(|d| d.join("wasmless"))
+            }),
         };
         let host = HostConfig {
             engine: EngineConfig {

@@ -1,7 +1,8 @@
 //! wasmless: WebAssembly-native functions-as-a-service.
 //!
 //! The host ([`host`]) runs functions in wasmtime, one fresh instance per
-//! event; [`up`] serves them over HTTP on one machine; [`crd`] holds the
+//! event; [`up`] serves them over HTTP on one machine; [`triggers`] turns
+//! cron schedules and Kafka messages into events; [`crd`] holds the
 //! resource types users write.
 
 pub mod cli;
@@ -10,4 +11,5 @@ pub mod crd;
 pub mod host;
 pub mod manifest;
 pub mod telemetry;
+pub mod triggers;
 pub mod up;

@@ -1,12 +1,12 @@
-//! Reading Function manifests from YAML files and folders, and turning a
-//! Function's spec into the bytes of its source.
+//! Reading manifests (Functions and triggers) from YAML files and folders,
+//! and turning a Function's spec into the bytes of its source.
 
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
-use crate::crd::{ContentType, Function};
+use crate::crd::{ContentType, CronTrigger, Function, KafkaTrigger};
 
 /// A Function read from a manifest file.
 #[derive(Clone, Debug)]
@@ -15,6 +15,34 @@ pub struct ManifestFunction {
     pub function: Function,
     /// The file it came from.
     pub path: PathBuf,
+}
+
+/// A trigger read from a manifest file.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Trigger {
+    /// A `CronTrigger`.
+    Cron(CronTrigger),
+    /// A `KafkaTrigger`.
+    Kafka(KafkaTrigger),
+}
+
+impl Trigger {
+    /// `CronTrigger/NAME` or `KafkaTrigger/NAME`.
+    pub fn key(&self) -> String {
+        match self {
+            Trigger::Cron(t) => format!("CronTrigger/{}", t.name()),
+            Trigger::Kafka(t) => format!("KafkaTrigger/{}", t.name()),
+        }
+    }
+}
+
+/// Everything wasmless runs that one manifest file declares.
+#[derive(Clone, Debug, Default)]
+pub struct Manifest {
+    /// Its functions.
+    pub functions: Vec<ManifestFunction>,
+    /// Its cron and Kafka triggers.
+    pub triggers: Vec<Trigger>,
 }
 
 /// A manifest document that could not be read, with where it is.
@@ -83,10 +111,11 @@ fn collect_yaml(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Reads every Function in one manifest file (several documents allowed).
-/// Documents of other kinds are skipped; bad documents are reported each
-/// with the file, the document number and the field.
-pub fn read_manifest(path: &Path) -> (Vec<ManifestFunction>, Vec<ManifestError>) {
+/// Reads every Function, CronTrigger and KafkaTrigger in one manifest file
+/// (several documents allowed). Documents of other kinds are skipped; bad
+/// documents are reported each with the file, the document number and the
+/// field.
+pub fn read_manifest(path: &Path) -> (Manifest, Vec<ManifestError>) {
     let error = |document, message: String| ManifestError {
         path: path.to_owned(),
         document,
@@ -94,9 +123,14 @@ pub fn read_manifest(path: &Path) -> (Vec<ManifestFunction>, Vec<ManifestError>)
     };
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
-        Err(err) => return (Vec::new(), vec![error(0, format!("cannot read: {err}"))]),
+        Err(err) => {
+            return (
+                Manifest::default(),
+                vec![error(0, format!("cannot read: {err}"))],
+            );
+        }
     };
-    let mut functions = Vec::new();
+    let mut manifest = Manifest::default();
     let mut errors = Vec::new();
     for (index, document) in serde_yaml::Deserializer::from_str(&text).enumerate() {
         let number = index + 1;
@@ -108,25 +142,44 @@ pub fn read_manifest(path: &Path) -> (Vec<ManifestFunction>, Vec<ManifestError>)
                 continue;
             }
         };
-        if value.get("kind").and_then(|k| k.as_str()) != Some("Function") {
-            continue;
-        }
-        match parse_function(value) {
-            Ok(function) => functions.push(ManifestFunction {
-                function,
-                path: path.to_owned(),
+        let parsed = match value.get("kind").and_then(|k| k.as_str()) {
+            Some("Function") => parse_function(value).map(|function| {
+                manifest.functions.push(ManifestFunction {
+                    function,
+                    path: path.to_owned(),
+                })
             }),
-            Err(message) => errors.push(error(number, message)),
+            Some("CronTrigger") => parse_resource(value, CronTrigger::validate)
+                .map(|t| manifest.triggers.push(Trigger::Cron(t))),
+            Some("KafkaTrigger") => parse_resource(value, KafkaTrigger::validate)
+                .map(|t| manifest.triggers.push(Trigger::Kafka(t))),
+            _ => Ok(()),
+        };
+        if let Err(message) = parsed {
+            errors.push(error(number, message));
         }
     }
-    (functions, errors)
+    (manifest, errors)
 }
 
 use serde::Deserialize as _;
 
 /// Parses and validates one Function document; the error names the field.
 pub fn parse_function(value: serde_yaml::Value) -> Result<Function, String> {
-    let function: Function = serde_path_to_error::deserialize(value).map_err(|err| {
+    parse_resource(value, Function::validate)
+}
+
+/// Parses one document into a resource and validates it; the error names
+/// the field.
+fn parse_resource<T, E>(
+    value: serde_yaml::Value,
+    validate: impl FnOnce(&T) -> Result<(), E>,
+) -> Result<T, String>
+where
+    T: serde::de::DeserializeOwned,
+    E: std::fmt::Display,
+{
+    let resource: T = serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner().to_string();
         if path == "." {
@@ -135,8 +188,8 @@ pub fn parse_function(value: serde_yaml::Value) -> Result<Function, String> {
             format!("{path}: {inner}")
         }
     })?;
-    function.validate().map_err(|e| e.to_string())?;
-    Ok(function)
+    validate(&resource).map_err(|e| e.to_string())?;
+    Ok(resource)
 }
 
 /// Why a function's source could not be had.
@@ -308,12 +361,18 @@ mod tests {
             "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {name: a}\nspec: {function: '(module)'}\n---\n\
              apiVersion: v1\nkind: ConfigMap\nmetadata: {name: other}\n---\n\
              apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {name: b}\nspec: {function: '(module)', timeout: [1]}\n---\n\
-             apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {name: c}\nspec: {function: '(module)', memry: 1Mi}\n",
+             apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {name: c}\nspec: {function: '(module)', memry: 1Mi}\n---\n\
+             apiVersion: wasmless.io/v1alpha1\nkind: CronTrigger\nmetadata: {name: tick}\nspec: {function: a, schedule: '* * * * *'}\n---\n\
+             apiVersion: wasmless.io/v1alpha1\nkind: CronTrigger\nmetadata: {name: bad}\nspec: {function: a, schedule: 'often'}\n---\n\
+             apiVersion: wasmless.io/v1alpha1\nkind: KafkaTrigger\nmetadata: {name: orders}\nspec: {brokers: 'k:9092', topic: orders, function: a}\n",
         );
-        let (functions, errors) = read_manifest(&path);
+        let (manifest, errors) = read_manifest(&path);
+        let functions = manifest.functions;
+        let keys: Vec<String> = manifest.triggers.iter().map(Trigger::key).collect();
+        assert_eq!(keys, ["CronTrigger/tick", "KafkaTrigger/orders"]);
         assert_eq!(functions.len(), 1);
         assert_eq!(functions[0].function.name(), "a");
-        assert_eq!(errors.len(), 2);
+        assert_eq!(errors.len(), 3);
         assert_eq!(errors[0].document, 3);
         assert!(
             errors[0]
@@ -329,6 +388,13 @@ mod tests {
                 .contains("document 4: spec.memry: unknown field `memry`"),
             "{}",
             errors[1]
+        );
+        assert!(
+            errors[2]
+                .to_string()
+                .contains("document 6: spec.schedule: `often`"),
+            "{}",
+            errors[2]
         );
     }
 

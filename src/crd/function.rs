@@ -157,7 +157,7 @@ pub struct InvalidSpec {
 }
 
 impl InvalidSpec {
-    fn new(field: &str, message: impl fmt::Display) -> Self {
+    pub(crate) fn new(field: &str, message: impl fmt::Display) -> Self {
         Self {
             field: field.to_owned(),
             message: message.to_string(),
@@ -283,7 +283,7 @@ fn parse_checksum(text: &str) -> Result<[u8; 32], String> {
 
 /// A function name must be a DNS label: it becomes a URL path segment here
 /// and an object name in a cluster.
-fn validate_name(name: &str) -> Result<(), String> {
+pub(crate) fn validate_name(name: &str) -> Result<(), String> {
     let valid = !name.is_empty()
         && name.len() <= 63
         && name

@@ -1,4 +1,5 @@
-//! Prometheus metrics of `up`: calls, failures and durations per function.
+//! Prometheus metrics of `up`: calls, failures and durations per function,
+//! and the triggers' series.
 
 use std::time::Duration;
 
@@ -7,6 +8,8 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+use crate::triggers::TriggerMetrics;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct FunctionLabels {
@@ -22,6 +25,8 @@ struct FailureLabels {
 /// The metrics, and the registry that encodes them.
 pub struct Metrics {
     registry: Registry,
+    /// The triggers' series, in the same registry.
+    pub triggers: TriggerMetrics,
     calls: Family<FunctionLabels, Counter>,
     failures: Family<FailureLabels, Counter>,
     duration: Family<FunctionLabels, Histogram>,
@@ -51,8 +56,11 @@ impl Default for Metrics {
             "Time to handle an event, instantiation included",
             duration.clone(),
         );
+        let triggers = TriggerMetrics::default();
+        triggers.register(&mut registry);
         Self {
             registry,
+            triggers,
             calls,
             failures,
             duration,

@@ -1,13 +1,16 @@
 //! `wasmless up`: the host serving functions over HTTP on one machine, with
-//! an admin API for the CLI and hot reload of manifests and modules.
+//! its cron and Kafka triggers, an admin API for the CLI and hot reload of
+//! manifests and modules.
 
 mod admin;
 mod metrics;
 mod registry;
 mod server;
+mod triggers;
 mod watch;
 
 pub use admin::{ADMIN_PREFIX, DeployRequest, FunctionInfo};
 pub use metrics::Metrics;
 pub use registry::{Origin, Registry};
-pub use server::{UpConfig, run, serve};
+pub use server::{App, UpConfig, run, serve};
+pub use triggers::{TriggerInfo, TriggerSet};

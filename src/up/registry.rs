@@ -1,12 +1,12 @@
 //! The functions `up` serves, by name. Replacing an entry is atomic: events
 //! in flight keep the `Arc` of the version they started on.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use crate::crd::{ContentType, Function};
+use crate::crd::{ContentType, Function, Target};
 use crate::host::{FunctionSettings, Host, LoadedFunction};
 use crate::manifest::{fetch_url, resolve_source};
 
@@ -35,6 +35,7 @@ struct Slot {
     entry: Entry,
     origin: Origin,
     runtime: String,
+    labels: BTreeMap<String, String>,
 }
 
 /// The registry of functions.
@@ -67,6 +68,7 @@ impl Registry {
     ) -> Result<Arc<LoadedFunction>, String> {
         let name = function.name().to_owned();
         let runtime = function.spec.runtime.clone();
+        let labels = function.metadata.labels.clone();
         let started = Instant::now();
         let host = self.host.clone();
         let base_dir = match &origin {
@@ -104,6 +106,7 @@ impl Registry {
                 entry,
                 origin,
                 runtime,
+                labels,
             },
         );
         loaded
@@ -112,6 +115,18 @@ impl Registry {
     /// Removes a function; true if it was there.
     pub fn remove(&self, name: &str) -> bool {
         self.write().remove(name).is_some()
+    }
+
+    /// The names of the functions `target` selects, ready or not, sorted.
+    pub fn matching(&self, target: &Target) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .read()
+            .iter()
+            .filter(|(name, slot)| target.matches(name, &slot.labels))
+            .map(|(name, _)| name.clone())
+            .collect();
+        names.sort();
+        names
     }
 
     /// The names of the functions that came from `path`.

@@ -21,7 +21,10 @@ use crate::manifest::{manifest_files, read_manifest};
 use super::admin::{self, ADMIN_PREFIX};
 use super::metrics::Metrics;
 use super::registry::{Entry, Origin, Registry};
+use super::triggers::TriggerSet;
 use super::watch;
+use crate::crd::Target;
+use crate::triggers::{DeliveryError, Dispatch, accepted};
 
 /// Settings of `up`, validated from the command line.
 #[derive(Clone, Debug)]
@@ -36,19 +39,33 @@ pub struct UpConfig {
     pub max_concurrency: usize,
     /// Reload functions when their manifests or modules change.
     pub watch: bool,
+    /// Where triggers keep state across restarts (the last cron tick).
+    pub state_dir: Option<PathBuf>,
 }
 
 /// Everything a request needs.
 pub struct App {
     pub(crate) registry: Registry,
     pub(crate) metrics: Metrics,
+    pub(crate) triggers: TriggerSet,
     config: UpConfig,
     permits: Semaphore,
 }
 
+/// Why a call to a function by name did not run it.
+enum CallError {
+    NotFound,
+    NotReady(String),
+    Invoke(InvokeError),
+}
+
 type HttpResponse = http::Response<Full<Bytes>>;
 
-/// Loads the manifests, binds, and serves until Ctrl-C.
+/// How long shutdown waits for triggers to finish their deliveries.
+const SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(40);
+
+/// Loads the manifests, binds, and serves until Ctrl-C or SIGTERM; then
+/// stops the triggers (Kafka triggers finish their deliveries and commit).
 pub async fn run(config: UpConfig, host: Arc<Host>) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.listen)
         .await
@@ -57,6 +74,7 @@ pub async fn run(config: UpConfig, host: Arc<Host>) -> anyhow::Result<()> {
     let app = Arc::new(App {
         registry: Registry::new(host),
         metrics: Metrics::default(),
+        triggers: TriggerSet::default(),
         permits: Semaphore::new(config.max_concurrency.max(1)),
         config,
     });
@@ -71,24 +89,57 @@ pub async fn run(config: UpConfig, host: Arc<Host>) -> anyhow::Result<()> {
             println!("  http://{addr}/{}", info.name);
         }
     }
-    tokio::select! {
-        result = serve(listener, app) => result,
-        _ = tokio::signal::ctrl_c() => {
-            eprintln!("wasmless up: stopping");
-            Ok(())
+    for info in app.triggers.list() {
+        println!("  {} {}", info.name, info.detail);
+    }
+    let result = tokio::select! {
+        result = serve(listener, app.clone()) => result,
+        () = shutdown_signal() => Ok(()),
+    };
+    eprintln!("wasmless up: stopping");
+    if tokio::time::timeout(SHUTDOWN_TIMEOUT, app.triggers.stop_all())
+        .await
+        .is_err()
+    {
+        eprintln!("wasmless up: triggers did not stop within {SHUTDOWN_TIMEOUT:?}");
+    }
+    result
+}
+
+/// Ctrl-C, or SIGTERM (how process managers and Kubernetes stop us).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 
-async fn load_manifests(app: &App, files: &[PathBuf]) {
+async fn load_manifests(app: &Arc<App>, files: &[PathBuf]) {
     let mut functions = Vec::new();
+    let mut triggers = Vec::new();
     for file in files {
         let (found, errors) = read_manifest(file);
         for error in errors {
             tracing::error!("invalid manifest: {error}");
             eprintln!("error: {error}");
         }
-        functions.extend(found);
+        functions.extend(found.functions);
+        triggers.push((file.clone(), found.triggers));
     }
     let total = functions.len();
     for (i, manifest) in functions.into_iter().enumerate() {
@@ -113,6 +164,12 @@ async fn load_manifests(app: &App, files: &[PathBuf]) {
                 started.elapsed().as_secs_f64() * 1e3
             ),
             Err(reason) => eprintln!("[{}/{total}] {name}: FAILED: {reason}", i + 1),
+        }
+    }
+    // Triggers start once their functions are loaded.
+    for (file, found) in triggers {
+        if !found.is_empty() {
+            app.triggers.apply(app, &file, found).await;
         }
     }
 }
@@ -144,6 +201,11 @@ pub async fn serve(listener: TcpListener, app: Arc<App>) -> anyhow::Result<()> {
 }
 
 impl App {
+    /// Where triggers keep state, if anywhere.
+    pub(crate) fn state_dir(&self) -> Option<&std::path::Path> {
+        self.config.state_dir.as_deref()
+    }
+
     /// The folders given to `up`, absolute: new manifests there are loaded.
     pub(crate) fn watch_roots(&self) -> Vec<PathBuf> {
         self.config
@@ -211,19 +273,9 @@ impl App {
             Ok(event) => event,
             Err(response) => return response,
         };
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .expect("the semaphore is never closed");
-        let started = Instant::now();
-        let outcome = function.handle_event(event).await;
-        let failure = outcome.as_ref().err().map(failure_reason);
-        self.metrics.observe(name, started.elapsed(), failure);
-        match outcome {
+        match self.invoke(name, &function, event).await {
             Ok(response) => to_http(response),
             Err(err) => {
-                tracing::warn!(function = %name, "event failed: {err}");
                 let body = match &err {
                     InvokeError::Timeout(_) => "Request timeout exceeded\n".to_owned(),
                     other => format!("{other}\n"),
@@ -233,6 +285,41 @@ impl App {
                     body,
                 )
             }
+        }
+    }
+
+    /// Runs one event on a loaded function, within the concurrency limit,
+    /// and records it in the metrics.
+    async fn invoke(
+        &self,
+        name: &str,
+        function: &crate::host::LoadedFunction,
+        event: Event,
+    ) -> Result<Response, InvokeError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        let started = Instant::now();
+        let outcome = function.handle_event(event).await;
+        let failure = outcome.as_ref().err().map(failure_reason);
+        self.metrics.observe(name, started.elapsed(), failure);
+        if let Err(err) = &outcome {
+            tracing::warn!(function = %name, "event failed: {err}");
+        }
+        outcome
+    }
+
+    /// Runs one event on the function called `name`.
+    async fn call(&self, name: &str, event: Event) -> Result<Response, CallError> {
+        match self.registry.get(name) {
+            None => Err(CallError::NotFound),
+            Some(Entry::Failed(reason)) => Err(CallError::NotReady(reason)),
+            Some(Entry::Ready(function)) => self
+                .invoke(name, &function, event)
+                .await
+                .map_err(CallError::Invoke),
         }
     }
 
@@ -308,6 +395,7 @@ impl App {
             .to_owned();
         match (method, rest) {
             (Method::GET, "functions") => json(StatusCode::OK, &self.registry.list()),
+            (Method::GET, "triggers") => json(StatusCode::OK, &self.triggers.list()),
             (Method::GET, _) if !name.is_empty() => {
                 match self.registry.list().into_iter().find(|f| f.name == name) {
                     Some(info) => json(StatusCode::OK, &info),
@@ -363,6 +451,23 @@ impl App {
                 json(StatusCode::OK, &info)
             }
             Err(reason) => plain(StatusCode::UNPROCESSABLE_ENTITY, format!("{reason}\n")),
+        }
+    }
+}
+
+impl Dispatch for App {
+    fn targets(&self, target: &Target) -> Vec<String> {
+        self.registry.matching(target)
+    }
+
+    async fn deliver(&self, function: &str, event: Event) -> Result<Response, DeliveryError> {
+        match self.call(function, event).await {
+            Ok(response) => accepted(response),
+            Err(CallError::NotFound) => Err(DeliveryError::NotFound(function.to_owned())),
+            Err(CallError::NotReady(reason)) => {
+                Err(DeliveryError::NotReady(function.to_owned(), reason))
+            }
+            Err(CallError::Invoke(err)) => Err(DeliveryError::Invoke(err)),
         }
     }
 }

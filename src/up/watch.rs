@@ -1,6 +1,7 @@
 //! Hot reload: when a manifest or a module it names changes, its functions
 //! are loaded again and swapped in; events in flight finish on the old
-//! version. A manifest that no longer parses keeps the old versions serving.
+//! version. Its triggers are restarted if their spec changed. A manifest
+//! that no longer parses keeps the old versions serving.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -44,7 +45,7 @@ pub fn start(app: Arc<App>, roots: &[PathBuf], files: &[PathBuf]) -> anyhow::Res
     let mut modules = HashMap::new();
     for file in files {
         let file = absolute(file);
-        let functions = read_manifest(&file).0;
+        let functions = read_manifest(&file).0.functions;
         for module in module_paths(&file, &functions) {
             if let Some(parent) = module.parent() {
                 folders.watch(&mut watcher, parent);
@@ -97,7 +98,7 @@ impl Folders {
 }
 
 /// Loads a manifest again and returns the module files its functions name.
-async fn reload_manifest(app: &App, path: &Path) -> Vec<PathBuf> {
+async fn reload_manifest(app: &Arc<App>, path: &Path) -> Vec<PathBuf> {
     let registry = &app.registry;
     let before = registry.names_from(path);
     if !path.exists() {
@@ -105,9 +106,11 @@ async fn reload_manifest(app: &App, path: &Path) -> Vec<PathBuf> {
             registry.remove(&name);
             eprintln!("removed {name}: {} was deleted", path.display());
         }
+        app.triggers.apply(app, path, Vec::new()).await;
         return Vec::new();
     }
-    let (functions, errors) = read_manifest(path);
+    let (manifest, errors) = read_manifest(path);
+    let functions = manifest.functions;
     if !errors.is_empty() {
         for error in errors {
             eprintln!("error: {error} (the running versions keep serving)");
@@ -133,6 +136,7 @@ async fn reload_manifest(app: &App, path: &Path) -> Vec<PathBuf> {
         registry.remove(&name);
         eprintln!("removed {name}: no longer in {}", path.display());
     }
+    app.triggers.apply(app, path, manifest.triggers).await;
     modules
 }
 
