@@ -1,4 +1,5 @@
-//! The command line: `wasmless up` and the `wasmless function` verbs.
+//! The command line: `wasmless up`, and the `function`, `trigger` and
+//! `topic` verbs.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,7 +8,7 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
 use crate::host::{EngineConfig, Host, HostConfig};
-use crate::up::{ADMIN_PREFIX, DeployRequest, FunctionInfo, UpConfig};
+use crate::up::{ADMIN_PREFIX, DeployRequest, FunctionInfo, TriggerInfo, UpConfig};
 
 /// wasmless: WebAssembly functions as a service.
 #[derive(Debug, Parser)]
@@ -29,6 +30,83 @@ pub enum Command {
     /// Deploy, call, list and delete functions on a running `wasmless up`.
     #[command(subcommand)]
     Function(FunctionCommand),
+    /// List the cron and Kafka triggers of a running `wasmless up`.
+    #[command(subcommand)]
+    Trigger(TriggerCommand),
+    /// Create, delete, list and publish to Kafka topics.
+    #[command(subcommand)]
+    Topic(TopicCommand),
+}
+
+/// The `wasmless trigger` verbs.
+#[derive(Debug, Subcommand)]
+pub enum TriggerCommand {
+    /// List the triggers and whether they run.
+    Ls(TargetArgs),
+}
+
+/// The `wasmless topic` verbs.
+#[derive(Debug, Subcommand)]
+pub enum TopicCommand {
+    /// Create a topic.
+    Create {
+        /// The topic's name.
+        name: String,
+        /// How many partitions.
+        #[arg(long, default_value_t = 1)]
+        partitions: i32,
+        /// How many replicas of each partition.
+        #[arg(long, default_value_t = 1)]
+        replication_factor: i32,
+        /// Which Kafka.
+        #[command(flatten)]
+        kafka: KafkaArgs,
+    },
+    /// Delete a topic.
+    Delete {
+        /// The topic's name.
+        name: String,
+        /// Which Kafka.
+        #[command(flatten)]
+        kafka: KafkaArgs,
+    },
+    /// List the topics.
+    Ls(KafkaArgs),
+    /// Publish a message.
+    Publish(PublishArgs),
+}
+
+/// Which Kafka to talk to.
+#[derive(Debug, Args)]
+pub struct KafkaArgs {
+    /// Bootstrap brokers, host:port[,host:port].
+    #[arg(long, default_value = "localhost:9092", env = "WASMLESS_KAFKA_BROKERS")]
+    pub brokers: String,
+}
+
+/// Options of `wasmless topic publish`.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The topic.
+    pub topic: String,
+    /// The message (default: read from --file, or stdin).
+    #[arg(long, conflicts_with = "file")]
+    pub data: Option<String>,
+    /// A file holding the message.
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+    /// The message key.
+    #[arg(long)]
+    pub key: Option<String>,
+    /// The message's content type (sent as the `content-type` header).
+    #[arg(long)]
+    pub content_type: Option<String>,
+    /// Other headers, NAME=VALUE; may be repeated.
+    #[arg(long = "header", value_parser = parse_env)]
+    pub headers: Vec<(String, String)>,
+    /// Which Kafka.
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
 }
 
 /// Options of `wasmless up`.
@@ -188,7 +266,79 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::up::run(up, host).await
         }
         Command::Function(verb) => run_function(verb).await,
+        Command::Trigger(TriggerCommand::Ls(target)) => list_triggers(target).await,
+        Command::Topic(verb) => run_topic(verb).await,
     }
+}
+
+async fn list_triggers(target: TargetArgs) -> anyhow::Result<()> {
+    let url = format!("{}{ADMIN_PREFIX}triggers", target.url.trim_end_matches('/'));
+    let answer = crate::client::send(http::Method::GET, &url, None, Vec::new()).await?;
+    if !answer.status.is_success() {
+        anyhow::bail!(
+            "listing failed: {}",
+            String::from_utf8_lossy(&answer.body).trim()
+        );
+    }
+    let list: Vec<TriggerInfo> = serde_json::from_slice(&answer.body)?;
+    println!("{:<32} {:<8} DETAIL", "NAME", "STATUS");
+    for t in list {
+        println!("{:<32} {:<8} {}", t.name, t.status, t.detail);
+    }
+    Ok(())
+}
+
+async fn run_topic(verb: TopicCommand) -> anyhow::Result<()> {
+    use crate::topic;
+    match verb {
+        TopicCommand::Create {
+            name,
+            partitions,
+            replication_factor,
+            kafka,
+        } => {
+            topic::create(&kafka.brokers, &name, partitions, replication_factor).await?;
+            println!("created {name} ({partitions} partitions)");
+        }
+        TopicCommand::Delete { name, kafka } => {
+            topic::delete(&kafka.brokers, &name).await?;
+            println!("deleted {name}");
+        }
+        TopicCommand::Ls(kafka) => {
+            println!("{:<40} PARTITIONS", "TOPIC");
+            for t in topic::list(&kafka.brokers).await? {
+                println!("{:<40} {}", t.name, t.partitions);
+            }
+        }
+        TopicCommand::Publish(args) => {
+            let data = match (args.data, &args.file) {
+                (Some(data), _) => data.into_bytes(),
+                (None, Some(file)) => {
+                    std::fs::read(file).with_context(|| format!("reading {}", file.display()))?
+                }
+                (None, None) => {
+                    use std::io::Read as _;
+                    let mut data = Vec::new();
+                    std::io::stdin().read_to_end(&mut data)?;
+                    data
+                }
+            };
+            let mut headers = args.headers;
+            if let Some(content_type) = args.content_type {
+                headers.push(("content-type".to_owned(), content_type));
+            }
+            let message = topic::Publish {
+                data,
+                key: args.key,
+                headers,
+            };
+            let placed = topic::publish(&args.kafka.brokers, &args.topic, &[message]).await?;
+            for (partition, offset) in placed {
+                println!("published to {}/{partition} at offset {offset}", args.topic);
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn run_function(verb: FunctionCommand) -> anyhow::Result<()> {

@@ -11,5 +11,6 @@ pub mod crd;
 pub mod host;
 pub mod manifest;
 pub mod telemetry;
+pub mod topic;
 pub mod triggers;
 pub mod up;

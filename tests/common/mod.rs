@@ -97,11 +97,16 @@ impl Up {
     /// Same, with extra command-line arguments.
     pub fn start_with(paths: &[&Path], args: &[&str]) -> Up {
         let cache = tempdir();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_wasmless"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_wasmless"));
+        command
             .arg("up")
             .args(paths)
             .args(["--listen", "127.0.0.1:0", "--cache-dir"])
-            .arg(&cache)
+            .arg(&cache);
+        if !args.contains(&"--state-dir") {
+            command.arg("--state-dir").arg(tempdir());
+        }
+        let mut child = command
             .args(args)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
@@ -187,6 +192,38 @@ impl Up {
     /// What `up` has written to stderr.
     pub fn log(&self) -> String {
         self.stderr.lock().expect("log").clone()
+    }
+
+    /// Asks `up` to stop (SIGTERM, as a process manager would) and waits
+    /// for it to exit; true if it exited on its own within `limit`.
+    pub fn terminate(&mut self, limit: Duration) -> bool {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        let deadline = Instant::now() + limit;
+        while sent && Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        false
+    }
+
+    /// Kills `up` at once (SIGKILL), as a crash would.
+    pub fn crash(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 }
 
