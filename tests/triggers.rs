@@ -601,3 +601,75 @@ async fn cron_missed_ticks_fire_once_or_are_skipped() {
         "the state file records the tick: {recorded}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cron_over_http_carries_the_event_fields_as_headers() {
+    use std::sync::Arc;
+    use wasmless::triggers::{TriggerMetrics, cron, http::HttpDispatch};
+
+    let dir = tempdir();
+    let manifest = recorder_manifest(&dir, "");
+    let up = Up::start(&[&manifest]);
+    let trigger: wasmless::crd::CronTrigger = serde_yaml::from_str(
+        "apiVersion: wasmless.io/v1alpha1\nkind: CronTrigger\nmetadata: {name: remote}\nspec: {function: recorder, schedule: '* * * * * *', payload: hello}\n",
+    )
+    .expect("a trigger");
+    let job = cron::CronJob::new(&trigger, None).expect("valid");
+    let dispatch = Arc::new(Spy {
+        inner: HttpDispatch::new(format!("{}/{{function}}", up.url), Duration::from_secs(10)),
+        sent: Default::default(),
+    });
+    let stop = tokio_util::sync::CancellationToken::new();
+    let scheduler = tokio::spawn(cron::run(
+        job,
+        dispatch.clone(),
+        TriggerMetrics::default(),
+        stop.clone(),
+    ));
+    wait_for_records(&up, Duration::from_secs(20), "2 ticks over HTTP", |r| {
+        r.len() >= 2
+    });
+    stop.cancel();
+    scheduler.await.expect("the scheduler stops");
+    for r in records(&up) {
+        assert_eq!(r.get("namespace"), "cron.wasmless.io");
+        assert_eq!(r.get("type"), "text/plain");
+        assert_eq!(r.get("data"), "hello");
+        assert!(r.get("time").ends_with(".000Z"), "the tick's time: {r:?}");
+        let sent = dispatch.sent.lock().expect("ids");
+        assert!(
+            sent.contains(&r.get("id").to_owned()),
+            "the scheduler's event-id: {r:?}"
+        );
+    }
+    // Unreachable targets are an error, not a hang.
+    let nowhere = HttpDispatch::new("http://127.0.0.1:9/{function}", Duration::from_secs(5));
+    let event = wasmless::host::Event::new(bytes::Bytes::new(), "text/plain", "cron.wasmless.io");
+    use wasmless::triggers::Dispatch as _;
+    let err = nowhere
+        .deliver("f", event)
+        .await
+        .expect_err("nothing listens on port 9");
+    assert_eq!(err.reason(), "unreachable", "{err}");
+}
+
+/// Remembers the ids of the events it passes on.
+struct Spy {
+    inner: wasmless::triggers::http::HttpDispatch,
+    sent: std::sync::Mutex<Vec<String>>,
+}
+
+impl wasmless::triggers::Dispatch for Spy {
+    fn targets(&self, target: &wasmless::crd::Target) -> Vec<String> {
+        self.inner.targets(target)
+    }
+
+    async fn deliver(
+        &self,
+        function: &str,
+        event: wasmless::host::Event,
+    ) -> Result<wasmless::host::Response, wasmless::triggers::DeliveryError> {
+        self.sent.lock().expect("ids").push(event.id.clone());
+        self.inner.deliver(function, event).await
+    }
+}

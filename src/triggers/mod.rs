@@ -4,6 +4,7 @@
 //! in the same process; a scheduler elsewhere can deliver over HTTP.
 
 pub mod cron;
+pub mod http;
 pub mod kafka;
 mod metrics;
 
@@ -48,6 +49,9 @@ pub enum DeliveryError {
     /// The function trapped, timed out, ran out of memory ...
     #[error(transparent)]
     Invoke(#[from] InvokeError),
+    /// The function's URL could not be reached (HTTP delivery).
+    #[error("{0}")]
+    Unreachable(String),
     /// The function answered with an error status.
     #[error("the function answered {status}: {body}")]
     Status {
@@ -65,6 +69,7 @@ impl DeliveryError {
             DeliveryError::NotFound(_) | DeliveryError::NoTarget(_) => "not-found",
             DeliveryError::NotReady(..) => "not-ready",
             DeliveryError::Invoke(_) => "failed",
+            DeliveryError::Unreachable(_) => "unreachable",
             DeliveryError::Status { .. } => "status",
         }
     }
