@@ -393,7 +393,17 @@ async fn kafka_broker_going_away_and_coming_back() {
     cluster.create_topic("events", 2, 1).expect("a topic");
     let brokers = cluster.bootstrap_servers();
     let dir = tempdir();
-    let manifest = recorder_manifest(&dir, &kafka_trigger("events", &brokers, "events", ""));
+    // This trigger finds its function by label, as kubeless's did.
+    let manifest = dir.join("functions.yaml");
+    let trigger = kafka_trigger("events", &brokers, "events", "").replace(
+        "  function: recorder\n",
+        "  functionSelector:\n    matchLabels:\n      topic: events\n",
+    );
+    let text = format!(
+        "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata:\n  name: recorder\n  labels:\n    topic: events\nspec:\n  file: {}\n---\n{trigger}",
+        wasm("recorder").display()
+    );
+    std::fs::write(&manifest, text).expect("writing the manifest");
     let mut up = Up::start(&[&manifest]);
     let producer = producer(&brokers);
     publish(&producer, "events", &messages("before", 0..10)).await;
