@@ -118,6 +118,39 @@ async fn publish(producer: &FutureProducer, topic: &str, messages: &[(String, St
     }
 }
 
+/// The first message of `topic`, read by a fresh consumer group.
+async fn first_message(brokers: &str, topic: &str) -> rdkafka::message::OwnedMessage {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("reader-{topic}"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("a consumer");
+    consumer.subscribe(&[topic]).expect("subscribed");
+    tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+        .await
+        .expect("a message within 30 s")
+        .expect("a message")
+        .detach()
+}
+
+fn headers_of(message: &rdkafka::message::OwnedMessage) -> HashMap<String, String> {
+    message
+        .headers()
+        .map(|headers| {
+            headers
+                .iter()
+                .map(|h| {
+                    (
+                        h.key.to_owned(),
+                        String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn messages(prefix: &str, range: std::ops::Range<usize>) -> Vec<(String, String)> {
     range
         .map(|i| (format!("key-{}", i % 7), format!("{prefix}-{i}")))
@@ -255,30 +288,10 @@ async fn kafka_failures_are_retried_then_dead_lettered_in_order() {
         "fail-2 tried 1 + 2 times, and ok-3 waited for it"
     );
 
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .set("group.id", "dlq-reader")
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .expect("a consumer");
-    consumer.subscribe(&["jobs-dlq"]).expect("subscribed");
-    let dead = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
-        .await
-        .expect("a dead letter within 30 s")
-        .expect("a message");
+    let dead = first_message(&brokers, "jobs-dlq").await;
     assert_eq!(dead.payload(), Some(&b"fail-2"[..]));
     assert_eq!(dead.key(), Some(&b"b"[..]));
-    let headers: HashMap<String, String> = dead
-        .headers()
-        .expect("headers")
-        .iter()
-        .map(|h| {
-            (
-                h.key.to_owned(),
-                String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
-            )
-        })
-        .collect();
+    let headers = headers_of(&dead);
     assert_eq!(headers["wasmless-function"], "recorder");
     assert_eq!(headers["wasmless-topic"], "jobs");
     assert_eq!(headers["wasmless-offset"], "1");
@@ -411,9 +424,11 @@ async fn kafka_broker_going_away_and_coming_back() {
         r.len() >= 10
     });
 
+    let kafka_lines = |up: &Up| up.log().matches("kafka:").count();
+    let before = kafka_lines(&up);
     cluster.broker_down(1).expect("broker down");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !up.log().contains("kafka:") {
+    while kafka_lines(&up) == before {
         assert!(
             Instant::now() < deadline,
             "no log line about the broker:\n{}",
