@@ -36,6 +36,54 @@ pub enum Command {
     /// Create, delete, list and publish to Kafka topics.
     #[command(subcommand)]
     Topic(TopicCommand),
+    /// Measure cold starts against a running `wasmless up`, and helpers for
+    /// the benchmark script.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// The `wasmless bench` verbs.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Deploy fresh functions and time each from the deploy call to its
+    /// first successful response, with the compile cache cold and warm.
+    ColdStart {
+        /// Trials per kind and cache state.
+        #[arg(long, default_value_t = 30)]
+        trials: usize,
+        /// Modules to measure, KIND=PATH (KIND is any label); may be
+        /// repeated. Default: the examples of each kind in --examples.
+        #[arg(long = "module", value_parser = parse_env)]
+        modules: Vec<(String, String)>,
+        /// Where the example modules are (`bash examples/build.sh`).
+        #[arg(long, default_value = "examples/wasm")]
+        examples: PathBuf,
+        /// Where `up` runs.
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// Deploy COUNT distinct copies of a module (for memory measurements).
+    Deploy {
+        /// How many.
+        #[arg(long)]
+        count: usize,
+        /// The module.
+        #[arg(long, default_value = "examples/wasm/hello.wasm")]
+        module: PathBuf,
+        /// Names are PREFIX-0, PREFIX-1, ...
+        #[arg(long, default_value = "idle")]
+        prefix: String,
+        /// Where `up` runs.
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// Serve `hello world` from a bare hyper server: the HTTP ceiling that
+    /// benches/run.sh compares with.
+    Ceiling {
+        /// Address to serve on.
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        listen: SocketAddr,
+    },
 }
 
 /// The `wasmless trigger` verbs.
@@ -268,7 +316,44 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Function(verb) => run_function(verb).await,
         Command::Trigger(TriggerCommand::Ls(target)) => list_triggers(target).await,
         Command::Topic(verb) => run_topic(verb).await,
+        Command::Bench(verb) => run_bench(verb).await,
     }
+}
+
+async fn run_bench(verb: BenchCommand) -> anyhow::Result<()> {
+    use crate::bench;
+    match verb {
+        BenchCommand::ColdStart {
+            trials,
+            modules,
+            examples,
+            target,
+        } => {
+            anyhow::ensure!(trials > 0, "--trials must be at least 1");
+            let subjects = if modules.is_empty() {
+                bench::Subject::examples(&examples)?
+            } else {
+                modules
+                    .iter()
+                    .map(|(kind, path)| bench::Subject::from_file(kind, std::path::Path::new(path)))
+                    .collect::<anyhow::Result<_>>()?
+            };
+            let rows = bench::cold_start(&target.url, &subjects, trials).await?;
+            print!("{}", bench::table(&rows));
+        }
+        BenchCommand::Deploy {
+            count,
+            module,
+            prefix,
+            target,
+        } => {
+            let bytes =
+                std::fs::read(&module).with_context(|| format!("reading {}", module.display()))?;
+            bench::deploy_many(&target.url, &bytes, &prefix, count).await?;
+        }
+        BenchCommand::Ceiling { listen } => bench::ceiling(listen).await?,
+    }
+    Ok(())
 }
 
 async fn list_triggers(target: TargetArgs) -> anyhow::Result<()> {

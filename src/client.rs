@@ -3,6 +3,7 @@
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 /// The answer to one request.
@@ -13,25 +14,56 @@ pub struct Answer {
     pub body: Bytes,
 }
 
-/// Sends one request to `url` and reads the whole answer.
+/// A client that keeps connections open between requests (a benchmark's
+/// requests then measure the server, not TCP set-up). Use it within one
+/// tokio runtime.
+#[derive(Clone)]
+pub struct Http {
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Self {
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        }
+    }
+}
+
+impl Http {
+    /// Sends one request to `url` and reads the whole answer.
+    pub async fn send(
+        &self,
+        method: http::Method,
+        url: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> anyhow::Result<Answer> {
+        let mut request = http::Request::builder().method(method).uri(url);
+        if let Some(content_type) = content_type {
+            request = request.header(http::header::CONTENT_TYPE, content_type);
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| anyhow::anyhow!("invalid URL {url}: {e}"))?;
+        let response = self.client.request(request).await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot reach wasmless at {url}: {e} (is `wasmless up` running? see --url)"
+            )
+        })?;
+        let status = response.status();
+        let body = response.into_body().collect().await?.to_bytes();
+        Ok(Answer { status, body })
+    }
+}
+
+/// Sends one request to `url` on a new connection and reads the whole
+/// answer.
 pub async fn send(
     method: http::Method,
     url: &str,
     content_type: Option<&str>,
     body: Vec<u8>,
 ) -> anyhow::Result<Answer> {
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let mut request = http::Request::builder().method(method).uri(url);
-    if let Some(content_type) = content_type {
-        request = request.header(http::header::CONTENT_TYPE, content_type);
-    }
-    let request = request
-        .body(Full::new(Bytes::from(body)))
-        .map_err(|e| anyhow::anyhow!("invalid URL {url}: {e}"))?;
-    let response = client.request(request).await.map_err(|e| {
-        anyhow::anyhow!("cannot reach wasmless at {url}: {e} (is `wasmless up` running? see --url)")
-    })?;
-    let status = response.status();
-    let body = response.into_body().collect().await?.to_bytes();
-    Ok(Answer { status, body })
+    Http::default().send(method, url, content_type, body).await
 }

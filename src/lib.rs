@@ -5,6 +5,7 @@
 //! cron schedules and Kafka messages into events; [`crd`] holds the
 //! resource types users write.
 
+pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod crd;

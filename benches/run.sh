@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# Runs every wasmless benchmark on this machine, side by side in one run, and
+# writes the tables to benches/results.md (and stdout).
+#
+#   bash benches/run.sh            # everything (about 15 minutes, plus first builds)
+#   QUICK=1 bash benches/run.sh    # shorter runs, for checking the script
+#
+# Needs: wrk (Debian package `wrk`), wasmtime-cli 48 (installed here with
+# cargo if missing), python3. Not run by CI: benchmarks are not tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+out="$root/benches/results.md"
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+duration=${DURATION:-10s}
+trials=${TRIALS:-30}
+counts=(1 10 100 1000)
+if [[ -n "${QUICK:-}" ]]; then duration=3s; trials=5; counts=(1 10 50); fi
+
+step() { echo "== $*" >&2; }
+
+step "tools"
+if ! command -v wrk >/dev/null; then
+  echo "wrk is missing: apt-get install wrk" >&2
+  exit 1
+fi
+wasmtime_bin=${WASMTIME:-}
+if [[ -z "$wasmtime_bin" ]]; then
+  if command -v wasmtime >/dev/null && wasmtime --version | grep -q '^wasmtime 48\.'; then
+    wasmtime_bin=$(command -v wasmtime)
+  else
+    wasmtime_bin="$HOME/.local/wasmtime-48/bin/wasmtime"
+    if [[ ! -x "$wasmtime_bin" ]]; then
+      step "installing wasmtime-cli 48.0.8 (one time, several minutes)"
+      cargo install wasmtime-cli --version 48.0.8 --locked --root "$HOME/.local/wasmtime-48"
+    fi
+  fi
+fi
+"$wasmtime_bin" --version >&2
+
+step "building (release)"
+bash examples/build.sh >/dev/null
+cargo build --release --quiet
+bin=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/wasmless
+
+# Waits until http://$1 answers.
+wait_http() {
+  for _ in $(seq 1 600); do
+    if curl -s -o /dev/null "http://$1/"; then return 0; fi
+    sleep 0.1
+  done
+  echo "nothing answers on $1" >&2
+  exit 1
+}
+
+# Prints "req/s p50_ms p99_ms" for a wrk run against $1 (POST if $2 is set).
+load() {
+  local url=$1 script=()
+  if [[ -n "${2:-}" ]]; then
+    printf 'wrk.method = "POST"\nwrk.body = "bench"\nwrk.headers["Content-Type"] = "text/plain"\n' >"$work/post.lua"
+    script=(-s "$work/post.lua")
+  fi
+  wrk -t1 -c8 -d"$duration" --latency "${script[@]}" "$url" | python3 -c '
+import re, sys
+text = sys.stdin.read()
+def ms(v):
+    n, unit = re.match(r"([\d.]+)(\w+)", v).groups()
+    return float(n) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+p50 = ms(re.search(r"50%\s+(\S+)", text).group(1))
+p99 = ms(re.search(r"99%\s+(\S+)", text).group(1))
+errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+if errors:
+    sys.exit("wrk saw %s error responses:\n%s" % (errors.group(1), text))
+print(rps, p50, p99)
+'
+}
+
+step "starting the servers"
+"$bin" up examples --listen 127.0.0.1:18080 --no-watch --cache-dir "$work/cache" --state-dir "$work/state" >"$work/up.out" 2>"$work/up.err" &
+pids+=($!)
+"$bin" bench ceiling --listen 127.0.0.1:18081 >/dev/null &
+pids+=($!)
+"$wasmtime_bin" serve --addr 127.0.0.1:18082 examples/wasm/http-hello.wasm >/dev/null 2>&1 &
+pids+=($!)
+wait_http 127.0.0.1:18080/healthz
+wait_http 127.0.0.1:18081
+wait_http 127.0.0.1:18082
+
+{
+  echo "# Benchmark results"
+  echo
+  echo "$(date -u +%Y-%m-%d), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(uname -sr), $("$wasmtime_bin" --version); \`bash benches/run.sh\`, all in one run."
+  echo
+} >"$out"
+
+step "HTTP throughput (wrk -t1 -c8 -d$duration)"
+declare -A rps p50 p99
+run_load() {
+  local key=$1 url=$2 post=${3:-}
+  step "  $key"
+  read -r rps[$key] p50[$key] p99[$key] < <(load "$url" "$post")
+}
+run_load ceiling http://127.0.0.1:18081/
+run_load wasmless http://127.0.0.1:18080/hello post
+run_load wasi-http http://127.0.0.1:18080/http-hello/
+run_load wasi-command http://127.0.0.1:18080/shout post
+run_load wasmtime-serve http://127.0.0.1:18082/
+{
+  echo "## HTTP hello world, \`wrk -t1 -c8 -d$duration --latency\` on loopback"
+  echo
+  echo "| server | req/s | ratio to ceiling | p50 ms | p99 ms | p99 ratio to ceiling |"
+  echo "|---|---:|---:|---:|---:|---:|"
+  for key in ceiling wasmless wasi-http wasi-command wasmtime-serve; do
+    case $key in
+      ceiling) label="bare hyper server (the ceiling)";;
+      wasmless) label="wasmless up, wasmless-world hello (SDK)";;
+      wasi-http) label="wasmless up, wasi:http hello";;
+      wasi-command) label="wasmless up, WASI command (shout)";;
+      wasmtime-serve) label="wasmtime serve, the same wasi:http hello";;
+    esac
+    python3 -c "
+r, c = ${rps[$key]}, ${rps[ceiling]}
+print('| $label | %.0f | %.2f | %.3f | %.3f | %.2f |' % (r, r / c, ${p50[$key]}, ${p99[$key]}, ${p99[$key]} / ${p99[ceiling]}))"
+  done
+  python3 -c "print(); print('wasi:http hello through wasmless ÷ wasmtime serve: %.2f× the req/s' % (${rps[wasi-http]} / ${rps[wasmtime-serve]}))"
+  echo
+} >>"$out"
+
+step "cold starts ($trials trials per kind and cache state)"
+{
+  echo "## Deploy to first response, \`wasmless bench cold-start --trials $trials\`"
+  echo
+  "$bin" bench cold-start --url http://127.0.0.1:18080 --trials "$trials"
+  echo
+} >>"$out"
+for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+wait 2>/dev/null || true
+pids=()
+
+step "memory of idle functions"
+mkdir -p "$work/empty"
+"$bin" up "$work/empty" --listen 127.0.0.1:18083 --no-watch --cache-dir "$work/cache-mem" --state-dir "$work/state" >/dev/null 2>"$work/mem.err" &
+mem_pid=$!
+pids+=($mem_pid)
+wait_http 127.0.0.1:18083/healthz
+rss() { awk '/VmRSS/ {print $2}' "/proc/$mem_pid/status"; }
+calc() { python3 -c "print('%.3f' % ($1))"; }
+base=$(rss)
+{
+  echo "## Resident memory of the host with idle functions (distinct copies of the 70 KiB hello, each compiled)"
+  echo
+  echo "| functions deployed | VmRSS MiB | MiB per function over the empty host |"
+  echo "|---:|---:|---:|"
+  echo "| 0 | $(calc "$base / 1024") | |"
+} >>"$out"
+deployed=0
+for n in "${counts[@]}"; do
+  step "  $n functions"
+  "$bin" bench deploy --url http://127.0.0.1:18083 --count $((n - deployed)) --prefix "idle-$n" >/dev/null 2>&1
+  deployed=$n
+  sleep 1
+  now=$(rss)
+  echo "| $n | $(calc "$now / 1024") | $(calc "($now - $base) / 1024 / $n") |" >>"$out"
+done
+echo >>"$out"
+
+if [[ -z "${QUICK:-}" ]]; then
+  step "criterion: host inner steps"
+  {
+    echo "## Inner steps, \`cargo bench --bench host\` (criterion medians)"
+    echo
+    echo '```'
+    cargo bench --bench host -- --warm-up-time 1 --measurement-time 3 2>/dev/null | grep -E -B1 'time:' | grep -v '^--$' || true
+    echo '```'
+    echo
+  } >>"$out"
+  step "triggers"
+  {
+    echo "## Triggers, \`cargo bench --bench triggers\`"
+    echo
+    cargo bench --bench triggers 2>/dev/null
+    echo
+  } >>"$out"
+fi
+
+cat "$out"

@@ -1,0 +1,339 @@
+//! `wasmless bench`: measurements users can run against their own host.
+//!
+//! - `cold-start`: deploy fresh functions and time each from the deploy call
+//!   to its first successful response, with the compile cache cold (every
+//!   module distinct) and warm (the module compiled before, deployed under a
+//!   new name), per kind of function.
+//! - `deploy`: deploy many distinct copies of a module (to measure the
+//!   memory an idle function costs).
+//! - `ceiling`: a bare hyper server answering `hello world`, the ceiling
+//!   HTTP benchmarks compare with.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use http::Method;
+use http_body_util::Full;
+use hyper_util::rt::TokioIo;
+
+use crate::client::Http;
+use crate::up::{ADMIN_PREFIX, DeployRequest};
+
+/// The name of the custom section that makes a module distinct.
+const NONCE_SECTION: &str = "wasmless-bench-nonce";
+
+/// One kind of function to measure, and how to call it.
+#[derive(Clone, Debug)]
+pub struct Subject {
+    /// The kind's name, for the table.
+    pub kind: String,
+    /// The module's bytes.
+    pub module: Vec<u8>,
+    /// The method of the first call.
+    pub method: Method,
+}
+
+impl Subject {
+    /// A subject from a module file; `kind` names it in the table.
+    pub fn from_file(kind: &str, path: &Path) -> anyhow::Result<Self> {
+        let module = std::fs::read(path).with_context(|| {
+            format!(
+                "reading {} (run `bash examples/build.sh` for the examples)",
+                path.display()
+            )
+        })?;
+        Ok(Self {
+            kind: kind.to_owned(),
+            module,
+            method: Method::POST,
+        })
+    }
+
+    /// The example module of each kind, from `dir` (`examples/wasm`).
+    pub fn examples(dir: &Path) -> anyhow::Result<Vec<Self>> {
+        [
+            ("wasmless", "hello.wasm"),
+            ("wasi-http", "http-hello.wasm"),
+            ("wasi-command", "command.wasm"),
+        ]
+        .into_iter()
+        .map(|(kind, file)| Self::from_file(kind, &dir.join(file)))
+        .collect()
+    }
+}
+
+/// `module` with a custom section holding `nonce` appended: the same code,
+/// a different SHA-256, so no cache knows it. Valid for core modules and
+/// components alike.
+pub fn with_nonce(module: &[u8], nonce: &str) -> Vec<u8> {
+    let mut payload = Vec::new();
+    leb128(&mut payload, NONCE_SECTION.len() as u64);
+    payload.extend_from_slice(NONCE_SECTION.as_bytes());
+    payload.extend_from_slice(nonce.as_bytes());
+    let mut out = module.to_vec();
+    out.push(0); // custom section
+    leb128(&mut out, payload.len() as u64);
+    out.extend_from_slice(&payload);
+    out
+}
+
+fn leb128(out: &mut Vec<u8>, mut value: u64) {
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// Deploys `module` as `name` on the `up` at `url`.
+pub async fn deploy(http: &Http, url: &str, name: &str, module: Vec<u8>) -> anyhow::Result<()> {
+    let request = DeployRequest {
+        source: module,
+        ..DeployRequest::default()
+    };
+    let answer = http
+        .send(
+            Method::PUT,
+            &format!("{url}{ADMIN_PREFIX}functions/{name}"),
+            Some("application/json"),
+            serde_json::to_vec(&request)?,
+        )
+        .await?;
+    if !answer.status.is_success() {
+        anyhow::bail!(
+            "deploying {name} failed: {}",
+            String::from_utf8_lossy(&answer.body).trim()
+        );
+    }
+    Ok(())
+}
+
+async fn delete(http: &Http, url: &str, name: &str) -> anyhow::Result<()> {
+    http.send(
+        Method::DELETE,
+        &format!("{url}{ADMIN_PREFIX}functions/{name}"),
+        None,
+        Vec::new(),
+    )
+    .await?;
+    Ok(())
+}
+
+/// One cold start: the deploy call's time and the total to the first
+/// successful response.
+#[derive(Clone, Copy, Debug)]
+pub struct Trial {
+    /// The deploy call alone.
+    pub deploy: Duration,
+    /// Deploy call plus first call.
+    pub total: Duration,
+}
+
+async fn trial(
+    http: &Http,
+    url: &str,
+    name: &str,
+    subject: &Subject,
+    module: Vec<u8>,
+) -> anyhow::Result<Trial> {
+    let started = Instant::now();
+    deploy(http, url, name, module).await?;
+    let deployed = started.elapsed();
+    let answer = http
+        .send(
+            subject.method.clone(),
+            &format!("{url}/{name}"),
+            Some("text/plain"),
+            b"bench".to_vec(),
+        )
+        .await?;
+    let total = started.elapsed();
+    if !answer.status.is_success() {
+        anyhow::bail!(
+            "{name} answered {}: {}",
+            answer.status,
+            String::from_utf8_lossy(&answer.body).trim()
+        );
+    }
+    delete(http, url, name).await?;
+    Ok(Trial {
+        deploy: deployed,
+        total,
+    })
+}
+
+/// Times of one kind with one cache state.
+#[derive(Clone, Debug)]
+pub struct Row {
+    /// The kind of function.
+    pub kind: String,
+    /// `cold` or `warm`.
+    pub cache: &'static str,
+    /// The module's size in bytes.
+    pub size: usize,
+    /// Every trial, sorted by total.
+    pub trials: Vec<Trial>,
+}
+
+impl Row {
+    fn quantile(&self, q: f64) -> Duration {
+        let i = ((self.trials.len() as f64 - 1.0) * q).round() as usize;
+        self.trials[i.min(self.trials.len() - 1)].total
+    }
+
+    fn deploy_p50(&self) -> Duration {
+        let mut deploys: Vec<Duration> = self.trials.iter().map(|t| t.deploy).collect();
+        deploys.sort();
+        deploys[deploys.len() / 2]
+    }
+}
+
+/// Runs `trials` cold and warm cold starts of each subject against `url`.
+pub async fn cold_start(
+    url: &str,
+    subjects: &[Subject],
+    trials: usize,
+) -> anyhow::Result<Vec<Row>> {
+    let url = url.trim_end_matches('/');
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let run = &run[..8];
+    let http = Http::default();
+    let mut rows = Vec::new();
+    for subject in subjects {
+        for cache in ["cold", "warm"] {
+            eprintln!(
+                "{} ({} KiB), compile cache {cache}: {trials} trials ...",
+                subject.kind,
+                subject.module.len() / 1024
+            );
+            let warm_module = with_nonce(&subject.module, &format!("{run}-warm"));
+            if cache == "warm" {
+                // Compile it once, untimed.
+                trial(
+                    &http,
+                    url,
+                    &format!("cs-{run}-prime"),
+                    subject,
+                    warm_module.clone(),
+                )
+                .await?;
+            }
+            let mut times = Vec::with_capacity(trials);
+            for i in 0..trials {
+                let module = match cache {
+                    "cold" => with_nonce(&subject.module, &format!("{run}-{i}")),
+                    _ => warm_module.clone(),
+                };
+                let name = format!("cs-{run}-{}-{cache}-{i}", subject.kind);
+                times.push(trial(&http, url, &name, subject, module).await?);
+            }
+            times.sort_by_key(|t| t.total);
+            rows.push(Row {
+                kind: subject.kind.clone(),
+                cache,
+                size: subject.module.len(),
+                trials: times,
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// The rows as a markdown table.
+pub fn table(rows: &[Row]) -> String {
+    let ms = |d: Duration| format!("{:.2}", d.as_secs_f64() * 1e3);
+    let mut out = String::from(
+        "| kind | module | compile cache | trials | min ms | p50 ms | p99 ms | p50 of the deploy call ms |\n|---|---:|---|---:|---:|---:|---:|---:|\n",
+    );
+    for row in rows {
+        out.push_str(&format!(
+            "| {} | {} KiB | {} | {} | {} | {} | {} | {} |\n",
+            row.kind,
+            row.size / 1024,
+            row.cache,
+            row.trials.len(),
+            ms(row.trials[0].total),
+            ms(row.quantile(0.5)),
+            ms(row.quantile(0.99)),
+            ms(row.deploy_p50()),
+        ));
+    }
+    out
+}
+
+/// Deploys `count` distinct copies of `module` named `<prefix>-<n>`.
+pub async fn deploy_many(
+    url: &str,
+    module: &[u8],
+    prefix: &str,
+    count: usize,
+) -> anyhow::Result<()> {
+    let url = url.trim_end_matches('/');
+    let http = Http::default();
+    let started = Instant::now();
+    for n in 0..count {
+        let name = format!("{prefix}-{n}");
+        deploy(&http, url, &name, with_nonce(module, &name)).await?;
+        if (n + 1) % 100 == 0 || n + 1 == count {
+            eprintln!(
+                "deployed {}/{count} ({:.1} s)",
+                n + 1,
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Serves `hello world` on `listen` with a bare hyper HTTP/1 server, until
+/// interrupted: the ceiling of HTTP benchmarks on this machine.
+pub async fn ceiling(listen: SocketAddr) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    println!("ceiling: listening on http://{}", listener.local_addr()?);
+    loop {
+        let (stream, _) = listener.accept().await?;
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(|_req| async {
+                Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from_static(
+                    b"hello world",
+                ))))
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nonce_changes_the_digest_but_keeps_the_module_valid() {
+        let module = wat::parse_str("(module (func (export \"_start\")))").expect("wat");
+        let a = with_nonce(&module, "a");
+        let b = with_nonce(&module, "b");
+        assert_ne!(a, b);
+        let mut validator = wasmtime::wasmparser::Validator::new();
+        validator.validate_all(&a).expect("still valid");
+        let sections: Vec<String> = wasmtime::wasmparser::Parser::new(0)
+            .parse_all(&a)
+            .filter_map(|p| match p {
+                Ok(wasmtime::wasmparser::Payload::CustomSection(c)) => Some(c.name().to_owned()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sections, [NONCE_SECTION]);
+    }
+}

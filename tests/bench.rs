@@ -1,0 +1,108 @@
+//! `wasmless bench`: the cold-start measurement and its helpers, run against
+//! a real `wasmless up`.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{Up, manifest_for_file, tempdir, wasm};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cold_start_reports_cold_and_warm_rows_and_cleans_up() {
+    let dir = tempdir();
+    let manifest = dir.join("functions.yaml");
+    std::fs::write(&manifest, manifest_for_file("hello", &wasm("hello"), "")).expect("manifest");
+    let up = Up::start(&[&manifest]);
+    let hello = wasm("hello");
+    let command = wasm("command");
+    let module_a = format!("sdk={}", hello.display());
+    let module_b = format!("cmd={}", command.display());
+    let (ok, out, err) = up.cli(&[
+        "bench",
+        "cold-start",
+        "--trials",
+        "3",
+        "--module",
+        &module_a,
+        "--module",
+        &module_b,
+    ]);
+    assert!(ok, "{out}{err}");
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .filter(|l| l.starts_with("| sdk") || l.starts_with("| cmd"))
+        .map(|l| l.split('|').map(str::trim).collect())
+        .collect();
+    assert_eq!(rows.len(), 4, "{out}");
+    for row in &rows {
+        // | kind | module | cache | trials | min | p50 | p99 | deploy p50 |
+        assert_eq!(row[4], "3", "{row:?}");
+        let min: f64 = row[5].parse().expect("min ms");
+        let p50: f64 = row[6].parse().expect("p50 ms");
+        let p99: f64 = row[7].parse().expect("p99 ms");
+        assert!(0.0 < min && min <= p50 && p50 <= p99, "{row:?}");
+    }
+    assert_eq!(rows[0][3], "cold");
+    assert_eq!(rows[1][3], "warm");
+    // A cold start compiles and a warm one does not: cold is the slower.
+    let p50 = |row: &Vec<&str>| row[6].parse::<f64>().expect("p50");
+    assert!(p50(&rows[0]) > p50(&rows[1]), "{out}");
+    // The trial functions are deleted afterwards.
+    let (_, listing, _) = up.cli(&["function", "ls"]);
+    assert_eq!(listing.lines().count(), 2, "only hello is left:\n{listing}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deploy_many_makes_distinct_functions() {
+    let dir = tempdir();
+    let up = Up::start(&[&dir]);
+    let hello = wasm("hello");
+    let (ok, out, err) = up.cli(&[
+        "bench",
+        "deploy",
+        "--count",
+        "3",
+        "--module",
+        &hello.to_string_lossy(),
+        "--prefix",
+        "idle",
+    ]);
+    assert!(ok, "{out}{err}");
+    let (_, listing, _) = up.cli(&["function", "ls"]);
+    for n in 0..3 {
+        assert!(listing.contains(&format!("idle-{n}")), "{listing}");
+    }
+    assert_eq!(
+        up.post("/idle-2", "Ada").await,
+        (200, "Hello, Ada!\n".into())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_ceiling_server_answers_hello_world() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("a free port")
+        .local_addr()
+        .expect("address")
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wasmless"))
+        .args(["bench", "ceiling", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("starting the ceiling server");
+    let url = format!("http://127.0.0.1:{port}/");
+    let mut answer = None;
+    for _ in 0..100 {
+        if let Ok(a) = wasmless::client::send(http::Method::GET, &url, None, Vec::new()).await {
+            answer = Some(a);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let answer = answer.expect("the ceiling server answers");
+    assert_eq!(answer.status, 200);
+    assert_eq!(&answer.body[..], b"hello world");
+}
