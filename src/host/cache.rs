@@ -4,13 +4,20 @@
 //! the engine's compatibility hash, so that a different wasmtime version or
 //! setting never loads an artefact it did not write. A module is compiled
 //! at most once per cache folder: later loads map the artefact from disk.
+//!
+//! Artefacts are used from a file mapping whenever there is a cache folder,
+//! even right after compiling: their pages then live in the page cache and
+//! count towards a process's memory only while touched, so an idle function
+//! costs little. In memory the cache only remembers artefacts some loaded
+//! function still uses (weak references), so that deleted functions free
+//! their code.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 
 use wasmtime::Engine;
 use wasmtime::component::Component;
@@ -38,7 +45,7 @@ pub enum CacheOutcome {
 /// The compile cache of one engine.
 pub struct CompileCache {
     dir: Option<PathBuf>,
-    memory: Mutex<HashMap<[u8; 32], Compiled>>,
+    memory: Mutex<HashMap<[u8; 32], Weak<Compiled>>>,
     compiles: AtomicU64,
 }
 
@@ -70,9 +77,9 @@ impl CompileCache {
         digest: [u8; 32],
         wasm: &[u8],
         component: bool,
-    ) -> wasmtime::Result<(Compiled, CacheOutcome)> {
-        if let Some(found) = self.lock().get(&digest) {
-            return Ok((found.clone(), CacheOutcome::Memory));
+    ) -> wasmtime::Result<(Arc<Compiled>, CacheOutcome)> {
+        if let Some(found) = self.lock().get(&digest).and_then(Weak::upgrade) {
+            return Ok((found, CacheOutcome::Memory));
         }
         let path = self
             .dir
@@ -81,8 +88,7 @@ impl CompileCache {
         if let Some(path) = &path
             && let Some(found) = load_artefact(engine, path, component)
         {
-            self.lock().insert(digest, found.clone());
-            return Ok((found, CacheOutcome::Disk));
+            return Ok((self.remember(digest, found), CacheOutcome::Disk));
         }
         let artefact = if component {
             engine.precompile_component(wasm)?
@@ -90,14 +96,28 @@ impl CompileCache {
             engine.precompile_module(wasm)?
         };
         self.compiles.fetch_add(1, Ordering::Relaxed);
-        if let Some(path) = &path
-            && let Err(err) = store_artefact(path, &artefact)
-        {
-            tracing::warn!(path = %path.display(), "could not write the compile cache: {err}");
+        let mapped = path.as_ref().and_then(|path| {
+            if let Err(err) = store_artefact(path, &artefact) {
+                tracing::warn!(path = %path.display(), "could not write the compile cache: {err}");
+                return None;
+            }
+            load_artefact(engine, path, component)
+        });
+        let compiled = match mapped {
+            Some(compiled) => compiled,
+            None => deserialize(engine, &artefact, component)?,
+        };
+        Ok((self.remember(digest, compiled), CacheOutcome::Compiled))
+    }
+
+    fn remember(&self, digest: [u8; 32], compiled: Compiled) -> Arc<Compiled> {
+        let compiled = Arc::new(compiled);
+        let mut memory = self.lock();
+        if memory.len() >= 64 && memory.len().is_power_of_two() {
+            memory.retain(|_, weak| weak.strong_count() > 0);
         }
-        let compiled = deserialize(engine, &artefact, component)?;
-        self.lock().insert(digest, compiled.clone());
-        Ok((compiled, CacheOutcome::Compiled))
+        memory.insert(digest, Arc::downgrade(&compiled));
+        compiled
     }
 
     /// Forgets artefacts held in memory (the disk copies stay).
@@ -105,7 +125,7 @@ impl CompileCache {
         self.lock().clear();
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Compiled>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Weak<Compiled>>> {
         // A panic while holding this lock leaves the map itself consistent.
         self.memory.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -158,8 +178,10 @@ fn store_artefact(path: &Path, artefact: &[u8]) -> std::io::Result<()> {
         std::process::id(),
         uuid::Uuid::new_v4()
     ));
+    // No fsync: an entry cut short by a crash fails wasmtime's checks when
+    // loaded and is compiled again.
     let mut file = std::fs::File::create(&tmp)?;
     file.write_all(artefact)?;
-    file.sync_all()?;
+    drop(file);
     std::fs::rename(&tmp, path)
 }

@@ -88,6 +88,8 @@ pub struct LoadedFunction {
     digest: [u8; 32],
     size: usize,
     cache_outcome: CacheOutcome,
+    /// Keeps the artefact known to the cache while this function lives.
+    _compiled: Arc<Compiled>,
 }
 
 impl Host {
@@ -146,9 +148,9 @@ impl Host {
             .cache
             .get_or_compile(&self.engine, digest, &wasm, component)
             .map_err(LoadError::CompileModule)?;
-        let (kind, prepared) = match compiled {
-            Compiled::Component(c) => self.prepare_component(&c)?,
-            Compiled::Module(m) => self.prepare_command(&m)?,
+        let (kind, prepared) = match compiled.as_ref() {
+            Compiled::Component(c) => self.prepare_component(c)?,
+            Compiled::Module(m) => self.prepare_command(m)?,
         };
         Ok(LoadedFunction {
             host: self.clone(),
@@ -158,6 +160,7 @@ impl Host {
             digest,
             size: wasm.len(),
             cache_outcome,
+            _compiled: compiled,
         })
     }
 
