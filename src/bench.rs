@@ -163,11 +163,40 @@ async fn trial(
             String::from_utf8_lossy(&answer.body).trim()
         );
     }
+    // Untimed: let the background compile of the optimized code finish, so
+    // that it does not compete with the next trial.
+    settle(http, url, name).await?;
     delete(http, url, name).await?;
     Ok(Trial {
         deploy: deployed,
         total,
     })
+}
+
+/// Deploys `module` and waits until its optimized code is in place (and so
+/// in the compile cache), then deletes it.
+async fn prime(http: &Http, url: &str, name: &str, module: Vec<u8>) -> anyhow::Result<()> {
+    deploy(http, url, name, module).await?;
+    settle(http, url, name).await?;
+    delete(http, url, name).await
+}
+
+/// Waits until `name` runs its optimized code.
+async fn settle(http: &Http, url: &str, name: &str) -> anyhow::Result<()> {
+    let info_url = format!("{url}{ADMIN_PREFIX}functions/{name}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let answer = http.send(Method::GET, &info_url, None, Vec::new()).await?;
+        let info: Option<crate::up::FunctionInfo> = serde_json::from_slice(&answer.body).ok();
+        if info.and_then(|i| i.code).as_deref() != Some("baseline") {
+            break;
+        }
+        if Instant::now() > deadline {
+            anyhow::bail!("{name} was not optimized within a minute");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
 }
 
 /// Times of one kind with one cache state.
@@ -216,15 +245,9 @@ pub async fn cold_start(
             );
             let warm_module = with_nonce(&subject.module, &format!("{run}-warm"));
             if cache == "warm" {
-                // Compile it once, untimed.
-                trial(
-                    &http,
-                    url,
-                    &format!("cs-{run}-prime"),
-                    subject,
-                    warm_module.clone(),
-                )
-                .await?;
+                // Compile it once, untimed, and wait for the optimized code.
+                let name = format!("cs-{run}-{}-prime", subject.kind);
+                prime(&http, url, &name, warm_module.clone()).await?;
             }
             let mut times = Vec::with_capacity(trials);
             for i in 0..trials {

@@ -183,6 +183,10 @@ pub struct UpArgs {
     /// Do not reload functions when their files change.
     #[arg(long)]
     pub no_watch: bool,
+    /// Compile new modules with the optimizing compiler only (no baseline
+    /// tier answering first).
+    #[arg(long)]
+    pub no_tiering: bool,
     /// Where triggers keep state across restarts (the last cron tick);
     /// default: the user's state folder.
     #[arg(long, env = "WASMLESS_STATE_DIR")]
@@ -299,6 +303,7 @@ impl TryFrom<UpArgs> for (UpConfig, HostConfig) {
             },
             cache_dir,
             max_response_bytes: 0,
+            tiered: !args.no_tiering,
         };
         Ok((up, host))
     }
@@ -491,16 +496,17 @@ async fn run_function(verb: FunctionCommand) -> anyhow::Result<()> {
             }
             let list: Vec<FunctionInfo> = serde_json::from_slice(&answer.body)?;
             println!(
-                "{:<24} {:<8} {:<13} {:<8} DETAIL",
-                "NAME", "STATUS", "KIND", "RUNTIME"
+                "{:<24} {:<8} {:<13} {:<10} {:<8} DETAIL",
+                "NAME", "STATUS", "KIND", "CODE", "RUNTIME"
             );
             for f in list {
                 let detail = f.reason.unwrap_or(f.origin);
                 println!(
-                    "{:<24} {:<8} {:<13} {:<8} {detail}",
+                    "{:<24} {:<8} {:<13} {:<10} {:<8} {detail}",
                     f.name,
                     f.status,
                     f.kind.unwrap_or_else(|| "-".into()),
+                    f.code.unwrap_or_else(|| "-".into()),
                     f.runtime
                 );
             }

@@ -77,6 +77,25 @@ async fn deploy_many_makes_distinct_functions() {
         up.post("/idle-2", "Ada").await,
         (200, "Hello, Ada!\n".into())
     );
+    // Each answered first on baseline code; the optimized code replaces it
+    // in the background.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, listing, _) = up.cli(&["function", "ls"]);
+        let optimized = listing
+            .lines()
+            .filter(|l| l.starts_with("idle-") && l.contains(" optimized "))
+            .count();
+        if optimized == 3 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{listing}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        up.post("/idle-0", "Bob").await,
+        (200, "Hello, Bob!\n".into())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

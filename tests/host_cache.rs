@@ -1,11 +1,16 @@
 //! The host in-process: the compile cache never compiles a module twice,
-//! and modules that fit no kind are refused with the reason.
+//! tiered compilation answers on baseline code with the same limits, and
+//! modules that fit no kind are refused with the reason.
 
 mod common;
 
 use std::time::Duration;
 
-use wasmless::host::{CacheOutcome, FunctionKind, FunctionSettings, Host, HostConfig, LoadError};
+use bytes::Bytes;
+use wasmless::host::{
+    CacheOutcome, Event, FunctionKind, FunctionSettings, HTTP_NAMESPACE, Host, HostConfig,
+    HttpRequest, InvokeError, LoadError,
+};
 
 fn settings(name: &str) -> FunctionSettings {
     FunctionSettings {
@@ -80,4 +85,75 @@ fn modules_that_fit_no_kind_are_refused_with_the_reason() {
         .err()
         .expect("refused");
     assert!(matches!(too_big, LoadError::MemoryTooLarge { .. }));
+}
+
+fn tiered_host(cache: &std::path::Path) -> std::sync::Arc<Host> {
+    Host::new(HostConfig {
+        cache_dir: Some(cache.to_owned()),
+        tiered: true,
+        ..HostConfig::default()
+    })
+    .expect("engines start")
+}
+
+fn request(path: &str) -> Event {
+    let mut event = Event::new(Bytes::from_static(b"Ada"), "text/plain", HTTP_NAMESPACE);
+    event.request = Some(HttpRequest {
+        method: "POST".into(),
+        path: path.into(),
+        ..HttpRequest::default()
+    });
+    event
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tiered_loads_answer_on_baseline_code_then_cache_the_optimized_code() {
+    let cache = common::tempdir();
+    let host = tiered_host(&cache);
+    let bytes = std::fs::read(common::wasm("hello")).expect("hello.wasm");
+    let baseline = host.load(&bytes, settings("a")).expect("loads");
+    assert_eq!(baseline.cache_outcome(), CacheOutcome::Baseline);
+    assert_eq!(
+        host.cache().compiles(),
+        0,
+        "the baseline code is not cached"
+    );
+    let response = baseline.handle_event(request("/")).await.expect("answers");
+    assert_eq!(&response.body[..], b"Hello, Ada!\n");
+
+    let optimized = host.load_optimized(&bytes, settings("a")).expect("loads");
+    assert_eq!(optimized.cache_outcome(), CacheOutcome::Compiled);
+    let response = optimized.handle_event(request("/")).await.expect("answers");
+    assert_eq!(&response.body[..], b"Hello, Ada!\n");
+    // Known now: no baseline compile any more.
+    let again = host.load(&bytes, settings("b")).expect("loads");
+    assert_eq!(again.cache_outcome(), CacheOutcome::Memory);
+    drop((optimized, again));
+    let from_disk = tiered_host(&cache)
+        .load(&bytes, settings("c"))
+        .expect("loads");
+    assert_eq!(from_disk.cache_outcome(), CacheOutcome::Disk);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn baseline_code_keeps_the_time_and_memory_limits() {
+    let cache = common::tempdir();
+    let host = tiered_host(&cache);
+    let bytes = std::fs::read(common::wasm("misbehave")).expect("misbehave.wasm");
+    let mut limited = settings("misbehave");
+    limited.timeout = Duration::from_millis(300);
+    let function = host.load(&bytes, limited).expect("loads");
+    assert_eq!(function.cache_outcome(), CacheOutcome::Baseline);
+    let looped = function.handle_event(request("/loop")).await;
+    assert!(matches!(looped, Err(InvokeError::Timeout(_))), "{looped:?}");
+    let hoarded = function.handle_event(request("/alloc")).await;
+    assert!(
+        matches!(hoarded, Err(InvokeError::MemoryExceeded { .. })),
+        "{hoarded:?}"
+    );
+    let refused = function.handle_event(request("/error")).await;
+    assert!(
+        matches!(refused, Err(InvokeError::Guest { .. })),
+        "{refused:?}"
+    );
 }

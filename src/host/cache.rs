@@ -38,8 +38,11 @@ pub enum CacheOutcome {
     Memory,
     /// Loaded from the disk cache.
     Disk,
-    /// Compiled now.
+    /// Compiled now by the optimizing compiler.
     Compiled,
+    /// Compiled now by the baseline compiler, to answer sooner; the
+    /// optimized code is compiled in the background (see `Host::load`).
+    Baseline,
 }
 
 /// The compile cache of one engine.
@@ -78,18 +81,10 @@ impl CompileCache {
         wasm: &[u8],
         component: bool,
     ) -> wasmtime::Result<(Arc<Compiled>, CacheOutcome)> {
-        if let Some(found) = self.lock().get(&digest).and_then(Weak::upgrade) {
-            return Ok((found, CacheOutcome::Memory));
+        if let Some(found) = self.lookup(engine, digest, component) {
+            return Ok(found);
         }
-        let path = self
-            .dir
-            .as_ref()
-            .map(|dir| dir.join(format!("{}.cwasm", hex::encode(digest))));
-        if let Some(path) = &path
-            && let Some(found) = load_artefact(engine, path, component)
-        {
-            return Ok((self.remember(digest, found), CacheOutcome::Disk));
-        }
+        let path = self.path(digest);
         let artefact = if component {
             engine.precompile_component(wasm)?
         } else {
@@ -108,6 +103,27 @@ impl CompileCache {
             None => deserialize(engine, &artefact, component)?,
         };
         Ok((self.remember(digest, compiled), CacheOutcome::Compiled))
+    }
+
+    /// The compiled form of the module with this digest, if memory or disk
+    /// has it.
+    pub fn lookup(
+        &self,
+        engine: &Engine,
+        digest: [u8; 32],
+        component: bool,
+    ) -> Option<(Arc<Compiled>, CacheOutcome)> {
+        if let Some(found) = self.lock().get(&digest).and_then(Weak::upgrade) {
+            return Some((found, CacheOutcome::Memory));
+        }
+        let found = load_artefact(engine, &self.path(digest)?, component)?;
+        Some((self.remember(digest, found), CacheOutcome::Disk))
+    }
+
+    fn path(&self, digest: [u8; 32]) -> Option<PathBuf> {
+        self.dir
+            .as_ref()
+            .map(|dir| dir.join(format!("{}.cwasm", hex::encode(digest))))
     }
 
     fn remember(&self, digest: [u8; 32], compiled: Compiled) -> Arc<Compiled> {

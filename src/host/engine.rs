@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Strategy,
+};
 
 /// How often the epoch advances. A running function is checked against its
 /// deadline (and yields to other tasks) once per tick.
@@ -32,12 +34,26 @@ impl Default for EngineConfig {
     }
 }
 
-/// Builds the engine: component model, async, epoch interruption and the
+/// Which compiler an engine uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compiler {
+    /// Cranelift: optimized code, the slower compile.
+    Optimizing,
+    /// Winch: a single-pass baseline compiler, several times faster to
+    /// compile, slower code.
+    Baseline,
+}
+
+/// Builds an engine: component model, async, epoch interruption and the
 /// pooling allocator with copy-on-write memory images, so that a fresh
 /// instance per event costs microseconds.
-pub fn build_engine(config: &EngineConfig) -> wasmtime::Result<Engine> {
+pub fn build_engine(config: &EngineConfig, compiler: Compiler) -> wasmtime::Result<Engine> {
     let mut wasm = Config::new();
     wasm.wasm_component_model(true).epoch_interruption(true);
+    wasm.strategy(match compiler {
+        Compiler::Optimizing => Strategy::Cranelift,
+        Compiler::Baseline => Strategy::Winch,
+    });
     let mut pool = PoolingAllocationConfig::default();
     let instances = config.max_instances.max(1);
     // A Rust component holds a few core instances (the program, the WASI

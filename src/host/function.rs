@@ -11,7 +11,7 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use super::bindings::FunctionPre;
 use super::cache::{CacheOutcome, CompileCache, Compiled};
-use super::engine::{EngineConfig, EpochClock, build_engine};
+use super::engine::{Compiler, EngineConfig, EpochClock, build_engine};
 use super::error::LoadError;
 use super::state::{CommandState, ComponentState};
 
@@ -46,6 +46,10 @@ pub struct HostConfig {
     pub cache_dir: Option<PathBuf>,
     /// The largest response body a function may return, in bytes.
     pub max_response_bytes: usize,
+    /// Tiered compilation: a module no cache knows is first compiled with
+    /// the baseline compiler (several times faster), so that it answers
+    /// sooner; `load_optimized` then gives its optimized form.
+    pub tiered: bool,
 }
 
 /// What a function is allowed and told, from its spec.
@@ -65,12 +69,38 @@ pub struct FunctionSettings {
 
 /// A wasmtime engine with the linkers for every kind of function.
 pub struct Host {
-    pub(crate) engine: Engine,
-    component_linker: wasmtime::component::Linker<ComponentState>,
-    command_linker: wasmtime::Linker<CommandState>,
+    optimized: Tier,
+    baseline: Option<Tier>,
     cache: CompileCache,
     pub(crate) config: HostConfig,
+}
+
+/// One compiler's engine, with its linkers and epoch clock.
+struct Tier {
+    engine: Engine,
+    component_linker: wasmtime::component::Linker<ComponentState>,
+    command_linker: wasmtime::Linker<CommandState>,
     _clock: EpochClock,
+}
+
+impl Tier {
+    fn new(config: &EngineConfig, compiler: Compiler) -> wasmtime::Result<Self> {
+        let engine = build_engine(config, compiler)?;
+        let mut component_linker = wasmtime::component::Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut component_linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut component_linker)?;
+        let mut command_linker = wasmtime::Linker::new(&engine);
+        wasmtime_wasi::p1::add_to_linker_async(&mut command_linker, |s: &mut CommandState| {
+            &mut s.wasi
+        })?;
+        let clock = EpochClock::start(&engine);
+        Ok(Self {
+            engine,
+            component_linker,
+            command_linker,
+            _clock: clock,
+        })
+    }
 }
 
 pub(crate) enum Prepared {
@@ -82,6 +112,8 @@ pub(crate) enum Prepared {
 /// A function ready to serve events: compiled and pre-instantiated.
 pub struct LoadedFunction {
     pub(crate) host: Arc<Host>,
+    /// The engine its code was compiled for.
+    pub(crate) engine: Engine,
     pub(crate) settings: FunctionSettings,
     pub(crate) kind: FunctionKind,
     pub(crate) prepared: Prepared,
@@ -99,23 +131,26 @@ impl Host {
         if config.max_response_bytes == 0 {
             config.max_response_bytes = 16 << 20;
         }
-        let engine = build_engine(&config.engine)?;
-        let mut component_linker = wasmtime::component::Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut component_linker)?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut component_linker)?;
-        let mut command_linker = wasmtime::Linker::new(&engine);
-        wasmtime_wasi::p1::add_to_linker_async(&mut command_linker, |s: &mut CommandState| {
-            &mut s.wasi
-        })?;
-        let cache = CompileCache::new(&engine, config.cache_dir.as_deref());
-        let clock = EpochClock::start(&engine);
+        let optimized = Tier::new(&config.engine, Compiler::Optimizing)?;
+        let baseline = if config.tiered {
+            match Tier::new(&config.engine, Compiler::Baseline) {
+                Ok(tier) => Some(tier),
+                Err(err) => {
+                    tracing::warn!(
+                        "no baseline compiler on this platform, tiered compilation is off: {err:#}"
+                    );
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let cache = CompileCache::new(&optimized.engine, config.cache_dir.as_deref());
         Ok(Arc::new(Self {
-            engine,
-            component_linker,
-            command_linker,
+            optimized,
+            baseline,
             cache,
             config,
-            _clock: clock,
         }))
     }
 
@@ -125,11 +160,34 @@ impl Host {
     }
 
     /// Compiles (or finds in the cache) and pre-instantiates a function.
-    /// CPU-heavy on a cache miss: call it off the async executor.
+    /// With tiered compilation, a module no cache knows is compiled by the
+    /// baseline compiler (its [`CacheOutcome`] is `Baseline`): call
+    /// [`Host::load_optimized`] afterwards, off the hot path, for the
+    /// optimized form. CPU-heavy on a cache miss: call it off the async
+    /// executor.
     pub fn load(
         self: &Arc<Self>,
         source: &[u8],
         settings: FunctionSettings,
+    ) -> Result<LoadedFunction, LoadError> {
+        self.load_with(source, settings, self.baseline.is_some())
+    }
+
+    /// Compiles with the optimizing compiler (or finds it in the cache) and
+    /// pre-instantiates a function.
+    pub fn load_optimized(
+        self: &Arc<Self>,
+        source: &[u8],
+        settings: FunctionSettings,
+    ) -> Result<LoadedFunction, LoadError> {
+        self.load_with(source, settings, false)
+    }
+
+    fn load_with(
+        self: &Arc<Self>,
+        source: &[u8],
+        settings: FunctionSettings,
+        tiered: bool,
     ) -> Result<LoadedFunction, LoadError> {
         let max = self.config.engine.max_memory;
         if settings.memory_limit > max {
@@ -144,16 +202,29 @@ impl Host {
         if !component && !wasmtime::wasmparser::Parser::is_core_wasm(&wasm) {
             return Err(LoadError::NotWasm("unknown wasm version or layer".into()));
         }
-        let (compiled, cache_outcome) = self
-            .cache
-            .get_or_compile(&self.engine, digest, &wasm, component)
-            .map_err(LoadError::CompileModule)?;
+        let cached = self.cache.lookup(&self.optimized.engine, digest, component);
+        let (tier, compiled, cache_outcome) = match (cached, &self.baseline) {
+            (Some((compiled, outcome)), _) => (&self.optimized, compiled, outcome),
+            (None, Some(baseline)) if tiered => {
+                let compiled = compile(&baseline.engine, &wasm, component)
+                    .map_err(LoadError::CompileModule)?;
+                (baseline, Arc::new(compiled), CacheOutcome::Baseline)
+            }
+            (None, _) => {
+                let (compiled, outcome) = self
+                    .cache
+                    .get_or_compile(&self.optimized.engine, digest, &wasm, component)
+                    .map_err(LoadError::CompileModule)?;
+                (&self.optimized, compiled, outcome)
+            }
+        };
         let (kind, prepared) = match compiled.as_ref() {
-            Compiled::Component(c) => self.prepare_component(c)?,
-            Compiled::Module(m) => self.prepare_command(m)?,
+            Compiled::Component(c) => prepare_component(tier, c)?,
+            Compiled::Module(m) => prepare_command(tier, m)?,
         };
         Ok(LoadedFunction {
             host: self.clone(),
+            engine: tier.engine.clone(),
             settings,
             kind,
             prepared,
@@ -163,57 +234,66 @@ impl Host {
             _compiled: compiled,
         })
     }
+}
 
-    fn prepare_component(
-        &self,
-        component: &wasmtime::component::Component,
-    ) -> Result<(FunctionKind, Prepared), LoadError> {
-        let ty = component.component_type();
-        let exports: Vec<String> = ty
-            .exports(&self.engine)
-            .map(|(name, _)| name.to_owned())
-            .collect();
-        let has = |prefix: &str| exports.iter().any(|e| e.starts_with(prefix));
-        let pre = self
-            .component_linker
-            .instantiate_pre(component)
-            .map_err(LoadError::LinkImports)?;
-        if has("wasmless:function/handler@0.1") {
-            let pre = FunctionPre::new(pre).map_err(LoadError::LinkImports)?;
-            Ok((FunctionKind::Wasmless, Prepared::Wasmless(pre)))
-        } else if has("wasi:http/incoming-handler@0.2") {
-            let pre = ProxyPre::new(pre).map_err(LoadError::LinkImports)?;
-            Ok((FunctionKind::HttpProxy, Prepared::HttpProxy(pre)))
-        } else {
-            Err(LoadError::UnsupportedKind(format!(
-                "the component exports neither wasmless:function/handler@0.1 nor wasi:http/incoming-handler@0.2 (it exports: {})",
-                if exports.is_empty() {
-                    "nothing".to_owned()
-                } else {
-                    exports.join(", ")
-                }
-            )))
-        }
-    }
+/// Compiles without caching (the baseline tier's code is not kept).
+fn compile(engine: &Engine, wasm: &[u8], component: bool) -> wasmtime::Result<Compiled> {
+    Ok(if component {
+        Compiled::Component(wasmtime::component::Component::new(engine, wasm)?)
+    } else {
+        Compiled::Module(wasmtime::Module::new(engine, wasm)?)
+    })
+}
 
-    fn prepare_command(
-        &self,
-        module: &wasmtime::Module,
-    ) -> Result<(FunctionKind, Prepared), LoadError> {
-        let is_command = module
-            .exports()
-            .any(|e| e.name() == "_start" && e.ty().func().is_some());
-        if !is_command {
-            return Err(LoadError::UnsupportedKind(
-                "a core module must be a WASI command exporting a `_start` function".into(),
-            ));
-        }
-        let pre = self
-            .command_linker
-            .instantiate_pre(module)
-            .map_err(LoadError::LinkImports)?;
-        Ok((FunctionKind::Command, Prepared::Command(pre)))
+fn prepare_component(
+    tier: &Tier,
+    component: &wasmtime::component::Component,
+) -> Result<(FunctionKind, Prepared), LoadError> {
+    let ty = component.component_type();
+    let exports: Vec<String> = ty
+        .exports(&tier.engine)
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    let has = |prefix: &str| exports.iter().any(|e| e.starts_with(prefix));
+    let pre = tier
+        .component_linker
+        .instantiate_pre(component)
+        .map_err(LoadError::LinkImports)?;
+    if has("wasmless:function/handler@0.1") {
+        let pre = FunctionPre::new(pre).map_err(LoadError::LinkImports)?;
+        Ok((FunctionKind::Wasmless, Prepared::Wasmless(pre)))
+    } else if has("wasi:http/incoming-handler@0.2") {
+        let pre = ProxyPre::new(pre).map_err(LoadError::LinkImports)?;
+        Ok((FunctionKind::HttpProxy, Prepared::HttpProxy(pre)))
+    } else {
+        Err(LoadError::UnsupportedKind(format!(
+            "the component exports neither wasmless:function/handler@0.1 nor wasi:http/incoming-handler@0.2 (it exports: {})",
+            if exports.is_empty() {
+                "nothing".to_owned()
+            } else {
+                exports.join(", ")
+            }
+        )))
     }
+}
+
+fn prepare_command(
+    tier: &Tier,
+    module: &wasmtime::Module,
+) -> Result<(FunctionKind, Prepared), LoadError> {
+    let is_command = module
+        .exports()
+        .any(|e| e.name() == "_start" && e.ty().func().is_some());
+    if !is_command {
+        return Err(LoadError::UnsupportedKind(
+            "a core module must be a WASI command exporting a `_start` function".into(),
+        ));
+    }
+    let pre = tier
+        .command_linker
+        .instantiate_pre(module)
+        .map_err(LoadError::LinkImports)?;
+    Ok((FunctionKind::Command, Prepared::Command(pre)))
 }
 
 impl LoadedFunction {

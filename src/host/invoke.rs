@@ -56,7 +56,7 @@ impl LoadedFunction {
     }
 
     fn new_store<T: HasLimits + Send + 'static>(&self, state: T, deadline: Instant) -> Store<T> {
-        let mut store = Store::new(&self.host.engine, state);
+        let mut store = Store::new(&self.engine, state);
         store.limiter(|state| state.limits());
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {

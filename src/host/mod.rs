@@ -12,7 +12,7 @@ mod invoke;
 mod state;
 
 pub use cache::{CacheOutcome, CompileCache, Compiled};
-pub use engine::{EPOCH_TICK, EngineConfig, EpochClock, build_engine};
+pub use engine::{Compiler, EPOCH_TICK, EngineConfig, EpochClock, build_engine};
 pub use error::{InvokeError, LoadError};
 pub use event::{Context, Event, HTTP_NAMESPACE, HttpRequest, Response};
 pub use function::{FunctionKind, FunctionSettings, Host, HostConfig, LoadedFunction};

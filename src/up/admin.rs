@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::crd::{API_VERSION, ContentType, EnvVar, Function, FunctionSpec, ObjectMeta, Seconds};
 
 use super::registry::{Entry, Origin};
+use crate::host::CacheOutcome;
 
 /// The path prefix of the admin API.
 pub const ADMIN_PREFIX: &str = "/_wasmless/";
@@ -29,6 +30,9 @@ pub struct FunctionInfo {
     pub origin: String,
     /// sha256 of the module, when loaded.
     pub digest: Option<String>,
+    /// `optimized`, or `baseline` while the optimized code is compiled.
+    #[serde(default)]
+    pub code: Option<String>,
 }
 
 impl FunctionInfo {
@@ -37,14 +41,22 @@ impl FunctionInfo {
             Origin::Manifest(path) => path.display().to_string(),
             Origin::Api => "api".to_owned(),
         };
-        let (status, kind, reason, digest) = match entry {
+        let (status, kind, reason, digest, code) = match entry {
             Entry::Ready(f) => (
                 "ready",
                 Some(f.kind().as_str().to_owned()),
                 None,
                 Some(f.digest()),
+                Some(
+                    if f.cache_outcome() == CacheOutcome::Baseline {
+                        "baseline"
+                    } else {
+                        "optimized"
+                    }
+                    .to_owned(),
+                ),
             ),
-            Entry::Failed(reason) => ("failed", None, Some(reason.clone()), None),
+            Entry::Failed(reason) => ("failed", None, Some(reason.clone()), None, None),
         };
         Self {
             name: name.to_owned(),
@@ -54,6 +66,7 @@ impl FunctionInfo {
             reason,
             origin,
             digest,
+            code,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use crate::crd::{ContentType, Function, Target};
-use crate::host::{FunctionSettings, Host, LoadedFunction};
+use crate::host::{CacheOutcome, FunctionSettings, Host, LoadedFunction};
 use crate::manifest::{fetch_url, resolve_source};
 
 use super::admin::FunctionInfo;
@@ -41,7 +41,7 @@ struct Slot {
 /// The registry of functions.
 pub struct Registry {
     host: Arc<Host>,
-    slots: RwLock<HashMap<String, Slot>>,
+    slots: Arc<RwLock<HashMap<String, Slot>>>,
 }
 
 impl Registry {
@@ -49,7 +49,7 @@ impl Registry {
     pub fn new(host: Arc<Host>) -> Self {
         Self {
             host,
-            slots: RwLock::new(HashMap::new()),
+            slots: Arc::new(RwLock::new(HashMap::new())),
         }
     }
 
@@ -83,6 +83,12 @@ impl Registry {
             }
             Err(reason) => Err(reason),
         };
+        let loaded = loaded.map(|(function, source)| {
+            if function.cache_outcome() == CacheOutcome::Baseline {
+                self.optimize_later(name.clone(), function.clone(), source);
+            }
+            function
+        });
         let entry = match &loaded {
             Ok(function) => {
                 tracing::debug!(
@@ -110,6 +116,41 @@ impl Registry {
             },
         );
         loaded
+    }
+
+    /// Compiles `baseline`'s optimized code in the background and swaps it
+    /// in, unless the function was replaced or removed meanwhile.
+    fn optimize_later(&self, name: String, baseline: Arc<LoadedFunction>, source: Vec<u8>) {
+        let host = self.host.clone();
+        let slots = self.slots.clone();
+        tokio::spawn(async move {
+            let settings = baseline.settings().clone();
+            let started = Instant::now();
+            let optimized =
+                tokio::task::spawn_blocking(move || host.load_optimized(&source, settings)).await;
+            let optimized = match optimized {
+                Ok(Ok(optimized)) => Arc::new(optimized),
+                Ok(Err(err)) => {
+                    tracing::warn!(function = %name, "optimized compile failed, the baseline code keeps serving: {err}");
+                    return;
+                }
+                Err(err) => {
+                    tracing::warn!(function = %name, "optimized compile panicked: {err}");
+                    return;
+                }
+            };
+            let mut slots = slots.write().unwrap_or_else(|e| e.into_inner());
+            if let Some(slot) = slots.get_mut(&name)
+                && matches!(&slot.entry, Entry::Ready(current) if Arc::ptr_eq(current, &baseline))
+            {
+                slot.entry = Entry::Ready(optimized);
+                tracing::debug!(
+                    function = %name,
+                    elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+                    "optimized code in place"
+                );
+            }
+        });
     }
 
     /// Removes a function; true if it was there.
@@ -169,12 +210,14 @@ async fn fetch(function: &Function) -> Result<Option<Vec<u8>>, String> {
     }
 }
 
+/// Loads a function; returns it with its source (for a later optimized
+/// compile).
 fn load(
     host: &Arc<Host>,
     function: &Function,
     base_dir: Option<PathBuf>,
     fetched: Option<Vec<u8>>,
-) -> Result<Arc<LoadedFunction>, String> {
+) -> Result<(Arc<LoadedFunction>, Vec<u8>), String> {
     let spec = &function.spec;
     if spec.runtime != crate::crd::WASM_RUNTIME {
         return Err(format!(
@@ -195,7 +238,6 @@ fn load(
             .map(|v| (v.name.clone(), v.value.clone()))
             .collect(),
     };
-    host.load(&source, settings)
-        .map(Arc::new)
-        .map_err(|e| e.to_string())
+    let loaded = host.load(&source, settings).map_err(|e| e.to_string())?;
+    Ok((Arc::new(loaded), source))
 }
