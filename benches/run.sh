@@ -89,7 +89,7 @@ step "starting the servers"
 pids+=($!)
 "$bin" bench ceiling --listen 127.0.0.1:18081 >/dev/null &
 pids+=($!)
-"$wasmtime_bin" serve --addr 127.0.0.1:18082 examples/wasm/http-hello.wasm >/dev/null 2>&1 &
+"$wasmtime_bin" serve -S cli --addr 127.0.0.1:18082 examples/wasm/http-hello.wasm >/dev/null 2>&1 &
 pids+=($!)
 wait_http 127.0.0.1:18080/healthz
 wait_http 127.0.0.1:18081
@@ -152,24 +152,28 @@ mkdir -p "$work/empty"
 mem_pid=$!
 pids+=($mem_pid)
 wait_http 127.0.0.1:18083/healthz
-rss() { awk '/VmRSS/ {print $2}' "/proc/$mem_pid/status"; }
+rss() { awk -v key="${1:-VmRSS}:" '$1 == key {print $2}' "/proc/$mem_pid/status"; }
 calc() { python3 -c "print('%.3f' % ($1))"; }
 base=$(rss)
+base_anon=$(rss RssAnon)
 {
   echo "## Resident memory of the host with idle functions (distinct copies of the 70 KiB hello, each compiled)"
   echo
-  echo "| functions deployed | VmRSS MiB | MiB per function over the empty host |"
-  echo "|---:|---:|---:|"
-  echo "| 0 | $(calc "$base / 1024") | |"
+  echo "| functions deployed | VmRSS MiB | of which anonymous | of which file-backed (mapped code) | VmRSS MiB per function over the empty host | anonymous MiB per function |"
+  echo "|---:|---:|---:|---:|---:|---:|"
+  echo "| 0 | $(calc "$base / 1024") | $(calc "$(rss RssAnon) / 1024") | $(calc "$(rss RssFile) / 1024") | | |"
 } >>"$out"
 deployed=0
 for n in "${counts[@]}"; do
   step "  $n functions"
   "$bin" bench deploy --url http://127.0.0.1:18083 --count $((n - deployed)) --prefix "idle-$n" >/dev/null 2>&1
   deployed=$n
+  # Wait for the background compiles: idle functions run optimized code.
+  while "$bin" function ls --url http://127.0.0.1:18083 | grep -q ' baseline '; do sleep 0.5; done
   sleep 1
   now=$(rss)
-  echo "| $n | $(calc "$now / 1024") | $(calc "($now - $base) / 1024 / $n") |" >>"$out"
+  anon=$(rss RssAnon)
+  echo "| $n | $(calc "$now / 1024") | $(calc "$anon / 1024") | $(calc "$(rss RssFile) / 1024") | $(calc "($now - $base) / 1024 / $n") | $(calc "($anon - $base_anon) / 1024 / $n") |" >>"$out"
 done
 echo >>"$out"
 

@@ -42,6 +42,10 @@ struct Slot {
 pub struct Registry {
     host: Arc<Host>,
     slots: Arc<RwLock<HashMap<String, Slot>>>,
+    /// One optimizing compile at a time in the background (each already
+    /// uses every core), so that a burst of deploys queues up instead of
+    /// running hundreds of compiles at once.
+    optimizer: Arc<tokio::sync::Semaphore>,
 }
 
 impl Registry {
@@ -50,6 +54,7 @@ impl Registry {
         Self {
             host,
             slots: Arc::new(RwLock::new(HashMap::new())),
+            optimizer: Arc::new(tokio::sync::Semaphore::new(1)),
         }
     }
 
@@ -123,7 +128,22 @@ impl Registry {
     fn optimize_later(&self, name: String, baseline: Arc<LoadedFunction>, source: Vec<u8>) {
         let host = self.host.clone();
         let slots = self.slots.clone();
+        let optimizer = self.optimizer.clone();
         tokio::spawn(async move {
+            let Ok(_permit) = optimizer.acquire_owned().await else {
+                return;
+            };
+            // Replaced or removed while waiting: nothing to optimize.
+            let current = slots
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&name)
+                .is_some_and(
+                    |slot| matches!(&slot.entry, Entry::Ready(f) if Arc::ptr_eq(f, &baseline)),
+                );
+            if !current {
+                return;
+            }
             let settings = baseline.settings().clone();
             let started = Instant::now();
             let optimized =
