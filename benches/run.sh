@@ -148,32 +148,42 @@ pids=()
 
 step "memory of idle functions"
 mkdir -p "$work/empty"
-"$bin" up "$work/empty" --listen 127.0.0.1:18083 --no-watch --cache-dir "$work/cache-mem" --state-dir "$work/state" >/dev/null 2>"$work/mem.err" &
-mem_pid=$!
-pids+=($mem_pid)
-wait_http 127.0.0.1:18083/healthz
-rss() { awk -v key="${1:-VmRSS}:" '$1 == key {print $2}' "/proc/$mem_pid/status"; }
 calc() { python3 -c "print('%.3f' % ($1))"; }
-base=$(rss)
-base_anon=$(rss RssAnon)
 {
-  echo "## Resident memory of the host with idle functions (distinct copies of the 70 KiB hello, each compiled)"
+  echo "## Resident memory of the host with idle functions (distinct copies of the 70 KiB hello)"
   echo
-  echo "| functions deployed | VmRSS MiB | of which anonymous | of which file-backed (mapped code) | VmRSS MiB per function over the empty host | anonymous MiB per function |"
-  echo "|---:|---:|---:|---:|---:|---:|"
-  echo "| 0 | $(calc "$base / 1024") | $(calc "$(rss RssAnon) / 1024") | $(calc "$(rss RssFile) / 1024") | | |"
+  echo "Loaded: every function compiled and kept loaded (\\`--unload-idle 0\\`). Parked: the same functions, unloaded after 2 s idle (\\`--unload-idle 2s\\`; the default is 5m), loaded from the compile cache."
+  echo
+  echo "| state | functions deployed | VmRSS MiB | of which anonymous | of which file-backed | VmRSS MiB per function over the empty host |"
+  echo "|---|---:|---:|---:|---:|---:|"
 } >>"$out"
-deployed=0
-for n in "${counts[@]}"; do
-  step "  $n functions"
-  "$bin" bench deploy --url http://127.0.0.1:18083 --count $((n - deployed)) --prefix "idle-$n" >/dev/null 2>&1
-  deployed=$n
-  # Wait for the background compiles: idle functions run optimized code.
-  while "$bin" function ls --url http://127.0.0.1:18083 | grep -q ' baseline '; do sleep 0.5; done
-  sleep 1
-  now=$(rss)
-  anon=$(rss RssAnon)
-  echo "| $n | $(calc "$now / 1024") | $(calc "$anon / 1024") | $(calc "$(rss RssFile) / 1024") | $(calc "($now - $base) / 1024 / $n") | $(calc "($anon - $base_anon) / 1024 / $n") |" >>"$out"
+for mode in loaded parked; do
+  unload=0
+  [[ $mode == parked ]] && unload=2s
+  "$bin" up "$work/empty" --listen 127.0.0.1:18083 --no-watch --unload-idle "$unload" --cache-dir "$work/cache-mem" --state-dir "$work/state" >/dev/null 2>"$work/mem.err" &
+  mem_pid=$!
+  pids+=($mem_pid)
+  wait_http 127.0.0.1:18083/healthz
+  rss() { awk -v key="${1:-VmRSS}:" '$1 == key {print $2}' "/proc/$mem_pid/status"; }
+  base=$(rss)
+  echo "| $mode | 0 | $(calc "$base / 1024") | $(calc "$(rss RssAnon) / 1024") | $(calc "$(rss RssFile) / 1024") | |" >>"$out"
+  deployed=0
+  for n in "${counts[@]}"; do
+    step "  $mode: $n functions"
+    "$bin" bench deploy --url http://127.0.0.1:18083 --count $((n - deployed)) --prefix "idle-$n" >/dev/null 2>&1
+    deployed=$n
+    # Wait for the background compiles (idle functions run optimized
+    # code), and when parking, until every function is parked.
+    while "$bin" function ls --url http://127.0.0.1:18083 | grep -q ' baseline '; do sleep 0.5; done
+    if [[ $mode == parked ]]; then
+      while "$bin" function ls --url http://127.0.0.1:18083 | grep -q ' optimized '; do sleep 0.5; done
+    fi
+    sleep 1
+    now=$(rss)
+    echo "| $mode | $n | $(calc "$now / 1024") | $(calc "$(rss RssAnon) / 1024") | $(calc "$(rss RssFile) / 1024") | $(calc "($now - $base) / 1024 / $n") |" >>"$out"
+  done
+  kill "$mem_pid"
+  wait "$mem_pid" 2>/dev/null || true
 done
 echo >>"$out"
 

@@ -187,6 +187,11 @@ pub struct UpArgs {
     /// tier answering first).
     #[arg(long)]
     pub no_tiering: bool,
+    /// Unload a function idle this long (`30s`, `5m`; `0` never): its next
+    /// event loads it again from the compile cache in well under a
+    /// millisecond. Needs the compile cache.
+    #[arg(long, default_value = "5m")]
+    pub unload_idle: String,
     /// Where triggers keep state across restarts (the last cron tick);
     /// default: the user's state folder.
     #[arg(long, env = "WASMLESS_STATE_DIR")]
@@ -284,12 +289,20 @@ impl TryFrom<UpArgs> for (UpConfig, HostConfig) {
             args.cache_dir
                 .or_else(|| dirs::cache_dir().map(|d| d.join("wasmless")))
         };
+        let unload_idle = match args.unload_idle.trim() {
+            "0" | "never" => None,
+            text => Some(
+                crate::crd::parse_duration(text)
+                    .map_err(|e| anyhow::anyhow!("--unload-idle: {e}"))?,
+            ),
+        };
         let up = UpConfig {
             listen: args.listen,
             paths: args.paths,
             max_body_bytes: usize::try_from(max_body).unwrap_or(usize::MAX),
             max_concurrency: args.max_instances as usize,
             watch: !args.no_watch,
+            unload_idle,
             state_dir: args.state_dir.or_else(|| {
                 dirs::state_dir()
                     .or_else(dirs::data_local_dir)

@@ -125,3 +125,62 @@ async fn the_ceiling_server_answers_hello_world() {
     assert_eq!(answer.status, 200);
     assert_eq!(&answer.body[..], b"hello world");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_functions_are_parked_and_wake_on_their_next_event() {
+    let dir = tempdir();
+    let manifest = dir.join("functions.yaml");
+    std::fs::write(&manifest, manifest_for_file("hello", &wasm("hello"), "")).expect("manifest");
+    let up = Up::start_with(&[&manifest], &["--unload-idle", "500ms"]);
+    let code = |listing: &str| {
+        listing
+            .lines()
+            .find(|l| l.starts_with("hello "))
+            .and_then(|l| l.split_whitespace().nth(3))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let wait_for = |wanted: &'static str| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, listing, _) = up.cli(&["function", "ls"]);
+            if code(&listing) == wanted {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never {wanted}:\n{listing}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait_for("parked");
+    assert_eq!(
+        up.post("/hello", "Ada").await,
+        (200, "Hello, Ada!\n".into())
+    );
+    let (_, listing, _) = up.cli(&["function", "ls"]);
+    assert_eq!(code(&listing), "optimized", "{listing}");
+    wait_for("parked");
+    // Many events at once on a parked function all answer.
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let url = format!("{}/hello", up.url);
+        calls.spawn(async move {
+            let answer = wasmless::client::send(
+                http::Method::POST,
+                &url,
+                Some("text/plain"),
+                format!("n{i}").into_bytes(),
+            )
+            .await
+            .expect("up answers");
+            (i, answer.status.as_u16(), answer.body)
+        });
+    }
+    while let Some(done) = calls.join_next().await {
+        let (i, status, body) = done.expect("the call ran");
+        assert_eq!(status, 200);
+        assert_eq!(&body[..], format!("Hello, n{i}!\n").as_bytes());
+    }
+}

@@ -120,6 +120,39 @@ impl CompileCache {
         Some((self.remember(digest, found), CacheOutcome::Disk))
     }
 
+    /// Keeps the wasm bytes beside their artefact (once), so that a parked
+    /// function can be loaded again by its digest. False without a cache
+    /// folder or if the write failed.
+    pub fn keep_source(&self, digest: [u8; 32], wasm: &[u8]) -> bool {
+        let Some(path) = self.source_path(digest) else {
+            return false;
+        };
+        if path.exists() {
+            return true;
+        }
+        match store_artefact(&path, wasm) {
+            Ok(()) => true,
+            Err(err) => {
+                tracing::warn!(path = %path.display(), "could not keep the module's source: {err}");
+                false
+            }
+        }
+    }
+
+    /// The wasm bytes kept by [`CompileCache::keep_source`].
+    pub fn source(&self, digest: [u8; 32]) -> std::io::Result<Vec<u8>> {
+        match self.source_path(digest) {
+            Some(path) => std::fs::read(path),
+            None => Err(std::io::Error::other("there is no cache folder")),
+        }
+    }
+
+    fn source_path(&self, digest: [u8; 32]) -> Option<PathBuf> {
+        self.dir
+            .as_ref()
+            .map(|dir| dir.join(format!("{}.wasm", hex::encode(digest))))
+    }
+
     fn path(&self, digest: [u8; 32]) -> Option<PathBuf> {
         self.dir
             .as_ref()

@@ -73,6 +73,7 @@ pub struct Host {
     baseline: Option<Tier>,
     cache: CompileCache,
     pub(crate) config: HostConfig,
+    started: std::time::Instant,
 }
 
 /// One compiler's engine, with its linkers and epoch clock.
@@ -122,6 +123,10 @@ pub struct LoadedFunction {
     cache_outcome: CacheOutcome,
     /// Keeps the artefact known to the cache while this function lives.
     _compiled: Arc<Compiled>,
+    /// When it last started an event, in ms since the host started.
+    pub(crate) last_used: std::sync::atomic::AtomicU64,
+    /// Whether its source is kept in the cache (so it can be parked).
+    parkable: bool,
 }
 
 impl Host {
@@ -151,6 +156,7 @@ impl Host {
             baseline,
             cache,
             config,
+            started: std::time::Instant::now(),
         }))
     }
 
@@ -202,6 +208,7 @@ impl Host {
         if !component && !wasmtime::wasmparser::Parser::is_core_wasm(&wasm) {
             return Err(LoadError::NotWasm("unknown wasm version or layer".into()));
         }
+        let parkable = self.cache.keep_source(digest, &wasm);
         let cached = self.cache.lookup(&self.optimized.engine, digest, component);
         let (tier, compiled, cache_outcome) = match (cached, &self.baseline) {
             (Some((compiled, outcome)), _) => (&self.optimized, compiled, outcome),
@@ -232,7 +239,43 @@ impl Host {
             size: wasm.len(),
             cache_outcome,
             _compiled: compiled,
+            last_used: std::sync::atomic::AtomicU64::new(self.now_ms()),
+            parkable,
         })
+    }
+
+    /// Loads a parked function again by its digest (from the source kept in
+    /// the cache; its compiled code is normally found there too).
+    pub fn load_parked(self: &Arc<Self>, parked: &Parked) -> Result<LoadedFunction, LoadError> {
+        let source = self.cache.source(parked.digest).map_err(|err| {
+            LoadError::NotWasm(format!(
+                "the parked module {} is gone from the compile cache ({err}); deploy it again",
+                hex::encode(parked.digest)
+            ))
+        })?;
+        self.load_optimized(&source, parked.settings.clone())
+    }
+
+    pub(crate) fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+/// What is left of a function unloaded while idle: enough to load it again
+/// from the compile cache on its next event.
+#[derive(Clone, Debug)]
+pub struct Parked {
+    digest: [u8; 32],
+    /// Its settings.
+    pub settings: FunctionSettings,
+    /// Its kind.
+    pub kind: FunctionKind,
+}
+
+impl Parked {
+    /// sha256 of its module, in hex.
+    pub fn digest(&self) -> String {
+        hex::encode(self.digest)
     }
 }
 
@@ -297,6 +340,22 @@ fn prepare_command(
 }
 
 impl LoadedFunction {
+    /// How long since it last started an event (or was loaded).
+    pub fn idle_for(&self) -> std::time::Duration {
+        let last = self.last_used.load(std::sync::atomic::Ordering::Relaxed);
+        std::time::Duration::from_millis(self.host.now_ms().saturating_sub(last))
+    }
+
+    /// What to keep to load it again later, if it can be parked: its code is
+    /// optimized and its source is kept in the compile cache.
+    pub fn park(&self) -> Option<Parked> {
+        (self.parkable && self.cache_outcome != CacheOutcome::Baseline).then(|| Parked {
+            digest: self.digest,
+            settings: self.settings.clone(),
+            kind: self.kind,
+        })
+    }
+
     /// The function's settings.
     pub fn settings(&self) -> &FunctionSettings {
         &self.settings

@@ -40,6 +40,8 @@ impl LoadedFunction {
     /// Runs one event in a fresh instance and returns the function's
     /// response, or why there is none.
     pub async fn handle_event(&self, event: Event) -> Result<Response, InvokeError> {
+        self.last_used
+            .store(self.host.now_ms(), std::sync::atomic::Ordering::Relaxed);
         let timeout = self.settings.timeout;
         let deadline = Instant::now() + timeout;
         let run = async {

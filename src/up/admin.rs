@@ -30,7 +30,8 @@ pub struct FunctionInfo {
     pub origin: String,
     /// sha256 of the module, when loaded.
     pub digest: Option<String>,
-    /// `optimized`, or `baseline` while the optimized code is compiled.
+    /// `optimized`, `baseline` while the optimized code is compiled, or
+    /// `parked` when unloaded while idle.
     #[serde(default)]
     pub code: Option<String>,
 }
@@ -57,6 +58,13 @@ impl FunctionInfo {
                 ),
             ),
             Entry::Failed(reason) => ("failed", None, Some(reason.clone()), None, None),
+            Entry::Parked(parked) => (
+                "ready",
+                Some(parked.kind.as_str().to_owned()),
+                None,
+                Some(parked.digest()),
+                Some("parked".to_owned()),
+            ),
         };
         Self {
             name: name.to_owned(),

@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use crate::crd::{ContentType, Function, Target};
-use crate::host::{CacheOutcome, FunctionSettings, Host, LoadedFunction};
+use crate::host::{CacheOutcome, FunctionSettings, Host, LoadedFunction, Parked};
 use crate::manifest::{fetch_url, resolve_source};
 
 use super::admin::FunctionInfo;
@@ -28,6 +28,9 @@ pub enum Entry {
     Ready(Arc<LoadedFunction>),
     /// Could not be loaded; calls get 503 with the reason.
     Failed(String),
+    /// Unloaded while idle; its next event loads it again from the compile
+    /// cache (a fraction of a millisecond).
+    Parked(Parked),
 }
 
 #[derive(Clone)]
@@ -88,12 +91,10 @@ impl Registry {
             }
             Err(reason) => Err(reason),
         };
-        let loaded = loaded.map(|(function, source)| {
-            if function.cache_outcome() == CacheOutcome::Baseline {
-                self.optimize_later(name.clone(), function.clone(), source);
-            }
-            function
-        });
+        let (loaded, source) = match loaded {
+            Ok((function, source)) => (Ok(function), Some(source)),
+            Err(reason) => (Err(reason), None),
+        };
         let entry = match &loaded {
             Ok(function) => {
                 tracing::debug!(
@@ -112,7 +113,7 @@ impl Registry {
             }
         };
         self.write().insert(
-            name,
+            name.clone(),
             Slot {
                 entry,
                 origin,
@@ -120,7 +121,66 @@ impl Registry {
                 labels,
             },
         );
+        // Only now that it is in place can the optimized code replace it.
+        if let (Ok(function), Some(source)) = (&loaded, source)
+            && function.cache_outcome() == CacheOutcome::Baseline
+        {
+            self.optimize_later(name, function.clone(), source);
+        }
         loaded
+    }
+
+    /// The function called `name`, ready to run: a parked function is
+    /// loaded again first. `None` if there is no such function, `Err` with
+    /// the reason if it cannot run.
+    pub async fn ready(&self, name: &str) -> Option<Result<Arc<LoadedFunction>, String>> {
+        let parked = match self.get(name)? {
+            Entry::Ready(function) => return Some(Ok(function)),
+            Entry::Failed(reason) => return Some(Err(reason)),
+            Entry::Parked(parked) => parked,
+        };
+        let host = self.host.clone();
+        let wanted = parked.clone();
+        let loaded = tokio::task::spawn_blocking(move || host.load_parked(&wanted))
+            .await
+            .map_err(|e| format!("loading panicked: {e}"))
+            .and_then(|r| r.map_err(|e| e.to_string()));
+        let mut slots = self.write();
+        let slot = slots.get_mut(name)?;
+        match (&slot.entry, loaded) {
+            // Someone else woke it (or replaced it) meanwhile: use theirs.
+            (Entry::Ready(current), _) => Some(Ok(current.clone())),
+            (Entry::Failed(reason), _) => Some(Err(reason.clone())),
+            (Entry::Parked(_), Ok(function)) => {
+                let function = Arc::new(function);
+                slot.entry = Entry::Ready(function.clone());
+                tracing::debug!(function = %name, "woke a parked function");
+                Some(Ok(function))
+            }
+            (Entry::Parked(_), Err(reason)) => {
+                tracing::error!(function = %name, "a parked function could not be loaded again: {reason}");
+                slot.entry = Entry::Failed(reason.clone());
+                Some(Err(reason))
+            }
+        }
+    }
+
+    /// Parks every function idle for longer than `idle` and not running:
+    /// its compiled code and instance data are freed until its next event.
+    /// Returns how many were parked.
+    pub fn park_idle(&self, idle: std::time::Duration) -> usize {
+        let mut parked = 0;
+        for slot in self.write().values_mut() {
+            if let Entry::Ready(function) = &slot.entry
+                && Arc::strong_count(function) == 1
+                && function.idle_for() > idle
+                && let Some(dormant) = function.park()
+            {
+                slot.entry = Entry::Parked(dormant);
+                parked += 1;
+            }
+        }
+        parked
     }
 
     /// Compiles `baseline`'s optimized code in the background and swaps it

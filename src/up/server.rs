@@ -20,7 +20,7 @@ use crate::manifest::{manifest_files, read_manifest};
 
 use super::admin::{self, ADMIN_PREFIX};
 use super::metrics::Metrics;
-use super::registry::{Entry, Origin, Registry};
+use super::registry::{Origin, Registry};
 use super::triggers::TriggerSet;
 use super::watch;
 use crate::crd::Target;
@@ -41,6 +41,9 @@ pub struct UpConfig {
     pub watch: bool,
     /// Where triggers keep state across restarts (the last cron tick).
     pub state_dir: Option<PathBuf>,
+    /// Unload functions idle this long (their next event loads them again
+    /// from the compile cache); `None` keeps them loaded.
+    pub unload_idle: Option<std::time::Duration>,
 }
 
 /// Everything a request needs.
@@ -79,6 +82,23 @@ pub async fn run(config: UpConfig, host: Arc<Host>) -> anyhow::Result<()> {
         config,
     });
     load_manifests(&app, &files).await;
+    if let Some(idle) = app.config.unload_idle {
+        let sweeper = Arc::downgrade(&app);
+        tokio::spawn(async move {
+            let every = (idle / 4).clamp(
+                std::time::Duration::from_millis(250),
+                std::time::Duration::from_secs(30),
+            );
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(app) = sweeper.upgrade() else { break };
+                let parked = app.registry.park_idle(idle);
+                if parked > 0 {
+                    tracing::debug!("parked {parked} idle functions");
+                }
+            }
+        });
+    }
     if app.config.watch {
         watch::start(app.clone(), &app.config.paths, &files)?;
     }
@@ -253,20 +273,20 @@ impl App {
                 "no function here: call /<function-name>\n",
             );
         }
-        let function = match self.registry.get(name) {
+        let function = match self.registry.ready(name).await {
             None => {
                 return plain(
                     StatusCode::NOT_FOUND,
                     format!("no function named `{name}`\n"),
                 );
             }
-            Some(Entry::Failed(reason)) => {
+            Some(Err(reason)) => {
                 return plain(
                     StatusCode::SERVICE_UNAVAILABLE,
                     format!("function `{name}` failed to load: {reason}\n"),
                 );
             }
-            Some(Entry::Ready(function)) => function,
+            Some(Ok(function)) => function,
         };
         let below = below.to_owned();
         let event = match self.http_event(req, below).await {
@@ -313,10 +333,10 @@ impl App {
 
     /// Runs one event on the function called `name`.
     async fn call(&self, name: &str, event: Event) -> Result<Response, CallError> {
-        match self.registry.get(name) {
+        match self.registry.ready(name).await {
             None => Err(CallError::NotFound),
-            Some(Entry::Failed(reason)) => Err(CallError::NotReady(reason)),
-            Some(Entry::Ready(function)) => self
+            Some(Err(reason)) => Err(CallError::NotReady(reason)),
+            Some(Ok(function)) => self
                 .invoke(name, &function, event)
                 .await
                 .map_err(CallError::Invoke),
