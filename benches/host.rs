@@ -1,5 +1,7 @@
-//! The host's inner steps, per kind of function: compile, cached load (from
-//! the disk cache), and instantiate + invoke one event in a fresh instance.
+//! The host's inner steps, per kind of function: compile (Cranelift, and
+//! the Winch baseline tier), cached load (from the disk cache), and
+//! instantiate + invoke one event in a fresh instance (on optimized and on
+//! baseline code).
 //!
 //! Needs the example modules: run `bash examples/build.sh` first.
 //! Run with `cargo bench --bench host`.
@@ -12,7 +14,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
-use wasmless::host::{Event, FunctionSettings, HTTP_NAMESPACE, Host, HostConfig, HttpRequest};
+use wasmless::host::{
+    CacheOutcome, Event, FunctionSettings, HTTP_NAMESPACE, Host, HostConfig, HttpRequest,
+};
 
 const KINDS: [(&str, &str); 3] = [
     ("wasmless", "hello"),
@@ -75,6 +79,33 @@ fn compile(c: &mut Criterion) {
     group.finish();
 }
 
+/// The baseline tier: what a module no cache knows costs before its first
+/// answer when tiered compilation is on (Winch).
+fn compile_baseline(c: &mut Criterion) {
+    let mut group = c.benchmark_group("compile_baseline");
+    group.sample_size(10);
+    let host = tiered_host();
+    for (kind, name) in KINDS {
+        let bytes = module(name);
+        group.bench_function(kind, |b| {
+            b.iter(|| {
+                let function = host.load(&bytes, settings()).expect("loads");
+                assert_eq!(function.cache_outcome(), CacheOutcome::Baseline);
+                function
+            })
+        });
+    }
+    group.finish();
+}
+
+fn tiered_host() -> Arc<Host> {
+    Host::new(HostConfig {
+        tiered: true,
+        ..HostConfig::default()
+    })
+    .expect("engines start")
+}
+
 fn cached_load(c: &mut Criterion) {
     let mut group = c.benchmark_group("cached_load");
     let dir = std::env::temp_dir().join(format!("wasmless-bench-{}", std::process::id()));
@@ -94,12 +125,21 @@ fn cached_load(c: &mut Criterion) {
 }
 
 fn instantiate_and_invoke(c: &mut Criterion) {
-    let mut group = c.benchmark_group("instantiate_and_invoke");
+    invoke_group(c, "instantiate_and_invoke", &host(None));
+}
+
+/// The same on baseline (Winch) code, as a new function runs until its
+/// optimized code is in place.
+fn instantiate_and_invoke_baseline(c: &mut Criterion) {
+    invoke_group(c, "instantiate_and_invoke_baseline", &tiered_host());
+}
+
+fn invoke_group(c: &mut Criterion, group: &str, host: &Arc<Host>) {
+    let mut group = c.benchmark_group(group);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let host = host(None);
     for (kind, name) in KINDS {
         let function = host.load(&module(name), settings()).expect("loads");
         let event = event();
@@ -116,5 +156,12 @@ fn instantiate_and_invoke(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, compile, cached_load, instantiate_and_invoke);
+criterion_group!(
+    benches,
+    compile,
+    compile_baseline,
+    cached_load,
+    instantiate_and_invoke,
+    instantiate_and_invoke_baseline
+);
 criterion_main!(benches);

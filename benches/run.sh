@@ -149,10 +149,13 @@ pids=()
 step "memory of idle functions"
 mkdir -p "$work/empty"
 calc() { python3 -c "print('%.3f' % ($1))"; }
+# How many functions run code of tier $1 (reads the whole listing: no
+# early exit, which would break the pipe).
+code_count() { "$bin" function ls --url http://127.0.0.1:18083 | awk -v tier="$1" '$4 == tier {n++} END {print n + 0}'; }
 {
   echo "## Resident memory of the host with idle functions (distinct copies of the 70 KiB hello)"
   echo
-  echo "Loaded: every function compiled and kept loaded (\\`--unload-idle 0\\`). Parked: the same functions, unloaded after 2 s idle (\\`--unload-idle 2s\\`; the default is 5m), loaded from the compile cache."
+  echo "Loaded: every function compiled and kept loaded (--unload-idle 0). Parked: the same functions (loaded from the compile cache), unloaded after 2 s idle (--unload-idle 2s; the default is 5m)."
   echo
   echo "| state | functions deployed | VmRSS MiB | of which anonymous | of which file-backed | VmRSS MiB per function over the empty host |"
   echo "|---|---:|---:|---:|---:|---:|"
@@ -174,9 +177,9 @@ for mode in loaded parked; do
     deployed=$n
     # Wait for the background compiles (idle functions run optimized
     # code), and when parking, until every function is parked.
-    while "$bin" function ls --url http://127.0.0.1:18083 | grep -q ' baseline '; do sleep 0.5; done
+    while (($(code_count baseline) > 0)); do sleep 0.5; done
     if [[ $mode == parked ]]; then
-      while "$bin" function ls --url http://127.0.0.1:18083 | grep -q ' optimized '; do sleep 0.5; done
+      while (($(code_count optimized) > 0)); do sleep 0.5; done
     fi
     sleep 1
     now=$(rss)
@@ -193,7 +196,7 @@ if [[ -z "${QUICK:-}" ]]; then
     echo "## Inner steps, \`cargo bench --bench host\` (criterion medians)"
     echo
     echo '```'
-    cargo bench --bench host -- --warm-up-time 1 --measurement-time 3 2>/dev/null | grep -E -B1 'time:' | grep -v '^--$' || true
+    cargo bench --bench host -- --warm-up-time 1 --measurement-time 3 2>/dev/null | grep -E '^[a-z_]+/|time:' || true
     echo '```'
     echo
   } >>"$out"
