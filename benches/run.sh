@@ -72,7 +72,10 @@ load() {
 import re, sys
 text = sys.stdin.read()
 def ms(v):
-    n, unit = re.match(r"([\d.]+)(\w+)", v).groups()
+    found = re.match(r"([\d.]+)(\w+)", v)
+    if not found:
+        sys.exit("cannot read a latency of %r in:\n%s" % (v, text))
+    n, unit = found.groups()
     return float(n) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
 p50 = ms(re.search(r"50%\s+(\S+)", text).group(1))
