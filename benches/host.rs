@@ -1,7 +1,7 @@
 //! The host's inner steps, per kind of function: compile (Cranelift, and
-//! the Winch baseline tier), cached load (from the disk cache), and
-//! instantiate + invoke one event in a fresh instance (on optimized and on
-//! baseline code).
+//! the Winch baseline tier), cached load (from the disk cache), a fresh
+//! instance alone, and instantiate + invoke one event in a fresh instance
+//! (on optimized and on baseline code); invoke alone is the difference.
 //!
 //! Needs the example modules: run `bash examples/build.sh` first.
 //! Run with `cargo bench --bench host`.
@@ -124,6 +124,27 @@ fn cached_load(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// A fresh store and instance alone, without the call.
+fn instantiate(c: &mut Criterion) {
+    let mut group = c.benchmark_group("instantiate");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let host = host(None);
+    for (kind, name) in KINDS {
+        let function = host.load(&module(name), settings()).expect("loads");
+        group.bench_function(kind, |b| {
+            b.iter(|| {
+                runtime
+                    .block_on(function.instantiate_only())
+                    .expect("instantiates")
+            })
+        });
+    }
+    group.finish();
+}
+
 fn instantiate_and_invoke(c: &mut Criterion) {
     invoke_group(c, "instantiate_and_invoke", &host(None));
 }
@@ -161,6 +182,7 @@ criterion_group!(
     compile,
     compile_baseline,
     cached_load,
+    instantiate,
     instantiate_and_invoke,
     instantiate_and_invoke_baseline
 );

@@ -120,6 +120,10 @@ async fn tiered_loads_answer_on_baseline_code_then_cache_the_optimized_code() {
     );
     let response = baseline.handle_event(request("/")).await.expect("answers");
     assert_eq!(&response.body[..], b"Hello, Ada!\n");
+    baseline
+        .instantiate_only()
+        .await
+        .expect("instantiates alone");
 
     let optimized = host.load_optimized(&bytes, settings("a")).expect("loads");
     assert_eq!(optimized.cache_outcome(), CacheOutcome::Compiled);

@@ -57,6 +57,34 @@ impl LoadedFunction {
         }
     }
 
+    /// Creates a fresh store and instance, as an event does, and drops them
+    /// without calling the function: the instantiation step alone, for
+    /// benchmarks.
+    pub async fn instantiate_only(&self) -> Result<(), InvokeError> {
+        let timeout = self.settings.timeout;
+        let deadline = Instant::now() + timeout;
+        let outcome = match &self.prepared {
+            Prepared::Wasmless(pre) => {
+                let io = Captured::new(LOG_CAPTURE);
+                let mut store = self.component_store(&io, deadline);
+                pre.instantiate_async(&mut store).await.map(drop)
+            }
+            Prepared::HttpProxy(pre) => {
+                let io = Captured::new(LOG_CAPTURE);
+                let mut store = self.component_store(&io, deadline);
+                pre.instantiate_async(&mut store).await.map(drop)
+            }
+            Prepared::Command(pre) => {
+                let io = Captured::new(LOG_CAPTURE);
+                let builder = wasi_builder(&self.settings.env, &io);
+                let state = CommandState::new(Bytes::new(), builder, self.settings.memory_limit);
+                let mut store = self.new_store(state, deadline);
+                pre.instantiate_async(&mut store).await.map(drop)
+            }
+        };
+        outcome.map_err(|e| classify(e, timeout))
+    }
+
     fn new_store<T: HasLimits + Send + 'static>(&self, state: T, deadline: Instant) -> Store<T> {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| state.limits());
