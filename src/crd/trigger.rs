@@ -224,7 +224,17 @@ impl CronTrigger {
         check_header(&self.api_version, &self.kind, "CronTrigger")?;
         validate_name(&self.metadata.name).map_err(|m| InvalidSpec::new("metadata.name", m))?;
         validate_name(&self.spec.function).map_err(|m| InvalidSpec::new("spec.function", m))?;
-        parse_schedule(&self.spec.schedule).map_err(|m| InvalidSpec::new("spec.schedule", m))?;
+        let schedule = parse_schedule(&self.spec.schedule)
+            .map_err(|m| InvalidSpec::new("spec.schedule", m))?;
+        if schedule
+            .find_next_occurrence(&chrono::Utc::now(), false)
+            .is_err()
+        {
+            return Err(InvalidSpec::new(
+                "spec.schedule",
+                format!("`{}` never fires", self.spec.schedule),
+            ));
+        }
         Ok(())
     }
 
@@ -524,6 +534,8 @@ mod tests {
         assert!(err.contains("spec.schedule"), "{err}");
         let err = cron("  function: Hello\n  schedule: \"* * * * *\"\n").expect_err("bad name");
         assert!(err.contains("spec.function"), "{err}");
+        let err = cron("  function: hello\n  schedule: \"0 0 30 2 *\"\n").expect_err("Feb 30");
+        assert!(err.contains("never fires"), "{err}");
         let err = cron("  schedule: \"* * * * *\"\n").expect_err("no function");
         assert!(err.contains("function"), "{err}");
     }

@@ -191,12 +191,12 @@ pub async fn run<D: Dispatch>(
                 tick,
             ));
         }
-        let next = job
-            .schedule
-            .find_next_occurrence(&now.max(last), false)
-            .ok();
-        let wait = next
-            .and_then(|next| (next - Utc::now()).to_std().ok())
+        let Ok(next) = job.schedule.find_next_occurrence(&now.max(last), false) else {
+            tracing::error!(trigger = %job.name, schedule = %job.schedule.pattern, "the schedule fires no more; the trigger stops");
+            break;
+        };
+        let wait = (next - Utc::now())
+            .to_std()
             .unwrap_or_default()
             .min(MAX_SLEEP)
             + Duration::from_millis(1);
