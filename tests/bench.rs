@@ -131,7 +131,7 @@ async fn idle_functions_are_parked_and_wake_on_their_next_event() {
     let dir = tempdir();
     let manifest = dir.join("functions.yaml");
     std::fs::write(&manifest, manifest_for_file("hello", &wasm("hello"), "")).expect("manifest");
-    let up = Up::start_with(&[&manifest], &["--unload-idle", "500ms"]);
+    let up = Up::start_with(&[&manifest], &["--unload-idle", "1s"]);
     let code = |listing: &str| {
         listing
             .lines()
