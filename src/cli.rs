@@ -27,6 +27,10 @@ pub struct Cli {
 pub enum Command {
     /// Serve the Functions in YAML files and folders on this machine.
     Up(UpArgs),
+    /// The entry point of a function's pod: serve the functions and
+    /// triggers of the manifests in one folder (the mounted ConfigMap), with
+    /// no admin API.
+    Host(HostArgs),
     /// Deploy, call, list and delete functions on a running `wasmless up`.
     #[command(subcommand)]
     Function(FunctionCommand),
@@ -84,6 +88,61 @@ pub enum BenchCommand {
         #[arg(long, default_value = "127.0.0.1:8090")]
         listen: SocketAddr,
     },
+}
+
+/// Options of `wasmless host`.
+#[derive(Debug, Args)]
+pub struct HostArgs {
+    /// The folder holding the manifests (Functions, triggers) and modules.
+    #[arg(long, default_value = "/function", env = "WASMLESS_FUNCTION_DIR")]
+    pub function_dir: PathBuf,
+    /// Address to serve on.
+    #[arg(long, default_value = "0.0.0.0:8080", env = "WASMLESS_LISTEN")]
+    pub listen: SocketAddr,
+    /// Where compiled functions are cached (a writable folder).
+    #[arg(
+        long,
+        default_value = "/tmp/wasmless/cache",
+        env = "WASMLESS_CACHE_DIR"
+    )]
+    pub cache_dir: PathBuf,
+    /// Where triggers keep state (a writable folder).
+    #[arg(
+        long,
+        default_value = "/tmp/wasmless/state",
+        env = "WASMLESS_STATE_DIR"
+    )]
+    pub state_dir: PathBuf,
+    /// Largest request body accepted (bytes, or a quantity such as 10Mi).
+    #[arg(long, default_value = "10Mi", env = "WASMLESS_MAX_BODY_SIZE")]
+    pub max_body_size: String,
+    /// Largest memory limit a function may ask for.
+    #[arg(long, default_value = "1Gi", env = "WASMLESS_MAX_MEMORY")]
+    pub max_memory: String,
+    /// How many instances may exist at once.
+    #[arg(long, default_value_t = 1000, env = "WASMLESS_MAX_INSTANCES")]
+    pub max_instances: u32,
+}
+
+impl From<HostArgs> for UpArgs {
+    /// `host` is `up` on one folder with a pod's defaults: no admin API, no
+    /// parking (the pod serves its function), reloads when the mounted
+    /// ConfigMap changes.
+    fn from(args: HostArgs) -> Self {
+        UpArgs {
+            paths: vec![args.function_dir],
+            listen: args.listen,
+            cache_dir: Some(args.cache_dir),
+            no_cache: false,
+            max_body_size: args.max_body_size,
+            max_memory: args.max_memory,
+            max_instances: args.max_instances,
+            no_watch: false,
+            no_tiering: false,
+            unload_idle: "0".to_owned(),
+            state_dir: Some(args.state_dir),
+        }
+    }
 }
 
 /// The `wasmless trigger` verbs.
@@ -303,6 +362,8 @@ impl TryFrom<UpArgs> for (UpConfig, HostConfig) {
             max_concurrency: args.max_instances as usize,
             watch: !args.no_watch,
             unload_idle,
+            admin: true,
+            name: "up",
             state_dir: args.state_dir.or_else(|| {
                 dirs::state_dir()
                     .or_else(dirs::data_local_dir)
@@ -327,6 +388,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Up(args) => {
             let (up, host) = <(UpConfig, HostConfig)>::try_from(args)?;
+            let host =
+                Host::new(host).map_err(|e| anyhow::anyhow!("starting the wasm engine: {e:#}"))?;
+            crate::up::run(up, host).await
+        }
+        Command::Host(args) => {
+            let dir = args.function_dir.clone();
+            anyhow::ensure!(
+                dir.is_dir(),
+                "{}: no such folder (mount the function's ConfigMap there, or give --function-dir)",
+                dir.display()
+            );
+            let (mut up, host) = <(UpConfig, HostConfig)>::try_from(UpArgs::from(args))?;
+            up.admin = false;
+            up.name = "host";
             let host =
                 Host::new(host).map_err(|e| anyhow::anyhow!("starting the wasm engine: {e:#}"))?;
             crate::up::run(up, host).await

@@ -401,3 +401,50 @@ async fn wait_for(up: &Up, path: &str, expected: &str) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn host_serves_the_function_folder_without_an_admin_api() {
+    // The folder a pod mounts from the function's ConfigMap: the manifest
+    // and its module side by side.
+    let dir = tempdir();
+    std::fs::copy(wasm("hello"), dir.join("hello.wasm")).expect("module");
+    std::fs::write(
+        dir.join("function.yaml"),
+        "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata:\n  name: hello\nspec:\n  file: hello.wasm\n",
+    )
+    .expect("manifest");
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_wasmless"));
+    command
+        .args(["host", "--function-dir"])
+        .arg(&dir)
+        .args(["--listen", "127.0.0.1:0", "--cache-dir"])
+        .arg(tempdir())
+        .arg("--state-dir")
+        .arg(tempdir());
+    let mut host = Up::spawn(command);
+    assert_eq!(
+        host.post("/hello", "pod").await,
+        (200, "Hello, pod!\n".into())
+    );
+    assert_eq!(host.get("/healthz").await.0, 200);
+    let (status, body) = host.get("/_wasmless/functions").await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("no admin API"), "{body}");
+    assert!(host.terminate(Duration::from_secs(30)), "stops on SIGTERM");
+    assert!(
+        host.log().contains("wasmless host: stopping"),
+        "{}",
+        host.log()
+    );
+
+    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_wasmless"))
+        .args(["host", "--function-dir", "/nonexistent/function"])
+        .output()
+        .expect("runs");
+    assert!(!missing.status.success());
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        err.contains("/nonexistent/function: no such folder"),
+        "{err}"
+    );
+}

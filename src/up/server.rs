@@ -44,6 +44,10 @@ pub struct UpConfig {
     /// Unload functions idle this long (their next event loads them again
     /// from the compile cache); `None` keeps them loaded.
     pub unload_idle: Option<std::time::Duration>,
+    /// Serve the admin API (`up`); `wasmless host` in a pod does not.
+    pub admin: bool,
+    /// The command's name in what it prints (`up`, `host`).
+    pub name: &'static str,
 }
 
 /// Everything a request needs.
@@ -103,7 +107,7 @@ pub async fn run(config: UpConfig, host: Arc<Host>) -> anyhow::Result<()> {
         watch::start(app.clone(), &app.config.paths, &files)?;
     }
     let addr = listener.local_addr()?;
-    println!("wasmless up: listening on http://{addr}");
+    println!("wasmless {}: listening on http://{addr}", app.config.name);
     for info in app.registry.list() {
         if info.status == "ready" {
             println!("  http://{addr}/{}", info.name);
@@ -116,12 +120,15 @@ pub async fn run(config: UpConfig, host: Arc<Host>) -> anyhow::Result<()> {
         result = serve(listener, app.clone()) => result,
         () = shutdown_signal() => Ok(()),
     };
-    eprintln!("wasmless up: stopping");
+    eprintln!("wasmless {}: stopping", app.config.name);
     if tokio::time::timeout(SHUTDOWN_TIMEOUT, app.triggers.stop_all())
         .await
         .is_err()
     {
-        eprintln!("wasmless up: triggers did not stop within {SHUTDOWN_TIMEOUT:?}");
+        eprintln!(
+            "wasmless {}: triggers did not stop within {SHUTDOWN_TIMEOUT:?}",
+            app.config.name
+        );
     }
     result
 }
@@ -253,6 +260,12 @@ impl App {
             _ => {}
         }
         if let Some(rest) = path.strip_prefix(ADMIN_PREFIX) {
+            if !self.config.admin {
+                return plain(
+                    StatusCode::NOT_FOUND,
+                    "there is no admin API here: functions come from their manifests\n",
+                );
+            }
             if !peer.ip().is_loopback() {
                 return plain(
                     StatusCode::FORBIDDEN,

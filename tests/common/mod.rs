@@ -106,13 +106,19 @@ impl Up {
         if !args.contains(&"--state-dir") {
             command.arg("--state-dir").arg(tempdir());
         }
+        command.args(args);
+        Self::spawn(command)
+    }
+
+    /// Runs `command` (a `wasmless up` or `wasmless host`), and waits until
+    /// it says where it listens.
+    pub fn spawn(mut command: Command) -> Up {
         let mut child = command
-            .args(args)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("starting wasmless up");
+            .expect("starting wasmless");
         let stderr = Arc::new(Mutex::new(String::new()));
         let sink = stderr.clone();
         let err = child.stderr.take().expect("piped stderr");
@@ -127,7 +133,7 @@ impl Up {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("wasmless up: listening on ") {
+                if let Some((_, url)) = line.split_once(": listening on ") {
                     let _ = tx.send(url.to_owned());
                 }
             }
@@ -136,7 +142,7 @@ impl Up {
             Ok(url) => url,
             Err(_) => {
                 let _ = child.kill();
-                panic!("wasmless up did not start: {}", stderr.lock().expect("log"));
+                panic!("wasmless did not start: {}", stderr.lock().expect("log"));
             }
         };
         Up { child, url, stderr }
