@@ -26,15 +26,13 @@ use crate::up::{ADMIN_PREFIX, DeployRequest};
 /// The name of the custom section that makes a module distinct.
 const NONCE_SECTION: &str = "wasmless-bench-nonce";
 
-/// One kind of function to measure, and how to call it.
+/// One kind of function to measure (its first call is a POST).
 #[derive(Clone, Debug)]
 pub struct Subject {
     /// The kind's name, for the table.
     pub kind: String,
     /// The module's bytes.
     pub module: Vec<u8>,
-    /// The method of the first call.
-    pub method: Method,
 }
 
 impl Subject {
@@ -49,7 +47,6 @@ impl Subject {
         Ok(Self {
             kind: kind.to_owned(),
             module,
-            method: Method::POST,
         })
     }
 
@@ -137,19 +134,13 @@ pub struct Trial {
     pub total: Duration,
 }
 
-async fn trial(
-    http: &Http,
-    url: &str,
-    name: &str,
-    subject: &Subject,
-    module: Vec<u8>,
-) -> anyhow::Result<Trial> {
+async fn trial(http: &Http, url: &str, name: &str, module: Vec<u8>) -> anyhow::Result<Trial> {
     let started = Instant::now();
     deploy(http, url, name, module).await?;
     let deployed = started.elapsed();
     let answer = http
         .send(
-            subject.method.clone(),
+            Method::POST,
             &format!("{url}/{name}"),
             Some("text/plain"),
             b"bench".to_vec(),
@@ -256,7 +247,7 @@ pub async fn cold_start(
                     _ => warm_module.clone(),
                 };
                 let name = format!("cs-{run}-{}-{cache}-{i}", subject.kind);
-                times.push(trial(&http, url, &name, subject, module).await?);
+                times.push(trial(&http, url, &name, module).await?);
             }
             times.sort_by_key(|t| t.total);
             rows.push(Row {

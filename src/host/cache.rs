@@ -6,11 +6,11 @@
 //! at most once per cache folder: later loads map the artefact from disk.
 //!
 //! Artefacts are used from a file mapping whenever there is a cache folder,
-//! even right after compiling: their pages then live in the page cache and
-//! count towards a process's memory only while touched, so an idle function
-//! costs little. In memory the cache only remembers artefacts some loaded
-//! function still uses (weak references), so that deleted functions free
-//! their code.
+//! even right after compiling, so their pages are clean page-cache pages the
+//! kernel can reclaim rather than private memory (loading touches them, so
+//! they still count as resident: parking an idle function is what frees
+//! them). In memory the cache only remembers artefacts some loaded function
+//! still uses (weak references), so that deleted functions free their code.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -72,18 +72,16 @@ impl CompileCache {
         self.compiles.load(Ordering::Relaxed)
     }
 
-    /// Returns the compiled form of `wasm` (whose SHA-256 is `digest`),
-    /// compiling it only if neither memory nor disk has it.
-    pub fn get_or_compile(
+    /// Compiles `wasm` (whose SHA-256 is `digest`) with the engine's
+    /// compiler and keeps the artefact on disk; call [`CompileCache::lookup`]
+    /// first.
+    pub fn compile(
         &self,
         engine: &Engine,
         digest: [u8; 32],
         wasm: &[u8],
         component: bool,
     ) -> wasmtime::Result<(Arc<Compiled>, CacheOutcome)> {
-        if let Some(found) = self.lookup(engine, digest, component) {
-            return Ok(found);
-        }
         let path = self.path(digest);
         let artefact = if component {
             engine.precompile_component(wasm)?

@@ -17,6 +17,11 @@ pub enum LoadError {
     /// The function imports something the host does not provide.
     #[error("linking failed: {0:#}")]
     LinkImports(wasmtime::Error),
+    /// A parked function's module is no longer in the compile cache.
+    #[error(
+        "the module {0} of this parked function is gone from the compile cache; deploy it again"
+    )]
+    ParkedSourceGone(String),
     /// The function asks for more memory than the host allows.
     #[error("spec.memory of {asked} bytes exceeds this host's limit of {max} bytes (--max-memory)")]
     MemoryTooLarge {

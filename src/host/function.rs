@@ -220,7 +220,7 @@ impl Host {
             (None, _) => {
                 let (compiled, outcome) = self
                     .cache
-                    .get_or_compile(&self.optimized.engine, digest, &wasm, component)
+                    .compile(&self.optimized.engine, digest, &wasm, component)
                     .map_err(LoadError::CompileModule)?;
                 (&self.optimized, compiled, outcome)
             }
@@ -247,12 +247,10 @@ impl Host {
     /// Loads a parked function again by its digest (from the source kept in
     /// the cache; its compiled code is normally found there too).
     pub fn load_parked(self: &Arc<Self>, parked: &Parked) -> Result<LoadedFunction, LoadError> {
-        let source = self.cache.source(parked.digest).map_err(|err| {
-            LoadError::NotWasm(format!(
-                "the parked module {} is gone from the compile cache ({err}); deploy it again",
-                hex::encode(parked.digest)
-            ))
-        })?;
+        let source = self
+            .cache
+            .source(parked.digest)
+            .map_err(|err| LoadError::ParkedSourceGone(format!("{} ({err})", parked.digest())))?;
         self.load_optimized(&source, parked.settings.clone())
     }
 

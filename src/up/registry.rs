@@ -194,14 +194,11 @@ impl Registry {
                 return;
             };
             // Replaced or removed while waiting: nothing to optimize.
-            let current = slots
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(&name)
-                .is_some_and(
-                    |slot| matches!(&slot.entry, Entry::Ready(f) if Arc::ptr_eq(f, &baseline)),
-                );
-            if !current {
+            if !serves(
+                &slots.read().unwrap_or_else(|e| e.into_inner()),
+                &name,
+                &baseline,
+            ) {
                 return;
             }
             let settings = baseline.settings().clone();
@@ -220,8 +217,8 @@ impl Registry {
                 }
             };
             let mut slots = slots.write().unwrap_or_else(|e| e.into_inner());
-            if let Some(slot) = slots.get_mut(&name)
-                && matches!(&slot.entry, Entry::Ready(current) if Arc::ptr_eq(current, &baseline))
+            if serves(&slots, &name, &baseline)
+                && let Some(slot) = slots.get_mut(&name)
             {
                 slot.entry = Entry::Ready(optimized);
                 tracing::debug!(
@@ -277,6 +274,13 @@ impl Registry {
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Slot>> {
         self.slots.write().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// Whether `name` still serves exactly `function`.
+fn serves(slots: &HashMap<String, Slot>, name: &str, function: &Arc<LoadedFunction>) -> bool {
+    slots
+        .get(name)
+        .is_some_and(|slot| matches!(&slot.entry, Entry::Ready(f) if Arc::ptr_eq(f, function)))
 }
 
 /// Fetches a `url` source before loading (other sources are read by `load`).
