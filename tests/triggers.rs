@@ -354,7 +354,6 @@ async fn kafka_consumer_stopped_or_crashed_mid_stream_loses_nothing() {
     wait_for_records(&second, Duration::from_secs(60), "more", |r| {
         r.len() >= N / 3
     });
-    let second_records_at_crash = records(&second);
     second.crash();
     let second_records = records(&second);
     let repeated_after_stop = second_records
@@ -365,7 +364,6 @@ async fn kafka_consumer_stopped_or_crashed_mid_stream_loses_nothing() {
         repeated_after_stop <= IN_FLIGHT,
         "{repeated_after_stop} messages repeated after a clean stop (window {IN_FLIGHT})"
     );
-    assert!(second_records.len() >= second_records_at_crash.len());
 
     // After the crash, the third run delivers the rest (and repeats what
     // was not committed yet).
