@@ -44,6 +44,8 @@ pub enum Command {
     /// the benchmark script.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Print the CustomResourceDefinitions (`wasmless crds | kubectl apply -f -`).
+    Crds,
 }
 
 /// The `wasmless bench` verbs.
@@ -410,6 +412,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Trigger(TriggerCommand::Ls(target)) => list_triggers(target).await,
         Command::Topic(verb) => run_topic(verb).await,
         Command::Bench(verb) => run_bench(verb).await,
+        Command::Crds => {
+            print!("{}", crate::crd::crds_yaml());
+            Ok(())
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
-use crate::crd::{ContentType, CronTrigger, Function, KafkaTrigger};
+use crate::crd::{ContentType, CronTrigger, Function, HttpTriggerSpec, KafkaTrigger};
 
 /// A Function read from a manifest file.
 #[derive(Clone, Debug)]
@@ -153,6 +153,9 @@ pub fn read_manifest(path: &Path) -> (Manifest, Vec<ManifestError>) {
                 .map(|t| manifest.triggers.push(Trigger::Cron(t))),
             Some("KafkaTrigger") => parse_resource(value, KafkaTrigger::validate)
                 .map(|t| manifest.triggers.push(Trigger::Kafka(t))),
+            // A cluster resource: `up` serves every function at /<name>/
+            // already, so it is only checked, to report mistakes early.
+            Some("HTTPTrigger") => check_http_trigger(value),
             _ => Ok(()),
         };
         if let Err(message) = parsed {
@@ -167,6 +170,24 @@ use serde::Deserialize as _;
 /// Parses and validates one Function document; the error names the field.
 pub fn parse_function(value: serde_yaml::Value) -> Result<Function, String> {
     parse_resource(value, Function::validate)
+}
+
+/// Checks an HTTPTrigger document's spec; the error names the field.
+fn check_http_trigger(mut value: serde_yaml::Value) -> Result<(), String> {
+    let spec = value
+        .get_mut("spec")
+        .map(std::mem::take)
+        .ok_or_else(|| "spec: missing".to_owned())?;
+    let spec: HttpTriggerSpec = serde_path_to_error::deserialize(spec).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        if path == "." {
+            format!("spec: {inner}")
+        } else {
+            format!("spec.{path}: {inner}")
+        }
+    })?;
+    spec.validate().map_err(|e| e.to_string())
 }
 
 /// Parses one document into a resource and validates it; the error names

@@ -4,9 +4,14 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::ResourceRequirements;
+use kube::CustomResource;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::quantity::{parse_duration, parse_memory};
+use super::schema;
+use super::status::FunctionStatus;
 
 /// The API group and version of every wasmless resource.
 pub const API_VERSION: &str = "wasmless.io/v1alpha1";
@@ -53,8 +58,48 @@ pub struct ObjectMeta {
     pub annotations: BTreeMap<String, String>,
 }
 
+// In a cluster this is the `spec` of the `Function` custom resource
+// (`FunctionResource`); `wasmless up` reads the same spec from files.
 /// The desired state of a function.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, CustomResource, JsonSchema)]
+#[kube(
+    group = "wasmless.io",
+    version = "v1alpha1",
+    kind = "Function",
+    root = "FunctionResource",
+    namespaced,
+    status = "FunctionStatus",
+    shortname = "fn",
+    category = "wasmless",
+    doc = "A function: WebAssembly or source code run by wasmless, one fresh sandboxed instance per event.",
+    scale(
+        spec_replicas_path = ".spec.replicas",
+        status_replicas_path = ".status.replicas",
+        label_selector_path = ".status.selector"
+    ),
+    printcolumn(name = "Runtime", type_ = "string", json_path = ".spec.runtime"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
+    ),
+    printcolumn(
+        name = "URL",
+        type_ = "string",
+        json_path = ".status.url",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FunctionSpec {
     /// The runtime: `wasm` (the default) for a WebAssembly component or
@@ -89,6 +134,7 @@ pub struct FunctionSpec {
     /// Per-event time limit: seconds (`"180"`, as kubeless wrote it) or a
     /// duration (`500ms`, `3s`). Default 180 seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::int_or_string")]
     pub timeout: Option<Seconds>,
     /// Per-event memory limit as a Kubernetes quantity (`64Mi`, `1Gi`).
     /// Default 128Mi.
@@ -98,6 +144,51 @@ pub struct FunctionSpec {
     /// environment.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<EnvVar>,
+    /// Cluster only: Kubernetes Secrets of the function's namespace, each
+    /// mounted read-only at `/<secret-name>` in the function's pods.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
+    /// Cluster only: how many pods serve the function (default 1). Set by
+    /// `kubectl scale` and autoscalers through the scale subresource;
+    /// ignored while `autoscaling` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
+    /// Cluster only: a HorizontalPodAutoscaler for the function's pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<Autoscaling>,
+    /// Cluster only: the port the function's pods listen on and its Service
+    /// targets (default 8080). The Service always listens on 8080.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<i32>,
+    /// Cluster only: CPU and memory requests and limits of the function's
+    /// container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+    /// Cluster only: a partial Deployment (`metadata`, `spec`) merged into
+    /// the generated one, as kubeless did. Containers, volumes, env and
+    /// ports merge by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::any_object")]
+    pub deployment: Option<serde_json::Value>,
+    /// Cluster only: a partial Service (`metadata`, `spec`) merged into the
+    /// generated one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::any_object")]
+    pub service: Option<serde_json::Value>,
+}
+
+/// Horizontal autoscaling of a function's pods (autoscaling/v2).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Autoscaling {
+    /// The fewest pods (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_replicas: Option<i32>,
+    /// The most pods.
+    pub max_replicas: i32,
+    /// Average CPU use, in percent of the request, to scale at (default 80).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_cpu_utilization: Option<i32>,
 }
 
 /// A timeout as written: kubeless wrote seconds as a string, YAML users
@@ -112,7 +203,7 @@ pub enum Seconds {
 }
 
 /// One environment variable.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnvVar {
     /// The variable's name.
@@ -123,7 +214,7 @@ pub struct EnvVar {
 }
 
 /// How `spec.function` is encoded (kubeless's content types).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum ContentType {
     /// Plain text: WAT for `wasm`, source code for source runtimes.
     #[default]
@@ -167,6 +258,30 @@ impl InvalidSpec {
 
 fn default_runtime() -> String {
     WASM_RUNTIME.to_owned()
+}
+
+impl Default for FunctionSpec {
+    /// A `wasm` function with no source yet and every limit at its default.
+    fn default() -> Self {
+        Self {
+            runtime: default_runtime(),
+            handler: None,
+            function: None,
+            function_content_type: ContentType::Text,
+            checksum: None,
+            file: None,
+            timeout: None,
+            memory: None,
+            env: Vec::new(),
+            secrets: Vec::new(),
+            replicas: None,
+            autoscaling: None,
+            port: None,
+            resources: None,
+            deployment: None,
+            service: None,
+        }
+    }
 }
 
 impl Function {
@@ -241,6 +356,64 @@ impl FunctionSpec {
                 ));
             }
         }
+        self.validate_cluster_fields()
+    }
+
+    /// Checks the fields that only a cluster uses.
+    fn validate_cluster_fields(&self) -> Result<(), InvalidSpec> {
+        for (i, secret) in self.secrets.iter().enumerate() {
+            validate_object_name(secret)
+                .map_err(|m| InvalidSpec::new(&format!("spec.secrets[{i}]"), m))?;
+        }
+        if let Some(replicas) = self.replicas
+            && replicas < 0
+        {
+            return Err(InvalidSpec::new("spec.replicas", "must not be negative"));
+        }
+        if let Some(port) = self.port
+            && !(1..=65535).contains(&port)
+        {
+            return Err(InvalidSpec::new(
+                "spec.port",
+                format!("{port} is not a port (1-65535)"),
+            ));
+        }
+        if let Some(scaling) = &self.autoscaling {
+            let min = scaling.min_replicas.unwrap_or(1);
+            if min < 1 {
+                return Err(InvalidSpec::new(
+                    "spec.autoscaling.minReplicas",
+                    "must be at least 1",
+                ));
+            }
+            if scaling.max_replicas < min {
+                return Err(InvalidSpec::new(
+                    "spec.autoscaling.maxReplicas",
+                    format!("{} is below minReplicas ({min})", scaling.max_replicas),
+                ));
+            }
+            if let Some(cpu) = scaling.target_cpu_utilization
+                && !(1..=100).contains(&cpu)
+            {
+                return Err(InvalidSpec::new(
+                    "spec.autoscaling.targetCpuUtilization",
+                    format!("{cpu} is not a percentage (1-100)"),
+                ));
+            }
+        }
+        for (field, template) in [
+            ("spec.deployment", &self.deployment),
+            ("spec.service", &self.service),
+        ] {
+            if let Some(template) = template
+                && !template.is_object()
+            {
+                return Err(InvalidSpec::new(
+                    field,
+                    "must be an object (metadata, spec)",
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -279,6 +452,19 @@ fn parse_checksum(text: &str) -> Result<[u8; 32], String> {
     hex::decode_to_slice(hex_digits, &mut digest)
         .map_err(|_| format!("`{text}` must look like sha256:<64 hex digits>"))?;
     Ok(digest)
+}
+
+/// A Secret or other object name: a DNS subdomain (lower-case letters,
+/// digits, `-` and `.`, at most 253 characters).
+pub(crate) fn validate_object_name(name: &str) -> Result<(), String> {
+    let valid = !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|part| validate_name(part).is_ok());
+    if valid {
+        Ok(())
+    } else {
+        Err(format!("`{name}` is not a valid object name"))
+    }
 }
 
 /// A function name must be a DNS label: it becomes a URL path segment here

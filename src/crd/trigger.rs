@@ -4,10 +4,14 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use kube::CustomResource;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::function::{API_VERSION, InvalidSpec, ObjectMeta, validate_name};
 use super::quantity::parse_duration;
+use super::schema;
+use super::status::TriggerStatus;
 
 /// A function run on a schedule: `kind: CronTrigger`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -26,8 +30,32 @@ pub struct CronTrigger {
     pub status: Option<serde_json::Value>,
 }
 
+// In a cluster this is the `spec` of the `CronTrigger` custom resource
+// (`CronTriggerResource`).
 /// What a cron trigger runs, and when.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, CustomResource, JsonSchema)]
+#[kube(
+    group = "wasmless.io",
+    version = "v1alpha1",
+    kind = "CronTrigger",
+    root = "CronTriggerResource",
+    namespaced,
+    status = "TriggerStatus",
+    category = "wasmless",
+    doc = "Runs a function on a schedule, one event per tick.",
+    printcolumn(name = "Function", type_ = "string", json_path = ".spec.function"),
+    printcolumn(name = "Schedule", type_ = "string", json_path = ".spec.schedule"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CronTriggerSpec {
     /// The function to run (kubeless wrote `function-name`).
@@ -39,6 +67,7 @@ pub struct CronTriggerSpec {
     /// The event's data: a string is sent as text, anything else as JSON.
     /// Without it the event is empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::any_value")]
     pub payload: Option<serde_json::Value>,
     /// The event's type (content type); by default `text/plain` for a
     /// string payload and `application/json` for others.
@@ -52,7 +81,7 @@ pub struct CronTriggerSpec {
 }
 
 /// The catch-up policy of a cron trigger.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CatchUp {
     /// Fire one event for the latest missed tick.
@@ -79,11 +108,36 @@ pub struct KafkaTrigger {
     pub status: Option<serde_json::Value>,
 }
 
+// In a cluster this is the `spec` of the `KafkaTrigger` custom resource
+// (`KafkaTriggerResource`).
 /// What a Kafka trigger consumes and where it delivers.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, CustomResource, JsonSchema)]
+#[kube(
+    group = "wasmless.io",
+    version = "v1alpha1",
+    kind = "KafkaTrigger",
+    root = "KafkaTriggerResource",
+    namespaced,
+    status = "TriggerStatus",
+    category = "wasmless",
+    doc = "Runs functions on each message of Kafka topics, at least once.",
+    printcolumn(name = "Topic", type_ = "string", json_path = ".spec.topic"),
+    printcolumn(name = "Function", type_ = "string", json_path = ".spec.function"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KafkaTriggerSpec {
     /// Bootstrap brokers, `host:port`, as a list or comma-separated.
+    #[schemars(schema_with = "schema::any_value")]
     pub brokers: Brokers,
     /// One topic (kubeless's field).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -139,7 +193,7 @@ pub enum Brokers {
 }
 
 /// Kubernetes label selector (`matchLabels` only).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LabelSelector {
     /// Labels a function must all have.
@@ -148,7 +202,7 @@ pub struct LabelSelector {
 }
 
 /// Where a new consumer group starts reading.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StartFrom {
     /// Only messages published from now on.

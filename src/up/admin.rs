@@ -116,8 +116,6 @@ impl DeployRequest {
                 handler: self.handler,
                 function: Some(base64::engine::general_purpose::STANDARD.encode(&self.source)),
                 function_content_type: ContentType::Base64,
-                checksum: None,
-                file: None,
                 timeout: self.timeout.map(Seconds::Text),
                 memory: self.memory,
                 env: self
@@ -125,6 +123,7 @@ impl DeployRequest {
                     .into_iter()
                     .map(|(name, value)| EnvVar { name, value })
                     .collect(),
+                ..FunctionSpec::default()
             },
             status: None,
         };
