@@ -124,6 +124,10 @@ pub struct HostArgs {
     /// How many instances may exist at once.
     #[arg(long, default_value_t = 1000, env = "WASMLESS_MAX_INSTANCES")]
     pub max_instances: u32,
+    /// Serve this function at every path (`/`, `/orders/42`), as a
+    /// kubeless function's Service did; without it, `/<name>/...`.
+    #[arg(long, env = "WASMLESS_FUNCTION")]
+    pub function: Option<String>,
 }
 
 impl From<HostArgs> for UpArgs {
@@ -366,6 +370,7 @@ impl TryFrom<UpArgs> for (UpConfig, HostConfig) {
             unload_idle,
             admin: true,
             name: "up",
+            root_function: None,
             state_dir: args.state_dir.or_else(|| {
                 dirs::state_dir()
                     .or_else(dirs::data_local_dir)
@@ -401,9 +406,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 "{}: no such folder (mount the function's ConfigMap there, or give --function-dir)",
                 dir.display()
             );
+            let root_function = args.function.clone();
             let (mut up, host) = <(UpConfig, HostConfig)>::try_from(UpArgs::from(args))?;
             up.admin = false;
             up.name = "host";
+            up.root_function = root_function;
             let host =
                 Host::new(host).map_err(|e| anyhow::anyhow!("starting the wasm engine: {e:#}"))?;
             crate::up::run(up, host).await

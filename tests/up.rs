@@ -431,6 +431,25 @@ async fn host_serves_the_function_folder_without_an_admin_api() {
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("no admin API"), "{body}");
     assert!(host.terminate(Duration::from_secs(30)), "stops on SIGTERM");
+
+    // As the operator runs it: the function answers at every path.
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_wasmless"));
+    command
+        .args(["host", "--function-dir"])
+        .arg(&dir)
+        .args(["--listen", "127.0.0.1:0", "--cache-dir"])
+        .arg(tempdir())
+        .arg("--state-dir")
+        .arg(tempdir())
+        .env("WASMLESS_FUNCTION", "hello");
+    let mut host = Up::spawn(command);
+    assert_eq!(host.post("/", "root").await, (200, "Hello, root!\n".into()));
+    assert_eq!(
+        host.post("/orders/42", "path").await,
+        (200, "Hello, path!\n".into())
+    );
+    assert_eq!(host.get("/healthz").await.0, 200);
+    assert!(host.terminate(Duration::from_secs(30)), "stops on SIGTERM");
     assert!(
         host.log().contains("wasmless host: stopping"),
         "{}",

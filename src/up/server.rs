@@ -48,6 +48,8 @@ pub struct UpConfig {
     pub admin: bool,
     /// The command's name in what it prints (`up`, `host`).
     pub name: &'static str,
+    /// `host` in a pod: the one function that answers every path.
+    pub root_function: Option<String>,
 }
 
 /// Everything a request needs.
@@ -276,9 +278,10 @@ impl App {
             return self.handle_admin(req, &rest).await;
         }
         let trimmed = path.trim_start_matches('/');
-        let (name, below) = match trimmed.find('/') {
-            Some(i) => (&trimmed[..i], &trimmed[i..]),
-            None => (trimmed, "/"),
+        let (name, below) = match (&self.config.root_function, trimmed.find('/')) {
+            (Some(root), _) => (root.as_str(), path.as_str()),
+            (None, Some(i)) => (&trimmed[..i], &trimmed[i..]),
+            (None, None) => (trimmed, "/"),
         };
         if name.is_empty() {
             return plain(
