@@ -11,6 +11,7 @@ pub mod client;
 pub mod crd;
 pub mod host;
 pub mod manifest;
+pub mod operator;
 pub mod telemetry;
 pub mod topic;
 pub mod triggers;

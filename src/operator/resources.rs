@@ -1,0 +1,436 @@
+//! What a Function becomes in a cluster: pure `desired_*` builders for its
+//! ConfigMap, Deployment, Service and HorizontalPodAutoscaler. No I/O; the
+//! reconciler applies what these return.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::Resource;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::merge::merge;
+use crate::crd::{ContentType, Function, FunctionResource, KafkaTrigger, WASM_RUNTIME};
+
+/// The port every function's Service listens on, and the default port of
+/// its pods.
+pub const FUNCTION_PORT: i32 = 8080;
+/// The name of that Service port (kubeless's).
+pub const PORT_NAME: &str = "http-function-port";
+/// Where the function's ConfigMap is mounted in its pods.
+pub const FUNCTION_DIR: &str = "/function";
+/// The most a ConfigMap may hold.
+pub const CONFIG_MAP_LIMIT: usize = 1 << 20;
+/// The pod template annotation that changes when the function does, so
+/// that its pods roll over.
+pub const CHECKSUM_ANNOTATION: &str = "wasmless.io/checksum";
+/// The label every object made for a function carries, with its name.
+pub const FUNCTION_LABEL: &str = "function";
+/// The label marking objects made by the operator.
+pub const CREATED_BY_LABEL: &str = "created-by";
+
+/// How the operator builds pods: the settings that are not in a Function.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodSettings {
+    /// The image with the `wasmless` binary, run as `wasmless host`.
+    pub image: String,
+    /// `Always`, `IfNotPresent` or `Never`; the cluster's default if unset.
+    pub image_pull_policy: Option<String>,
+    /// The cluster's DNS domain, for the URL in a Function's status.
+    pub cluster_domain: String,
+}
+
+/// Every object that makes up one function in a cluster.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FunctionObjects {
+    /// The function's source or module and its manifest, mounted by the pods.
+    pub config_map: ConfigMap,
+    /// The pods running `wasmless host`.
+    pub deployment: Deployment,
+    /// The function's in-cluster address.
+    pub service: Service,
+    /// Present when the Function asks for autoscaling.
+    pub autoscaler: Option<HorizontalPodAutoscaler>,
+}
+
+/// Why a Function cannot be turned into objects: a permanent problem that
+/// only the user can fix. `reason` is the CamelCase reason of the Ready
+/// condition and the Event.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Refusal {
+    /// `InvalidSpec`, `SourceTooLarge`, ...
+    pub reason: &'static str,
+    /// What is wrong and what to do, for the user.
+    pub message: String,
+}
+
+impl Refusal {
+    fn invalid(message: impl Into<String>) -> Self {
+        Self {
+            reason: "InvalidSpec",
+            message: message.into(),
+        }
+    }
+}
+
+/// The labels of every object made for `name`, and the pod selector.
+pub fn selector_labels(name: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (FUNCTION_LABEL.to_owned(), name.to_owned()),
+        (CREATED_BY_LABEL.to_owned(), "wasmless".to_owned()),
+    ])
+}
+
+/// The label selector of a function's pods, as text (for the scale
+/// subresource).
+pub fn selector_text(name: &str) -> String {
+    selector_labels(name)
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The function's URL inside the cluster.
+pub fn function_url(function: &FunctionResource, settings: &PodSettings) -> String {
+    let name = function.metadata.name.as_deref().unwrap_or_default();
+    let namespace = function.metadata.namespace.as_deref().unwrap_or("default");
+    format!(
+        "http://{name}.{namespace}.svc.{}:{FUNCTION_PORT}/",
+        settings.cluster_domain
+    )
+}
+
+/// Builds every object of a function. `kafka` holds the Kafka triggers
+/// that deliver to it: its pods consume their topics.
+pub fn desired_objects(
+    function: &FunctionResource,
+    kafka: &[KafkaTrigger],
+    settings: &PodSettings,
+) -> Result<FunctionObjects, Refusal> {
+    let plain = function.to_function();
+    plain
+        .validate()
+        .map_err(|e| Refusal::invalid(e.to_string()))?;
+    if plain.spec.file.is_some() {
+        return Err(Refusal::invalid(
+            "spec.file is read by `wasmless up` only; in a cluster give the source in spec.function \
+             (`wasmless function deploy --from-file` does this)",
+        ));
+    }
+    let config_map = desired_config_map(function, &plain, kafka)?;
+    let checksum = checksum(&config_map);
+    Ok(FunctionObjects {
+        deployment: desired_deployment(function, settings, &checksum)?,
+        service: desired_service(function)?,
+        autoscaler: desired_autoscaler(function)?,
+        config_map,
+    })
+}
+
+/// The metadata of an object made for `function`: its name and namespace,
+/// the function's labels plus ours, and the function as controlling owner.
+fn object_meta(function: &FunctionResource) -> ObjectMeta {
+    let name = function.metadata.name.clone().unwrap_or_default();
+    let mut labels = function.metadata.labels.clone().unwrap_or_default();
+    labels.extend(selector_labels(&name));
+    ObjectMeta {
+        name: Some(name),
+        namespace: function.metadata.namespace.clone(),
+        labels: Some(labels),
+        owner_references: owner(function).map(|o| vec![o]),
+        ..ObjectMeta::default()
+    }
+}
+
+fn owner(function: &FunctionResource) -> Option<OwnerReference> {
+    function.controller_owner_ref(&())
+}
+
+/// The ConfigMap the pods mount at /function: `function.yaml` (the Function
+/// as `wasmless host` reads it, with the cluster-only fields left out), the
+/// module or WAT beside it, and `triggers.yaml` with its Kafka triggers.
+pub fn desired_config_map(
+    function: &FunctionResource,
+    plain: &Function,
+    kafka: &[KafkaTrigger],
+) -> Result<ConfigMap, Refusal> {
+    let mut data = BTreeMap::new();
+    let mut binary = BTreeMap::new();
+    let spec = &plain.spec;
+    let mut manifest_spec = json!({
+        "runtime": spec.runtime,
+        "timeout": spec.timeout,
+        "memory": spec.memory,
+        "env": spec.env,
+        "handler": spec.handler,
+        "checksum": spec.checksum,
+    });
+    let source = spec.function.clone().unwrap_or_default();
+    match (spec.runtime.as_str(), spec.function_content_type) {
+        (WASM_RUNTIME, ContentType::Base64) => {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(source.trim())
+                .map_err(|e| Refusal::invalid(format!("spec.function: not valid base64: {e}")))?;
+            binary.insert("function.wasm".to_owned(), ByteString(bytes));
+            manifest_spec["file"] = json!("function.wasm");
+        }
+        (WASM_RUNTIME, ContentType::Text) => {
+            data.insert("function.wat".to_owned(), source);
+            manifest_spec["file"] = json!("function.wat");
+        }
+        (_, content_type) => {
+            manifest_spec["function"] = json!(source);
+            manifest_spec["functionContentType"] = json!(content_type);
+        }
+    }
+    let object = manifest_spec.as_object_mut().expect("built as an object");
+    object.retain(|_, v| !v.is_null() && *v != json!([]));
+    let manifest = json!({
+        "apiVersion": plain.api_version,
+        "kind": "Function",
+        "metadata": {"name": plain.name(), "labels": plain.metadata.labels},
+        "spec": manifest_spec,
+    });
+    data.insert("function.yaml".to_owned(), to_yaml(&manifest));
+    if !kafka.is_empty() {
+        let docs: Vec<String> = kafka
+            .iter()
+            .map(|t| {
+                to_yaml(&serde_json::to_value(pod_trigger(t, plain)).expect("a trigger serializes"))
+            })
+            .collect();
+        data.insert("triggers.yaml".to_owned(), docs.join("---\n"));
+    }
+    let size: usize = data.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+        + binary
+            .iter()
+            .map(|(k, v)| k.len() + v.0.len())
+            .sum::<usize>();
+    if size > CONFIG_MAP_LIMIT {
+        return Err(Refusal {
+            reason: "SourceTooLarge",
+            message: format!(
+                "the function is {size} bytes, more than a ConfigMap holds ({CONFIG_MAP_LIMIT}); \
+                 publish it at a URL and set spec.function to the URL, \
+                 spec.functionContentType: url and spec.checksum"
+            ),
+        });
+    }
+    Ok(ConfigMap {
+        metadata: object_meta(function),
+        data: Some(data),
+        binary_data: (!binary.is_empty()).then_some(binary),
+        ..ConfigMap::default()
+    })
+}
+
+/// A Kafka trigger as one function's pods run it. A trigger that selects
+/// functions by label gets a consumer group per function, so that every
+/// selected function sees every message (as under `wasmless up`); the pods
+/// of one function share the group and split the partitions.
+fn pod_trigger(trigger: &KafkaTrigger, function: &Function) -> KafkaTrigger {
+    let mut trigger = trigger.clone();
+    if trigger.spec.function.is_none() {
+        trigger.spec.consumer_group =
+            Some(format!("{}.{}", trigger.consumer_group(), function.name()));
+    }
+    trigger.metadata.namespace = None;
+    trigger
+}
+
+/// `sha256:<hex>` of everything in the ConfigMap.
+pub fn checksum(config_map: &ConfigMap) -> String {
+    let mut hasher = Sha256::new();
+    for (key, value) in config_map.data.iter().flatten() {
+        hasher.update(key.as_bytes());
+        hasher.update([0]);
+        hasher.update(value.as_bytes());
+        hasher.update([0]);
+    }
+    for (key, value) in config_map.binary_data.iter().flatten() {
+        hasher.update(key.as_bytes());
+        hasher.update([1]);
+        hasher.update(&value.0);
+        hasher.update([1]);
+    }
+    format!("sha256:{}", hex::encode(hasher.finalize()))
+}
+
+/// The Deployment running `wasmless host` on the function's ConfigMap,
+/// with the user's `spec.deployment` merged in.
+pub fn desired_deployment(
+    function: &FunctionResource,
+    settings: &PodSettings,
+    checksum: &str,
+) -> Result<Deployment, Refusal> {
+    let meta = object_meta(function);
+    let name = meta.name.clone().unwrap_or_default();
+    let spec = &function.spec;
+    let port = spec.port.unwrap_or(FUNCTION_PORT);
+    let labels = meta.labels.clone().unwrap_or_default();
+    let mut volumes = vec![
+        json!({"name": "function", "configMap": {"name": name}}),
+        json!({"name": "tmp", "emptyDir": {}}),
+    ];
+    let mut mounts = vec![
+        json!({"name": "function", "mountPath": FUNCTION_DIR, "readOnly": true}),
+        json!({"name": "tmp", "mountPath": "/tmp"}),
+    ];
+    for secret in &spec.secrets {
+        let volume = secret_volume_name(secret);
+        volumes.push(json!({"name": volume, "secret": {"secretName": secret}}));
+        mounts.push(json!({"name": volume, "mountPath": format!("/{secret}"), "readOnly": true}));
+    }
+    let probe = |delay: u32| {
+        json!({
+            "httpGet": {"path": "/healthz", "port": "http"},
+            "initialDelaySeconds": delay,
+            "periodSeconds": 10,
+        })
+    };
+    let resources = match &spec.resources {
+        Some(resources) => serde_json::to_value(resources).expect("resources serialize"),
+        None => json!({"requests": {"cpu": "50m", "memory": "64Mi"}}),
+    };
+    let mut container = json!({
+        "name": "function",
+        "image": settings.image,
+        "args": ["host"],
+        "env": [
+            {"name": "WASMLESS_FUNCTION", "value": name},
+            {"name": "WASMLESS_FUNCTION_DIR", "value": FUNCTION_DIR},
+            {"name": "WASMLESS_LISTEN", "value": format!("0.0.0.0:{port}")},
+        ],
+        "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
+        "readinessProbe": probe(0),
+        "livenessProbe": probe(10),
+        "resources": resources,
+        "volumeMounts": mounts,
+        "securityContext": {
+            "allowPrivilegeEscalation": false,
+            "readOnlyRootFilesystem": true,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    });
+    if let Some(policy) = &settings.image_pull_policy {
+        container["imagePullPolicy"] = json!(policy);
+    }
+    let mut deployment = json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta,
+        "spec": {
+            "selector": {"matchLabels": selector_labels(&name)},
+            "template": {
+                "metadata": {
+                    "labels": labels,
+                    "annotations": {
+                        (CHECKSUM_ANNOTATION): checksum,
+                        "prometheus.io/scrape": "true",
+                        "prometheus.io/port": port.to_string(),
+                        "prometheus.io/path": "/metrics",
+                    },
+                },
+                "spec": {
+                    "containers": [container],
+                    "volumes": volumes,
+                    "securityContext": {
+                        "runAsNonRoot": true,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                },
+            },
+        },
+    });
+    // With autoscaling the HorizontalPodAutoscaler owns the replica count.
+    if spec.autoscaling.is_none() {
+        deployment["spec"]["replicas"] = json!(spec.replicas.unwrap_or(1));
+    }
+    overlay(deployment, spec.deployment.as_ref(), "spec.deployment")
+}
+
+/// A volume name for a Secret: a DNS label, unique per Secret name.
+fn secret_volume_name(secret: &str) -> String {
+    let label: String = secret.replace('.', "-").chars().take(40).collect();
+    let digest = hex::encode(&Sha256::digest(secret.as_bytes())[..4]);
+    format!("secret-{}-{digest}", label.trim_end_matches('-'))
+}
+
+/// The Service in front of the function's pods, with `spec.service`
+/// merged in.
+pub fn desired_service(function: &FunctionResource) -> Result<Service, Refusal> {
+    let meta = object_meta(function);
+    let name = meta.name.clone().unwrap_or_default();
+    let service = json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta,
+        "spec": {
+            "selector": selector_labels(&name),
+            "ports": [{
+                "name": PORT_NAME,
+                "port": FUNCTION_PORT,
+                "targetPort": function.spec.port.unwrap_or(FUNCTION_PORT),
+                "protocol": "TCP",
+            }],
+        },
+    });
+    overlay(service, function.spec.service.as_ref(), "spec.service")
+}
+
+/// The HorizontalPodAutoscaler, when `spec.autoscaling` asks for one.
+pub fn desired_autoscaler(
+    function: &FunctionResource,
+) -> Result<Option<HorizontalPodAutoscaler>, Refusal> {
+    let Some(scaling) = &function.spec.autoscaling else {
+        return Ok(None);
+    };
+    let meta = object_meta(function);
+    let hpa = json!({
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": meta,
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": meta.name},
+            "minReplicas": scaling.min_replicas.unwrap_or(1),
+            "maxReplicas": scaling.max_replicas,
+            "metrics": [{
+                "type": "Resource",
+                "resource": {
+                    "name": "cpu",
+                    "target": {
+                        "type": "Utilization",
+                        "averageUtilization": scaling.target_cpu_utilization.unwrap_or(80),
+                    },
+                },
+            }],
+        },
+    });
+    overlay(hpa, None, "spec.autoscaling").map(Some)
+}
+
+/// Merges the user's template into a generated object and reads it back
+/// as its Kubernetes type.
+fn overlay<T: DeserializeOwned>(
+    mut object: Value,
+    template: Option<&Value>,
+    field: &str,
+) -> Result<T, Refusal> {
+    if let Some(template) = template {
+        merge(&mut object, template);
+    }
+    serde_json::from_value(object)
+        .map_err(|e| Refusal::invalid(format!("{field}: does not fit the object: {e}")))
+}
+
+fn to_yaml(value: &Value) -> String {
+    serde_yaml::to_string(value).expect("JSON values serialize to YAML")
+}
