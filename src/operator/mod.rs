@@ -1,6 +1,10 @@
 //! The operator: reconciles Function and trigger resources into the
 //! Kubernetes objects that run them.
 
+pub mod context;
+pub mod error;
 mod merge;
+pub mod reconcile;
 pub mod resources;
 pub mod routes;
+pub mod status;

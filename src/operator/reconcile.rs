@@ -1,0 +1,595 @@
+//! The reconcilers: thin I/O shells around the pure builders. Each applies
+//! what the builders want with server-side apply, writes the status, and
+//! reports a problem with the user's spec as a condition and an Event
+//! (then waits for a change); API errors are returned and retried.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::{Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use super::context::{Context, FIELD_MANAGER};
+use super::error::Error;
+use super::resources::{Refusal, desired_objects, function_url, selector_text};
+use super::routes::{Route, desired_route, http_route_resource, route_url};
+use super::status::{READY, deployment_readiness, ready_condition};
+use crate::crd::{
+    CronTriggerResource, FunctionResource, FunctionStatus, HttpTriggerResource, KafkaTrigger,
+    KafkaTriggerResource, TriggerStatus,
+};
+
+/// How often a settled resource is checked again without any change.
+const RESYNC: Duration = Duration::from_secs(300);
+
+/// Brings a Function's ConfigMap, Deployment, Service and autoscaler in
+/// line with its spec, and its status in line with its Deployment.
+pub async fn reconcile_function(
+    function: Arc<FunctionResource>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    let (namespace, name) = identity(function.as_ref())?;
+    let kafka = kafka_triggers_for(&function, &namespace, &ctx).await?;
+    let objects = match desired_objects(&function, &kafka, &ctx.settings) {
+        Ok(objects) => objects,
+        Err(refusal) => {
+            let status = FunctionStatus {
+                conditions: vec![refused(
+                    function.as_ref(),
+                    &function.status_conditions(),
+                    &refusal,
+                )],
+                ..function.status.clone().unwrap_or_default()
+            };
+            write_status(&ctx, function.as_ref(), function.status.as_ref(), status).await?;
+            warn(&ctx, function.as_ref(), &refusal).await;
+            ctx.count("Function", "refused");
+            return Ok(Action::await_change());
+        }
+    };
+    apply(&ctx, &namespace, &objects.config_map).await?;
+    let deployment = apply(&ctx, &namespace, &objects.deployment).await?;
+    apply(&ctx, &namespace, &objects.service).await?;
+    match &objects.autoscaler {
+        Some(autoscaler) => {
+            apply(&ctx, &namespace, autoscaler).await?;
+        }
+        None => {
+            delete_owned::<HorizontalPodAutoscaler>(&ctx, &namespace, &name, function.as_ref())
+                .await?
+        }
+    }
+    let (ready, reason, message) = deployment_readiness(&deployment);
+    let deployed = deployment.status.unwrap_or_default();
+    let status = FunctionStatus {
+        observed_generation: function.metadata.generation,
+        conditions: vec![ready_condition(
+            ready,
+            reason,
+            message,
+            function.metadata.generation,
+            &function.status_conditions(),
+            Timestamp::now(),
+        )],
+        replicas: Some(deployed.replicas.unwrap_or(0)),
+        ready_replicas: Some(deployed.ready_replicas.unwrap_or(0)),
+        selector: Some(selector_text(&name)),
+        url: Some(function_url(&function, &ctx.settings)),
+    };
+    let was_ready = is_ready(&function.status_conditions());
+    write_status(&ctx, function.as_ref(), function.status.as_ref(), status).await?;
+    if ready && !was_ready {
+        let note = format!("serving at {}", function_url(&function, &ctx.settings));
+        publish(&ctx, function.as_ref(), EventType::Normal, "Ready", note).await;
+    }
+    ctx.count("Function", "ok");
+    ctx.succeeded(&key(function.as_ref()));
+    Ok(Action::requeue(RESYNC))
+}
+
+/// Applies an HTTPTrigger's Ingress or HTTPRoute.
+pub async fn reconcile_http_trigger(
+    trigger: Arc<HttpTriggerResource>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    let (namespace, name) = identity(trigger.as_ref())?;
+    let previous = trigger_conditions(&trigger.status);
+    if let Err(invalid) = trigger.spec.validate() {
+        let refusal = Refusal {
+            reason: "InvalidSpec",
+            message: invalid.to_string(),
+        };
+        return refuse_trigger(&ctx, trigger.as_ref(), &trigger.status, &previous, refusal).await;
+    }
+    match desired_route(&trigger) {
+        Route::Ingress(ingress) => {
+            apply(&ctx, &namespace, ingress.as_ref()).await?;
+            let routes = Api::<DynamicObject>::namespaced_with(
+                ctx.client.clone(),
+                &namespace,
+                &http_route_resource(),
+            );
+            // Without the Gateway API installed there is nothing to clean.
+            if let Ok(Some(route)) = routes.get_opt(&name).await
+                && owned_by(&route, trigger.as_ref())
+            {
+                routes
+                    .delete(&name, &DeleteParams::default())
+                    .await
+                    .map_err(|source| Error::Delete {
+                        kind: "HTTPRoute",
+                        name: name.clone(),
+                        source,
+                    })?;
+            }
+        }
+        Route::HttpRoute(route) => {
+            let routes = Api::<DynamicObject>::namespaced_with(
+                ctx.client.clone(),
+                &namespace,
+                &http_route_resource(),
+            );
+            let applied = routes
+                .patch(&name, &apply_params(), &Patch::Apply(route.as_ref()))
+                .await;
+            if let Err(kube::Error::Api(status)) = &applied
+                && status.code == 404
+            {
+                let refusal = Refusal {
+                    reason: "GatewayAPIMissing",
+                    message:
+                        "spec.gateway needs the Gateway API (HTTPRoute) installed in the cluster"
+                            .into(),
+                };
+                return refuse_trigger(&ctx, trigger.as_ref(), &trigger.status, &previous, refusal)
+                    .await;
+            }
+            applied.map_err(|source| Error::Apply {
+                kind: "HTTPRoute",
+                name: name.clone(),
+                source,
+            })?;
+            delete_owned::<Ingress>(&ctx, &namespace, &name, trigger.as_ref()).await?;
+        }
+    }
+    let functions: Api<FunctionResource> = Api::namespaced(ctx.client.clone(), &namespace);
+    let exists = functions
+        .get_opt(&trigger.spec.function)
+        .await
+        .map_err(|source| Error::List {
+            kind: "functions",
+            source,
+        })?
+        .is_some();
+    let (ready, reason, message) = if exists {
+        (
+            true,
+            "Exposed",
+            format!(
+                "routes {} to function {}",
+                route_url(&trigger),
+                trigger.spec.function
+            ),
+        )
+    } else {
+        (
+            false,
+            "FunctionNotFound",
+            format!("no function named {} in {namespace}", trigger.spec.function),
+        )
+    };
+    let status = TriggerStatus {
+        observed_generation: trigger.metadata.generation,
+        conditions: vec![ready_condition(
+            ready,
+            reason,
+            message,
+            trigger.metadata.generation,
+            &previous,
+            Timestamp::now(),
+        )],
+        url: Some(route_url(&trigger)),
+    };
+    write_status(&ctx, trigger.as_ref(), trigger.status.as_ref(), status).await?;
+    ctx.count("HTTPTrigger", "ok");
+    ctx.succeeded(&key(trigger.as_ref()));
+    Ok(Action::requeue(RESYNC))
+}
+
+/// Reports whether a KafkaTrigger is valid and which functions it reaches.
+/// The consuming is done by the pods of those functions (the trigger rides
+/// in their ConfigMaps).
+pub async fn reconcile_kafka_trigger(
+    trigger: Arc<KafkaTriggerResource>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    let (namespace, _) = identity(trigger.as_ref())?;
+    let previous = trigger_conditions(&trigger.status);
+    let plain = trigger.to_trigger();
+    if let Err(invalid) = plain.validate() {
+        let refusal = Refusal {
+            reason: "InvalidSpec",
+            message: invalid.to_string(),
+        };
+        return refuse_trigger(&ctx, trigger.as_ref(), &trigger.status, &previous, refusal).await;
+    }
+    let functions: Api<FunctionResource> = Api::namespaced(ctx.client.clone(), &namespace);
+    let target = plain.spec.target();
+    let names: Vec<String> = functions
+        .list(&Default::default())
+        .await
+        .map_err(|source| Error::List {
+            kind: "functions",
+            source,
+        })?
+        .into_iter()
+        .filter(|f| target.matches(&f.name_any(), f.labels()))
+        .map(|f| f.name_any())
+        .collect();
+    let (ready, reason, message) = if names.is_empty() {
+        (false, "NoFunction", format!("no {target} in {namespace}"))
+    } else {
+        (
+            true,
+            "Delivering",
+            format!(
+                "the pods of {} consume {}",
+                names.join(", "),
+                plain.spec.topics().join(", ")
+            ),
+        )
+    };
+    finish_trigger(
+        &ctx,
+        trigger.as_ref(),
+        &trigger.status,
+        &previous,
+        (ready, reason, message),
+        "KafkaTrigger",
+    )
+    .await
+}
+
+/// Reports whether a CronTrigger is valid; the leader's scheduler fires it.
+pub async fn reconcile_cron_trigger(
+    trigger: Arc<CronTriggerResource>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    identity(trigger.as_ref())?;
+    let previous = trigger_conditions(&trigger.status);
+    if let Err(invalid) = trigger.to_trigger().validate() {
+        let refusal = Refusal {
+            reason: "InvalidSpec",
+            message: invalid.to_string(),
+        };
+        return refuse_trigger(&ctx, trigger.as_ref(), &trigger.status, &previous, refusal).await;
+    }
+    let message = format!(
+        "calls {} on `{}`",
+        trigger.spec.function, trigger.spec.schedule
+    );
+    finish_trigger(
+        &ctx,
+        trigger.as_ref(),
+        &trigger.status,
+        &previous,
+        (true, "Scheduled", message),
+        "CronTrigger",
+    )
+    .await
+}
+
+/// The retry policy of every reconciler: log, count, and retry with a
+/// delay that doubles per consecutive failure of the object.
+pub fn error_policy<K: Resource<DynamicType = ()>>(
+    object: Arc<K>,
+    error: &Error,
+    ctx: Arc<Context>,
+) -> Action {
+    let delay = ctx.next_retry(&key(object.as_ref()));
+    tracing::warn!(object = %key(object.as_ref()), retry_in = ?delay, "reconcile failed: {error}");
+    ctx.count(kind_name::<K>(), "error");
+    Action::requeue(delay)
+}
+
+fn kind_name<K: Resource<DynamicType = ()>>() -> &'static str {
+    match K::kind(&()).as_ref() {
+        "Function" => "Function",
+        "HTTPTrigger" => "HTTPTrigger",
+        "CronTrigger" => "CronTrigger",
+        "KafkaTrigger" => "KafkaTrigger",
+        _ => "other",
+    }
+}
+
+/// `Kind/namespace/name`, the key of an object's retry state.
+fn key<K: Resource<DynamicType = ()>>(object: &K) -> String {
+    format!(
+        "{}/{}/{}",
+        K::kind(&()),
+        object.namespace().unwrap_or_default(),
+        object.name_any()
+    )
+}
+
+fn identity<K: Resource>(object: &K) -> Result<(String, String), Error> {
+    let namespace = object
+        .meta()
+        .namespace
+        .clone()
+        .ok_or(Error::MissingMetadata("namespace"))?;
+    let name = object
+        .meta()
+        .name
+        .clone()
+        .ok_or(Error::MissingMetadata("name"))?;
+    Ok((namespace, name))
+}
+
+/// The valid Kafka triggers of `namespace` that deliver to `function`.
+async fn kafka_triggers_for(
+    function: &FunctionResource,
+    namespace: &str,
+    ctx: &Context,
+) -> Result<Vec<KafkaTrigger>, Error> {
+    let api: Api<KafkaTriggerResource> = Api::namespaced(ctx.client.clone(), namespace);
+    let list = api
+        .list(&Default::default())
+        .await
+        .map_err(|source| Error::List {
+            kind: "kafkatriggers",
+            source,
+        })?;
+    let name = function.name_any();
+    Ok(list
+        .into_iter()
+        .map(|t| t.to_trigger())
+        .filter(|t| t.validate().is_ok() && t.spec.target().matches(&name, function.labels()))
+        .collect())
+}
+
+fn apply_params() -> PatchParams {
+    PatchParams::apply(FIELD_MANAGER).force()
+}
+
+/// Server-side applies `object` and returns it as the API server has it.
+async fn apply<K>(ctx: &Context, namespace: &str, object: &K) -> Result<K, Error>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + Debug
+        + Serialize
+        + DeserializeOwned,
+{
+    let name = object.name_any();
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), namespace);
+    api.patch(&name, &apply_params(), &Patch::Apply(object))
+        .await
+        .map_err(|source| Error::Apply {
+            kind: static_kind::<K>(),
+            name,
+            source,
+        })
+}
+
+fn static_kind<K: Resource<DynamicType = ()>>() -> &'static str {
+    match K::kind(&()).as_ref() {
+        "ConfigMap" => "ConfigMap",
+        "Deployment" => "Deployment",
+        "Service" => "Service",
+        "HorizontalPodAutoscaler" => "HorizontalPodAutoscaler",
+        "Ingress" => "Ingress",
+        _ => "object",
+    }
+}
+
+fn owned_by<O: Resource, K: Resource>(object: &O, owner: &K) -> bool {
+    let uid = owner.meta().uid.as_deref();
+    object
+        .meta()
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|r| Some(r.uid.as_str()) == uid)
+}
+
+/// Deletes `name` of kind `K` if `owner` owns it (one it made earlier and
+/// no longer wants); leaves anything else alone.
+async fn delete_owned<K>(
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+    owner: &impl Resource,
+) -> Result<(), Error>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + Debug
+        + DeserializeOwned,
+{
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), namespace);
+    let failed = |source| Error::Delete {
+        kind: static_kind::<K>(),
+        name: name.to_owned(),
+        source,
+    };
+    match api.get_opt(name).await.map_err(failed)? {
+        Some(object) if owned_by(&object, owner) => {
+            api.delete(name, &DeleteParams::default())
+                .await
+                .map_err(failed)?;
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Merge-patches the status subresource when it changed.
+async fn write_status<K, S>(
+    ctx: &Context,
+    object: &K,
+    current: Option<&S>,
+    status: S,
+) -> Result<(), Error>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + Debug
+        + DeserializeOwned,
+    S: Serialize + PartialEq,
+{
+    if current == Some(&status) {
+        return Ok(());
+    }
+    let name = object.name_any();
+    let api: Api<K> = Api::namespaced(
+        ctx.client.clone(),
+        object.meta().namespace.as_deref().unwrap_or_default(),
+    );
+    api.patch_status(
+        &name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "status": status })),
+    )
+    .await
+    .map_err(|source| Error::PatchStatus {
+        kind: kind_name::<K>(),
+        name,
+        source,
+    })?;
+    Ok(())
+}
+
+/// The Ready=False condition of a refused spec.
+fn refused(object: &impl Resource, previous: &[Condition], refusal: &Refusal) -> Condition {
+    ready_condition(
+        false,
+        refusal.reason,
+        refusal.message.clone(),
+        object.meta().generation,
+        previous,
+        Timestamp::now(),
+    )
+}
+
+/// Publishes a Warning Event for a refused spec.
+async fn warn<K: Resource<DynamicType = ()>>(ctx: &Context, object: &K, refusal: &Refusal) {
+    publish(
+        ctx,
+        object,
+        EventType::Warning,
+        refusal.reason,
+        refusal.message.clone(),
+    )
+    .await;
+}
+
+/// Publishes an Event; a failure is logged, never fatal.
+async fn publish<K: Resource<DynamicType = ()>>(
+    ctx: &Context,
+    object: &K,
+    type_: EventType,
+    reason: &str,
+    note: String,
+) {
+    let event = Event {
+        type_,
+        reason: reason.to_owned(),
+        note: Some(note),
+        action: "Reconcile".to_owned(),
+        secondary: None,
+    };
+    if let Err(err) = ctx.recorder.publish(&event, &object.object_ref(&())).await {
+        tracing::warn!(object = %key(object), "could not publish an Event: {err}");
+    }
+}
+
+fn trigger_conditions(status: &Option<TriggerStatus>) -> Vec<Condition> {
+    status
+        .as_ref()
+        .map(|s| s.conditions.clone())
+        .unwrap_or_default()
+}
+
+async fn refuse_trigger<K>(
+    ctx: &Context,
+    trigger: &K,
+    current: &Option<TriggerStatus>,
+    previous: &[Condition],
+    refusal: Refusal,
+) -> Result<Action, Error>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + Debug
+        + DeserializeOwned,
+{
+    let status = TriggerStatus {
+        observed_generation: trigger.meta().generation,
+        conditions: vec![refused(trigger, previous, &refusal)],
+        url: None,
+    };
+    write_status(ctx, trigger, current.as_ref(), status).await?;
+    warn(ctx, trigger, &refusal).await;
+    ctx.count(kind_name::<K>(), "refused");
+    Ok(Action::await_change())
+}
+
+async fn finish_trigger<K>(
+    ctx: &Context,
+    trigger: &K,
+    current: &Option<TriggerStatus>,
+    previous: &[Condition],
+    (ready, reason, message): (bool, &str, String),
+    kind: &'static str,
+) -> Result<Action, Error>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + Debug
+        + DeserializeOwned,
+{
+    let generation = trigger.meta().generation;
+    let status = TriggerStatus {
+        observed_generation: generation,
+        conditions: vec![ready_condition(
+            ready,
+            reason,
+            message,
+            generation,
+            previous,
+            Timestamp::now(),
+        )],
+        url: None,
+    };
+    write_status(ctx, trigger, current.as_ref(), status).await?;
+    ctx.count(kind, "ok");
+    ctx.succeeded(&key(trigger));
+    Ok(Action::requeue(RESYNC))
+}
+
+fn is_ready(conditions: &[Condition]) -> bool {
+    conditions
+        .iter()
+        .any(|c| c.type_ == READY && c.status == "True")
+}
+
+impl FunctionResource {
+    /// The current conditions, empty before the first status.
+    fn status_conditions(&self) -> Vec<Condition> {
+        self.status
+            .as_ref()
+            .map(|s| s.conditions.clone())
+            .unwrap_or_default()
+    }
+}
