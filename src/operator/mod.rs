@@ -8,3 +8,8 @@ pub mod reconcile;
 pub mod resources;
 pub mod routes;
 pub mod status;
+
+#[cfg(test)]
+mod fixtures;
+#[cfg(test)]
+mod scenarios;

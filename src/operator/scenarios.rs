@@ -1,0 +1,339 @@
+//! The reconcilers against the mock API server, one named scenario each.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::Method;
+use kube::runtime::controller::Action;
+use serde_json::{Value, json};
+
+use super::fixtures::{Step, context, empty_list, function};
+use super::reconcile::{error_policy, reconcile_function, reconcile_http_trigger};
+use crate::crd::{FunctionResource, HttpTriggerResource};
+
+const KAFKA: &str = "/apis/wasmless.io/v1alpha1/namespaces/team/kafkatriggers";
+const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/team/events";
+
+fn path(kind: &str, name: &str) -> String {
+    match kind {
+        "configmaps" | "services" => format!("/api/v1/namespaces/team/{kind}/{name}"),
+        "deployments" => format!("/apis/apps/v1/namespaces/team/deployments/{name}"),
+        "horizontalpodautoscalers" => {
+            format!("/apis/autoscaling/v2/namespaces/team/horizontalpodautoscalers/{name}")
+        }
+        "functions" => format!("/apis/wasmless.io/v1alpha1/namespaces/team/functions/{name}"),
+        "status" => format!("/apis/wasmless.io/v1alpha1/namespaces/team/functions/{name}/status"),
+        _ => panic!("no path for {kind}"),
+    }
+}
+
+/// The Deployment status of pods that are all up.
+fn available(generation: i64) -> Value {
+    json!({"observedGeneration": generation, "replicas": 1, "updatedReplicas": 1,
+           "readyReplicas": 1, "availableReplicas": 1,
+           "conditions": [{"type": "Available", "status": "True"}]})
+}
+
+fn wat(source: &str) -> Value {
+    json!({"function": source})
+}
+
+/// The steps of applying a valid function with no Kafka trigger and no
+/// autoscaling, the Deployment answering with `deployment_status`.
+fn apply_steps(name: &str, deployment_status: Value) -> Vec<Step> {
+    vec![
+        Step::reply(Method::GET, KAFKA, 200, empty_list("KafkaTriggerList")),
+        Step::echo(Method::PATCH, &path("configmaps", name)),
+        Step::echo_with_status(Method::PATCH, &path("deployments", name), deployment_status),
+        Step::echo(Method::PATCH, &path("services", name)),
+        Step::not_found(Method::GET, &path("horizontalpodautoscalers", name)),
+    ]
+}
+
+fn ready_of(status_patch: &Value) -> (String, String) {
+    let condition = &status_patch["status"]["conditions"][0];
+    assert_eq!(condition["type"], "Ready");
+    (
+        condition["status"].as_str().unwrap_or_default().to_owned(),
+        condition["reason"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_new_function_gets_its_objects_owned_and_a_deploying_status() {
+    let (ctx, server) = context();
+    let f = function("hello", wat("(module)"), 1);
+    let mut steps = apply_steps("hello", json!({"observedGeneration": 1}));
+    steps.push(Step::patch(&path("status", "hello"), &f));
+    let server = server.run(steps);
+    let action = reconcile_function(Arc::new(f), ctx)
+        .await
+        .expect("reconciles");
+    assert_eq!(action, Action::requeue(Duration::from_secs(300)));
+    let seen = server.await.expect("server");
+    for applied in &seen[1..4] {
+        let owner = &applied.body["metadata"]["ownerReferences"][0];
+        assert_eq!(owner["uid"], "uid-hello", "{}", applied.request);
+        assert_eq!(owner["kind"], "Function");
+        assert_eq!(owner["controller"], true);
+    }
+    let status = &seen[5].body;
+    assert_eq!(ready_of(status), ("False".into(), "Deploying".into()));
+    assert_eq!(
+        status["status"]["selector"],
+        "created-by=wasmless,function=hello"
+    );
+    assert_eq!(
+        status["status"]["url"],
+        "http://hello.team.svc.cluster.local:8080/"
+    );
+    assert_eq!(status["status"]["observedGeneration"], 1);
+}
+
+#[tokio::test]
+async fn a_function_whose_pods_come_up_turns_ready_with_an_event() {
+    let (ctx, server) = context();
+    let mut f = function("hello", wat("(module)"), 1);
+    f.status = Some(serde_json::from_value(json!({
+        "conditions": [{"type": "Ready", "status": "False", "reason": "Deploying", "message": "",
+                        "lastTransitionTime": "2026-01-01T00:00:00Z"}]
+    })).expect("status"));
+    let mut steps = apply_steps("hello", available(0));
+    steps.push(Step::patch(&path("status", "hello"), &f));
+    steps.push(Step::echo(Method::POST, EVENTS));
+    let server = server.run(steps);
+    reconcile_function(Arc::new(f), ctx)
+        .await
+        .expect("reconciles");
+    let seen = server.await.expect("server");
+    assert_eq!(ready_of(&seen[5].body), ("True".into(), "Available".into()));
+    assert_eq!(seen[5].body["status"]["readyReplicas"], 1);
+    assert_eq!(seen[6].body["reason"], "Ready");
+    assert_eq!(seen[6].body["type"], "Normal");
+}
+
+#[tokio::test]
+async fn a_new_generation_rolls_the_pods_with_a_new_checksum() {
+    let mut checksums = Vec::new();
+    for (generation, source) in [(1, "(module)"), (2, "(module (memory 1))")] {
+        let (ctx, server) = context();
+        let f = function("hello", wat(source), generation);
+        let mut steps = apply_steps("hello", available(generation));
+        steps.push(Step::patch(&path("status", "hello"), &f));
+        steps.push(Step::echo(Method::POST, EVENTS));
+        let server = server.run(steps);
+        reconcile_function(Arc::new(f), ctx)
+            .await
+            .expect("reconciles");
+        let seen = server.await.expect("server");
+        assert_eq!(seen[1].body["data"]["function.wat"], source);
+        let annotations = &seen[2].body["spec"]["template"]["metadata"]["annotations"];
+        checksums.push(annotations["wasmless.io/checksum"].clone());
+        assert_eq!(seen[5].body["status"]["observedGeneration"], generation);
+    }
+    assert!(checksums[0].is_string());
+    assert_ne!(checksums[0], checksums[1], "a new source rolls the pods");
+}
+
+#[tokio::test]
+async fn an_invalid_spec_is_reported_as_a_condition_and_an_event_and_not_retried() {
+    let (ctx, server) = context();
+    let f = function(
+        "hello",
+        json!({"function": "(module)", "timeout": "soon"}),
+        3,
+    );
+    let server = server.run(vec![
+        Step::reply(Method::GET, KAFKA, 200, empty_list("KafkaTriggerList")),
+        Step::patch(&path("status", "hello"), &f),
+        Step::echo(Method::POST, EVENTS),
+    ]);
+    let action = reconcile_function(Arc::new(f), ctx)
+        .await
+        .expect("not an error");
+    assert_eq!(action, Action::await_change());
+    let seen = server.await.expect("server");
+    assert_eq!(
+        ready_of(&seen[1].body),
+        ("False".into(), "InvalidSpec".into())
+    );
+    let message = seen[1].body["status"]["conditions"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.starts_with("spec.timeout"), "{message}");
+    assert_eq!(seen[2].body["type"], "Warning");
+    assert_eq!(seen[2].body["reason"], "InvalidSpec");
+    assert!(
+        seen[2].body["note"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("spec.timeout")
+    );
+}
+
+#[tokio::test]
+async fn an_api_error_is_returned_and_retried_with_a_growing_delay() {
+    let (ctx, server) = context();
+    let f = Arc::new(function("hello", wat("(module)"), 1));
+    let server = server.run(vec![
+        Step::reply(Method::GET, KAFKA, 200, empty_list("KafkaTriggerList")),
+        Step::reply(
+            Method::PATCH,
+            &path("configmaps", "hello"),
+            500,
+            json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                   "message": "etcdserver: request timed out", "reason": "InternalError", "code": 500}),
+        ),
+    ]);
+    let error = reconcile_function(f.clone(), ctx.clone())
+        .await
+        .expect_err("the apply failed");
+    server.await.expect("server");
+    assert!(
+        error.to_string().starts_with("applying ConfigMap hello"),
+        "{error}"
+    );
+    let delays: Vec<Action> = (0..3)
+        .map(|_| error_policy(f.clone(), &error, ctx.clone()))
+        .collect();
+    assert_eq!(
+        delays,
+        [1, 2, 4].map(|s| Action::requeue(Duration::from_secs(s)))
+    );
+    let other = Arc::new(function("other", wat("(module)"), 1));
+    assert_eq!(
+        error_policy(other, &error, ctx),
+        Action::requeue(Duration::from_secs(1)),
+        "one failing function does not slow the others"
+    );
+}
+
+#[tokio::test]
+async fn dropping_autoscaling_deletes_the_autoscaler_it_made() {
+    let (ctx, server) = context();
+    let f = function("hello", wat("(module)"), 2);
+    let mut steps = apply_steps("hello", available(2));
+    steps.pop();
+    steps.push(Step::reply(
+        Method::GET,
+        &path("horizontalpodautoscalers", "hello"),
+        200,
+        json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+               "metadata": {"name": "hello", "namespace": "team",
+                            "ownerReferences": [{"apiVersion": "wasmless.io/v1alpha1", "kind": "Function",
+                                                 "name": "hello", "uid": "uid-hello", "controller": true}]},
+               "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "hello"}, "maxReplicas": 3}}),
+    ));
+    steps.push(Step::reply(
+        Method::DELETE,
+        &path("horizontalpodautoscalers", "hello"),
+        200,
+        json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
+    ));
+    steps.push(Step::patch(&path("status", "hello"), &f));
+    steps.push(Step::echo(Method::POST, EVENTS));
+    let server = server.run(steps);
+    reconcile_function(Arc::new(f), ctx)
+        .await
+        .expect("reconciles");
+    let seen = server.await.expect("server");
+    assert!(seen.iter().any(|s| s.request.starts_with("DELETE")));
+}
+
+#[tokio::test]
+async fn autoscaling_applies_an_autoscaler_and_leaves_replicas_to_it() {
+    let (ctx, server) = context();
+    let f = function(
+        "hello",
+        json!({"function": "(module)", "autoscaling": {"maxReplicas": 4}}),
+        1,
+    );
+    let mut steps = apply_steps("hello", available(1));
+    steps.pop();
+    steps.push(Step::echo(
+        Method::PATCH,
+        &path("horizontalpodautoscalers", "hello"),
+    ));
+    steps.push(Step::patch(&path("status", "hello"), &f));
+    steps.push(Step::echo(Method::POST, EVENTS));
+    let server = server.run(steps);
+    reconcile_function(Arc::new(f), ctx)
+        .await
+        .expect("reconciles");
+    let seen = server.await.expect("server");
+    assert!(seen[2].body["spec"].get("replicas").is_none());
+    assert_eq!(seen[4].body["spec"]["maxReplicas"], 4);
+}
+
+#[tokio::test]
+async fn kafka_triggers_that_select_the_function_ride_in_its_config_map() {
+    let (ctx, server) = context();
+    let mut f = function("audit", wat("(module)"), 1);
+    f.metadata.labels = Some([("tier".to_owned(), "sink".to_owned())].into());
+    let triggers = json!({"apiVersion": "wasmless.io/v1alpha1", "kind": "KafkaTriggerList",
+        "metadata": {"resourceVersion": "1"}, "items": [
+        {"apiVersion": "wasmless.io/v1alpha1", "kind": "KafkaTrigger",
+         "metadata": {"name": "mine", "namespace": "team"},
+         "spec": {"brokers": "k:9092", "topic": "orders", "functionSelector": {"matchLabels": {"tier": "sink"}}}},
+        {"apiVersion": "wasmless.io/v1alpha1", "kind": "KafkaTrigger",
+         "metadata": {"name": "theirs", "namespace": "team"},
+         "spec": {"brokers": "k:9092", "topic": "other", "function": "someone-else"}}]});
+    let mut steps = apply_steps("audit", available(1));
+    steps[0] = Step::reply(Method::GET, KAFKA, 200, triggers);
+    steps.push(Step::patch(&path("status", "audit"), &f));
+    steps.push(Step::echo(Method::POST, EVENTS));
+    let server = server.run(steps);
+    reconcile_function(Arc::new(f), ctx)
+        .await
+        .expect("reconciles");
+    let seen = server.await.expect("server");
+    let triggers = seen[1].body["data"]["triggers.yaml"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(triggers.contains("name: mine"), "{triggers}");
+    assert!(!triggers.contains("theirs"), "{triggers}");
+}
+
+#[tokio::test]
+async fn an_http_trigger_gets_an_ingress_and_a_ready_status() {
+    let (ctx, server) = context();
+    let trigger: HttpTriggerResource = serde_json::from_value(json!({
+        "apiVersion": "wasmless.io/v1alpha1", "kind": "HTTPTrigger",
+        "metadata": {"name": "web", "namespace": "team", "uid": "uid-web", "generation": 1},
+        "spec": {"function": "hello", "host": "hello.example.com"},
+    }))
+    .expect("trigger");
+    let hello: FunctionResource = function("hello", wat("(module)"), 1);
+    let server = server.run(vec![
+        Step::echo(
+            Method::PATCH,
+            "/apis/networking.k8s.io/v1/namespaces/team/ingresses/web",
+        ),
+        Step::not_found(
+            Method::GET,
+            "/apis/gateway.networking.k8s.io/v1/namespaces/team/httproutes/web",
+        ),
+        Step::reply(
+            Method::GET,
+            &path("functions", "hello"),
+            200,
+            serde_json::to_value(&hello).expect("json"),
+        ),
+        Step::patch(
+            "/apis/wasmless.io/v1alpha1/namespaces/team/httptriggers/web/status",
+            &trigger,
+        ),
+    ]);
+    reconcile_http_trigger(Arc::new(trigger), ctx)
+        .await
+        .expect("reconciles");
+    let seen = server.await.expect("server");
+    let rule = &seen[0].body["spec"]["rules"][0];
+    assert_eq!(rule["host"], "hello.example.com");
+    assert_eq!(
+        rule["http"]["paths"][0]["backend"]["service"]["name"],
+        "hello"
+    );
+    assert_eq!(ready_of(&seen[3].body), ("True".into(), "Exposed".into()));
+    assert_eq!(seen[3].body["status"]["url"], "http://hello.example.com/");
+}
