@@ -46,6 +46,72 @@ pub enum Command {
     Bench(BenchCommand),
     /// Print the CustomResourceDefinitions (`wasmless crds | kubectl apply -f -`).
     Crds,
+    /// Run the Kubernetes operator: reconcile Functions and triggers into
+    /// the objects that serve them, and fire cron triggers.
+    Operator(OperatorArgs),
+}
+
+/// Options of `wasmless operator`.
+#[derive(Debug, Args)]
+pub struct OperatorArgs {
+    /// The image function pods run (`wasmless host`): this project's image.
+    #[arg(long, env = "WASMLESS_IMAGE", default_value = concat!("ghcr.io/wasmless/wasmless:", env!("CARGO_PKG_VERSION")))]
+    pub image: String,
+    /// The pull policy of that image (Always, IfNotPresent, Never).
+    #[arg(long, env = "WASMLESS_IMAGE_PULL_POLICY")]
+    pub image_pull_policy: Option<String>,
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long, env = "WASMLESS_WATCH_NAMESPACE")]
+    pub watch_namespace: Option<String>,
+    /// Where /healthz and /metrics are served.
+    #[arg(long, default_value = "0.0.0.0:8081", env = "WASMLESS_OPERATOR_LISTEN")]
+    pub listen: SocketAddr,
+    /// The operator's namespace, where its cron Lease lives.
+    #[arg(long, default_value = "wasmless", env = "POD_NAMESPACE")]
+    pub lease_namespace: String,
+    /// This replica's name (the pod's name).
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+    /// The cluster's DNS domain.
+    #[arg(long, default_value = "cluster.local", env = "WASMLESS_CLUSTER_DOMAIN")]
+    pub cluster_domain: String,
+    /// Where the cron scheduler keeps the last tick of each trigger.
+    #[arg(
+        long,
+        default_value = "/tmp/wasmless/operator",
+        env = "WASMLESS_STATE_DIR"
+    )]
+    pub state_dir: PathBuf,
+}
+
+impl TryFrom<OperatorArgs> for crate::operator::run::OperatorConfig {
+    type Error = anyhow::Error;
+
+    fn try_from(args: OperatorArgs) -> anyhow::Result<Self> {
+        if let Some(policy) = &args.image_pull_policy {
+            anyhow::ensure!(
+                ["Always", "IfNotPresent", "Never"].contains(&policy.as_str()),
+                "--image-pull-policy: `{policy}` is not Always, IfNotPresent or Never"
+            );
+        }
+        anyhow::ensure!(!args.image.trim().is_empty(), "--image must not be empty");
+        let identity = match args.identity {
+            Some(identity) => identity,
+            None => format!("wasmless-operator-{}", uuid::Uuid::new_v4().simple()),
+        };
+        Ok(Self {
+            settings: crate::operator::resources::PodSettings {
+                image: args.image,
+                image_pull_policy: args.image_pull_policy,
+                cluster_domain: args.cluster_domain,
+            },
+            namespace: args.watch_namespace,
+            listen: args.listen,
+            lease_namespace: args.lease_namespace,
+            identity,
+            state_dir: Some(args.state_dir),
+        })
+    }
 }
 
 /// The `wasmless bench` verbs.
@@ -419,6 +485,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Trigger(TriggerCommand::Ls(target)) => list_triggers(target).await,
         Command::Topic(verb) => run_topic(verb).await,
         Command::Bench(verb) => run_bench(verb).await,
+        Command::Operator(args) => {
+            let config = crate::operator::run::OperatorConfig::try_from(args)?;
+            crate::operator::run::run(config).await
+        }
         Command::Crds => {
             print!("{}", crate::crd::crds_yaml());
             Ok(())

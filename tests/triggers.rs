@@ -696,3 +696,79 @@ impl wasmless::triggers::Dispatch for Spy {
         self.inner.deliver(function, event).await
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cluster_scheduler_fires_only_while_it_holds_the_lease() {
+    use kube::runtime::{reflector, watcher};
+    use wasmless::crd::CronTriggerResource;
+    use wasmless::operator::scheduler::{SchedulerConfig, run};
+    use wasmless::triggers::TriggerMetrics;
+
+    let dir = tempdir();
+    let manifest = recorder_manifest(&dir, "");
+    let up = Up::start(&[&manifest]);
+    // The operator's view of the cluster: one CronTrigger in namespace
+    // `team`, as its reflector holds it.
+    let (store, mut writer) = reflector::store::<CronTriggerResource>();
+    let mut trigger: CronTriggerResource = serde_yaml::from_str(
+        "apiVersion: wasmless.io/v1alpha1\nkind: CronTrigger\nmetadata: {name: beat, namespace: team}\nspec: {function: recorder, schedule: '* * * * * *', payload: beat}\n",
+    )
+    .expect("a trigger");
+    writer.apply_watcher_event(&watcher::Event::Apply(trigger.clone()));
+    let (lease, leader) = tokio::sync::watch::channel(false);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let scheduler = tokio::spawn(run(
+        store,
+        leader,
+        SchedulerConfig {
+            // Stands in for http://{function}.{namespace}.svc...: the
+            // namespace must have been filled in for the path to exist.
+            url_template: format!("{}/{{function}}?ns={{namespace}}", up.url),
+            state_dir: Some(tempdir()),
+        },
+        TriggerMetrics::default(),
+        stop.clone(),
+    ));
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(records(&up).len(), 0, "a standby replica fires nothing");
+
+    lease.send(true).expect("the scheduler listens");
+    wait_for_records(&up, Duration::from_secs(20), "ticks from the leader", |r| {
+        r.len() >= 2
+    });
+    assert!(records(&up).iter().all(|r| r.get("data") == "beat"));
+
+    // A changed spec restarts the job with the new payload.
+    trigger.spec.payload = Some(serde_json::json!("changed"));
+    writer.apply_watcher_event(&watcher::Event::Apply(trigger.clone()));
+    wait_for_records(
+        &up,
+        Duration::from_secs(20),
+        "ticks with the new payload",
+        |r| r.iter().any(|r| r.get("data") == "changed"),
+    );
+
+    // Losing the lease stops the ticks within a second.
+    lease.send(false).expect("the scheduler listens");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let after_loss = records(&up).len();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(records(&up).len(), after_loss, "no ticks without the lease");
+
+    // A dropped lease manager counts as a lost lease.
+    lease.send(true).expect("the scheduler listens");
+    wait_for_records(&up, Duration::from_secs(20), "ticks again", |r| {
+        r.len() > after_loss
+    });
+    drop(lease);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let after_drop = records(&up).len();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        records(&up).len(),
+        after_drop,
+        "no ticks once the lease is unmanaged"
+    );
+    stop.cancel();
+    scheduler.await.expect("the scheduler stops");
+}

@@ -1,5 +1,5 @@
 //! The operator: reconciles Function and trigger resources into the
-//! Kubernetes objects that run them.
+//! Kubernetes objects that run them, and fires cron triggers.
 
 pub mod context;
 pub mod error;
@@ -7,6 +7,8 @@ mod merge;
 pub mod reconcile;
 pub mod resources;
 pub mod routes;
+pub mod run;
+pub mod scheduler;
 pub mod status;
 
 #[cfg(test)]

@@ -140,7 +140,14 @@ mod tests {
         let t0: Timestamp = "2026-01-01T00:00:00Z".parse().expect("time");
         let t1: Timestamp = "2026-01-01T00:05:00Z".parse().expect("time");
         let first = ready_condition(false, "Deploying", "0 of 1", Some(1), &[], t0);
-        let still = ready_condition(false, "Deploying", "0 of 1", Some(1), &[first.clone()], t1);
+        let still = ready_condition(
+            false,
+            "Deploying",
+            "0 of 1",
+            Some(1),
+            std::slice::from_ref(&first),
+            t1,
+        );
         assert_eq!(still.last_transition_time, Time(t0));
         let flipped = ready_condition(true, "Available", "1 of 1", Some(1), &[still], t1);
         assert_eq!(flipped.last_transition_time, Time(t1));

@@ -1,0 +1,248 @@
+//! `wasmless operator`: the controllers for the four resources, the cron
+//! scheduler under its Lease, and /healthz and /metrics.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use futures::StreamExt;
+use http_body_util::Full;
+use hyper_util::rt::TokioIo;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::api::{Api, ListParams};
+use kube::runtime::controller::Controller;
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt};
+use kube_lease_manager::LeaseManagerBuilder;
+use prometheus_client::registry::Registry;
+use tokio_util::sync::CancellationToken;
+
+use super::context::Context;
+use super::reconcile::{
+    error_policy, reconcile_cron_trigger, reconcile_function, reconcile_http_trigger,
+    reconcile_kafka_trigger,
+};
+use super::resources::{CREATED_BY_LABEL, PodSettings};
+use super::scheduler::{self, SchedulerConfig};
+use crate::crd::{
+    CronTriggerResource, FunctionResource, HttpTriggerResource, KafkaTriggerResource,
+};
+use crate::triggers::TriggerMetrics;
+
+/// The Lease whose holder fires the cron triggers.
+pub const CRON_LEASE: &str = "wasmless-cron";
+
+/// Settings of `wasmless operator`, validated.
+#[derive(Clone, Debug)]
+pub struct OperatorConfig {
+    /// How function pods are built.
+    pub settings: PodSettings,
+    /// Watch only this namespace; all namespaces when `None`.
+    pub namespace: Option<String>,
+    /// Where /healthz and /metrics are served.
+    pub listen: SocketAddr,
+    /// The namespace of the cron Lease (the operator's own).
+    pub lease_namespace: String,
+    /// This replica's name in the Lease and in Events.
+    pub identity: String,
+    /// Where the scheduler keeps the last tick of each cron trigger.
+    pub state_dir: Option<PathBuf>,
+}
+
+fn api<K>(client: &Client, namespace: &Option<String>) -> Api<K>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// Runs the operator until SIGTERM or Ctrl-C.
+pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
+    let client = Client::try_default().await.map_err(|e| {
+        anyhow::anyhow!("connecting to Kubernetes (in-cluster service account, or KUBECONFIG): {e}")
+    })?;
+    let ns = &config.namespace;
+    api::<FunctionResource>(&client, ns)
+        .list(&ListParams::default().limit(1))
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot list Functions ({e}); are the CRDs installed? `wasmless crds | kubectl apply -f -`"
+            )
+        })?;
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        config.settings.clone(),
+        Some(config.identity.clone()),
+    ));
+    let trigger_metrics = TriggerMetrics::default();
+    let mut registry = Registry::default();
+    ctx.register(&mut registry);
+    trigger_metrics.register(&mut registry);
+    let stop = CancellationToken::new();
+    let health = tokio::spawn(serve_health(config.listen, Arc::new(registry)));
+
+    let owned = watcher::Config::default().labels(&format!("{CREATED_BY_LABEL}=wasmless"));
+    let all = watcher::Config::default();
+
+    let functions = Controller::new(api::<FunctionResource>(&client, ns), all.clone())
+        .owns(api::<ConfigMap>(&client, ns), owned.clone())
+        .owns(api::<Deployment>(&client, ns), owned.clone())
+        .owns(api::<Service>(&client, ns), owned.clone())
+        .owns(api::<HorizontalPodAutoscaler>(&client, ns), owned.clone());
+    let function_store = functions.store();
+    // A Kafka trigger rides in the ConfigMaps of the functions it selects:
+    // any change to one re-reconciles the functions of its namespace.
+    let functions = functions
+        .watches(
+            api::<KafkaTriggerResource>(&client, ns),
+            all.clone(),
+            move |trigger| same_namespace(&function_store.state(), trigger.namespace()),
+        )
+        .shutdown_on_signal()
+        .run(reconcile_function, error_policy, ctx.clone())
+        .for_each(log_outcome);
+
+    let kafka = Controller::new(api::<KafkaTriggerResource>(&client, ns), all.clone());
+    let kafka_store = kafka.store();
+    let kafka = kafka
+        .watches(
+            api::<FunctionResource>(&client, ns),
+            all.clone(),
+            move |function| same_namespace(&kafka_store.state(), function.namespace()),
+        )
+        .shutdown_on_signal()
+        .run(reconcile_kafka_trigger, error_policy, ctx.clone())
+        .for_each(log_outcome);
+
+    let http = Controller::new(api::<HttpTriggerResource>(&client, ns), all.clone())
+        .owns(api::<Ingress>(&client, ns), all.clone())
+        .shutdown_on_signal()
+        .run(reconcile_http_trigger, error_policy, ctx.clone())
+        .for_each(log_outcome);
+
+    let cron = Controller::new(api::<CronTriggerResource>(&client, ns), all);
+    let cron_store = cron.store();
+    let cron = cron
+        .shutdown_on_signal()
+        .run(reconcile_cron_trigger, error_policy, ctx.clone())
+        .for_each(log_outcome);
+
+    let lease = LeaseManagerBuilder::new(client.clone(), CRON_LEASE)
+        .with_namespace(&config.lease_namespace)
+        .with_identity(&config.identity)
+        .build()
+        .await
+        .with_context(|| {
+            format!(
+                "setting up the {CRON_LEASE} Lease in {}",
+                config.lease_namespace
+            )
+        })?;
+    let (leader, lease_task) = lease.watch().await;
+    let scheduler = tokio::spawn(scheduler::run(
+        cron_store,
+        leader,
+        SchedulerConfig {
+            url_template: format!(
+                "http://{{function}}.{{namespace}}.svc.{}:{}/",
+                config.settings.cluster_domain,
+                super::resources::FUNCTION_PORT
+            ),
+            state_dir: config.state_dir.clone(),
+        },
+        trigger_metrics,
+        stop.clone(),
+    ));
+    tracing::info!(
+        namespace = ns.as_deref().unwrap_or("all"),
+        image = %config.settings.image,
+        "wasmless operator: reconciling Functions, HTTPTriggers, CronTriggers and KafkaTriggers"
+    );
+    tokio::join!(functions, kafka, http, cron);
+    tracing::info!("wasmless operator: stopping");
+    stop.cancel();
+    let _ = scheduler.await;
+    lease_task.abort();
+    health.abort();
+    Ok(())
+}
+
+/// The objects of `objects` in `namespace`.
+fn same_namespace<K: Resource<DynamicType = ()>>(
+    objects: &[Arc<K>],
+    namespace: Option<String>,
+) -> Vec<ObjectRef<K>> {
+    objects
+        .iter()
+        .filter(|o| o.meta().namespace == namespace)
+        .map(|o| ObjectRef::from_obj(o.as_ref()))
+        .collect()
+}
+
+async fn log_outcome<K, E, W>(
+    outcome: Result<
+        (ObjectRef<K>, kube::runtime::controller::Action),
+        kube::runtime::controller::Error<E, W>,
+    >,
+) where
+    K: Resource,
+    E: std::error::Error,
+    W: std::error::Error,
+{
+    match outcome {
+        Ok((object, _)) => tracing::debug!(%object, "reconciled"),
+        // Reconcile errors are logged by the error policy.
+        Err(kube::runtime::controller::Error::ReconcilerFailed(..)) => {}
+        Err(err) => tracing::warn!("controller: {err}"),
+    }
+}
+
+/// Serves /healthz and /metrics until aborted.
+async fn serve_health(listen: SocketAddr, registry: Arc<Registry>) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let registry = registry.clone();
+        tokio::spawn(async move {
+            let service =
+                hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                    let registry = registry.clone();
+                    async move {
+                        let (status, body) = match req.uri().path() {
+                            "/healthz" => (200, "ok\n".to_owned()),
+                            "/metrics" => {
+                                let mut text = String::new();
+                                match prometheus_client::encoding::text::encode(
+                                    &mut text, &registry,
+                                ) {
+                                    Ok(()) => (200, text),
+                                    Err(e) => (500, format!("encoding metrics: {e}\n")),
+                                }
+                            }
+                            _ => (404, "not found: /healthz or /metrics\n".to_owned()),
+                        };
+                        let mut response = http::Response::new(Full::new(Bytes::from(body)));
+                        *response.status_mut() = http::StatusCode::from_u16(status)
+                            .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+                        Ok::<_, Infallible>(response)
+                    }
+                });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
