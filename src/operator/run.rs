@@ -39,6 +39,39 @@ use crate::triggers::TriggerMetrics;
 /// The Lease whose holder fires the cron triggers.
 pub const CRON_LEASE: &str = "wasmless-cron";
 
+/// Every API permission the operator uses: (group, resource, verbs).
+/// manifests/rbac.yaml must grant these (a test checks it).
+pub const PERMISSIONS: &[(&str, &str, &[&str])] = &[
+    ("wasmless.io", "functions", &["get", "list", "watch"]),
+    ("wasmless.io", "httptriggers", &["get", "list", "watch"]),
+    ("wasmless.io", "crontriggers", &["get", "list", "watch"]),
+    ("wasmless.io", "kafkatriggers", &["get", "list", "watch"]),
+    ("wasmless.io", "functions/status", &["patch"]),
+    ("wasmless.io", "httptriggers/status", &["patch"]),
+    ("wasmless.io", "crontriggers/status", &["patch"]),
+    ("wasmless.io", "kafkatriggers/status", &["patch"]),
+    ("", "configmaps", &["get", "list", "watch", "patch"]),
+    ("", "services", &["get", "list", "watch", "patch"]),
+    ("apps", "deployments", &["get", "list", "watch", "patch"]),
+    (
+        "autoscaling",
+        "horizontalpodautoscalers",
+        &["get", "list", "watch", "patch", "delete"],
+    ),
+    (
+        "networking.k8s.io",
+        "ingresses",
+        &["get", "list", "watch", "patch", "delete"],
+    ),
+    (
+        "gateway.networking.k8s.io",
+        "httproutes",
+        &["get", "patch", "delete"],
+    ),
+    ("events.k8s.io", "events", &["create", "patch"]),
+    ("coordination.k8s.io", "leases", &["get", "create", "patch"]),
+];
+
 /// Settings of `wasmless operator`, validated.
 #[derive(Clone, Debug)]
 pub struct OperatorConfig {

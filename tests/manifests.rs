@@ -1,0 +1,157 @@
+//! The install manifests and the Dockerfile fit the code: the
+//! kustomization lists every file, RBAC grants what the operator uses, the
+//! operator Deployment runs the operator with the matching image.
+
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::rbac::v1::{ClusterRole, Role};
+use serde::Deserialize;
+use serde_json::Value;
+
+fn manifests() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests")
+}
+
+/// Every document of every YAML file in manifests/.
+fn documents() -> Vec<(String, Value)> {
+    let mut docs = Vec::new();
+    for entry in std::fs::read_dir(manifests()).expect("manifests/") {
+        let path = entry.expect("entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("readable");
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        for doc in serde_yaml::Deserializer::from_str(&text) {
+            let value = serde_yaml::Value::deserialize(doc).expect("valid YAML");
+            if !value.is_null() {
+                docs.push((name.clone(), serde_json::to_value(value).expect("JSON")));
+            }
+        }
+    }
+    docs
+}
+
+fn of_kind<'a>(docs: &'a [(String, Value)], kind: &str) -> Vec<&'a Value> {
+    docs.iter()
+        .filter(|(_, d)| d["kind"] == kind)
+        .map(|(_, d)| d)
+        .collect()
+}
+
+#[test]
+fn the_kustomization_installs_every_manifest() {
+    let docs = documents();
+    let kustomization = of_kind(&docs, "Kustomization")[0];
+    let mut listed: Vec<String> = kustomization["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .map(|r| r.as_str().expect("a file").to_owned())
+        .collect();
+    listed.sort();
+    let mut files: Vec<String> = docs
+        .iter()
+        .map(|(file, _)| file.clone())
+        .filter(|f| f != "kustomization.yaml")
+        .collect();
+    files.sort();
+    files.dedup();
+    assert_eq!(listed, files);
+}
+
+#[test]
+fn rbac_grants_what_the_operator_uses() {
+    let docs = documents();
+    let mut rules = Vec::new();
+    for role in of_kind(&docs, "ClusterRole") {
+        let role: ClusterRole = serde_json::from_value(role.clone()).expect("a ClusterRole");
+        rules.extend(role.rules.unwrap_or_default());
+    }
+    for role in of_kind(&docs, "Role") {
+        let role: Role = serde_json::from_value(role.clone()).expect("a Role");
+        rules.extend(role.rules.unwrap_or_default());
+    }
+    for (group, resource, verbs) in wasmless::operator::run::PERMISSIONS {
+        for verb in *verbs {
+            let granted = rules.iter().any(|rule| {
+                rule.api_groups.iter().flatten().any(|g| g == group)
+                    && rule.resources.iter().flatten().any(|r| r == resource)
+                    && rule.verbs.iter().any(|v| v == verb)
+            });
+            assert!(
+                granted,
+                "manifests/rbac.yaml does not grant {verb} on {group}/{resource}"
+            );
+        }
+    }
+    let wildcard = rules.iter().any(|rule| {
+        rule.verbs.iter().any(|v| v == "*") || rule.resources.iter().flatten().any(|r| r == "*")
+    });
+    assert!(!wildcard, "least privilege: no wildcards");
+}
+
+#[test]
+fn the_operator_deployment_runs_the_operator_with_its_own_image() {
+    let docs = documents();
+    let deployment: Deployment =
+        serde_json::from_value(of_kind(&docs, "Deployment")[0].clone()).expect("a Deployment");
+    let pod = deployment
+        .spec
+        .expect("spec")
+        .template
+        .spec
+        .expect("pod spec");
+    let container = &pod.containers[0];
+    assert_eq!(
+        container.args.as_deref(),
+        Some(&["operator".to_owned()][..])
+    );
+    let env = container.env.clone().unwrap_or_default();
+    let image = env
+        .iter()
+        .find(|e| e.name == "WASMLESS_IMAGE")
+        .and_then(|e| e.value.clone());
+    assert_eq!(
+        image, container.image,
+        "function pods run the operator's image"
+    );
+    for needed in ["POD_NAME", "POD_NAMESPACE"] {
+        assert!(env.iter().any(|e| e.name == needed), "{needed} is set");
+    }
+    let accounts = of_kind(&docs, "ServiceAccount");
+    assert_eq!(
+        pod.service_account_name.as_deref(),
+        accounts[0]["metadata"]["name"].as_str()
+    );
+    assert_eq!(
+        pod.security_context.and_then(|s| s.run_as_non_root),
+        Some(true)
+    );
+}
+
+#[test]
+fn the_image_runs_wasmless_as_a_numeric_non_root_user() {
+    let dockerfile =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Dockerfile"))
+            .expect("a Dockerfile at the root");
+    let user = dockerfile
+        .lines()
+        .filter_map(|l| l.strip_prefix("USER "))
+        .last()
+        .expect("a USER line");
+    let uid: u32 = user
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .parse()
+        .expect("a numeric user");
+    assert_ne!(uid, 0);
+    assert!(dockerfile.contains("--bin wasmless"));
+    assert!(dockerfile.matches("FROM ").count() >= 2, "multi-stage");
+}
