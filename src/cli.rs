@@ -337,15 +337,80 @@ pub enum FunctionCommand {
     /// Call a function and print its response.
     Call(CallArgs),
     /// List the functions and their state.
-    Ls(TargetArgs),
+    Ls(FunctionTarget),
+    /// Show a function's settings, state and (in a cluster) Events.
+    Describe {
+        /// The function's name.
+        name: String,
+        /// Where the function runs.
+        #[command(flatten)]
+        target: FunctionTarget,
+    },
+    /// Print the logs of a function's pods (cluster only; a local `up`
+    /// prints them on its own output).
+    Logs {
+        /// The function's name.
+        name: String,
+        /// Only the last N lines of each pod.
+        #[arg(long)]
+        tail: Option<i64>,
+        /// Where the function runs.
+        #[command(flatten)]
+        target: FunctionTarget,
+    },
     /// Delete a function.
     Delete {
         /// The function's name.
         name: String,
-        /// Where `up` runs.
+        /// Where the function runs.
         #[command(flatten)]
-        target: TargetArgs,
+        target: FunctionTarget,
     },
+}
+
+/// A running `up` (the default), or a cluster when any cluster flag is
+/// given.
+#[derive(Debug, Args)]
+pub struct FunctionTarget {
+    /// Where `up` runs.
+    #[command(flatten)]
+    pub up: TargetArgs,
+    /// Which cluster.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// Kubernetes flags, as kubectl takes them. Any of them selects the cluster
+/// instead of a local `up`.
+#[derive(Debug, Default, Args)]
+pub struct ClusterArgs {
+    /// Talk to the cluster of the current kubeconfig context.
+    #[arg(long)]
+    pub cluster: bool,
+    /// The kubeconfig file (default: KUBECONFIG, then ~/.kube/config).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context.
+    #[arg(long)]
+    pub context: Option<String>,
+    /// The namespace (default: the context's).
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+}
+
+impl ClusterArgs {
+    /// The cluster to talk to, when any cluster flag was given.
+    pub fn target(&self) -> Option<crate::cluster::ClusterTarget> {
+        let wanted = self.cluster
+            || self.kubeconfig.is_some()
+            || self.context.is_some()
+            || self.namespace.is_some();
+        wanted.then(|| crate::cluster::ClusterTarget {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+            namespace: self.namespace.clone(),
+        })
+    }
 }
 
 /// Which `up` to talk to.
@@ -379,9 +444,35 @@ pub struct DeployArgs {
     /// Environment variables, KEY=VALUE; may be repeated.
     #[arg(long = "env", value_parser = parse_env)]
     pub env: Vec<(String, String)>,
+    /// Cluster only: Secrets mounted at /<secret>; comma-separated or
+    /// repeated.
+    #[arg(long, value_delimiter = ',')]
+    pub secrets: Vec<String>,
+    /// Cluster only: the port the function's pods listen on.
+    #[arg(long)]
+    pub port: Option<i32>,
+    /// Cluster only: how many pods (with --max-replicas, the fewest).
+    #[arg(long)]
+    pub replicas: Option<i32>,
+    /// Cluster only: autoscale on CPU up to this many pods.
+    #[arg(long)]
+    pub max_replicas: Option<i32>,
+    /// Cluster only: wait until the function is ready (or refused).
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits.
+    #[arg(long, default_value = "2m", value_parser = parse_wait)]
+    pub wait_timeout: std::time::Duration,
     /// Where `up` runs.
     #[command(flatten)]
     pub target: TargetArgs,
+    /// Which cluster.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+fn parse_wait(text: &str) -> Result<std::time::Duration, String> {
+    crate::crd::parse_duration(text)
 }
 
 /// Options of `wasmless function call`.
@@ -398,6 +489,9 @@ pub struct CallArgs {
     /// Where `up` runs.
     #[command(flatten)]
     pub target: TargetArgs,
+    /// Which cluster.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 fn parse_env(text: &str) -> Result<(String, String), String> {
@@ -602,11 +696,82 @@ async fn run_topic(verb: TopicCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The cluster a function verb names, if any.
+fn cluster_of(verb: &FunctionCommand) -> Option<crate::cluster::ClusterTarget> {
+    match verb {
+        FunctionCommand::Deploy(args) => args.cluster.target(),
+        FunctionCommand::Call(args) => args.cluster.target(),
+        FunctionCommand::Ls(target)
+        | FunctionCommand::Describe { target, .. }
+        | FunctionCommand::Logs { target, .. }
+        | FunctionCommand::Delete { target, .. } => target.cluster.target(),
+    }
+}
+
+async fn run_cluster_function(
+    verb: FunctionCommand,
+    target: crate::cluster::ClusterTarget,
+) -> anyhow::Result<()> {
+    use crate::cluster;
+    let cluster = cluster::Cluster::connect(&target).await?;
+    match verb {
+        FunctionCommand::Deploy(args) => {
+            let deployment = cluster::Deployment {
+                name: args.name,
+                from_file: args.from_file,
+                runtime: args.runtime,
+                handler: args.handler,
+                timeout: args.timeout,
+                memory: args.memory,
+                env: args.env,
+                secrets: args.secrets,
+                port: args.port,
+                replicas: args.replicas,
+                max_replicas: args.max_replicas,
+            };
+            let wait = args.wait.then_some(args.wait_timeout);
+            cluster::deploy(&cluster, &deployment, wait).await
+        }
+        FunctionCommand::Call(args) => {
+            let (status, body) = cluster::call(
+                &cluster,
+                &args.name,
+                args.data,
+                args.content_type.as_deref(),
+            )
+            .await?;
+            use std::io::Write as _;
+            std::io::stdout().write_all(&body)?;
+            anyhow::ensure!(status.is_success(), "{} answered {status}", args.name);
+            Ok(())
+        }
+        FunctionCommand::Ls(_) => cluster::list(&cluster).await,
+        FunctionCommand::Describe { name, .. } => cluster::describe(&cluster, &name).await,
+        FunctionCommand::Logs { name, tail, .. } => cluster::logs(&cluster, &name, tail).await,
+        FunctionCommand::Delete { name, .. } => cluster::delete(&cluster, &name).await,
+    }
+}
+
 async fn run_function(verb: FunctionCommand) -> anyhow::Result<()> {
     use crate::client::send;
     use http::Method;
+    if let Some(target) = cluster_of(&verb) {
+        return run_cluster_function(verb, target).await;
+    }
     match verb {
         FunctionCommand::Deploy(args) => {
+            let cluster_only = [
+                ("--secrets", !args.secrets.is_empty()),
+                ("--port", args.port.is_some()),
+                ("--replicas", args.replicas.is_some()),
+                ("--max-replicas", args.max_replicas.is_some()),
+                ("--wait", args.wait),
+            ];
+            if let Some((flag, _)) = cluster_only.iter().find(|(_, set)| *set) {
+                anyhow::bail!(
+                    "{flag} applies to a cluster; add --cluster (or --namespace, --context, --kubeconfig)"
+                );
+            }
             let source = std::fs::read(&args.from_file)
                 .with_context(|| format!("reading {}", args.from_file.display()))?;
             let request = DeployRequest {
@@ -653,7 +818,44 @@ async fn run_function(verb: FunctionCommand) -> anyhow::Result<()> {
                 anyhow::bail!("{} answered {}", args.name, answer.status);
             }
         }
+        FunctionCommand::Logs { .. } => {
+            anyhow::bail!(
+                "a local `wasmless up` prints its functions' logs on its own output; `function logs` reads a cluster's pods (add --cluster)"
+            );
+        }
+        FunctionCommand::Describe { name, target } => {
+            let url = format!(
+                "{}{ADMIN_PREFIX}functions",
+                target.up.url.trim_end_matches('/')
+            );
+            let answer = send(Method::GET, &url, None, Vec::new()).await?;
+            anyhow::ensure!(
+                answer.status.is_success(),
+                "listing failed: {}",
+                String::from_utf8_lossy(&answer.body).trim()
+            );
+            let list: Vec<FunctionInfo> = serde_json::from_slice(&answer.body)?;
+            let f = list
+                .into_iter()
+                .find(|f| f.name == name)
+                .ok_or_else(|| anyhow::anyhow!("no function named {name} at {}", target.up.url))?;
+            println!("Name:     {}", f.name);
+            println!("Status:   {}", f.status);
+            println!("Runtime:  {}", f.runtime);
+            println!("Kind:     {}", f.kind.as_deref().unwrap_or("-"));
+            println!("Code:     {}", f.code.as_deref().unwrap_or("-"));
+            println!("Origin:   {}", f.origin);
+            if let Some(reason) = f.reason {
+                println!("Reason:   {reason}");
+            }
+            println!(
+                "URL:      {}/{}/",
+                target.up.url.trim_end_matches('/'),
+                f.name
+            );
+        }
         FunctionCommand::Ls(target) => {
+            let target = target.up;
             let url = format!(
                 "{}{ADMIN_PREFIX}functions",
                 target.url.trim_end_matches('/')
@@ -683,6 +885,7 @@ async fn run_function(verb: FunctionCommand) -> anyhow::Result<()> {
             }
         }
         FunctionCommand::Delete { name, target } => {
+            let target = target.up;
             let url = format!(
                 "{}{ADMIN_PREFIX}functions/{name}",
                 target.url.trim_end_matches('/')

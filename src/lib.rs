@@ -8,6 +8,7 @@
 pub mod bench;
 pub mod cli;
 pub mod client;
+pub mod cluster;
 pub mod crd;
 pub mod host;
 pub mod manifest;
