@@ -41,6 +41,7 @@ fn settings() -> FunctionSettings {
         timeout: Duration::from_secs(10),
         memory_limit: 64 << 20,
         env: Vec::new(),
+        mounts: Vec::new(),
     }
 }
 

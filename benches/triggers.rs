@@ -93,6 +93,7 @@ fn hello() -> Arc<LoadedFunction> {
         timeout: Duration::from_secs(10),
         memory_limit: 64 << 20,
         env: Vec::new(),
+        mounts: Vec::new(),
     };
     Arc::new(host.load(&bytes, settings).expect("hello loads"))
 }

@@ -194,6 +194,10 @@ pub struct HostArgs {
     /// kubeless function's Service did; without it, `/<name>/...`.
     #[arg(long, env = "WASMLESS_FUNCTION")]
     pub function: Option<String>,
+    /// Where the pod mounts the functions' Secrets: `spec.secrets` are
+    /// read-only folders below it.
+    #[arg(long, default_value = "/", env = "WASMLESS_SECRETS_ROOT")]
+    pub secrets_root: PathBuf,
 }
 
 impl From<HostArgs> for UpArgs {
@@ -545,6 +549,7 @@ impl TryFrom<UpArgs> for (UpConfig, HostConfig) {
             cache_dir,
             max_response_bytes: 0,
             tiered: !args.no_tiering,
+            secrets_root: None,
         };
         Ok((up, host))
     }
@@ -567,7 +572,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 dir.display()
             );
             let root_function = args.function.clone();
-            let (mut up, host) = <(UpConfig, HostConfig)>::try_from(UpArgs::from(args))?;
+            let secrets_root = args.secrets_root.clone();
+            let (mut up, mut host) = <(UpConfig, HostConfig)>::try_from(UpArgs::from(args))?;
+            host.secrets_root = Some(secrets_root);
             up.admin = false;
             up.name = "host";
             up.root_function = root_function;

@@ -19,6 +19,7 @@ fn settings(name: &str) -> FunctionSettings {
         timeout: Duration::from_secs(5),
         memory_limit: 64 << 20,
         env: Vec::new(),
+        mounts: Vec::new(),
     }
 }
 

@@ -143,7 +143,7 @@ fn the_image_runs_wasmless_as_a_numeric_non_root_user() {
     let user = dockerfile
         .lines()
         .filter_map(|l| l.strip_prefix("USER "))
-        .last()
+        .next_back()
         .expect("a USER line");
     let uid: u32 = user
         .split(':')

@@ -467,3 +467,64 @@ async fn host_serves_the_function_folder_without_an_admin_api() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pod_function_reads_its_secrets_and_nothing_else() {
+    // What the kubelet mounts: the Secret `db-creds` at <root>/db-creds.
+    let root = tempdir();
+    std::fs::create_dir(root.join("db-creds")).expect("secret folder");
+    std::fs::write(root.join("db-creds/password"), "s3cret").expect("secret");
+    std::fs::create_dir(root.join("other")).expect("other folder");
+    std::fs::write(root.join("other/key"), "not yours").expect("other");
+    let dir = tempdir();
+    std::fs::copy(wasm("misbehave"), dir.join("misbehave.wasm")).expect("module");
+    std::fs::write(
+        dir.join("function.yaml"),
+        "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {name: reader}\nspec: {file: misbehave.wasm, secrets: [db-creds]}\n",
+    )
+    .expect("manifest");
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_wasmless"));
+    command
+        .args(["host", "--function-dir"])
+        .arg(&dir)
+        .args(["--listen", "127.0.0.1:0", "--cache-dir"])
+        .arg(tempdir())
+        .arg("--state-dir")
+        .arg(tempdir())
+        .env("WASMLESS_SECRETS_ROOT", &root);
+    let mut host = Up::spawn(command);
+    assert_eq!(
+        host.post("/reader/read", "/db-creds/password").await,
+        (200, "s3cret".into())
+    );
+    for other in ["/other/key", "/etc/hostname"] {
+        let (status, body) = host.post("/reader/read", other).await;
+        assert_eq!(status, 200);
+        assert!(body.starts_with("denied"), "{other}: {body}");
+    }
+    let (_, body) = host.post("/reader/write", "/db-creds/new").await;
+    assert!(body.starts_with("denied"), "secrets are read-only: {body}");
+    assert!(!root.join("db-creds/new").exists());
+    assert!(host.terminate(Duration::from_secs(30)));
+
+    // A Secret that is not mounted fails the load with the reason.
+    std::fs::write(
+        dir.join("function.yaml"),
+        "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {name: reader}\nspec: {file: misbehave.wasm, secrets: [missing]}\n",
+    )
+    .expect("manifest");
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_wasmless"));
+    command
+        .args(["host", "--function-dir"])
+        .arg(&dir)
+        .args(["--listen", "127.0.0.1:0", "--cache-dir"])
+        .arg(tempdir())
+        .arg("--state-dir")
+        .arg(tempdir())
+        .env("WASMLESS_SECRETS_ROOT", &root);
+    let mut host = Up::spawn(command);
+    let (status, body) = host.post("/reader/read", "x").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("secret `missing` is not mounted"), "{body}");
+    assert!(host.terminate(Duration::from_secs(30)));
+}

@@ -50,6 +50,10 @@ pub struct HostConfig {
     /// the baseline compiler (several times faster), so that it answers
     /// sooner; `load_optimized` then gives its optimized form.
     pub tiered: bool,
+    /// Where Kubernetes Secrets are mounted (`/` in a function's pod): a
+    /// function's `spec.secrets` are read-only folders below it. `None`
+    /// (`wasmless up`) grants none.
+    pub secrets_root: Option<PathBuf>,
 }
 
 /// What a function is allowed and told, from its spec.
@@ -65,6 +69,19 @@ pub struct FunctionSettings {
     pub memory_limit: u64,
     /// The environment the function sees.
     pub env: Vec<(String, String)>,
+    /// Host folders the function may read, each at its guest path (a
+    /// cluster function's Secrets, at `/<secret-name>`). Nothing else of
+    /// the host's file system is visible.
+    pub mounts: Vec<Mount>,
+}
+
+/// A host folder a function may read (never write).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mount {
+    /// The folder on the host.
+    pub host: PathBuf,
+    /// Where the function sees it, such as `/db-creds`.
+    pub guest: String,
 }
 
 /// A wasmtime engine with the linkers for every kind of function.

@@ -76,7 +76,7 @@ impl LoadedFunction {
             }
             Prepared::Command(pre) => {
                 let io = Captured::new(LOG_CAPTURE);
-                let builder = wasi_builder(&self.settings.env, &io);
+                let builder = wasi_builder(&self.settings.env, &self.settings.mounts, &io);
                 let state = CommandState::new(Bytes::new(), builder, self.settings.memory_limit);
                 let mut store = self.new_store(state, deadline);
                 pre.instantiate_async(&mut store).await.map(drop)
@@ -100,7 +100,7 @@ impl LoadedFunction {
     }
 
     fn component_store(&self, io: &Captured, deadline: Instant) -> Store<ComponentState> {
-        let wasi = wasi_builder(&self.settings.env, io).build();
+        let wasi = wasi_builder(&self.settings.env, &self.settings.mounts, io).build();
         self.new_store(
             ComponentState::new(wasi, self.settings.memory_limit),
             deadline,
@@ -232,7 +232,7 @@ impl LoadedFunction {
         let limit = self.host.config.max_response_bytes;
         let io = Captured::new(limit);
         let env = self.command_env(&event);
-        let mut builder = wasi_builder(&env, &io);
+        let mut builder = wasi_builder(&env, &self.settings.mounts, &io);
         builder.arg(&self.settings.name);
         let state = CommandState::new(event.data, builder, self.settings.memory_limit);
         let mut store = self.new_store(state, deadline);

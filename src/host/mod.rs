@@ -15,4 +15,6 @@ pub use cache::{CacheOutcome, CompileCache, Compiled};
 pub use engine::{Compiler, EPOCH_TICK, EngineConfig, EpochClock, build_engine};
 pub use error::{InvokeError, LoadError};
 pub use event::{Context, Event, HTTP_NAMESPACE, HttpRequest, Response};
-pub use function::{FunctionKind, FunctionSettings, Host, HostConfig, LoadedFunction, Parked};
+pub use function::{
+    FunctionKind, FunctionSettings, Host, HostConfig, LoadedFunction, Mount, Parked,
+};

@@ -5,7 +5,9 @@ use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use super::function::Mount;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use super::error::MemoryLimitExceeded;
@@ -64,14 +66,26 @@ impl Captured {
     }
 }
 
-/// Builds a WASI context that grants exactly the function's environment and
-/// stdio: no files, no network, no host environment.
-pub(crate) fn wasi_builder(env: &[(String, String)], io: &Captured) -> WasiCtxBuilder {
+/// Builds a WASI context that grants exactly the function's environment,
+/// stdio and read-only mounts: no other files, no network, no host
+/// environment.
+pub(crate) fn wasi_builder(
+    env: &[(String, String)],
+    mounts: &[Mount],
+    io: &Captured,
+) -> WasiCtxBuilder {
     let mut builder = WasiCtx::builder();
     builder
         .envs(env)
         .stdout(io.stdout.clone())
         .stderr(io.stderr.clone());
+    for mount in mounts {
+        // A folder that vanished after the function loaded is left out:
+        // the function then sees no such folder.
+        if let Err(err) = builder.preopened_dir(&mount.host, &mount.guest, FsPerms::ReadOnly) {
+            tracing::warn!(folder = %mount.host.display(), "cannot grant {}: {err}", mount.guest);
+        }
+    }
     builder
 }
 

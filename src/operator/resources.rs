@@ -170,6 +170,7 @@ pub fn desired_config_map(
         "timeout": spec.timeout,
         "memory": spec.memory,
         "env": spec.env,
+        "secrets": spec.secrets,
         "handler": spec.handler,
         "checksum": spec.checksum,
     });

@@ -321,7 +321,41 @@ fn load(
             .iter()
             .map(|v| (v.name.clone(), v.value.clone()))
             .collect(),
+        mounts: secret_mounts(function, host.config.secrets_root.as_deref())?,
     };
     let loaded = host.load(&source, settings).map_err(|e| e.to_string())?;
     Ok((Arc::new(loaded), source))
+}
+
+/// The function's Secrets as read-only folders below `root` (a pod's `/`,
+/// where the Deployment mounts them). Without a root (`wasmless up`) a
+/// function gets none, and says so once.
+fn secret_mounts(
+    function: &Function,
+    root: Option<&std::path::Path>,
+) -> Result<Vec<crate::host::Mount>, String> {
+    let secrets = &function.spec.secrets;
+    let Some(root) = root else {
+        if !secrets.is_empty() {
+            tracing::warn!(function = %function.name(), "spec.secrets are mounted in a cluster only; `up` grants no files");
+        }
+        return Ok(Vec::new());
+    };
+    secrets
+        .iter()
+        .map(|secret| {
+            let host = root.join(secret);
+            if host.is_dir() {
+                Ok(crate::host::Mount {
+                    host,
+                    guest: format!("/{secret}"),
+                })
+            } else {
+                Err(format!(
+                    "spec.secrets: secret `{secret}` is not mounted at {}",
+                    host.display()
+                ))
+            }
+        })
+        .collect()
 }

@@ -2,7 +2,8 @@
 //! `/panic` panics, `/loop` never returns, `/alloc` grows memory until it is
 //! stopped, `/sleep` blocks in a host call, `/error` returns its own 422;
 //! `/file`, `/tcp` and `/http` try what the sandbox must deny and report the
-//! outcome.
+//! outcome; `/read` reads the file named by the event data (a granted
+//! Secret), `/write` tries to write beside it.
 
 use wasmless_sdk::{Context, Error, Event, Response};
 
@@ -41,6 +42,18 @@ fn misbehave(event: Event, _context: Context) -> Result<Response, Error> {
             },
         )),
         "/http" => Ok(Response::text(outgoing_http())),
+        "/read" => Ok(Response::text(
+            match std::fs::read_to_string(String::from_utf8_lossy(&event.data).as_ref()) {
+                Ok(text) => text,
+                Err(err) => format!("denied: {err}"),
+            },
+        )),
+        "/write" => Ok(Response::text(
+            match std::fs::write(String::from_utf8_lossy(&event.data).as_ref(), "x") {
+                Ok(()) => "wrote".to_owned(),
+                Err(err) => format!("denied: {err}"),
+            },
+        )),
         _ => Ok(Response::text("ok")),
     }
 }
