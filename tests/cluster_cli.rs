@@ -328,5 +328,22 @@ async fn function_verbs_work_against_a_cluster() {
     .await;
     assert!(!ok);
     assert!(err.contains("--port applies to a cluster"), "{err}");
+
+    // The operator against a cluster without the CRDs says what to do.
+    let operator = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_wasmless"))
+                .args(["operator", "--listen", "127.0.0.1:0"])
+                .env("KUBECONFIG", &config)
+                .output()
+                .expect("runs")
+        })
+        .await
+        .expect("joined")
+    };
+    assert!(!operator.status.success());
+    let err = String::from_utf8_lossy(&operator.stderr);
+    assert!(err.contains("are the CRDs installed?"), "{err}");
     assert!(host.terminate(Duration::from_secs(30)));
 }

@@ -291,7 +291,7 @@ pub async fn reconcile_cron_trigger(
 
 /// The retry policy of every reconciler: log, count, and retry with a
 /// delay that doubles per consecutive failure of the object.
-pub fn error_policy<K: Resource<DynamicType = ()>>(
+pub fn error_policy<K: Resource<DynamicType = ()> + Send + Sync + 'static>(
     object: Arc<K>,
     error: &Error,
     ctx: Arc<Context>,
@@ -299,6 +299,19 @@ pub fn error_policy<K: Resource<DynamicType = ()>>(
     let delay = ctx.next_retry(&key(object.as_ref()));
     tracing::warn!(object = %key(object.as_ref()), retry_in = ?delay, "reconcile failed: {error}");
     ctx.count(kind_name::<K>(), "error");
+    // The user sees the failure on the resource too (`kubectl describe`).
+    let note = format!("{error}; retrying in {}s", delay.as_secs());
+    let events = ctx.clone();
+    tokio::spawn(async move {
+        publish(
+            &events,
+            object.as_ref(),
+            EventType::Warning,
+            "ReconcileFailed",
+            note,
+        )
+        .await;
+    });
     Action::requeue(delay)
 }
 
