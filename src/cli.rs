@@ -350,8 +350,8 @@ pub enum FunctionCommand {
         #[command(flatten)]
         target: FunctionTarget,
     },
-    /// Print the logs of a function's pods (cluster only; a local `up`
-    /// prints them on its own output).
+    /// Print what a function wrote (stdout and stderr): its recent lines
+    /// from a local `up`, or its pods' logs in a cluster.
     Logs {
         /// The function's name.
         name: String,
@@ -825,10 +825,22 @@ async fn run_function(verb: FunctionCommand) -> anyhow::Result<()> {
                 anyhow::bail!("{} answered {}", args.name, answer.status);
             }
         }
-        FunctionCommand::Logs { .. } => {
-            anyhow::bail!(
-                "a local `wasmless up` prints its functions' logs on its own output; `function logs` reads a cluster's pods (add --cluster)"
+        FunctionCommand::Logs { name, tail, target } => {
+            let mut url = format!(
+                "{}{ADMIN_PREFIX}functions/{name}/logs",
+                target.up.url.trim_end_matches('/')
             );
+            if let Some(tail) = tail {
+                url.push_str(&format!("?tail={tail}"));
+            }
+            let answer = send(Method::GET, &url, None, Vec::new()).await?;
+            anyhow::ensure!(
+                answer.status.is_success(),
+                "{}",
+                String::from_utf8_lossy(&answer.body).trim()
+            );
+            use std::io::Write as _;
+            std::io::stdout().write_all(&answer.body)?;
         }
         FunctionCommand::Describe { name, target } => {
             let url = format!(

@@ -287,6 +287,35 @@ async fn deploy_call_list_and_delete_through_the_cli() {
     assert!(!ok);
     assert!(err.contains("not a WebAssembly module"), "{err}");
 
+    let (ok, out, _) = up.cli(&["function", "describe", "greeter"]);
+    assert!(
+        ok && out.contains("Status:   ready") && out.contains("/greeter/"),
+        "{out}"
+    );
+
+    // What a function writes is kept for `function logs`.
+    let recorder = wasm("recorder");
+    let (ok, out, err) = up.cli(&[
+        "function",
+        "deploy",
+        "recorder",
+        "--from-file",
+        recorder.to_str().expect("utf-8 path"),
+    ]);
+    assert!(ok, "{out}{err}");
+    for data in ["first", "second"] {
+        assert_eq!(up.post("/recorder", data).await.0, 200);
+    }
+    let (ok, out, err) = up.cli(&["function", "logs", "recorder", "--tail", "1"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(
+        out.contains("RECORD") && out.contains("data=second"),
+        "{out}"
+    );
+    let (ok, _, err) = up.cli(&["function", "logs", "nobody"]);
+    assert!(!ok && err.contains("no function named `nobody`"), "{err}");
+
     let (ok, _, _) = up.cli(&["function", "delete", "greeter"]);
     assert!(ok);
     assert_eq!(up.post("/greeter", "x").await.0, 404);

@@ -13,6 +13,7 @@ use super::bindings::FunctionPre;
 use super::cache::{CacheOutcome, CompileCache, Compiled};
 use super::engine::{Compiler, EngineConfig, EpochClock, build_engine};
 use super::error::LoadError;
+use super::logs::FunctionLogs;
 use super::state::{CommandState, ComponentState};
 
 /// The kinds of wasm function the host runs.
@@ -91,6 +92,7 @@ pub struct Host {
     cache: CompileCache,
     pub(crate) config: HostConfig,
     started: std::time::Instant,
+    logs: FunctionLogs,
 }
 
 /// One compiler's engine, with its linkers and epoch clock.
@@ -174,7 +176,13 @@ impl Host {
             cache,
             config,
             started: std::time::Instant::now(),
+            logs: FunctionLogs::default(),
         }))
+    }
+
+    /// The recent output of each function.
+    pub fn logs(&self) -> &FunctionLogs {
+        &self.logs
     }
 
     /// The compile cache.

@@ -301,6 +301,7 @@ impl LoadedFunction {
         }
         for line in String::from_utf8_lossy(bytes).lines() {
             tracing::info!(function = %self.settings.name, stream, "{line}");
+            self.host.logs().push(&self.settings.name, line.to_owned());
         }
     }
 }

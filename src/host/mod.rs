@@ -9,6 +9,7 @@ mod error;
 mod event;
 mod function;
 mod invoke;
+mod logs;
 mod state;
 
 pub use cache::{CacheOutcome, CompileCache, Compiled};
@@ -18,3 +19,4 @@ pub use event::{Context, Event, HTTP_NAMESPACE, HttpRequest, Response};
 pub use function::{
     FunctionKind, FunctionSettings, Host, HostConfig, LoadedFunction, Mount, Parked,
 };
+pub use logs::FunctionLogs;

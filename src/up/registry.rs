@@ -232,7 +232,16 @@ impl Registry {
 
     /// Removes a function; true if it was there.
     pub fn remove(&self, name: &str) -> bool {
+        self.host.logs().forget(name);
         self.write().remove(name).is_some()
+    }
+
+    /// The last `tail` lines a function wrote (all kept lines when `None`);
+    /// `None` when there is no such function.
+    pub fn logs(&self, name: &str, tail: Option<usize>) -> Option<Vec<String>> {
+        self.read()
+            .contains_key(name)
+            .then(|| self.host.logs().tail(name, tail))
     }
 
     /// The names of the functions `target` selects, ready or not, sorted.

@@ -429,6 +429,26 @@ impl App {
             .strip_prefix("functions/")
             .unwrap_or_default()
             .to_owned();
+        if let (&Method::GET, Some(function)) = (&method, name.strip_suffix("/logs")) {
+            let tail = req
+                .uri()
+                .query()
+                .and_then(|q| q.strip_prefix("tail="))
+                .and_then(|n| n.parse().ok());
+            return match self.registry.logs(function, tail) {
+                Some(lines) => {
+                    let mut text = lines.join("\n");
+                    if !text.is_empty() {
+                        text.push('\n');
+                    }
+                    plain(StatusCode::OK, text)
+                }
+                None => plain(
+                    StatusCode::NOT_FOUND,
+                    format!("no function named `{function}`\n"),
+                ),
+            };
+        }
         match (method, rest) {
             (Method::GET, "functions") => json(StatusCode::OK, &self.registry.list()),
             (Method::GET, "triggers") => json(StatusCode::OK, &self.triggers.list()),
