@@ -190,6 +190,9 @@ pub enum Brokers {
     Text(String),
     /// A list of `host:port`.
     List(Vec<String>),
+    /// Anything else, kept so that reading a cluster's triggers never fails
+    /// on one bad object; validation refuses it.
+    Other(serde_json::Value),
 }
 
 /// Kubernetes label selector (`matchLabels` only).
@@ -321,6 +324,12 @@ impl KafkaTrigger {
         check_header(&self.api_version, &self.kind, "KafkaTrigger")?;
         validate_name(&self.metadata.name).map_err(|m| InvalidSpec::new("metadata.name", m))?;
         let spec = &self.spec;
+        if let Brokers::Other(value) = &spec.brokers {
+            return Err(InvalidSpec::new(
+                "spec.brokers",
+                format!("`{value}` is neither host:port text nor a list of them"),
+            ));
+        }
         if spec.brokers().is_empty() {
             return Err(InvalidSpec::new(
                 "spec.brokers",
@@ -413,6 +422,7 @@ impl KafkaTriggerSpec {
         let list: Vec<&str> = match &self.brokers {
             Brokers::Text(text) => text.split(',').collect(),
             Brokers::List(list) => list.iter().map(String::as_str).collect(),
+            Brokers::Other(_) => Vec::new(),
         };
         list.into_iter()
             .map(str::trim)
@@ -515,6 +525,10 @@ mod tests {
             (
                 "  brokers: [\"k\"]\n  topic: t\n  function: f\n",
                 "spec.brokers: `k` is not host:port",
+            ),
+            (
+                "  brokers: 9092\n  topic: t\n  function: f\n",
+                "spec.brokers: `9092` is neither host:port text nor a list",
             ),
             ("  function: f\n", "spec.topics"),
             ("  topic: \"bad topic\"\n  function: f\n", "spec.topics"),
