@@ -177,16 +177,10 @@ async fn function_verbs_work_against_a_cluster() {
         "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {name: hello}\nspec: {file: hello.wasm}\n",
     )
     .expect("manifest");
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_wasmless"));
-    command
-        .args(["host", "--function-dir"])
-        .arg(&dir)
-        .args(["--listen", "127.0.0.1:0", "--cache-dir"])
-        .arg(tempdir())
-        .arg("--state-dir")
-        .arg(tempdir())
-        .env("WASMLESS_FUNCTION", "hello");
-    let mut host = Up::spawn(command);
+    let mut host = Up::host(
+        &dir,
+        &[("WASMLESS_FUNCTION", std::ffi::OsStr::new("hello"))],
+    );
 
     let seen = Arc::new(Mutex::new(Vec::new()));
     let server = fake_api(host.url.clone(), seen.clone()).await;

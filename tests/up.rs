@@ -442,15 +442,7 @@ async fn host_serves_the_function_folder_without_an_admin_api() {
         "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata:\n  name: hello\nspec:\n  file: hello.wasm\n",
     )
     .expect("manifest");
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_wasmless"));
-    command
-        .args(["host", "--function-dir"])
-        .arg(&dir)
-        .args(["--listen", "127.0.0.1:0", "--cache-dir"])
-        .arg(tempdir())
-        .arg("--state-dir")
-        .arg(tempdir());
-    let mut host = Up::spawn(command);
+    let mut host = Up::host(&dir, &[]);
     assert_eq!(
         host.post("/hello", "pod").await,
         (200, "Hello, pod!\n".into())
@@ -462,16 +454,10 @@ async fn host_serves_the_function_folder_without_an_admin_api() {
     assert!(host.terminate(Duration::from_secs(30)), "stops on SIGTERM");
 
     // As the operator runs it: the function answers at every path.
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_wasmless"));
-    command
-        .args(["host", "--function-dir"])
-        .arg(&dir)
-        .args(["--listen", "127.0.0.1:0", "--cache-dir"])
-        .arg(tempdir())
-        .arg("--state-dir")
-        .arg(tempdir())
-        .env("WASMLESS_FUNCTION", "hello");
-    let mut host = Up::spawn(command);
+    let mut host = Up::host(
+        &dir,
+        &[("WASMLESS_FUNCTION", std::ffi::OsStr::new("hello"))],
+    );
     assert_eq!(host.post("/", "root").await, (200, "Hello, root!\n".into()));
     assert_eq!(
         host.post("/orders/42", "path").await,
@@ -512,16 +498,7 @@ async fn a_pod_function_reads_its_secrets_and_nothing_else() {
         "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {name: reader}\nspec: {file: misbehave.wasm, secrets: [db-creds]}\n",
     )
     .expect("manifest");
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_wasmless"));
-    command
-        .args(["host", "--function-dir"])
-        .arg(&dir)
-        .args(["--listen", "127.0.0.1:0", "--cache-dir"])
-        .arg(tempdir())
-        .arg("--state-dir")
-        .arg(tempdir())
-        .env("WASMLESS_SECRETS_ROOT", &root);
-    let mut host = Up::spawn(command);
+    let mut host = Up::host(&dir, &[("WASMLESS_SECRETS_ROOT", root.as_os_str())]);
     assert_eq!(
         host.post("/reader/read", "/db-creds/password").await,
         (200, "s3cret".into())
@@ -542,16 +519,7 @@ async fn a_pod_function_reads_its_secrets_and_nothing_else() {
         "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {name: reader}\nspec: {file: misbehave.wasm, secrets: [missing]}\n",
     )
     .expect("manifest");
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_wasmless"));
-    command
-        .args(["host", "--function-dir"])
-        .arg(&dir)
-        .args(["--listen", "127.0.0.1:0", "--cache-dir"])
-        .arg(tempdir())
-        .arg("--state-dir")
-        .arg(tempdir())
-        .env("WASMLESS_SECRETS_ROOT", &root);
-    let mut host = Up::spawn(command);
+    let mut host = Up::host(&dir, &[("WASMLESS_SECRETS_ROOT", root.as_os_str())]);
     let (status, body) = host.post("/reader/read", "x").await;
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("secret `missing` is not mounted"), "{body}");

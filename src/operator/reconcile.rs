@@ -103,13 +103,12 @@ pub async fn reconcile_http_trigger(
     ctx: Arc<Context>,
 ) -> Result<Action, Error> {
     let (namespace, name) = identity(trigger.as_ref())?;
-    let previous = trigger_conditions(&trigger.status);
     if let Err(invalid) = trigger.spec.validate() {
         let refusal = Refusal {
             reason: "InvalidSpec",
             message: invalid.to_string(),
         };
-        return refuse_trigger(&ctx, trigger.as_ref(), &trigger.status, &previous, refusal).await;
+        return refuse_trigger(&ctx, trigger.as_ref(), &trigger.status, refusal).await;
     }
     match desired_route(&trigger) {
         Route::Ingress(ingress) => {
@@ -151,8 +150,7 @@ pub async fn reconcile_http_trigger(
                         "spec.gateway needs the Gateway API (HTTPRoute) installed in the cluster"
                             .into(),
                 };
-                return refuse_trigger(&ctx, trigger.as_ref(), &trigger.status, &previous, refusal)
-                    .await;
+                return refuse_trigger(&ctx, trigger.as_ref(), &trigger.status, refusal).await;
             }
             applied.map_err(|source| Error::Apply {
                 kind: "HTTPRoute",
@@ -171,7 +169,7 @@ pub async fn reconcile_http_trigger(
             source,
         })?
         .is_some();
-    let (ready, reason, message) = if exists {
+    let readiness = if exists {
         (
             true,
             "Exposed",
@@ -188,22 +186,8 @@ pub async fn reconcile_http_trigger(
             format!("no function named {} in {namespace}", trigger.spec.function),
         )
     };
-    let status = TriggerStatus {
-        observed_generation: trigger.metadata.generation,
-        conditions: vec![ready_condition(
-            ready,
-            reason,
-            message,
-            trigger.metadata.generation,
-            &previous,
-            Timestamp::now(),
-        )],
-        url: Some(route_url(&trigger)),
-    };
-    write_status(&ctx, trigger.as_ref(), trigger.status.as_ref(), status).await?;
-    ctx.count("HTTPTrigger", "ok");
-    ctx.succeeded(&key(trigger.as_ref()));
-    Ok(Action::requeue(RESYNC))
+    let url = Some(route_url(&trigger));
+    finish_trigger(&ctx, trigger.as_ref(), &trigger.status, readiness, url).await
 }
 
 /// Reports whether a KafkaTrigger is valid and which functions it reaches.
@@ -214,14 +198,13 @@ pub async fn reconcile_kafka_trigger(
     ctx: Arc<Context>,
 ) -> Result<Action, Error> {
     let (namespace, _) = identity(trigger.as_ref())?;
-    let previous = trigger_conditions(&trigger.status);
     let plain = trigger.to_trigger();
     if let Err(invalid) = plain.validate() {
         let refusal = Refusal {
             reason: "InvalidSpec",
             message: invalid.to_string(),
         };
-        return refuse_trigger(&ctx, trigger.as_ref(), &trigger.status, &previous, refusal).await;
+        return refuse_trigger(&ctx, trigger.as_ref(), &trigger.status, refusal).await;
     }
     let functions: Api<FunctionResource> = Api::namespaced(ctx.client.clone(), &namespace);
     let target = plain.spec.target();
@@ -249,15 +232,8 @@ pub async fn reconcile_kafka_trigger(
             ),
         )
     };
-    finish_trigger(
-        &ctx,
-        trigger.as_ref(),
-        &trigger.status,
-        &previous,
-        (ready, reason, message),
-        "KafkaTrigger",
-    )
-    .await
+    let readiness = (ready, reason, message);
+    finish_trigger(&ctx, trigger.as_ref(), &trigger.status, readiness, None).await
 }
 
 /// Reports whether a CronTrigger is valid; the leader's scheduler fires it.
@@ -266,27 +242,19 @@ pub async fn reconcile_cron_trigger(
     ctx: Arc<Context>,
 ) -> Result<Action, Error> {
     identity(trigger.as_ref())?;
-    let previous = trigger_conditions(&trigger.status);
     if let Err(invalid) = trigger.to_trigger().validate() {
         let refusal = Refusal {
             reason: "InvalidSpec",
             message: invalid.to_string(),
         };
-        return refuse_trigger(&ctx, trigger.as_ref(), &trigger.status, &previous, refusal).await;
+        return refuse_trigger(&ctx, trigger.as_ref(), &trigger.status, refusal).await;
     }
     let message = format!(
         "calls {} on `{}`",
         trigger.spec.function, trigger.spec.schedule
     );
-    finish_trigger(
-        &ctx,
-        trigger.as_ref(),
-        &trigger.status,
-        &previous,
-        (true, "Scheduled", message),
-        "CronTrigger",
-    )
-    .await
+    let readiness = (true, "Scheduled", message);
+    finish_trigger(&ctx, trigger.as_ref(), &trigger.status, readiness, None).await
 }
 
 /// The retry policy of every reconciler: log, count, and retry with a
@@ -538,7 +506,6 @@ async fn refuse_trigger<K>(
     ctx: &Context,
     trigger: &K,
     current: &Option<TriggerStatus>,
-    previous: &[Condition],
     refusal: Refusal,
 ) -> Result<Action, Error>
 where
@@ -549,7 +516,7 @@ where
 {
     let status = TriggerStatus {
         observed_generation: trigger.meta().generation,
-        conditions: vec![refused(trigger, previous, &refusal)],
+        conditions: vec![refused(trigger, &trigger_conditions(current), &refusal)],
         url: None,
     };
     write_status(ctx, trigger, current.as_ref(), status).await?;
@@ -562,9 +529,8 @@ async fn finish_trigger<K>(
     ctx: &Context,
     trigger: &K,
     current: &Option<TriggerStatus>,
-    previous: &[Condition],
     (ready, reason, message): (bool, &str, String),
-    kind: &'static str,
+    url: Option<String>,
 ) -> Result<Action, Error>
 where
     K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
@@ -580,13 +546,13 @@ where
             reason,
             message,
             generation,
-            previous,
+            &trigger_conditions(current),
             Timestamp::now(),
         )],
-        url: None,
+        url,
     };
     write_status(ctx, trigger, current.as_ref(), status).await?;
-    ctx.count(kind, "ok");
+    ctx.count(kind_name::<K>(), "ok");
     ctx.succeeded(&key(trigger));
     Ok(Action::requeue(RESYNC))
 }

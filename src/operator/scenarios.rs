@@ -337,3 +337,74 @@ async fn an_http_trigger_gets_an_ingress_and_a_ready_status() {
     assert_eq!(ready_of(&seen[3].body), ("True".into(), "Exposed".into()));
     assert_eq!(seen[3].body["status"]["url"], "http://hello.example.com/");
 }
+
+#[tokio::test]
+async fn an_invalid_cron_trigger_is_refused_with_an_event() {
+    let (ctx, server) = context();
+    let trigger: crate::crd::CronTriggerResource = serde_json::from_value(json!({
+        "apiVersion": "wasmless.io/v1alpha1", "kind": "CronTrigger",
+        "metadata": {"name": "nightly", "namespace": "team", "uid": "uid-n", "generation": 2},
+        "spec": {"function": "hello", "schedule": "0 0 30 2 *"},
+    }))
+    .expect("trigger");
+    let server = server.run(vec![
+        Step::patch(
+            "/apis/wasmless.io/v1alpha1/namespaces/team/crontriggers/nightly/status",
+            &trigger,
+        ),
+        Step::echo(Method::POST, EVENTS),
+    ]);
+    let action = super::reconcile::reconcile_cron_trigger(Arc::new(trigger), ctx)
+        .await
+        .expect("not an error");
+    assert_eq!(action, Action::await_change());
+    let seen = server.await.expect("server");
+    assert_eq!(
+        ready_of(&seen[0].body),
+        ("False".into(), "InvalidSpec".into())
+    );
+    assert_eq!(seen[0].body["status"]["observedGeneration"], 2);
+    assert_eq!(seen[1].body["reason"], "InvalidSpec");
+    let note = seen[1].body["note"].as_str().unwrap_or_default();
+    assert!(note.starts_with("spec.schedule"), "{note}");
+}
+
+#[tokio::test]
+async fn a_kafka_trigger_reports_the_functions_it_reaches() {
+    let (ctx, server) = context();
+    let trigger: crate::crd::KafkaTriggerResource = serde_json::from_value(json!({
+        "apiVersion": "wasmless.io/v1alpha1", "kind": "KafkaTrigger",
+        "metadata": {"name": "orders", "namespace": "team", "uid": "uid-o", "generation": 1},
+        "spec": {"brokers": "k:9092", "topic": "orders", "functionSelector": {"matchLabels": {"tier": "sink"}}},
+    }))
+    .expect("trigger");
+    let mut sink = function("audit", wat("(module)"), 1);
+    sink.metadata.labels = Some([("tier".to_owned(), "sink".to_owned())].into());
+    let other = function("web", wat("(module)"), 1);
+    let list = json!({"apiVersion": "wasmless.io/v1alpha1", "kind": "FunctionList",
+        "metadata": {"resourceVersion": "1"}, "items": [sink, other]});
+    let server = server.run(vec![
+        Step::reply(
+            Method::GET,
+            "/apis/wasmless.io/v1alpha1/namespaces/team/functions",
+            200,
+            list,
+        ),
+        Step::patch(
+            "/apis/wasmless.io/v1alpha1/namespaces/team/kafkatriggers/orders/status",
+            &trigger,
+        ),
+    ]);
+    super::reconcile::reconcile_kafka_trigger(Arc::new(trigger), ctx)
+        .await
+        .expect("reconciles");
+    let seen = server.await.expect("server");
+    assert_eq!(
+        ready_of(&seen[1].body),
+        ("True".into(), "Delivering".into())
+    );
+    let message = seen[1].body["status"]["conditions"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert_eq!(message, "the pods of audit consume orders");
+}

@@ -110,6 +110,22 @@ impl Up {
         Self::spawn(command)
     }
 
+    /// Starts `wasmless host` on the function folder `dir` (as a pod runs
+    /// it), on a loopback port with fresh cache and state folders, with
+    /// `env` added to its environment.
+    pub fn host(dir: &Path, env: &[(&str, &std::ffi::OsStr)]) -> Up {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_wasmless"));
+        command
+            .args(["host", "--function-dir"])
+            .arg(dir)
+            .args(["--listen", "127.0.0.1:0", "--cache-dir"])
+            .arg(tempdir())
+            .arg("--state-dir")
+            .arg(tempdir())
+            .envs(env.iter().copied());
+        Self::spawn(command)
+    }
+
     /// Runs `command` (a `wasmless up` or `wasmless host`), and waits until
     /// it says where it listens.
     pub fn spawn(mut command: Command) -> Up {
