@@ -16,3 +16,5 @@ for name in hello echo http_hello misbehave recorder; do
 done
 cp "$target_dir/wasm32-wasip1/release/command.wasm" "$out/command.wasm"
 ls -l "$out"/*.wasm >&2
+# The runtime of Python functions (CPython as a component).
+bash runtimes/python/build.sh >&2

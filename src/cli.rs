@@ -198,6 +198,9 @@ pub struct HostArgs {
     /// read-only folders below it.
     #[arg(long, default_value = "/", env = "WASMLESS_SECRETS_ROOT")]
     pub secrets_root: PathBuf,
+    /// Where the runtimes of source functions are (python.wasm).
+    #[arg(long, env = "WASMLESS_RUNTIMES_DIR")]
+    pub runtimes_dir: Option<PathBuf>,
 }
 
 impl From<HostArgs> for UpArgs {
@@ -217,6 +220,7 @@ impl From<HostArgs> for UpArgs {
             no_tiering: false,
             unload_idle: "0".to_owned(),
             state_dir: Some(args.state_dir),
+            runtimes_dir: args.runtimes_dir,
         }
     }
 }
@@ -331,6 +335,23 @@ pub struct UpArgs {
     /// default: the user's state folder.
     #[arg(long, env = "WASMLESS_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Where the runtimes of source functions are (python.wasm); default:
+    /// runtimes/dist here, else share/wasmless/runtimes beside the binary.
+    #[arg(long, env = "WASMLESS_RUNTIMES_DIR")]
+    pub runtimes_dir: Option<PathBuf>,
+}
+
+/// Where the source runtimes are when no folder is given: `runtimes/dist`
+/// in a checkout (after `bash examples/build.sh`), else the installed
+/// `share/wasmless/runtimes` beside the binary's `bin`.
+fn default_runtimes_dir() -> Option<PathBuf> {
+    let checkout = PathBuf::from("runtimes/dist");
+    if checkout.is_dir() {
+        return std::path::absolute(checkout).ok();
+    }
+    let exe = std::env::current_exe().ok()?;
+    let installed = exe.parent()?.parent()?.join("share/wasmless/runtimes");
+    installed.is_dir().then_some(installed)
 }
 
 /// The `wasmless function` verbs.
@@ -550,6 +571,7 @@ impl TryFrom<UpArgs> for (UpConfig, HostConfig) {
             max_response_bytes: 0,
             tiered: !args.no_tiering,
             secrets_root: None,
+            runtimes_dir: args.runtimes_dir.or_else(default_runtimes_dir),
         };
         Ok((up, host))
     }

@@ -263,13 +263,10 @@ pub fn resolve_source(
         }
         (None, Some(inline)) => match spec.function_content_type {
             ContentType::Text => inline.clone().into_bytes(),
-            ContentType::Base64 => base64::engine::general_purpose::STANDARD
-                .decode(inline.trim())
-                .map_err(SourceError::DecodeBase64)?,
-            ContentType::Base64Zip => {
-                return Err(SourceError::Unsupported(
-                    "base64+zip is for source runtimes (Python, JavaScript), which this host does not run yet; give a wasm function as base64".into(),
-                ));
+            ContentType::Base64 | ContentType::Base64Zip => {
+                base64::engine::general_purpose::STANDARD
+                    .decode(inline.trim())
+                    .map_err(SourceError::DecodeBase64)?
             }
             ContentType::Url => fetched.ok_or_else(|| SourceError::Fetch {
                 url: inline.clone(),

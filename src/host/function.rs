@@ -1,6 +1,7 @@
 //! Loading functions: recognising their kind, compiling (through the cache)
 //! and pre-instantiating them against the host's linkers.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,6 +56,9 @@ pub struct HostConfig {
     /// function's `spec.secrets` are read-only folders below it. `None`
     /// (`wasmless up`) grants none.
     pub secrets_root: Option<PathBuf>,
+    /// Where the runtime components of source functions are
+    /// (`runtimes/dist` after `bash examples/build.sh`).
+    pub runtimes_dir: Option<PathBuf>,
 }
 
 /// What a function is allowed and told, from its spec.
@@ -93,6 +97,9 @@ pub struct Host {
     pub(crate) config: HostConfig,
     started: std::time::Instant,
     logs: FunctionLogs,
+    /// Baseline code by digest while a function uses it, so that functions
+    /// sharing a module (the source runtimes) compile it once.
+    baseline_code: std::sync::Mutex<HashMap<[u8; 32], std::sync::Weak<Compiled>>>,
 }
 
 /// One compiler's engine, with its linkers and epoch clock.
@@ -177,7 +184,30 @@ impl Host {
             config,
             started: std::time::Instant::now(),
             logs: FunctionLogs::default(),
+            baseline_code: std::sync::Mutex::default(),
         }))
+    }
+
+    /// The baseline code of `wasm`, compiled unless a loaded function
+    /// already has it.
+    fn baseline_compile(
+        &self,
+        tier: &Tier,
+        digest: [u8; 32],
+        wasm: &[u8],
+        component: bool,
+    ) -> Result<Arc<Compiled>, LoadError> {
+        let known = self.baseline_code.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(compiled) = known.get(&digest).and_then(std::sync::Weak::upgrade) {
+            return Ok(compiled);
+        }
+        drop(known);
+        let compiled =
+            Arc::new(compile(&tier.engine, wasm, component).map_err(LoadError::CompileModule)?);
+        let mut known = self.baseline_code.lock().unwrap_or_else(|e| e.into_inner());
+        known.retain(|_, weak| weak.strong_count() > 0);
+        known.insert(digest, Arc::downgrade(&compiled));
+        Ok(compiled)
     }
 
     /// The recent output of each function.
@@ -229,23 +259,52 @@ impl Host {
         }
         let wasm = to_binary(source)?;
         let digest: [u8; 32] = Sha256::digest(&wasm).into();
-        let component = wasmtime::wasmparser::Parser::is_component(&wasm);
-        if !component && !wasmtime::wasmparser::Parser::is_core_wasm(&wasm) {
+        self.load_binary(&wasm, digest, settings, tiered)
+    }
+
+    /// Loads a binary module or component whose SHA-256 the caller already
+    /// knows (a source runtime, shared by many functions), as [`Host::load`]
+    /// does.
+    pub fn load_digested(
+        self: &Arc<Self>,
+        wasm: &[u8],
+        digest: [u8; 32],
+        settings: FunctionSettings,
+    ) -> Result<LoadedFunction, LoadError> {
+        let max = self.config.engine.max_memory;
+        if settings.memory_limit > max {
+            return Err(LoadError::MemoryTooLarge {
+                asked: settings.memory_limit,
+                max,
+            });
+        }
+        self.load_binary(wasm, digest, settings, self.baseline.is_some())
+    }
+
+    fn load_binary(
+        self: &Arc<Self>,
+        wasm: &[u8],
+        digest: [u8; 32],
+        settings: FunctionSettings,
+        tiered: bool,
+    ) -> Result<LoadedFunction, LoadError> {
+        let component = wasmtime::wasmparser::Parser::is_component(wasm);
+        if !component && !wasmtime::wasmparser::Parser::is_core_wasm(wasm) {
             return Err(LoadError::NotWasm("unknown wasm version or layer".into()));
         }
-        let parkable = self.cache.keep_source(digest, &wasm);
+        let parkable = self.cache.keep_source(digest, wasm);
         let cached = self.cache.lookup(&self.optimized.engine, digest, component);
         let (tier, compiled, cache_outcome) = match (cached, &self.baseline) {
             (Some((compiled, outcome)), _) => (&self.optimized, compiled, outcome),
-            (None, Some(baseline)) if tiered => {
-                let compiled = compile(&baseline.engine, &wasm, component)
-                    .map_err(LoadError::CompileModule)?;
-                (baseline, Arc::new(compiled), CacheOutcome::Baseline)
-            }
+            (None, Some(baseline)) if tiered => (
+                baseline,
+                self.baseline_compile(baseline, digest, wasm, component)?,
+                CacheOutcome::Baseline,
+            ),
             (None, _) => {
                 let (compiled, outcome) = self
                     .cache
-                    .compile(&self.optimized.engine, digest, &wasm, component)
+                    .compile(&self.optimized.engine, digest, wasm, component)
                     .map_err(LoadError::CompileModule)?;
                 (&self.optimized, compiled, outcome)
             }

@@ -6,6 +6,7 @@ mod admin;
 mod metrics;
 mod registry;
 mod server;
+mod source;
 mod triggers;
 mod watch;
 

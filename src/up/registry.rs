@@ -9,6 +9,9 @@ use std::time::Instant;
 use crate::crd::{ContentType, Function, Target};
 use crate::host::{CacheOutcome, FunctionSettings, Host, LoadedFunction, Parked};
 use crate::manifest::{fetch_url, resolve_source};
+use crate::runtimes::{self, Runtime};
+
+use super::source::{CODE_MOUNT, SourceRuntimes, write_code};
 
 use super::admin::FunctionInfo;
 
@@ -44,6 +47,7 @@ struct Slot {
 /// The registry of functions.
 pub struct Registry {
     host: Arc<Host>,
+    sources: Arc<SourceRuntimes>,
     slots: Arc<RwLock<HashMap<String, Slot>>>,
     /// One optimizing compile at a time in the background (each already
     /// uses every core), so that a burst of deploys queues up instead of
@@ -55,6 +59,7 @@ impl Registry {
     /// An empty registry on `host`.
     pub fn new(host: Arc<Host>) -> Self {
         Self {
+            sources: Arc::new(SourceRuntimes::new(host.config.runtimes_dir.clone())),
             host,
             slots: Arc::new(RwLock::new(HashMap::new())),
             optimizer: Arc::new(tokio::sync::Semaphore::new(1)),
@@ -79,16 +84,17 @@ impl Registry {
         let labels = function.metadata.labels.clone();
         let started = Instant::now();
         let host = self.host.clone();
+        let sources = self.sources.clone();
         let base_dir = match &origin {
             Origin::Manifest(path) => path.parent().map(|p| p.to_owned()),
             Origin::Api => None,
         };
         let loaded = match fetch(&function).await {
-            Ok(fetched) => {
-                tokio::task::spawn_blocking(move || load(&host, &function, base_dir, fetched))
-                    .await
-                    .unwrap_or_else(|e| Err(format!("loading panicked: {e}")))
-            }
+            Ok(fetched) => tokio::task::spawn_blocking(move || {
+                load(&host, &sources, &function, base_dir, fetched)
+            })
+            .await
+            .unwrap_or_else(|e| Err(format!("loading panicked: {e}"))),
             Err(reason) => Err(reason),
         };
         let (loaded, source) = match loaded {
@@ -185,7 +191,7 @@ impl Registry {
 
     /// Compiles `baseline`'s optimized code in the background and swaps it
     /// in, unless the function was replaced or removed meanwhile.
-    fn optimize_later(&self, name: String, baseline: Arc<LoadedFunction>, source: Vec<u8>) {
+    fn optimize_later(&self, name: String, baseline: Arc<LoadedFunction>, source: Arc<[u8]>) {
         let host = self.host.clone();
         let slots = self.slots.clone();
         let optimizer = self.optimizer.clone();
@@ -303,24 +309,20 @@ async fn fetch(function: &Function) -> Result<Option<Vec<u8>>, String> {
     }
 }
 
-/// Loads a function; returns it with its source (for a later optimized
-/// compile).
+/// Loads a function; returns it with the wasm it runs (for a later
+/// optimized compile): its own module, or its language's runtime.
 fn load(
     host: &Arc<Host>,
+    sources: &SourceRuntimes,
     function: &Function,
     base_dir: Option<PathBuf>,
     fetched: Option<Vec<u8>>,
-) -> Result<(Arc<LoadedFunction>, Vec<u8>), String> {
+) -> Result<(Arc<LoadedFunction>, Arc<[u8]>), String> {
     let spec = &function.spec;
-    if spec.runtime != crate::crd::WASM_RUNTIME {
-        return Err(format!(
-            "spec.runtime: `{}` is not supported by this host yet; use `wasm`",
-            spec.runtime
-        ));
-    }
+    let runtime = runtimes::resolve(&spec.runtime).map_err(|m| format!("spec.runtime: {m}"))?;
     let source =
         resolve_source(function, base_dir.as_deref(), fetched).map_err(|e| e.to_string())?;
-    let settings = FunctionSettings {
+    let mut settings = FunctionSettings {
         name: function.name().to_owned(),
         runtime: spec.runtime.clone(),
         timeout: spec.timeout().map_err(|e| e.to_string())?,
@@ -332,8 +334,53 @@ fn load(
             .collect(),
         mounts: secret_mounts(function, host.config.secrets_root.as_deref())?,
     };
-    let loaded = host.load(&source, settings).map_err(|e| e.to_string())?;
-    Ok((Arc::new(loaded), source))
+    let language = match runtime {
+        Runtime::Wasm => {
+            if spec.function_content_type == ContentType::Base64Zip {
+                return Err("spec.functionContentType: base64+zip is for source runtimes (python3.x); give a wasm function as base64".into());
+            }
+            let loaded = host.load(&source, settings).map_err(|e| e.to_string())?;
+            return Ok((Arc::new(loaded), source.into()));
+        }
+        Runtime::Source(language) => language,
+    };
+    let handler = spec.handler.as_deref().ok_or_else(|| {
+        format!(
+            "spec.handler: required for {}: file.function, such as hello.handler",
+            spec.runtime
+        )
+    })?;
+    let (module, entry) =
+        runtimes::split_handler(handler).map_err(|m| format!("spec.handler: {m}"))?;
+    let zip = spec.function_content_type == ContentType::Base64Zip
+        || spec.file.as_deref().is_some_and(|f| f.ends_with(".zip"));
+    let code_root = match &host.config.cache_dir {
+        Some(cache) => cache.join("code"),
+        None => std::env::temp_dir().join("wasmless-code"),
+    };
+    let code = write_code(&code_root, &source, zip, module, language)?;
+    let component = sources.component(language)?;
+    settings.env.extend([
+        ("MOD_NAME".to_owned(), module.to_owned()),
+        ("FUNC_HANDLER".to_owned(), entry.to_owned()),
+        ("FUNC_RUNTIME".to_owned(), spec.runtime.clone()),
+        (
+            "FUNC_TIMEOUT".to_owned(),
+            settings.timeout.as_secs().to_string(),
+        ),
+        (
+            "FUNC_MEMORY_LIMIT".to_owned(),
+            settings.memory_limit.to_string(),
+        ),
+    ]);
+    settings.mounts.push(crate::host::Mount {
+        host: code,
+        guest: CODE_MOUNT.to_owned(),
+    });
+    let loaded = host
+        .load_digested(&component.bytes, component.digest, settings)
+        .map_err(|e| e.to_string())?;
+    Ok((Arc::new(loaded), component.bytes.clone()))
 }
 
 /// The function's Secrets as read-only folders below `root` (a pod's `/`,

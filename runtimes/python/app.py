@@ -1,0 +1,145 @@
+"""The wasmless Python runtime.
+
+One component, compiled once per host, runs every Python function: the host
+mounts the function's files read-only at /kubeless and names its handler in
+MOD_NAME and FUNC_HANDLER (kubeless's variables). Each event gets a fresh
+instance, so the function's module is imported (its module-level code runs)
+once per instance, before its first event.
+
+The handler is kubeless's: ``def handler(event, context)``. ``event["data"]``
+is the parsed JSON when the content type is JSON, else text (or bytes when
+it is not UTF-8). A str or bytes result is the body; any other value is sent
+as JSON; ``(body, status)`` or ``(body, status, headers)`` sets the status
+and headers. An exception is a 500 with its message. An ``async def``
+handler is run to completion (it may await other coroutines; there is no
+event loop for I/O in the sandbox).
+"""
+
+import importlib
+import inspect
+import json
+import os
+import sys
+import traceback
+
+from componentize_py_types import Err
+from wit_world import exports
+from wit_world.imports.types import Error, Response
+
+CODE_DIR = "/kubeless"
+
+
+def _data(event):
+    raw = bytes(event.data)
+    content_type = event.event_type.split(";")[0].strip().lower()
+    if raw and (content_type == "application/json" or content_type.endswith("+json")):
+        try:
+            return json.loads(raw)
+        except ValueError:
+            pass
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw
+
+
+def _event(event):
+    request = event.extensions.request
+    return {
+        "data": _data(event),
+        "event-id": event.event_id,
+        "event-type": event.event_type,
+        "event-time": event.event_time,
+        "event-namespace": event.event_namespace,
+        "extensions": {
+            "request": None
+            if request is None
+            else {
+                "method": request.method,
+                "path": request.path,
+                "query": request.query,
+                "headers": dict(request.headers),
+            },
+            "attributes": dict(event.extensions.attributes),
+        },
+    }
+
+
+def _context(context):
+    return {
+        "function-name": context.function_name,
+        "timeout": str(context.timeout // 1000),
+        "runtime": context.runtime,
+        "memory-limit": str(context.memory_limit),
+    }
+
+
+def _body(value):
+    """The body bytes and default content type of a handler's result."""
+    if value is None:
+        return b"", "text/plain; charset=utf-8"
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value), "application/octet-stream"
+    if isinstance(value, str):
+        return value.encode("utf-8"), "text/plain; charset=utf-8"
+    return json.dumps(value).encode("utf-8"), "application/json"
+
+
+def _response(result):
+    status, headers = 200, {}
+    if isinstance(result, tuple) and 2 <= len(result) <= 3:
+        if len(result) == 3:
+            result, status, headers = result
+        else:
+            result, status = result
+    body, content_type = _body(result)
+    headers = {str(k).lower(): str(v) for k, v in dict(headers or {}).items()}
+    headers.setdefault("content-type", content_type)
+    return Response(int(status), list(headers.items()), body)
+
+
+def _handler():
+    module_name = os.environ.get("MOD_NAME", "")
+    function_name = os.environ.get("FUNC_HANDLER", "")
+    if CODE_DIR not in sys.path:
+        sys.path.insert(0, CODE_DIR)
+    deps = os.path.join(CODE_DIR, ".deps")
+    if os.path.isdir(deps) and deps not in sys.path:
+        sys.path.insert(1, deps)
+    module = importlib.import_module(module_name)
+    handler = getattr(module, function_name, None)
+    if not callable(handler):
+        raise AttributeError(
+            f"{module_name}.py has no function {function_name!r} (spec.handler)"
+        )
+    return handler
+
+
+def _message(error):
+    lines = traceback.format_exception_only(type(error), error)
+    return "".join(lines).strip()
+
+
+class Handler(exports.Handler):
+    def handle(self, event, context):
+        try:
+            handler = _handler()
+            result = handler(_event(event), _context(context))
+            if inspect.isawaitable(result):
+                result = _run(result)
+            return _response(result)
+        except Exception as error:
+            traceback.print_exc()
+            raise Err(Error(500, _message(error) + "\n"))
+
+
+def _run(awaitable):
+    """Runs an async handler to completion. There is no event loop in the
+    sandbox (no sockets or timers to wait on): an async handler may await
+    other coroutines, not I/O."""
+    steps = awaitable.__await__()
+    try:
+        while True:
+            steps.send(None)
+    except StopIteration as done:
+        return done.value

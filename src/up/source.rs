@@ -1,0 +1,253 @@
+//! Source functions: the runtime component of each language (read once per
+//! process, compiled once per host through the compile cache) and the
+//! function's files, written to a folder that the function reads at
+//! `/kubeless`.
+
+use std::collections::HashMap;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest, Sha256};
+
+use crate::runtimes::Language;
+
+/// Where a source function's files are, in its sandbox.
+pub const CODE_MOUNT: &str = "/kubeless";
+/// The largest unpacked zip accepted.
+const MAX_UNZIPPED: u64 = 256 << 20;
+/// The most files a zip may hold.
+const MAX_ENTRIES: usize = 10_000;
+
+/// A language's runtime component and its digest.
+pub struct RuntimeComponent {
+    /// The component's bytes.
+    pub bytes: Arc<[u8]>,
+    /// Their SHA-256, the compile cache's key.
+    pub digest: [u8; 32],
+}
+
+/// The runtime components, read from one folder on first use.
+pub struct SourceRuntimes {
+    dir: Option<PathBuf>,
+    loaded: Mutex<HashMap<&'static str, Arc<RuntimeComponent>>>,
+}
+
+impl SourceRuntimes {
+    /// Runtimes in `dir` (`runtimes/dist` after `bash examples/build.sh`).
+    pub fn new(dir: Option<PathBuf>) -> Self {
+        Self {
+            dir,
+            loaded: Mutex::default(),
+        }
+    }
+
+    /// The runtime component of `language`.
+    pub fn component(&self, language: Language) -> Result<Arc<RuntimeComponent>, String> {
+        let file = language.component_file();
+        if let Some(loaded) = self.lock().get(file) {
+            return Ok(loaded.clone());
+        }
+        let dir = self.dir.as_ref().ok_or_else(|| {
+            format!("no runtimes folder is set: give --runtimes-dir (or WASMLESS_RUNTIMES_DIR), the folder holding {file}")
+        })?;
+        let path = dir.join(file);
+        let bytes = std::fs::read(&path).map_err(|e| {
+            format!(
+                "spec.runtime: the {language:?} runtime is not at {} ({e}); build it with `bash examples/build.sh`, or point --runtimes-dir at it",
+                path.display()
+            )
+        })?;
+        let component = Arc::new(RuntimeComponent {
+            digest: Sha256::digest(&bytes).into(),
+            bytes: bytes.into(),
+        });
+        self.lock().insert(file, component.clone());
+        Ok(component)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<&'static str, Arc<RuntimeComponent>>> {
+        self.loaded.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Writes a function's files below `root`, in a folder named after their
+/// content (so a redeploy of the same files reuses it), and returns it. A
+/// zip is unpacked; a single source becomes `<module>.<extension>`. The
+/// handler's module must be there.
+pub fn write_code(
+    root: &Path,
+    source: &[u8],
+    zip: bool,
+    module: &str,
+    language: Language,
+) -> Result<PathBuf, String> {
+    let mut hasher = Sha256::new();
+    hasher.update([u8::from(zip)]);
+    hasher.update(module.as_bytes());
+    hasher.update([0]);
+    hasher.update(source);
+    let dir = root.join(hex::encode(&hasher.finalize()[..16]));
+    let module_file = format!("{module}.{}", language.extension());
+    if dir.join(&module_file).is_file() {
+        return Ok(dir);
+    }
+    let staging = root.join(format!(".staging-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&staging).map_err(|e| {
+        format!(
+            "cannot write the function's files to {}: {e}",
+            staging.display()
+        )
+    })?;
+    let written = if zip {
+        unzip(source, &staging)
+    } else {
+        std::fs::write(staging.join(&module_file), source).map_err(|e| e.to_string())
+    };
+    let checked = written
+        .and_then(|()| {
+            if staging.join(&module_file).is_file() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "spec.handler: the handler's module {module_file} is not in the zip"
+                ))
+            }
+        })
+        .and_then(|()| match language {
+            Language::Python => install_requirements(&staging),
+        });
+    if let Err(message) = checked {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(message);
+    }
+    match std::fs::rename(&staging, &dir) {
+        Ok(()) => Ok(dir),
+        // Another load wrote the same files first.
+        Err(_) if dir.join(&module_file).is_file() => {
+            let _ = std::fs::remove_dir_all(&staging);
+            Ok(dir)
+        }
+        Err(e) => Err(format!(
+            "cannot write the function's files to {}: {e}",
+            dir.display()
+        )),
+    }
+}
+
+/// Unpacks a zip into `dir`, refusing paths that leave it and archives
+/// that unpack to more than [`MAX_UNZIPPED`].
+fn unzip(bytes: &[u8], dir: &Path) -> Result<(), String> {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+        .map_err(|e| format!("spec.function: not a valid zip: {e}"))?;
+    if archive.len() > MAX_ENTRIES {
+        return Err(format!(
+            "spec.function: the zip holds {} files, more than {MAX_ENTRIES}",
+            archive.len()
+        ));
+    }
+    let mut total = 0u64;
+    for index in 0..archive.len() {
+        let mut entry = archive
+            .by_index(index)
+            .map_err(|e| format!("spec.function: reading the zip: {e}"))?;
+        let name = entry
+            .name()
+            .map(|n| n.into_owned())
+            .unwrap_or_else(|_| format!("entry {index}"));
+        let relative = entry
+            .enclosed_name()
+            .ok_or_else(|| format!("spec.function: `{name}` in the zip points outside it"))?;
+        let path = dir.join(relative);
+        if entry.is_dir() {
+            std::fs::create_dir_all(&path).map_err(|e| e.to_string())?;
+            continue;
+        }
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+        }
+        let mut content = Vec::new();
+        let limit = MAX_UNZIPPED.saturating_sub(total) + 1;
+        (&mut entry)
+            .take(limit)
+            .read_to_end(&mut content)
+            .map_err(|e| format!("spec.function: unpacking `{name}`: {e}"))?;
+        total += content.len() as u64;
+        if total > MAX_UNZIPPED {
+            return Err(format!(
+                "spec.function: the zip unpacks to more than {} MiB",
+                MAX_UNZIPPED >> 20
+            ));
+        }
+        std::fs::write(&path, content).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Installs the packages of the function's `requirements.txt` into `.deps`
+/// beside its files (the runtime puts it on `sys.path`), with the host's
+/// `python3 -m pip`, wheels only. A package with native code cannot run in
+/// wasm: it is refused, by name.
+fn install_requirements(dir: &Path) -> Result<(), String> {
+    if !dir.join("requirements.txt").is_file() {
+        return Ok(());
+    }
+    let target = dir.join(".deps");
+    let output = std::process::Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-compile",
+            "--only-binary=:all:",
+            "--target",
+        ])
+        .arg(&target)
+        .args(["-r", "requirements.txt"])
+        .current_dir(dir)
+        .output()
+        .map_err(|e| {
+            format!("requirements.txt: cannot run `python3 -m pip` ({e}); install Python 3 with pip where wasmless runs")
+        })?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let last: Vec<&str> = stderr.lines().rev().take(5).collect();
+        return Err(format!(
+            "requirements.txt: pip could not install the packages: {}",
+            last.into_iter().rev().collect::<Vec<_>>().join(" / ")
+        ));
+    }
+    if let Some((package, file)) = native_code(&target) {
+        return Err(format!(
+            "requirements.txt: package `{package}` contains native code ({file}), which cannot run in wasm; run this function on a container-image runtime instead"
+        ));
+    }
+    Ok(())
+}
+
+/// The first installed package holding a native library, and the file.
+fn native_code(deps: &Path) -> Option<(String, String)> {
+    let mut pending = vec![deps.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).ok()?.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+                continue;
+            }
+            let native = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| matches!(e, "so" | "pyd" | "dylib"));
+            if native {
+                let relative = path.strip_prefix(deps).ok()?;
+                let package = relative.components().next()?.as_os_str().to_string_lossy();
+                let package = package.trim_end_matches(".libs").to_owned();
+                return Some((package, relative.display().to_string()));
+            }
+        }
+    }
+    None
+}
