@@ -5,19 +5,23 @@
 
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
-# librdkafka is built from source by the rdkafka crate.
+# librdkafka is built from source by the rdkafka crate; the Python runtime
+# is built with componentize-py in a virtualenv.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends build-essential zlib1g-dev \
+ && apt-get install -y --no-install-recommends build-essential zlib1g-dev python3 python3-venv python3-pip \
  && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN cargo build --release --locked --bin wasmless \
  && cp target/release/wasmless /wasmless \
- && strip /wasmless
+ && strip /wasmless \
+ && bash runtimes/python/build.sh
 
 # The binary needs glibc and zlib (librdkafka's compression), both in the
 # slim base; TLS roots are compiled in.
 FROM debian:bookworm-slim
 COPY --from=build /wasmless /usr/local/bin/wasmless
+# Found by the binary at ../share/wasmless/runtimes.
+COPY --from=build /src/runtimes/dist/python.wasm /usr/local/share/wasmless/runtimes/python.wasm
 # A numeric non-root user, so that `runAsNonRoot` can verify it.
 USER 65532:65532
 EXPOSE 8080 8081

@@ -178,6 +178,59 @@ fn invoke_group(c: &mut Criterion, group: &str, host: &Arc<Host>) {
     group.finish();
 }
 
+/// The Python runtime (`runtimes/dist/python.wasm`) running examples/
+/// python-hello: a fresh instance alone, and instantiate + invoke (module
+/// import and handler included). Skipped when the runtime is not built.
+fn python(c: &mut Criterion) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let Ok(runtime_wasm) = std::fs::read(root.join("runtimes/dist/python.wasm")) else {
+        eprintln!("python: runtimes/dist/python.wasm is not built (bash examples/build.sh); skipped");
+        return;
+    };
+    let code = std::env::temp_dir().join(format!("wasmless-bench-py-{}", std::process::id()));
+    std::fs::create_dir_all(&code).expect("code folder");
+    std::fs::copy(root.join("examples/python-hello/hello.py"), code.join("hello.py"))
+        .expect("the example");
+    let mut settings = settings();
+    settings.runtime = "python3.x".into();
+    settings.env = vec![
+        ("MOD_NAME".into(), "hello".into()),
+        ("FUNC_HANDLER".into(), "handler".into()),
+    ];
+    settings.mounts = vec![wasmless::host::Mount {
+        host: code.clone(),
+        guest: "/kubeless".into(),
+    }];
+    let host = host(None);
+    let function = host
+        .load_optimized(&runtime_wasm, settings)
+        .expect("the runtime loads");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let mut group = c.benchmark_group("python");
+    group.bench_function("instantiate", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(function.instantiate_only())
+                .expect("instantiates")
+        })
+    });
+    let event = event();
+    group.bench_function("instantiate_and_invoke", |b| {
+        b.iter(|| {
+            let response = runtime
+                .block_on(function.handle_event(event.clone()))
+                .expect("answers");
+            assert_eq!(response.status, 200);
+            response
+        })
+    });
+    group.finish();
+    let _ = std::fs::remove_dir_all(code);
+}
+
 criterion_group!(
     benches,
     compile,
@@ -185,6 +238,7 @@ criterion_group!(
     cached_load,
     instantiate,
     instantiate_and_invoke,
-    instantiate_and_invoke_baseline
+    instantiate_and_invoke_baseline,
+    python
 );
 criterion_main!(benches);

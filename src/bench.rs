@@ -31,8 +31,12 @@ const NONCE_SECTION: &str = "wasmless-bench-nonce";
 pub struct Subject {
     /// The kind's name, for the table.
     pub kind: String,
-    /// The module's bytes.
+    /// The module's bytes, or the source of a source function.
     pub module: Vec<u8>,
+    /// The runtime of a source function (`python3.x`); `None` for wasm.
+    pub runtime: Option<String>,
+    /// The handler of a source function.
+    pub handler: Option<String>,
 }
 
 impl Subject {
@@ -47,19 +51,41 @@ impl Subject {
         Ok(Self {
             kind: kind.to_owned(),
             module,
+            runtime: None,
+            handler: None,
         })
     }
 
-    /// The example module of each kind, from `dir` (`examples/wasm`).
+    /// The example module of each kind, from `dir` (`examples/wasm`), and
+    /// the Python example beside it (`examples/python-hello`).
     pub fn examples(dir: &Path) -> anyhow::Result<Vec<Self>> {
-        [
+        let mut subjects = [
             ("wasmless", "hello.wasm"),
             ("wasi-http", "http-hello.wasm"),
             ("wasi-command", "command.wasm"),
         ]
         .into_iter()
         .map(|(kind, file)| Self::from_file(kind, &dir.join(file)))
-        .collect()
+        .collect::<anyhow::Result<Vec<_>>>()?;
+        let python = dir.join("../python-hello/hello.py");
+        let mut subject = Self::from_file("python", &python)?;
+        subject.runtime = Some("python3.x".into());
+        subject.handler = Some("hello.handler".into());
+        subjects.push(subject);
+        Ok(subjects)
+    }
+
+    /// A version no cache knows: a nonce in a custom section of a module,
+    /// or in a comment of a source.
+    fn distinct(&self, nonce: &str) -> Vec<u8> {
+        match &self.runtime {
+            None => with_nonce(&self.module, nonce),
+            Some(_) => {
+                let mut source = self.module.clone();
+                source.extend_from_slice(format!("\n# {nonce}\n").as_bytes());
+                source
+            }
+        }
     }
 }
 
@@ -92,10 +118,41 @@ fn leb128(out: &mut Vec<u8>, mut value: u64) {
 
 /// Deploys `module` as `name` on the `up` at `url`.
 pub async fn deploy(http: &Http, url: &str, name: &str, module: Vec<u8>) -> anyhow::Result<()> {
+    deploy_request(
+        http,
+        url,
+        name,
+        DeployRequest {
+            source: module,
+            ..DeployRequest::default()
+        },
+    )
+    .await
+}
+
+/// Deploys `subject`'s `source` (a module, or a source function's code).
+async fn deploy_subject(
+    http: &Http,
+    url: &str,
+    name: &str,
+    subject: &Subject,
+    source: Vec<u8>,
+) -> anyhow::Result<()> {
     let request = DeployRequest {
-        source: module,
+        source,
+        runtime: subject.runtime.clone(),
+        handler: subject.handler.clone(),
         ..DeployRequest::default()
     };
+    deploy_request(http, url, name, request).await
+}
+
+async fn deploy_request(
+    http: &Http,
+    url: &str,
+    name: &str,
+    request: DeployRequest,
+) -> anyhow::Result<()> {
     let answer = http
         .send(
             Method::PUT,
@@ -134,9 +191,15 @@ pub struct Trial {
     pub total: Duration,
 }
 
-async fn trial(http: &Http, url: &str, name: &str, module: Vec<u8>) -> anyhow::Result<Trial> {
+async fn trial(
+    http: &Http,
+    url: &str,
+    name: &str,
+    subject: &Subject,
+    module: Vec<u8>,
+) -> anyhow::Result<Trial> {
     let started = Instant::now();
-    deploy(http, url, name, module).await?;
+    deploy_subject(http, url, name, subject, module).await?;
     let deployed = started.elapsed();
     let answer = http
         .send(
@@ -166,8 +229,14 @@ async fn trial(http: &Http, url: &str, name: &str, module: Vec<u8>) -> anyhow::R
 
 /// Deploys `module` and waits until its optimized code is in place (and so
 /// in the compile cache), then deletes it.
-async fn prime(http: &Http, url: &str, name: &str, module: Vec<u8>) -> anyhow::Result<()> {
-    deploy(http, url, name, module).await?;
+async fn prime(
+    http: &Http,
+    url: &str,
+    name: &str,
+    subject: &Subject,
+    module: Vec<u8>,
+) -> anyhow::Result<()> {
+    deploy_subject(http, url, name, subject, module).await?;
     settle(http, url, name).await?;
     delete(http, url, name).await
 }
@@ -175,7 +244,9 @@ async fn prime(http: &Http, url: &str, name: &str, module: Vec<u8>) -> anyhow::R
 /// Waits until `name` runs its optimized code.
 async fn settle(http: &Http, url: &str, name: &str) -> anyhow::Result<()> {
     let info_url = format!("{url}{ADMIN_PREFIX}functions/{name}");
-    let deadline = Instant::now() + Duration::from_secs(60);
+    // A source runtime is a large component: its optimized compile can take
+    // minutes on a small machine.
+    let deadline = Instant::now() + Duration::from_secs(600);
     loop {
         let answer = http.send(Method::GET, &info_url, None, Vec::new()).await?;
         let info: Option<crate::up::FunctionInfo> = serde_json::from_slice(&answer.body).ok();
@@ -183,7 +254,7 @@ async fn settle(http: &Http, url: &str, name: &str) -> anyhow::Result<()> {
             break;
         }
         if Instant::now() > deadline {
-            anyhow::bail!("{name} was not optimized within a minute");
+            anyhow::bail!("{name} was not optimized within 10 minutes");
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -234,20 +305,27 @@ pub async fn cold_start(
                 subject.kind,
                 subject.module.len() / 1024
             );
-            let warm_module = with_nonce(&subject.module, &format!("{run}-warm"));
+            let warm_module = subject.distinct(&format!("{run}-warm"));
             if cache == "warm" {
                 // Compile it once, untimed, and wait for the optimized code.
                 let name = format!("cs-{run}-{}-prime", subject.kind);
-                prime(&http, url, &name, warm_module.clone()).await?;
+                prime(&http, url, &name, subject, warm_module.clone()).await?;
+            } else if subject.runtime.is_some() {
+                // A source function's runtime is compiled once per host:
+                // a new source must not compile anything, so the runtime is
+                // compiled first, untimed.
+                let name = format!("cs-{run}-{}-runtime", subject.kind);
+                let module = subject.distinct(&format!("{run}-runtime"));
+                prime(&http, url, &name, subject, module).await?;
             }
             let mut times = Vec::with_capacity(trials);
             for i in 0..trials {
                 let module = match cache {
-                    "cold" => with_nonce(&subject.module, &format!("{run}-{i}")),
+                    "cold" => subject.distinct(&format!("{run}-{i}")),
                     _ => warm_module.clone(),
                 };
                 let name = format!("cs-{run}-{}-{cache}-{i}", subject.kind);
-                times.push(trial(&http, url, &name, module).await?);
+                times.push(trial(&http, url, &name, subject, module).await?);
             }
             times.sort_by_key(|t| t.total);
             rows.push(Row {

@@ -22,6 +22,31 @@ import os
 import sys
 import traceback
 
+# The standard library is not on a file system inside the sandbox: a module
+# is there only if it was imported when the runtime was built (and
+# snapshotted). So the runtime imports the pure-Python standard library a
+# function is likely to use; `STDLIB` is the list, and a module missing from
+# this build of CPython is skipped.
+STDLIB = """
+abc argparse array ast asyncio base64 binascii bisect calendar cmath codecs
+collections collections.abc colorsys contextlib copy csv dataclasses datetime
+decimal difflib email email.message email.utils enum errno fnmatch fractions
+functools gettext glob graphlib gzip hashlib heapq hmac html html.entities
+html.parser http http.cookies importlib.metadata importlib.resources io
+ipaddress itertools json keyword locale logging math mimetypes numbers
+operator pathlib pickle pkgutil platform pprint queue quopri random re
+reprlib secrets shlex shutil statistics string stringprep struct sys
+tempfile textwrap threading time timeit tokenize tomllib traceback types
+typing unicodedata urllib urllib.parse uuid warnings weakref xml
+xml.dom.minidom xml.etree.ElementTree zipfile zlib zoneinfo
+""".split()
+
+for _name in STDLIB:
+    try:
+        importlib.import_module(_name)
+    except Exception:  # not in this build of CPython, or needs the OS
+        pass
+
 from componentize_py_types import Err
 from wit_world import exports
 from wit_world.imports.types import Error, Response

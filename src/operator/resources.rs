@@ -119,6 +119,12 @@ pub fn desired_objects(
     plain
         .validate()
         .map_err(|e| Refusal::invalid(e.to_string()))?;
+    if let Err(message) = crate::runtimes::resolve(&plain.spec.runtime) {
+        return Err(Refusal {
+            reason: "UnsupportedRuntime",
+            message: format!("spec.runtime: {message}"),
+        });
+    }
     if plain.spec.file.is_some() {
         return Err(Refusal::invalid(
             "spec.file is read by `wasmless up` only; in a cluster give the source in spec.function \
