@@ -184,13 +184,18 @@ fn invoke_group(c: &mut Criterion, group: &str, host: &Arc<Host>) {
 fn python(c: &mut Criterion) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let Ok(runtime_wasm) = std::fs::read(root.join("runtimes/dist/python.wasm")) else {
-        eprintln!("python: runtimes/dist/python.wasm is not built (bash examples/build.sh); skipped");
+        eprintln!(
+            "python: runtimes/dist/python.wasm is not built (bash examples/build.sh); skipped"
+        );
         return;
     };
     let code = std::env::temp_dir().join(format!("wasmless-bench-py-{}", std::process::id()));
     std::fs::create_dir_all(&code).expect("code folder");
-    std::fs::copy(root.join("examples/python-hello/hello.py"), code.join("hello.py"))
-        .expect("the example");
+    std::fs::copy(
+        root.join("examples/python-hello/hello.py"),
+        code.join("hello.py"),
+    )
+    .expect("the example");
     let mut settings = settings();
     settings.runtime = "python3.x".into();
     settings.env = vec![

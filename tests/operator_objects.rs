@@ -210,7 +210,11 @@ fn functions_that_cannot_run_are_refused_with_a_reason() {
     );
     let runtime = refusal("{function: 'x', runtime: ruby3.2}");
     assert_eq!(runtime.reason, "UnsupportedRuntime");
-    assert!(runtime.message.contains("supported: wasm, python3.x"), "{}", runtime.message);
+    assert!(
+        runtime.message.contains("supported: wasm, python3.x"),
+        "{}",
+        runtime.message
+    );
     let timeout = refusal("{function: '(module)', timeout: soon}");
     assert!(
         timeout.message.starts_with("spec.timeout"),
