@@ -101,16 +101,17 @@ pub struct Deployment {
 pub fn function_resource(deployment: &Deployment) -> anyhow::Result<FunctionResource> {
     let bytes = std::fs::read(&deployment.from_file)
         .with_context(|| format!("reading {}", deployment.from_file.display()))?;
-    let (source, content_type) = match String::from_utf8(bytes) {
-        Ok(text) if !text.starts_with('\0') => (text, ContentType::Text),
-        Ok(text) => (
-            base64::engine::general_purpose::STANDARD.encode(text.as_bytes()),
-            ContentType::Base64,
-        ),
-        Err(binary) => (
-            base64::engine::general_purpose::STANDARD.encode(binary.as_bytes()),
-            ContentType::Base64,
-        ),
+    let encoded = || base64::engine::general_purpose::STANDARD.encode(&bytes);
+    let (source, content_type) = if bytes.starts_with(b"PK\x03\x04") {
+        // Several files of a source function, unpacked by the host.
+        (encoded(), ContentType::Base64Zip)
+    } else if bytes.starts_with(b"\0") || std::str::from_utf8(&bytes).is_err() {
+        (encoded(), ContentType::Base64)
+    } else {
+        (
+            String::from_utf8_lossy(&bytes).into_owned(),
+            ContentType::Text,
+        )
     };
     let spec = FunctionSpec {
         runtime: deployment

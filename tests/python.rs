@@ -352,4 +352,28 @@ async fn python_dependencies_are_installed_and_native_ones_refused() {
     let (status, body) = up.post("/nomodule", "x").await;
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("main.py is not in the zip"), "{body}");
+
+    // The CLI deploys a zip of several files as such.
+    let archive = dir.join("app.zip");
+    std::fs::write(
+        &archive,
+        zip_of(&[
+            ("main.py", b"from util import twice\n\ndef handler(event, context):\n    return twice(event['data'])\n"),
+            ("util.py", b"def twice(text):\n    return text * 2\n"),
+        ]),
+    )
+    .expect("zip");
+    let (ok, out, err) = up.cli(&[
+        "function",
+        "deploy",
+        "zipped",
+        "--runtime",
+        "python3.x",
+        "--handler",
+        "main.handler",
+        "--from-file",
+        archive.to_str().expect("utf-8 path"),
+    ]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(up.post("/zipped", "ab").await, (200, "abab".into()));
 }

@@ -115,7 +115,12 @@ impl DeployRequest {
                     .unwrap_or_else(|| crate::crd::WASM_RUNTIME.to_owned()),
                 handler: self.handler,
                 function: Some(base64::engine::general_purpose::STANDARD.encode(&self.source)),
-                function_content_type: ContentType::Base64,
+                // A zip (several files of a source function) is unpacked.
+                function_content_type: if self.source.starts_with(b"PK\x03\x04") {
+                    ContentType::Base64Zip
+                } else {
+                    ContentType::Base64
+                },
                 timeout: self.timeout.map(Seconds::Text),
                 memory: self.memory,
                 env: self
