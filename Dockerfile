@@ -6,12 +6,17 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 # librdkafka is built from source by the rdkafka crate; the Python runtime
-# is built with componentize-py in a virtualenv.
+# is built with componentize-py in a virtualenv, the JavaScript runtime is a
+# Rust component.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential zlib1g-dev python3 python3-venv python3-pip \
  && rm -rf /var/lib/apt/lists/*
 COPY . .
-RUN cargo build --release --locked --bin wasmless \
+RUN rustup target add wasm32-wasip2 \
+ && cargo build --release --locked --target wasm32-wasip2 -p wasmless-js \
+ && mkdir -p runtimes/dist \
+ && cp target/wasm32-wasip2/release/wasmless_js.wasm runtimes/dist/js.wasm \
+ && cargo build --release --locked --bin wasmless \
  && cp target/release/wasmless /wasmless \
  && strip /wasmless \
  && bash runtimes/python/build.sh
@@ -21,7 +26,7 @@ RUN cargo build --release --locked --bin wasmless \
 FROM debian:bookworm-slim
 COPY --from=build /wasmless /usr/local/bin/wasmless
 # Found by the binary at ../share/wasmless/runtimes.
-COPY --from=build /src/runtimes/dist/python.wasm /usr/local/share/wasmless/runtimes/python.wasm
+COPY --from=build /src/runtimes/dist/python.wasm /src/runtimes/dist/js.wasm /usr/local/share/wasmless/runtimes/
 # A numeric non-root user, so that `runAsNonRoot` can verify it.
 USER 65532:65532
 EXPOSE 8080 8081

@@ -179,25 +179,39 @@ fn invoke_group(c: &mut Criterion, group: &str, host: &Arc<Host>) {
 }
 
 /// The Python runtime (`runtimes/dist/python.wasm`) running examples/
-/// python-hello: a fresh instance alone, and instantiate + invoke (module
-/// import and handler included). Skipped when the runtime is not built.
+/// python-hello.
 fn python(c: &mut Criterion) {
+    source_runtime(
+        c,
+        "python",
+        "python.wasm",
+        "python-hello/hello.py",
+        "python3.x",
+    );
+}
+
+/// The JavaScript runtime (`runtimes/dist/js.wasm`) running examples/
+/// js-hello.
+fn javascript(c: &mut Criterion) {
+    source_runtime(c, "javascript", "js.wasm", "js-hello/hello.js", "nodejs20");
+}
+
+/// A source runtime running an example: a fresh instance alone, and
+/// instantiate + invoke (module load and handler included). Skipped when
+/// the runtime is not built.
+fn source_runtime(c: &mut Criterion, group: &str, file: &str, example: &str, runtime_name: &str) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let Ok(runtime_wasm) = std::fs::read(root.join("runtimes/dist/python.wasm")) else {
-        eprintln!(
-            "python: runtimes/dist/python.wasm is not built (bash examples/build.sh); skipped"
-        );
+    let Ok(runtime_wasm) = std::fs::read(root.join("runtimes/dist").join(file)) else {
+        eprintln!("{group}: runtimes/dist/{file} is not built (bash examples/build.sh); skipped");
         return;
     };
-    let code = std::env::temp_dir().join(format!("wasmless-bench-py-{}", std::process::id()));
+    let code = std::env::temp_dir().join(format!("wasmless-bench-{group}-{}", std::process::id()));
     std::fs::create_dir_all(&code).expect("code folder");
-    std::fs::copy(
-        root.join("examples/python-hello/hello.py"),
-        code.join("hello.py"),
-    )
-    .expect("the example");
+    let example = root.join("examples").join(example);
+    let name = example.file_name().expect("a file");
+    std::fs::copy(&example, code.join(name)).expect("the example");
     let mut settings = settings();
-    settings.runtime = "python3.x".into();
+    settings.runtime = runtime_name.into();
     settings.env = vec![
         ("MOD_NAME".into(), "hello".into()),
         ("FUNC_HANDLER".into(), "handler".into()),
@@ -214,7 +228,7 @@ fn python(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let mut group = c.benchmark_group("python");
+    let mut group = c.benchmark_group(group);
     group.bench_function("instantiate", |b| {
         b.iter(|| {
             runtime
@@ -244,6 +258,7 @@ criterion_group!(
     instantiate,
     instantiate_and_invoke,
     instantiate_and_invoke_baseline,
-    python
+    python,
+    javascript
 );
 criterion_main!(benches);

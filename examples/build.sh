@@ -16,5 +16,10 @@ for name in hello echo http_hello misbehave recorder; do
 done
 cp "$target_dir/wasm32-wasip1/release/command.wasm" "$out/command.wasm"
 ls -l "$out"/*.wasm >&2
-# The runtime of Python functions (CPython as a component).
+# The runtimes of source functions: JavaScript (the Boa engine, a Rust
+# component) and Python (CPython as a component).
+echo "building the JavaScript runtime (wasm32-wasip2) ..." >&2
+cargo build --release --target wasm32-wasip2 -p wasmless-js
+mkdir -p runtimes/dist
+cp "$target_dir/wasm32-wasip2/release/wasmless_js.wasm" runtimes/dist/js.wasm
 bash runtimes/python/build.sh >&2

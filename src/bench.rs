@@ -57,7 +57,7 @@ impl Subject {
     }
 
     /// The example module of each kind, from `dir` (`examples/wasm`), and
-    /// the Python example beside it (`examples/python-hello`).
+    /// the Python and JavaScript examples beside it.
     pub fn examples(dir: &Path) -> anyhow::Result<Vec<Self>> {
         let mut subjects = [
             ("wasmless", "hello.wasm"),
@@ -67,11 +67,15 @@ impl Subject {
         .into_iter()
         .map(|(kind, file)| Self::from_file(kind, &dir.join(file)))
         .collect::<anyhow::Result<Vec<_>>>()?;
-        let python = dir.join("../python-hello/hello.py");
-        let mut subject = Self::from_file("python", &python)?;
-        subject.runtime = Some("python3.x".into());
-        subject.handler = Some("hello.handler".into());
-        subjects.push(subject);
+        for (kind, file, runtime) in [
+            ("python", "../python-hello/hello.py", "python3.x"),
+            ("javascript", "../js-hello/hello.js", "nodejs20"),
+        ] {
+            let mut subject = Self::from_file(kind, &dir.join(file))?;
+            subject.runtime = Some(runtime.into());
+            subject.handler = Some("hello.handler".into());
+            subjects.push(subject);
+        }
         Ok(subjects)
     }
 
@@ -82,7 +86,12 @@ impl Subject {
             None => with_nonce(&self.module, nonce),
             Some(_) => {
                 let mut source = self.module.clone();
-                source.extend_from_slice(format!("\n# {nonce}\n").as_bytes());
+                // A comment in both Python (`#`) and JavaScript (`//`).
+                let comment = match self.runtime.as_deref() {
+                    Some(r) if r.starts_with("python") => "#",
+                    _ => "//",
+                };
+                source.extend_from_slice(format!("\n{comment} {nonce}\n").as_bytes());
                 source
             }
         }

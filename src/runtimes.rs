@@ -15,6 +15,8 @@ pub enum Runtime {
 pub enum Language {
     /// CPython (componentize-py), `runtimes/python/`.
     Python,
+    /// The Boa engine, `runtimes/js/`.
+    JavaScript,
 }
 
 impl Language {
@@ -22,6 +24,7 @@ impl Language {
     pub fn component_file(self) -> &'static str {
         match self {
             Language::Python => "python.wasm",
+            Language::JavaScript => "js.wasm",
         }
     }
 
@@ -29,13 +32,15 @@ impl Language {
     pub fn extension(self) -> &'static str {
         match self {
             Language::Python => "py",
+            Language::JavaScript => "js",
         }
     }
 }
 
 /// The runtime a `spec.runtime` name selects: `wasm`; `python`, `python3`,
-/// `python3.x` or `python3.N` (kubeless's names). Anything else is refused
-/// with what is supported.
+/// `python3.x` or `python3.N`; `nodejs`, `nodejs1x`, `nodejs2x` or
+/// `nodejsNN` (kubeless's names). Anything else is refused with what is
+/// supported.
 pub fn resolve(name: &str) -> Result<Runtime, String> {
     let name = name.trim();
     if name == crate::crd::WASM_RUNTIME {
@@ -55,14 +60,21 @@ pub fn resolve(name: &str) -> Result<Runtime, String> {
             "`{name}`: Python 2 is not supported; use python3.x"
         ));
     }
-    if name.starts_with("nodejs") || name == "javascript" {
-        return Err(format!(
-            "`{name}`: JavaScript functions do not run on wasm yet; supported: wasm, python3.x"
-        ));
+    if is_node(name) {
+        return Ok(Runtime::Source(Language::JavaScript));
     }
     Err(format!(
-        "`{name}` is not a runtime here; supported: wasm, python3.x (python, python3, python3.N)"
+        "`{name}` is not a runtime here; supported: wasm, python3.x (python, python3, python3.N), nodejs (nodejs1x, nodejs2x, nodejsNN)"
     ))
+}
+
+/// `nodejs`, `javascript`, `nodejs1x`/`nodejs2x` (kubeless) or `nodejsNN`.
+fn is_node(name: &str) -> bool {
+    let Some(version) = name.strip_prefix("nodejs") else {
+        return name == "javascript";
+    };
+    let digits = version.strip_suffix('x').unwrap_or(version);
+    version.is_empty() || (!digits.is_empty() && digits.parse::<u32>().is_ok())
 }
 
 /// Splits a kubeless handler, `file.function`, into the module and the
@@ -103,11 +115,14 @@ mod tests {
                 .expect_err("refused")
                 .contains("Python 2")
         );
-        assert!(
-            resolve("nodejs20")
-                .expect_err("refused")
-                .contains("JavaScript")
-        );
+        for name in ["nodejs", "nodejs1x", "nodejs2x", "nodejs20", "javascript"] {
+            assert_eq!(
+                resolve(name),
+                Ok(Runtime::Source(Language::JavaScript)),
+                "{name}"
+            );
+        }
+        assert!(resolve("nodejsx").is_err());
         assert!(
             resolve("ruby3.2")
                 .expect_err("refused")

@@ -337,7 +337,7 @@ fn load(
     let language = match runtime {
         Runtime::Wasm => {
             if spec.function_content_type == ContentType::Base64Zip {
-                return Err("spec.functionContentType: base64+zip is for source runtimes (python3.x); give a wasm function as base64".into());
+                return Err("spec.functionContentType: base64+zip is for source runtimes (python3.x, nodejs); give a wasm function as base64".into());
             }
             let loaded = host.load(&source, settings).map_err(|e| e.to_string())?;
             return Ok((Arc::new(loaded), source.into()));

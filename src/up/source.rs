@@ -116,6 +116,7 @@ pub fn write_code(
         })
         .and_then(|()| match language {
             Language::Python => install_requirements(&staging),
+            Language::JavaScript => install_packages(&staging),
         });
     if let Err(message) = checked {
         let _ = std::fs::remove_dir_all(&staging);
@@ -245,6 +246,77 @@ fn native_code(deps: &Path) -> Option<(String, String)> {
                 let relative = path.strip_prefix(deps).ok()?;
                 let package = relative.components().next()?.as_os_str().to_string_lossy();
                 let package = package.trim_end_matches(".libs").to_owned();
+                return Some((package, relative.display().to_string()));
+            }
+        }
+    }
+    None
+}
+
+/// Installs the dependencies of the function's `package.json` into its
+/// `node_modules` with the host's `npm` (no install scripts). A package
+/// with a native addon (a `.node` file) cannot run in wasm: it is refused by
+/// name.
+fn install_packages(dir: &Path) -> Result<(), String> {
+    if !dir.join("package.json").is_file() || dir.join("node_modules").is_dir() {
+        return Ok(());
+    }
+    let output = std::process::Command::new("npm")
+        .args([
+            "install",
+            "--omit=dev",
+            "--no-audit",
+            "--no-fund",
+            "--ignore-scripts",
+            "--install-links",
+            "--no-package-lock",
+        ])
+        .current_dir(dir)
+        .output()
+        .map_err(|e| {
+            format!(
+                "package.json: cannot run `npm` ({e}); install Node.js with npm where wasmless runs"
+            )
+        })?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let last: Vec<&str> = stderr.lines().rev().take(5).collect();
+        return Err(format!(
+            "package.json: npm could not install the packages: {}",
+            last.into_iter().rev().collect::<Vec<_>>().join(" / ")
+        ));
+    }
+    if let Some((package, file)) = native_addon(&dir.join("node_modules")) {
+        return Err(format!(
+            "package.json: package `{package}` contains a native addon ({file}), which cannot run in wasm; run this function on a container-image runtime instead"
+        ));
+    }
+    Ok(())
+}
+
+/// The first installed package holding a native addon, and the file.
+fn native_addon(modules: &Path) -> Option<(String, String)> {
+    let mut pending = vec![modules.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "node") || path.ends_with("binding.gyp")
+            {
+                let relative = path.strip_prefix(modules).ok()?;
+                let mut parts = relative
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy());
+                let first = parts.next()?.into_owned();
+                let package = if first.starts_with('@') {
+                    format!("{first}/{}", parts.next().unwrap_or_default())
+                } else {
+                    first
+                };
                 return Some((package, relative.display().to_string()));
             }
         }

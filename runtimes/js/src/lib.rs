@@ -1,0 +1,206 @@
+//! The wasmless JavaScript runtime: the Boa engine running kubeless-style
+//! Node.js handlers. One component runs every JavaScript function: the host
+//! mounts the function's files read-only at `/kubeless` and names the
+//! handler in `MOD_NAME` and `FUNC_HANDLER`.
+//!
+//! The handler is `module.exports = { handler: (event, context) => ... }`
+//! (or `async`). `event.data` is the parsed JSON when the content type is
+//! JSON, else text. A string result is the body, any other value is sent as
+//! JSON; `event.extensions.response.status(201).set("location", "/x")` sets
+//! the status and headers, as kubeless's Express response did. A thrown
+//! error is a 500 with its message; `console.log` goes to the host's log.
+
+use boa_engine::builtins::promise::PromiseState;
+use boa_engine::object::builtins::JsPromise;
+use boa_engine::{
+    Context as Js, JsArgs, JsError, JsNativeError, JsResult, JsString, JsValue, NativeFunction,
+    Source,
+};
+use serde_json::{Value, json};
+use wasmless_sdk::{Context, Error, Event, Response};
+
+/// The module system and `console`, in JavaScript.
+const PRELUDE: &str = include_str!("prelude.js");
+
+fn argument(args: &[JsValue], js: &mut Js) -> JsResult<String> {
+    Ok(args
+        .get_or_undefined(0)
+        .to_string(js)?
+        .to_std_string_escaped())
+}
+
+fn print(_: &JsValue, args: &[JsValue], js: &mut Js) -> JsResult<JsValue> {
+    println!("{}", argument(args, js)?);
+    Ok(JsValue::undefined())
+}
+
+fn read(_: &JsValue, args: &[JsValue], js: &mut Js) -> JsResult<JsValue> {
+    let path = argument(args, js)?;
+    std::fs::read_to_string(&path)
+        .map(|text| JsValue::from(JsString::from(text.as_str())))
+        .map_err(|e| {
+            JsNativeError::error()
+                .with_message(format!("cannot read {path}: {e}"))
+                .into()
+        })
+}
+
+fn is_file(_: &JsValue, args: &[JsValue], js: &mut Js) -> JsResult<JsValue> {
+    let path = argument(args, js)?;
+    Ok(JsValue::from(std::path::Path::new(&path).is_file()))
+}
+
+/// The event as kubeless's Node.js runtime gave it.
+fn event_json(event: &Event) -> Value {
+    let content_type = event
+        .event_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let text = String::from_utf8_lossy(&event.data).into_owned();
+    let json_type = content_type == "application/json" || content_type.ends_with("+json");
+    let data = match serde_json::from_str::<Value>(&text) {
+        Ok(parsed) if json_type && !text.is_empty() => parsed,
+        _ => Value::String(text),
+    };
+    let request = event.request().map(|r| {
+        let headers: serde_json::Map<String, Value> = r
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        json!({"method": r.method, "path": r.path, "query": r.query, "headers": headers})
+    });
+    let attributes: serde_json::Map<String, Value> = event
+        .extensions
+        .attributes
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    json!({
+        "data": data,
+        "event-id": event.event_id,
+        "event-type": event.event_type,
+        "event-time": event.event_time,
+        "event-namespace": event.event_namespace,
+        "extensions": {"request": request, "attributes": attributes},
+    })
+}
+
+fn context_json(context: &Context) -> Value {
+    json!({
+        "function-name": context.function_name,
+        "timeout": (context.timeout / 1000).to_string(),
+        "runtime": context.runtime,
+        "memory-limit": context.memory_limit.to_string(),
+    })
+}
+
+/// A thrown value as the message the caller sees.
+fn message(error: JsError, js: &mut Js) -> String {
+    let Ok(value) = error.into_opaque(js) else {
+        return "the handler threw".to_owned();
+    };
+    value
+        .to_string(js)
+        .map(|s| s.to_std_string_escaped())
+        .unwrap_or_else(|_| "the handler threw".to_owned())
+}
+
+fn handle(event: Event, context: Context) -> Result<Response, Error> {
+    let mut js = Js::default();
+    run(&event, &context, &mut js).map_err(|e| {
+        let text = message(e, &mut js);
+        eprintln!("{text}");
+        Error::new(500, format!("{text}\n"))
+    })?
+}
+
+fn run(event: &Event, context: &Context, js: &mut Js) -> JsResult<Result<Response, Error>> {
+    for (name, function) in [
+        (
+            "__wasmless_print",
+            print as fn(&JsValue, &[JsValue], &mut Js) -> JsResult<JsValue>,
+        ),
+        ("__wasmless_read", read),
+        ("__wasmless_is_file", is_file),
+    ] {
+        js.register_global_builtin_callable(
+            JsString::from(name),
+            1,
+            NativeFunction::from_fn_ptr(function),
+        )?;
+    }
+    js.eval(Source::from_bytes(PRELUDE))?;
+    let module = std::env::var("MOD_NAME").unwrap_or_default();
+    let entry = std::env::var("FUNC_HANDLER").unwrap_or_default();
+    let path = serde_json::to_string(&format!("/kubeless/{module}.js")).unwrap_or_default();
+    let exports = js.eval(Source::from_bytes(&format!("__wasmless_load({path})")))?;
+    let handler = exports
+        .as_object()
+        .and_then(|o| o.get(JsString::from(entry.as_str()), js).ok())
+        .and_then(|v| v.as_callable())
+        .ok_or_else(|| {
+            JsNativeError::typ().with_message(format!(
+                "{module}.js exports no function `{entry}` (spec.handler)"
+            ))
+        })?;
+    let event_value = JsValue::from_json(&event_json(event), js)?;
+    let response = js.eval(Source::from_bytes("__wasmless_response()"))?;
+    if let Some(object) = event_value.as_object() {
+        let extensions = object.get(JsString::from("extensions"), js)?;
+        if let Some(extensions) = extensions.as_object() {
+            extensions.set(JsString::from("response"), response.clone(), false, js)?;
+        }
+    }
+    let context_value = JsValue::from_json(&context_json(context), js)?;
+    let mut result = handler.call(&JsValue::undefined(), &[event_value, context_value], js)?;
+    if let Some(promise) = result
+        .as_object()
+        .filter(|o| o.is::<boa_engine::builtins::promise::Promise>())
+    {
+        let promise = JsPromise::from_object(promise.clone())?;
+        js.run_jobs()?;
+        result = match promise.state() {
+            PromiseState::Fulfilled(value) => value,
+            PromiseState::Rejected(reason) => return Err(JsError::from_opaque(reason)),
+            PromiseState::Pending => {
+                return Err(JsNativeError::error()
+                    .with_message("the handler's promise never settled (there is no I/O to wait for in the sandbox)")
+                    .into());
+            }
+        };
+    }
+    let settings = response.to_json(js)?.unwrap_or(Value::Null);
+    let status = settings["statusCode"]
+        .as_u64()
+        .and_then(|s| u16::try_from(s).ok())
+        .unwrap_or(200);
+    let (body, content_type) = if let Some(text) = result.as_string() {
+        (
+            text.to_std_string_escaped().into_bytes(),
+            "text/plain; charset=utf-8",
+        )
+    } else if result.is_undefined() || result.is_null() {
+        (Vec::new(), "text/plain; charset=utf-8")
+    } else {
+        let value = result.to_json(js)?.unwrap_or(Value::Null);
+        (value.to_string().into_bytes(), "application/json")
+    };
+    let mut answer = Response::new(body).with_status(status);
+    let mut typed = false;
+    if let Some(headers) = settings["headers"].as_object() {
+        for (name, value) in headers {
+            typed |= name == "content-type";
+            answer = answer.with_header(name.clone(), value.as_str().unwrap_or_default());
+        }
+    }
+    if !typed {
+        answer = answer.with_header("content-type", content_type);
+    }
+    Ok(Ok(answer))
+}
+
+wasmless_sdk::handler!(handle);

@@ -1,0 +1,309 @@
+//! JavaScript functions, kubeless (Node.js) style, through `wasmless up`
+//! over HTTP: the runtime component (the Boa engine) built from
+//! runtimes/js by the build script, the function's files given inline or
+//! as a zip, and its pure-JavaScript dependencies installed with npm from a
+//! local package.
+
+mod common;
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine as _;
+use common::{Up, tempdir, wasm};
+
+/// `up` on `paths`, with the source runtimes and a compile cache shared by
+/// the tests (a runtime is compiled once per test run, not per test).
+fn js_up(paths: &[&Path]) -> Up {
+    // Builds the examples and the runtimes once per test run.
+    wasm("hello");
+    let runtimes = common::root().join("runtimes/dist");
+    let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("source-cache");
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_wasmless"));
+    command
+        .arg("up")
+        .args(paths)
+        .args(["--listen", "127.0.0.1:0", "--cache-dir"])
+        .arg(&cache)
+        .arg("--state-dir")
+        .arg(tempdir())
+        .arg("--runtimes-dir")
+        .arg(&runtimes);
+    Up::spawn(command)
+}
+
+/// One request with headers; the status, body and response headers.
+async fn raw(
+    url: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> (u16, Vec<u8>, std::collections::HashMap<String, String>) {
+    use http_body_util::BodyExt;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    let mut request = hyper::Request::builder()
+        .method(method)
+        .uri(format!("{url}{path}"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = client
+        .request(
+            request
+                .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+                .expect("request"),
+        )
+        .await
+        .expect("up answers");
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned()))
+        .collect();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes()
+        .to_vec();
+    (status, body, headers)
+}
+
+fn text(answer: (u16, Vec<u8>, std::collections::HashMap<String, String>)) -> (u16, String) {
+    (answer.0, String::from_utf8_lossy(&answer.1).into_owned())
+}
+
+fn function(name: &str, handler: &str, source: &str, extra: &str) -> String {
+    let mut indented = String::new();
+    for line in source.lines() {
+        indented.push_str("    ");
+        indented.push_str(line);
+        indented.push('\n');
+    }
+    format!(
+        "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata:\n  name: {name}\nspec:\n  runtime: nodejs20\n  handler: {handler}\n{extra}  function: |\n{indented}---\n"
+    )
+}
+
+/// A zip archive of `files` (name, content).
+fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut buffer = std::io::Cursor::new(Vec::new());
+    {
+        let mut zip = zip::ZipWriter::new(&mut buffer);
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        for (name, content) in files {
+            zip.start_file(*name, options).expect("zip entry");
+            zip.write_all(content).expect("zip content");
+        }
+        zip.finish().expect("zip");
+    }
+    buffer.into_inner()
+}
+
+fn zipped(name: &str, handler: &str, files: &[(&str, &[u8])], extra: &str) -> String {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(zip_of(files));
+    format!(
+        "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata:\n  name: {name}\nspec:\n  runtime: nodejs20\n  handler: {handler}\n  functionContentType: base64+zip\n{extra}  function: {encoded}\n---\n"
+    )
+}
+
+const HELLO: &str = r#"
+console.log("hello: module loaded");
+const greeting = "Hello"; // module-level code runs before the first event
+module.exports = {
+  handler: (event, context) => {
+    console.log("hello: called with", event.data);
+    return `${greeting}, ${event.data}!`;
+  },
+};
+"#;
+
+const FIELDS: &str = r#"
+module.exports.handler = (event, context) => ({
+  data: event.data,
+  "event-id": event["event-id"],
+  "event-type": event["event-type"],
+  "event-time": event["event-time"],
+  "event-namespace": event["event-namespace"],
+  method: event.extensions.request.method,
+  path: event.extensions.request.path,
+  query: event.extensions.request.query,
+  "x-trace": event.extensions.request.headers["x-trace"],
+  context,
+});
+"#;
+
+const SHAPES: &str = r#"
+const prefix = async () => "async ";
+module.exports = {
+  later: async (event) => (await prefix()) + event.data,
+  created: (event) => {
+    event.extensions.response.status(201).set("Location", "/things/1");
+    return "made";
+  },
+  fail: () => { throw new TypeError("the order is invalid"); },
+  spin: () => { for (;;) {} },
+};
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn javascript_functions_follow_the_kubeless_contract() {
+    let dir = tempdir();
+    let mut manifest = function("hello", "hello.handler", HELLO, "");
+    manifest.push_str(&function("fields", "fields.handler", FIELDS, ""));
+    for (name, entry) in [
+        ("later", "later"),
+        ("created", "created"),
+        ("fail", "fail"),
+        ("spin", "spin"),
+    ] {
+        manifest.push_str(&function(
+            name,
+            &format!("shapes.{entry}"),
+            SHAPES,
+            "  timeout: \"3\"\n",
+        ));
+    }
+    manifest.push_str(&zipped(
+        "two-modules",
+        "main.handler",
+        &[
+            ("main.js", b"const { shout } = require('./lib/helpers');\nmodule.exports.handler = (event) => shout(event.data);\n"),
+            ("lib/helpers.js", b"module.exports.shout = (text) => text.toUpperCase() + '!';\n"),
+        ],
+        "",
+    ));
+    manifest.push_str(&function(
+        "nohandler",
+        "main.nothere",
+        "module.exports.handler = () => 'x';\n",
+        "",
+    ));
+    std::fs::write(dir.join("functions.yaml"), manifest).expect("manifest");
+    let up = js_up(&[&dir]);
+
+    assert_eq!(up.post("/hello", "Ada").await, (200, "Hello, Ada!".into()));
+    let log = up.log();
+    assert!(
+        log.contains("hello: called with Ada") && log.contains("function=hello"),
+        "console.log goes to the log, tagged with the function: {log}"
+    );
+
+    let (status, body) = text(
+        raw(
+            &up.url,
+            "POST",
+            "/fields/orders?limit=2",
+            &[("content-type", "application/json"), ("x-trace", "t-1")],
+            br#"{"id": 7, "items": ["a"]}"#.to_vec(),
+        )
+        .await,
+    );
+    assert_eq!(status, 200, "{body}");
+    let fields: serde_json::Value = serde_json::from_str(&body).expect("an object becomes JSON");
+    assert_eq!(fields["data"], serde_json::json!({"id": 7, "items": ["a"]}));
+    assert_eq!(fields["event-type"], "application/json");
+    assert!(
+        fields["event-time"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
+        "{fields}"
+    );
+    assert!(fields["event-id"].as_str().is_some_and(|id| !id.is_empty()));
+    assert_eq!(fields["event-namespace"], "http.wasmless.io");
+    assert_eq!(fields["method"], "POST");
+    assert_eq!(fields["path"], "/orders");
+    assert_eq!(fields["query"], "limit=2");
+    assert_eq!(fields["x-trace"], "t-1");
+    assert_eq!(fields["context"]["function-name"], "fields");
+    assert_eq!(fields["context"]["runtime"], "nodejs20");
+    assert_eq!(fields["context"]["timeout"], "180");
+    assert_eq!(
+        fields["context"]["memory-limit"],
+        (128u64 << 20).to_string()
+    );
+
+    assert_eq!(up.post("/later", "hi").await, (200, "async hi".into()));
+    let (status, body, headers) = raw(&up.url, "POST", "/created", &[], Vec::new()).await;
+    assert_eq!((status, body.as_slice()), (201, &b"made"[..]));
+    assert_eq!(
+        headers.get("location").map(String::as_str),
+        Some("/things/1")
+    );
+    let (status, body) = up.post("/fail", "x").await;
+    assert_eq!(status, 500);
+    assert!(body.contains("TypeError: the order is invalid"), "{body}");
+    assert_eq!(up.post("/two-modules", "zip").await, (200, "ZIP!".into()));
+    let (status, body) = up.post("/nohandler", "x").await;
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body.contains("main.js exports no function `nothere`"),
+        "{body}"
+    );
+
+    // An endless loop is stopped at its 3 s timeout; the others keep answering.
+    let spinning = {
+        let url = up.url.clone();
+        tokio::spawn(async move { text(raw(&url, "POST", "/spin", &[], b"x".to_vec()).await) })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        up.post("/hello", "meanwhile").await,
+        (200, "Hello, meanwhile!".into())
+    );
+    let (status, body) = spinning.await.expect("joined");
+    assert_eq!(status, 408);
+    assert_eq!(body.trim(), "Request timeout exceeded");
+    assert_eq!(
+        up.post("/hello", "after").await,
+        (200, "Hello, after!".into())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn javascript_dependencies_are_installed_and_native_ones_refused() {
+    let dir = tempdir();
+    let mut manifest = zipped(
+        "greeter",
+        "main.handler",
+        &[
+            ("main.js", b"const greeting = require('greeting');\nmodule.exports.handler = (event) => greeting.greet(event.data);\n"),
+            ("package.json", br#"{"name": "greeter", "version": "1.0.0", "dependencies": {"greeting": "file:./vendor/greeting"}}"#),
+            ("vendor/greeting/package.json", br#"{"name": "greeting", "version": "1.0.0", "main": "lib/greet.js"}"#),
+            ("vendor/greeting/lib/greet.js", b"module.exports.greet = (name) => `Greetings, ${name}`;\n"),
+        ],
+        "",
+    );
+    manifest.push_str(&zipped(
+        "native",
+        "main.handler",
+        &[
+            ("main.js", b"const fast = require('fastmath');\nmodule.exports.handler = () => String(fast.add(1, 2));\n"),
+            ("package.json", br#"{"name": "native", "version": "1.0.0", "dependencies": {"fastmath": "file:./vendor/fastmath"}}"#),
+            ("vendor/fastmath/package.json", br#"{"name": "fastmath", "version": "1.0.0", "main": "index.js"}"#),
+            ("vendor/fastmath/index.js", b"module.exports = require('./build/Release/fastmath.node');\n"),
+            ("vendor/fastmath/build/Release/fastmath.node", b"\x7fELF not really"),
+        ],
+        "",
+    ));
+    std::fs::write(dir.join("functions.yaml"), &manifest).expect("manifest");
+    let up = js_up(&[&dir]);
+
+    assert_eq!(
+        up.post("/greeter", "Ada").await,
+        (200, "Greetings, Ada".into())
+    );
+    let (status, body) = up.post("/native", "x").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("package `fastmath` contains a native addon")
+            && body.contains("container-image runtime"),
+        "{body}"
+    );
+}
