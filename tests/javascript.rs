@@ -6,112 +6,13 @@
 
 mod common;
 
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use base64::Engine as _;
-use common::{Up, tempdir, wasm};
+use common::source::{function, raw, source_up, text, zipped};
+use common::tempdir;
 
-/// `up` on `paths`, with the source runtimes and a compile cache shared by
-/// the tests (a runtime is compiled once per test run, not per test).
-fn js_up(paths: &[&Path]) -> Up {
-    // Builds the examples and the runtimes once per test run.
-    wasm("hello");
-    let runtimes = common::root().join("runtimes/dist");
-    let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("source-cache");
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_wasmless"));
-    command
-        .arg("up")
-        .args(paths)
-        .args(["--listen", "127.0.0.1:0", "--cache-dir"])
-        .arg(&cache)
-        .arg("--state-dir")
-        .arg(tempdir())
-        .arg("--runtimes-dir")
-        .arg(&runtimes);
-    Up::spawn(command)
-}
-
-/// One request with headers; the status, body and response headers.
-async fn raw(
-    url: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Vec<u8>,
-) -> (u16, Vec<u8>, std::collections::HashMap<String, String>) {
-    use http_body_util::BodyExt;
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<http_body_util::Full<bytes::Bytes>>();
-    let mut request = hyper::Request::builder()
-        .method(method)
-        .uri(format!("{url}{path}"));
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let response = client
-        .request(
-            request
-                .body(http_body_util::Full::new(bytes::Bytes::from(body)))
-                .expect("request"),
-        )
-        .await
-        .expect("up answers");
-    let status = response.status().as_u16();
-    let headers = response
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned()))
-        .collect();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes()
-        .to_vec();
-    (status, body, headers)
-}
-
-fn text(answer: (u16, Vec<u8>, std::collections::HashMap<String, String>)) -> (u16, String) {
-    (answer.0, String::from_utf8_lossy(&answer.1).into_owned())
-}
-
-fn function(name: &str, handler: &str, source: &str, extra: &str) -> String {
-    let mut indented = String::new();
-    for line in source.lines() {
-        indented.push_str("    ");
-        indented.push_str(line);
-        indented.push('\n');
-    }
-    format!(
-        "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata:\n  name: {name}\nspec:\n  runtime: nodejs20\n  handler: {handler}\n{extra}  function: |\n{indented}---\n"
-    )
-}
-
-/// A zip archive of `files` (name, content).
-fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut buffer = std::io::Cursor::new(Vec::new());
-    {
-        let mut zip = zip::ZipWriter::new(&mut buffer);
-        let options = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated);
-        for (name, content) in files {
-            zip.start_file(*name, options).expect("zip entry");
-            zip.write_all(content).expect("zip content");
-        }
-        zip.finish().expect("zip");
-    }
-    buffer.into_inner()
-}
-
-fn zipped(name: &str, handler: &str, files: &[(&str, &[u8])], extra: &str) -> String {
-    let encoded = base64::engine::general_purpose::STANDARD.encode(zip_of(files));
-    format!(
-        "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata:\n  name: {name}\nspec:\n  runtime: nodejs20\n  handler: {handler}\n  functionContentType: base64+zip\n{extra}  function: {encoded}\n---\n"
-    )
-}
+/// The runtime name of these tests' functions.
+const RUNTIME: &str = "nodejs20";
 
 const HELLO: &str = r#"
 console.log("hello: module loaded");
@@ -155,8 +56,8 @@ module.exports = {
 #[tokio::test(flavor = "multi_thread")]
 async fn javascript_functions_follow_the_kubeless_contract() {
     let dir = tempdir();
-    let mut manifest = function("hello", "hello.handler", HELLO, "");
-    manifest.push_str(&function("fields", "fields.handler", FIELDS, ""));
+    let mut manifest = function(RUNTIME, "hello", "hello.handler", HELLO, "");
+    manifest.push_str(&function(RUNTIME, "fields", "fields.handler", FIELDS, ""));
     for (name, entry) in [
         ("later", "later"),
         ("created", "created"),
@@ -164,6 +65,7 @@ async fn javascript_functions_follow_the_kubeless_contract() {
         ("spin", "spin"),
     ] {
         manifest.push_str(&function(
+            RUNTIME,
             name,
             &format!("shapes.{entry}"),
             SHAPES,
@@ -171,22 +73,23 @@ async fn javascript_functions_follow_the_kubeless_contract() {
         ));
     }
     manifest.push_str(&zipped(
+        RUNTIME,
         "two-modules",
         "main.handler",
         &[
             ("main.js", b"const { shout } = require('./lib/helpers');\nmodule.exports.handler = (event) => shout(event.data);\n"),
             ("lib/helpers.js", b"module.exports.shout = (text) => text.toUpperCase() + '!';\n"),
         ],
-        "",
     ));
     manifest.push_str(&function(
+        RUNTIME,
         "nohandler",
         "main.nothere",
         "module.exports.handler = () => 'x';\n",
         "",
     ));
     std::fs::write(dir.join("functions.yaml"), manifest).expect("manifest");
-    let up = js_up(&[&dir]);
+    let up = source_up(&[&dir]);
 
     assert_eq!(up.post("/hello", "Ada").await, (200, "Hello, Ada!".into()));
     let log = up.log();
@@ -270,6 +173,7 @@ async fn javascript_functions_follow_the_kubeless_contract() {
 async fn javascript_dependencies_are_installed_and_native_ones_refused() {
     let dir = tempdir();
     let mut manifest = zipped(
+        RUNTIME,
         "greeter",
         "main.handler",
         &[
@@ -278,9 +182,9 @@ async fn javascript_dependencies_are_installed_and_native_ones_refused() {
             ("vendor/greeting/package.json", br#"{"name": "greeting", "version": "1.0.0", "main": "lib/greet.js"}"#),
             ("vendor/greeting/lib/greet.js", b"module.exports.greet = (name) => `Greetings, ${name}`;\n"),
         ],
-        "",
     );
     manifest.push_str(&zipped(
+        RUNTIME,
         "native",
         "main.handler",
         &[
@@ -290,10 +194,9 @@ async fn javascript_dependencies_are_installed_and_native_ones_refused() {
             ("vendor/fastmath/index.js", b"module.exports = require('./build/Release/fastmath.node');\n"),
             ("vendor/fastmath/build/Release/fastmath.node", b"\x7fELF not really"),
         ],
-        "",
     ));
     std::fs::write(dir.join("functions.yaml"), &manifest).expect("manifest");
-    let up = js_up(&[&dir]);
+    let up = source_up(&[&dir]);
 
     assert_eq!(
         up.post("/greeter", "Ada").await,

@@ -5,105 +5,13 @@
 
 mod common;
 
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use base64::Engine as _;
-use common::{Up, tempdir, wasm};
+use common::source::{function, raw, source_up, text, zip_of, zipped};
+use common::tempdir;
 
-/// `up` on `paths`, with the Python runtime and a compile cache shared by
-/// the tests (the runtime is compiled once per test run, not per test).
-fn python_up(paths: &[&Path]) -> Up {
-    // Builds the examples and the Python runtime once per test run.
-    wasm("hello");
-    let runtimes = common::root().join("runtimes/dist");
-    let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("python-cache");
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_wasmless"));
-    command
-        .arg("up")
-        .args(paths)
-        .args(["--listen", "127.0.0.1:0", "--cache-dir"])
-        .arg(&cache)
-        .arg("--state-dir")
-        .arg(tempdir())
-        .arg("--runtimes-dir")
-        .arg(&runtimes);
-    Up::spawn(command)
-}
-
-/// One request with headers; the status, body and response headers.
-async fn raw(
-    url: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Vec<u8>,
-) -> (u16, Vec<u8>, std::collections::HashMap<String, String>) {
-    use http_body_util::BodyExt;
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<http_body_util::Full<bytes::Bytes>>();
-    let mut request = hyper::Request::builder()
-        .method(method)
-        .uri(format!("{url}{path}"));
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let response = client
-        .request(
-            request
-                .body(http_body_util::Full::new(bytes::Bytes::from(body)))
-                .expect("request"),
-        )
-        .await
-        .expect("up answers");
-    let status = response.status().as_u16();
-    let headers = response
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned()))
-        .collect();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes()
-        .to_vec();
-    (status, body, headers)
-}
-
-fn text(answer: (u16, Vec<u8>, std::collections::HashMap<String, String>)) -> (u16, String) {
-    (answer.0, String::from_utf8_lossy(&answer.1).into_owned())
-}
-
-fn function(name: &str, handler: &str, source: &str, extra: &str) -> String {
-    let mut indented = String::new();
-    for line in source.lines() {
-        indented.push_str("    ");
-        indented.push_str(line);
-        indented.push('\n');
-    }
-    format!(
-        "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata:\n  name: {name}\nspec:\n  runtime: python3.x\n  handler: {handler}\n{extra}  function: |\n{indented}---\n"
-    )
-}
-
-/// A zip archive of `files` (name, content).
-fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut buffer = std::io::Cursor::new(Vec::new());
-    {
-        let mut zip = zip::ZipWriter::new(&mut buffer);
-        let options = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated);
-        for (name, content) in files {
-            zip.start_file(*name, options).expect("zip entry");
-            zip.write_all(content).expect("zip content");
-        }
-        zip.finish().expect("zip");
-    }
-    buffer.into_inner()
-}
+/// The runtime name of these tests' functions.
+const RUNTIME: &str = "python3.x";
 
 /// A wheel (a zip with its metadata) of one package; `native` adds a
 /// shared library, as a package with C extensions has.
@@ -130,13 +38,6 @@ fn wheel(name: &str, init: &str, native: bool) -> Vec<u8> {
     record.push_str(&format!("{record_path},,\n"));
     files.push((&record_path, record.as_bytes()));
     zip_of(&files)
-}
-
-fn zipped(name: &str, handler: &str, files: &[(&str, &[u8])], extra: &str) -> String {
-    let encoded = base64::engine::general_purpose::STANDARD.encode(zip_of(files));
-    format!(
-        "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata:\n  name: {name}\nspec:\n  runtime: python3.x\n  handler: {handler}\n  functionContentType: base64+zip\n{extra}  function: {encoded}\n---\n"
-    )
 }
 
 const HELLO: &str = r#"
@@ -188,8 +89,8 @@ def spin(event, context):
 #[tokio::test(flavor = "multi_thread")]
 async fn python_functions_follow_the_kubeless_contract() {
     let dir = tempdir();
-    let mut manifest = function("hello", "hello.handler", HELLO, "");
-    manifest.push_str(&function("fields", "fields.handler", FIELDS, ""));
+    let mut manifest = function(RUNTIME, "hello", "hello.handler", HELLO, "");
+    manifest.push_str(&function(RUNTIME, "fields", "fields.handler", FIELDS, ""));
     for (name, entry) in [
         ("later", "later"),
         ("created", "created"),
@@ -198,6 +99,7 @@ async fn python_functions_follow_the_kubeless_contract() {
         ("spin", "spin"),
     ] {
         manifest.push_str(&function(
+            RUNTIME,
             name,
             &format!("shapes.{entry}"),
             SHAPES,
@@ -205,16 +107,16 @@ async fn python_functions_follow_the_kubeless_contract() {
         ));
     }
     manifest.push_str(&zipped(
+        RUNTIME,
         "two-modules",
         "main.handler",
         &[
             ("main.py", b"from helpers import shout\n\ndef handler(event, context):\n    return shout(event['data'])\n"),
             ("helpers.py", b"def shout(text):\n    return text.upper() + '!'\n"),
         ],
-        "",
     ));
     std::fs::write(dir.join("functions.yaml"), manifest).expect("manifest");
-    let up = python_up(&[&dir]);
+    let up = source_up(&[&dir]);
 
     assert_eq!(up.post("/hello", "Ada").await, (200, "Hello, Ada!".into()));
     let log = up.log();
@@ -301,6 +203,7 @@ async fn python_dependencies_are_installed_and_native_ones_refused() {
     );
     let native = wheel("fastmath", "from ._speedups import add\n", true);
     let mut manifest = zipped(
+        RUNTIME,
         "greeter",
         "main.handler",
         &[
@@ -308,9 +211,9 @@ async fn python_dependencies_are_installed_and_native_ones_refused() {
             ("requirements.txt", requirements),
             ("wheels/greeting-1.0-py3-none-any.whl", &pure),
         ],
-        "",
     );
     manifest.push_str(&zipped(
+        RUNTIME,
         "native",
         "main.handler",
         &[
@@ -318,22 +221,22 @@ async fn python_dependencies_are_installed_and_native_ones_refused() {
             ("requirements.txt", b"--no-index\n--find-links wheels\nfastmath\n"),
             ("wheels/fastmath-1.0-py3-none-any.whl", &native),
         ],
-        "",
     ));
     manifest.push_str(&function(
+        RUNTIME,
         "nohandler",
         "main.nothere",
         "def handler(e, c):\n    return 'x'\n",
         "",
     ));
     manifest.push_str(&zipped(
+        RUNTIME,
         "nomodule",
         "main.handler",
         &[("other.py", b"def handler(e, c):\n    return 'x'\n")],
-        "",
     ));
     std::fs::write(dir.join("functions.yaml"), &manifest).expect("manifest");
-    let up = python_up(&[&dir]);
+    let up = source_up(&[&dir]);
 
     assert_eq!(
         up.post("/greeter", "Ada").await,

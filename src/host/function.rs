@@ -250,13 +250,7 @@ impl Host {
         settings: FunctionSettings,
         tiered: bool,
     ) -> Result<LoadedFunction, LoadError> {
-        let max = self.config.engine.max_memory;
-        if settings.memory_limit > max {
-            return Err(LoadError::MemoryTooLarge {
-                asked: settings.memory_limit,
-                max,
-            });
-        }
+        self.check_memory(&settings)?;
         let wasm = to_binary(source)?;
         let digest: [u8; 32] = Sha256::digest(&wasm).into();
         self.load_binary(&wasm, digest, settings, tiered)
@@ -271,6 +265,11 @@ impl Host {
         digest: [u8; 32],
         settings: FunctionSettings,
     ) -> Result<LoadedFunction, LoadError> {
+        self.check_memory(&settings)?;
+        self.load_binary(wasm, digest, settings, self.baseline.is_some())
+    }
+
+    fn check_memory(&self, settings: &FunctionSettings) -> Result<(), LoadError> {
         let max = self.config.engine.max_memory;
         if settings.memory_limit > max {
             return Err(LoadError::MemoryTooLarge {
@@ -278,7 +277,7 @@ impl Host {
                 max,
             });
         }
-        self.load_binary(wasm, digest, settings, self.baseline.is_some())
+        Ok(())
     }
 
     fn load_binary(

@@ -212,14 +212,7 @@ fn install_requirements(dir: &Path) -> Result<(), String> {
         .map_err(|e| {
             format!("requirements.txt: cannot run `python3 -m pip` ({e}); install Python 3 with pip where wasmless runs")
         })?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let last: Vec<&str> = stderr.lines().rev().take(5).collect();
-        return Err(format!(
-            "requirements.txt: pip could not install the packages: {}",
-            last.into_iter().rev().collect::<Vec<_>>().join(" / ")
-        ));
-    }
+    installed(&output, "requirements.txt: pip")?;
     if let Some((package, file)) = native_code(&target) {
         return Err(format!(
             "requirements.txt: package `{package}` contains native code ({file}), which cannot run in wasm; run this function on a container-image runtime instead"
@@ -278,14 +271,7 @@ fn install_packages(dir: &Path) -> Result<(), String> {
                 "package.json: cannot run `npm` ({e}); install Node.js with npm where wasmless runs"
             )
         })?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let last: Vec<&str> = stderr.lines().rev().take(5).collect();
-        return Err(format!(
-            "package.json: npm could not install the packages: {}",
-            last.into_iter().rev().collect::<Vec<_>>().join(" / ")
-        ));
-    }
+    installed(&output, "package.json: npm")?;
     if let Some((package, file)) = native_addon(&dir.join("node_modules")) {
         return Err(format!(
             "package.json: package `{package}` contains a native addon ({file}), which cannot run in wasm; run this function on a container-image runtime instead"
@@ -322,4 +308,18 @@ fn native_addon(modules: &Path) -> Option<(String, String)> {
         }
     }
     None
+}
+
+/// Whether an installer succeeded; if not, the last lines it wrote.
+fn installed(output: &std::process::Output, what: &str) -> Result<(), String> {
+    if output.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let mut last: Vec<&str> = stderr.lines().rev().take(5).collect();
+    last.reverse();
+    Err(format!(
+        "{what} could not install the packages: {}",
+        last.join(" / ")
+    ))
 }
