@@ -5,9 +5,9 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::source::{function, raw, source_up, text, zip_of, zipped};
+use common::source::{
+    check_event_fields, check_loop_times_out, function, raw, source_up, zip_of, zipped,
+};
 use common::tempdir;
 
 /// The runtime name of these tests' functions.
@@ -125,39 +125,7 @@ async fn python_functions_follow_the_kubeless_contract() {
         "print goes to the log, tagged with the function: {log}"
     );
 
-    let (status, body) = text(
-        raw(
-            &up.url,
-            "POST",
-            "/fields/orders?limit=2",
-            &[("content-type", "application/json"), ("x-trace", "t-1")],
-            br#"{"id": 7, "items": ["a"]}"#.to_vec(),
-        )
-        .await,
-    );
-    assert_eq!(status, 200, "{body}");
-    let fields: serde_json::Value = serde_json::from_str(&body).expect("a dict becomes JSON");
-    assert_eq!(fields["data"], serde_json::json!({"id": 7, "items": ["a"]}));
-    assert_eq!(fields["event-type"], "application/json");
-    assert!(
-        fields["event-time"]
-            .as_str()
-            .is_some_and(|t| t.ends_with('Z')),
-        "{fields}"
-    );
-    assert!(fields["event-id"].as_str().is_some_and(|id| !id.is_empty()));
-    assert_eq!(fields["event-namespace"], "http.wasmless.io");
-    assert_eq!(fields["method"], "POST");
-    assert_eq!(fields["path"], "/orders");
-    assert_eq!(fields["query"], "limit=2");
-    assert_eq!(fields["x-trace"], "t-1");
-    assert_eq!(fields["context"]["function-name"], "fields");
-    assert_eq!(fields["context"]["runtime"], "python3.x");
-    assert_eq!(fields["context"]["timeout"], "180");
-    assert_eq!(
-        fields["context"]["memory-limit"],
-        (128u64 << 20).to_string()
-    );
+    check_event_fields(&up, RUNTIME).await;
 
     assert_eq!(up.post("/later", "hi").await, (200, "async hi".into()));
     let (status, body, headers) = raw(&up.url, "POST", "/created", &[], Vec::new()).await;
@@ -174,22 +142,7 @@ async fn python_functions_follow_the_kubeless_contract() {
     assert_eq!(up.post("/two-modules", "zip").await, (200, "ZIP!".into()));
 
     // An endless loop is stopped at its 3 s timeout; the others keep answering.
-    let spinning = {
-        let url = up.url.clone();
-        tokio::spawn(async move { text(raw(&url, "POST", "/spin", &[], b"x".to_vec()).await) })
-    };
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(
-        up.post("/hello", "meanwhile").await,
-        (200, "Hello, meanwhile!".into())
-    );
-    let (status, body) = spinning.await.expect("joined");
-    assert_eq!(status, 408);
-    assert_eq!(body.trim(), "Request timeout exceeded");
-    assert_eq!(
-        up.post("/hello", "after").await,
-        (200, "Hello, after!".into())
-    );
+    check_loop_times_out(&up).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -105,3 +105,58 @@ pub fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
     }
     buffer.into_inner()
 }
+
+/// Calls the `fields` function (which returns its event and context as
+/// JSON) with a JSON POST, and checks every kubeless field.
+pub async fn check_event_fields(up: &Up, runtime: &str) {
+    let (status, body) = text(
+        raw(
+            &up.url,
+            "POST",
+            "/fields/orders?limit=2",
+            &[("content-type", "application/json"), ("x-trace", "t-1")],
+            br#"{"id": 7, "items": ["a"]}"#.to_vec(),
+        )
+        .await,
+    );
+    assert_eq!(status, 200, "{body}");
+    let fields: serde_json::Value = serde_json::from_str(&body).expect("a result becomes JSON");
+    assert_eq!(fields["data"], serde_json::json!({"id": 7, "items": ["a"]}));
+    assert_eq!(fields["event-type"], "application/json");
+    let time = fields["event-time"].as_str().unwrap_or_default();
+    assert!(time.ends_with('Z'), "{fields}");
+    assert!(fields["event-id"].as_str().is_some_and(|id| !id.is_empty()));
+    assert_eq!(fields["event-namespace"], "http.wasmless.io");
+    assert_eq!(fields["method"], "POST");
+    assert_eq!(fields["path"], "/orders");
+    assert_eq!(fields["query"], "limit=2");
+    assert_eq!(fields["x-trace"], "t-1");
+    assert_eq!(fields["context"]["function-name"], "fields");
+    assert_eq!(fields["context"]["runtime"], runtime);
+    assert_eq!(fields["context"]["timeout"], "180");
+    assert_eq!(
+        fields["context"]["memory-limit"],
+        (128u64 << 20).to_string()
+    );
+}
+
+/// Calls `spin` (an endless loop with a 3 s timeout) and checks that it
+/// gets 408 while `hello` keeps answering, and after.
+pub async fn check_loop_times_out(up: &Up) {
+    let spinning = {
+        let url = up.url.clone();
+        tokio::spawn(async move { text(raw(&url, "POST", "/spin", &[], b"x".to_vec()).await) })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        up.post("/hello", "meanwhile").await,
+        (200, "Hello, meanwhile!".into())
+    );
+    let (status, body) = spinning.await.expect("joined");
+    assert_eq!(status, 408);
+    assert_eq!(body.trim(), "Request timeout exceeded");
+    assert_eq!(
+        up.post("/hello", "after").await,
+        (200, "Hello, after!".into())
+    );
+}
