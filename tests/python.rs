@@ -6,7 +6,8 @@
 mod common;
 
 use common::source::{
-    check_event_fields, check_loop_times_out, function, raw, source_up, zip_of, zipped,
+    check_event_fields, check_loop_times_out, function, raw, source_up, wait_for_log_line, zip_of,
+    zipped,
 };
 use common::tempdir;
 
@@ -119,11 +120,8 @@ async fn python_functions_follow_the_kubeless_contract() {
     let up = source_up(&[&dir]);
 
     assert_eq!(up.post("/hello", "Ada").await, (200, "Hello, Ada!".into()));
-    let log = up.log();
-    assert!(
-        log.contains("hello: called with Ada") && log.contains("function=hello"),
-        "print goes to the log, tagged with the function: {log}"
-    );
+    // print goes to the log, tagged with the function.
+    wait_for_log_line(&up, &["hello: called with Ada", "function=hello"]);
 
     check_event_fields(&up, RUNTIME).await;
 

@@ -160,3 +160,20 @@ pub async fn check_loop_times_out(up: &Up) {
         (200, "Hello, after!".into())
     );
 }
+
+/// Waits (up to 10 s: the log is read by another thread) until one line of
+/// `up`'s log holds every needle; panics with the log otherwise.
+pub fn wait_for_log_line(up: &Up, needles: &[&str]) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let log = up.log();
+        if log.lines().any(|l| needles.iter().all(|n| l.contains(n))) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no log line with {needles:?}:\n{log}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
