@@ -310,9 +310,9 @@ pub async fn cold_start(
     for subject in subjects {
         for cache in ["cold", "warm"] {
             eprintln!(
-                "{} ({} KiB), compile cache {cache}: {trials} trials ...",
+                "{} ({}), compile cache {cache}: {trials} trials ...",
                 subject.kind,
-                subject.module.len() / 1024
+                size(subject.module.len())
             );
             let warm_module = subject.distinct(&format!("{run}-warm"));
             if cache == "warm" {
@@ -348,6 +348,15 @@ pub async fn cold_start(
     Ok(rows)
 }
 
+/// A size for the table: KiB, or bytes below one KiB (a source file).
+fn size(bytes: usize) -> String {
+    if bytes < 1024 {
+        format!("{bytes} B")
+    } else {
+        format!("{} KiB", bytes / 1024)
+    }
+}
+
 /// The rows as a markdown table.
 pub fn table(rows: &[Row]) -> String {
     let ms = |d: Duration| format!("{:.2}", d.as_secs_f64() * 1e3);
@@ -356,9 +365,9 @@ pub fn table(rows: &[Row]) -> String {
     );
     for row in rows {
         out.push_str(&format!(
-            "| {} | {} KiB | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
             row.kind,
-            row.size / 1024,
+            size(row.size),
             row.cache,
             row.trials.len(),
             ms(row.trials[0].total),
