@@ -283,13 +283,20 @@ pub fn error_policy<K: Resource<DynamicType = ()> + Send + Sync + 'static>(
     Action::requeue(delay)
 }
 
+/// The kind of `K`, for metric labels and error messages (both need a
+/// `'static` name).
 fn kind_name<K: Resource<DynamicType = ()>>() -> &'static str {
     match K::kind(&()).as_ref() {
         "Function" => "Function",
         "HTTPTrigger" => "HTTPTrigger",
         "CronTrigger" => "CronTrigger",
         "KafkaTrigger" => "KafkaTrigger",
-        _ => "other",
+        "ConfigMap" => "ConfigMap",
+        "Deployment" => "Deployment",
+        "Service" => "Service",
+        "HorizontalPodAutoscaler" => "HorizontalPodAutoscaler",
+        "Ingress" => "Ingress",
+        _ => "object",
     }
 }
 
@@ -357,21 +364,10 @@ where
     api.patch(&name, &apply_params(), &Patch::Apply(object))
         .await
         .map_err(|source| Error::Apply {
-            kind: static_kind::<K>(),
+            kind: kind_name::<K>(),
             name,
             source,
         })
-}
-
-fn static_kind<K: Resource<DynamicType = ()>>() -> &'static str {
-    match K::kind(&()).as_ref() {
-        "ConfigMap" => "ConfigMap",
-        "Deployment" => "Deployment",
-        "Service" => "Service",
-        "HorizontalPodAutoscaler" => "HorizontalPodAutoscaler",
-        "Ingress" => "Ingress",
-        _ => "object",
-    }
 }
 
 fn owned_by<O: Resource, K: Resource>(object: &O, owner: &K) -> bool {
@@ -400,7 +396,7 @@ where
 {
     let api: Api<K> = Api::namespaced(ctx.client.clone(), namespace);
     let failed = |source| Error::Delete {
-        kind: static_kind::<K>(),
+        kind: kind_name::<K>(),
         name: name.to_owned(),
         source,
     };
