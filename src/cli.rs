@@ -46,9 +46,41 @@ pub enum Command {
     Bench(BenchCommand),
     /// Print the CustomResourceDefinitions (`wasmless crds | kubectl apply -f -`).
     Crds,
+    /// The first init container of a container-image function's pod:
+    /// write the function's files into the folder its runtime reads.
+    Prepare(PrepareArgs),
+    /// Print the runtime catalog in effect: the `spec.runtime` names, which
+    /// run in wasm and which on a container image.
+    Runtimes(RuntimesArgs),
     /// Run the Kubernetes operator: reconcile Functions and triggers into
     /// the objects that serve them, and fire cron triggers.
     Operator(OperatorArgs),
+}
+
+/// Options of `wasmless prepare`.
+#[derive(Debug, Args)]
+pub struct PrepareArgs {
+    /// The folder holding function.yaml (the mounted ConfigMap).
+    #[arg(long, default_value = "/function", env = "WASMLESS_FUNCTION_DIR")]
+    pub function_dir: PathBuf,
+    /// Where to write the files.
+    #[arg(long, default_value = "/kubeless")]
+    pub into: PathBuf,
+    /// The file name of a single source (`hello.py`); a zip is unpacked.
+    #[arg(long)]
+    pub file: Option<String>,
+}
+
+/// Options of `wasmless runtimes`.
+#[derive(Debug, Args)]
+pub struct RuntimesArgs {
+    /// A catalog file laid over the built-in one, as `up --runtime-catalog`
+    /// takes it.
+    #[arg(long, env = "WASMLESS_RUNTIME_CATALOG")]
+    pub catalog: Option<PathBuf>,
+    /// Print the catalog as YAML (a starting point for an override).
+    #[arg(long)]
+    pub yaml: bool,
 }
 
 /// Options of `wasmless operator`.
@@ -164,6 +196,11 @@ pub struct HostArgs {
     /// The folder holding the manifests (Functions, triggers) and modules.
     #[arg(long, default_value = "/function", env = "WASMLESS_FUNCTION_DIR")]
     pub function_dir: PathBuf,
+    /// Front a container-image function: send every event (HTTP, cron,
+    /// Kafka) to its runtime container at this address, such as
+    /// 127.0.0.1:9000.
+    #[arg(long, env = "WASMLESS_FORWARD_TO")]
+    pub forward_to: Option<SocketAddr>,
     /// Address to serve on.
     #[arg(long, default_value = "0.0.0.0:8080", env = "WASMLESS_LISTEN")]
     pub listen: SocketAddr,
@@ -221,6 +258,7 @@ impl From<HostArgs> for UpArgs {
             unload_idle: "0".to_owned(),
             state_dir: Some(args.state_dir),
             runtimes_dir: args.runtimes_dir,
+            runtime_catalog: None,
         }
     }
 }
@@ -339,6 +377,11 @@ pub struct UpArgs {
     /// runtimes/dist here, else share/wasmless/runtimes beside the binary.
     #[arg(long, env = "WASMLESS_RUNTIMES_DIR")]
     pub runtimes_dir: Option<PathBuf>,
+    /// A runtime catalog (YAML, as `wasmless runtimes` prints) laid over the
+    /// built-in one: its entries replace those with the same id, or add
+    /// runtimes.
+    #[arg(long, env = "WASMLESS_RUNTIME_CATALOG")]
+    pub runtime_catalog: Option<PathBuf>,
 }
 
 /// Where the source runtimes are when no folder is given: `runtimes/dist`
@@ -460,6 +503,10 @@ pub struct DeployArgs {
     /// The handler, for source runtimes.
     #[arg(long)]
     pub handler: Option<String>,
+    /// Run on this container image instead of wasm (the runtime's contract,
+    /// or any image with `--runtime custom`).
+    #[arg(long)]
+    pub image: Option<String>,
     /// Per-event timeout: seconds or a duration (`500ms`).
     #[arg(long)]
     pub timeout: Option<String>,
@@ -546,7 +593,14 @@ impl TryFrom<UpArgs> for (UpConfig, HostConfig) {
                     .map_err(|e| anyhow::anyhow!("--unload-idle: {e}"))?,
             ),
         };
+        let catalog = crate::runtimes::Catalog::load(args.runtime_catalog.as_deref())
+            .map_err(|e| anyhow::anyhow!("--runtime-catalog: {e}"))?;
         let up = UpConfig {
+            fallback: crate::up::Fallback {
+                catalog: std::sync::Arc::new(catalog),
+                local: true,
+                forward_to: None,
+            },
             listen: args.listen,
             paths: args.paths,
             max_body_bytes: usize::try_from(max_body).unwrap_or(usize::MAX),
@@ -594,10 +648,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 dir.display()
             );
             let root_function = args.function.clone();
+            let forward_to = args.forward_to;
             let secrets_root = args.secrets_root.clone();
             let (mut up, mut host) = <(UpConfig, HostConfig)>::try_from(UpArgs::from(args))?;
             host.secrets_root = Some(secrets_root);
             up.admin = false;
+            up.fallback.local = false;
+            up.fallback.forward_to = forward_to;
             up.name = "host";
             up.root_function = root_function;
             let host =
@@ -611,6 +668,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Operator(args) => {
             let config = crate::operator::run::OperatorConfig::try_from(args)?;
             crate::operator::run::run(config).await
+        }
+        Command::Prepare(args) => {
+            crate::prepare::prepare(&args.function_dir, &args.into, args.file.as_deref()).await
+        }
+        Command::Runtimes(args) => {
+            let catalog = crate::runtimes::Catalog::load(args.catalog.as_deref())
+                .map_err(anyhow::Error::msg)?;
+            if args.yaml {
+                print!("{}", catalog.to_yaml());
+            } else {
+                print!("{}", runtimes_table(&catalog));
+            }
+            Ok(())
         }
         Command::Crds => {
             print!("{}", crate::crd::crds_yaml());
@@ -750,6 +820,7 @@ async fn run_cluster_function(
                 from_file: args.from_file,
                 runtime: args.runtime,
                 handler: args.handler,
+                image: args.image,
                 timeout: args.timeout,
                 memory: args.memory,
                 env: args.env,
@@ -806,6 +877,7 @@ async fn run_function(verb: FunctionCommand) -> anyhow::Result<()> {
             let request = DeployRequest {
                 runtime: args.runtime,
                 handler: args.handler,
+                image: args.image,
                 timeout: args.timeout,
                 memory: args.memory,
                 env: args.env,
@@ -942,4 +1014,49 @@ async fn run_function(verb: FunctionCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The catalog as a table: which names run where.
+fn runtimes_table(catalog: &crate::runtimes::Catalog) -> String {
+    let mut rows = vec![[
+        "RUNTIME".to_owned(),
+        "NAMES".to_owned(),
+        "WASM".to_owned(),
+        "IMAGE".to_owned(),
+        "LOCAL".to_owned(),
+    ]];
+    rows.push([
+        "wasm".to_owned(),
+        "wasm".to_owned(),
+        "module".to_owned(),
+        "-".to_owned(),
+        "-".to_owned(),
+    ]);
+    for entry in &catalog.runtimes {
+        rows.push([
+            entry.id.clone(),
+            entry.names.join(","),
+            entry
+                .wasm
+                .map_or("-".to_owned(), |l| l.title().to_lowercase()),
+            entry.image.clone().unwrap_or_else(|| "spec.image".to_owned()),
+            entry
+                .local
+                .as_ref()
+                .map_or("-".to_owned(), |l| l.interpreter.clone()),
+        ]);
+    }
+    let widths: Vec<usize> = (0..5)
+        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .collect();
+    rows.iter()
+        .map(|row| {
+            let line: Vec<String> = row
+                .iter()
+                .zip(&widths)
+                .map(|(cell, width)| format!("{cell:<width$}"))
+                .collect();
+            format!("{}\n", line.join("  ").trim_end())
+        })
+        .collect()
 }

@@ -80,6 +80,8 @@ pub struct Deployment {
     pub runtime: Option<String>,
     /// `--handler`.
     pub handler: Option<String>,
+    /// `--image`.
+    pub image: Option<String>,
     /// `--timeout`.
     pub timeout: Option<String>,
     /// `--memory`.
@@ -119,6 +121,7 @@ pub fn function_resource(deployment: &Deployment) -> anyhow::Result<FunctionReso
             .clone()
             .unwrap_or_else(|| WASM_RUNTIME.to_owned()),
         handler: deployment.handler.clone(),
+        image: deployment.image.clone(),
         function: Some(source),
         function_content_type: content_type,
         timeout: deployment.timeout.clone().map(Seconds::Text),

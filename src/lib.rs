@@ -13,6 +13,7 @@ pub mod crd;
 pub mod host;
 pub mod manifest;
 pub mod operator;
+pub mod prepare;
 pub mod runtimes;
 pub mod telemetry;
 pub mod topic;

@@ -78,6 +78,7 @@ pub struct ObjectMeta {
         label_selector_path = ".status.selector"
     ),
     printcolumn(name = "Runtime", type_ = "string", json_path = ".spec.runtime"),
+    printcolumn(name = "Path", type_ = "string", json_path = ".status.placement.path"),
     printcolumn(
         name = "Ready",
         type_ = "string",
@@ -111,6 +112,12 @@ pub struct FunctionSpec {
     /// `wasm` functions, whose entry point is given by their kind.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handler: Option<String>,
+    /// A container image to run the function on instead of wasm: one that
+    /// serves the runtime's contract over HTTP (see runtimes/images/), or
+    /// any image with the `custom` runtime. Unset, the runtime catalog
+    /// decides: wasm when it can, the runtime's image otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
     /// The function's source, encoded as `functionContentType` says: text
     /// (WAT or source code), base64 bytes, a base64 zip, or a URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -266,6 +273,7 @@ impl Default for FunctionSpec {
         Self {
             runtime: default_runtime(),
             handler: None,
+            image: None,
             function: None,
             function_content_type: ContentType::Text,
             checksum: None,
@@ -320,7 +328,7 @@ impl FunctionSpec {
                     "spec.file and spec.function are mutually exclusive: give the source one way",
                 ));
             }
-            (None, None) => {
+            (None, None) if !(self.runtime == crate::runtimes::catalog::CUSTOM && self.image.is_some()) => {
                 return Err(InvalidSpec::new(
                     "spec.function",
                     "the function has no source: set spec.function (inline, base64 or url) or spec.file",
@@ -345,6 +353,14 @@ impl FunctionSpec {
         }
         if self.runtime.trim().is_empty() {
             return Err(InvalidSpec::new("spec.runtime", "must not be empty"));
+        }
+        if let Some(image) = &self.image
+            && (image.trim().is_empty() || image.chars().any(char::is_whitespace))
+        {
+            return Err(InvalidSpec::new(
+                "spec.image",
+                format!("`{image}` is not an image reference"),
+            ));
         }
         self.timeout()?;
         self.memory_limit()?;

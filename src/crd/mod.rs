@@ -22,7 +22,7 @@ pub use function::{
 };
 pub use http_trigger::{Cors, GatewayRef, HttpTriggerResource, HttpTriggerSpec};
 pub use quantity::{parse_duration, parse_memory};
-pub use status::{FunctionStatus, TriggerStatus};
+pub use status::{FunctionStatus, PlacementStatus, TriggerStatus};
 pub use trigger::{
     Brokers, CatchUp, CronTrigger, CronTriggerResource, CronTriggerSpec, DEFAULT_MAX_RETRY_BACKOFF,
     DEFAULT_RETRY_BACKOFF, KafkaTrigger, KafkaTriggerResource, KafkaTriggerSpec, LabelSelector,

@@ -26,6 +26,39 @@ pub struct FunctionStatus {
     /// The function's URL inside the cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// Which path the function runs on, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<PlacementStatus>,
+}
+
+/// The runtime catalog's decision for a Function.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlacementStatus {
+    /// `wasm` or `image`.
+    pub path: String,
+    /// The catalog's runtime id (`python3.x`), or `wasm` for a module.
+    pub runtime: String,
+    /// The container image, on the image path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// `WasmModule`, `WasmRuntime`, `ImageRequested`, `NoWasmRuntime` or
+    /// `NativeDependencies`.
+    pub reason: String,
+    /// The decision in a sentence.
+    pub message: String,
+}
+
+impl From<&crate::runtimes::Placement> for PlacementStatus {
+    fn from(placement: &crate::runtimes::Placement) -> Self {
+        Self {
+            path: placement.path.as_str().to_owned(),
+            runtime: placement.runtime.clone(),
+            image: placement.image.clone(),
+            reason: placement.reason.to_owned(),
+            message: placement.message.clone(),
+        }
+    }
 }
 
 /// The observed state of a trigger, written by the operator.

@@ -34,9 +34,23 @@ pub struct Context {
     /// Counts reconciliations by kind and outcome.
     pub reconciliations: Reconciliations,
     failures: Mutex<HashMap<String, u32>>,
+    catalog: std::sync::RwLock<std::sync::Arc<crate::runtimes::Catalog>>,
 }
 
 impl Context {
+    /// The runtime catalog in effect.
+    pub fn catalog(&self) -> std::sync::Arc<crate::runtimes::Catalog> {
+        self.catalog
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Puts a new runtime catalog in effect.
+    pub fn set_catalog(&self, catalog: crate::runtimes::Catalog) {
+        *self.catalog.write().unwrap_or_else(|e| e.into_inner()) = std::sync::Arc::new(catalog);
+    }
+
     /// A context reporting as `wasmless-operator` (instance `instance`).
     pub fn new(client: Client, settings: PodSettings, instance: Option<String>) -> Self {
         let reporter = Reporter {
@@ -49,6 +63,9 @@ impl Context {
             settings,
             reconciliations: Reconciliations::default(),
             failures: Mutex::default(),
+            catalog: std::sync::RwLock::new(std::sync::Arc::new(
+                crate::runtimes::Catalog::built_in(),
+            )),
         }
     }
 

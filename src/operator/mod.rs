@@ -1,6 +1,7 @@
 //! The operator: reconciles Function and trigger resources into the
 //! Kubernetes objects that run them, and fires cron triggers.
 
+pub mod catalog;
 pub mod context;
 pub mod error;
 mod merge;

@@ -40,7 +40,7 @@ pub async fn reconcile_function(
 ) -> Result<Action, Error> {
     let (namespace, name) = identity(function.as_ref())?;
     let kafka = kafka_triggers_for(&function, &namespace, &ctx).await?;
-    let objects = match desired_objects(&function, &kafka, &ctx.settings) {
+    let objects = match desired_objects(&function, &kafka, &ctx.settings, &ctx.catalog()) {
         Ok(objects) => objects,
         Err(refusal) => {
             let status = FunctionStatus {
@@ -49,6 +49,7 @@ pub async fn reconcile_function(
                     &function.status_conditions(),
                     &refusal,
                 )],
+                placement: None,
                 ..function.status.clone().unwrap_or_default()
             };
             write_status(&ctx, function.as_ref(), function.status.as_ref(), status).await?;
@@ -85,6 +86,7 @@ pub async fn reconcile_function(
         ready_replicas: Some(deployed.ready_replicas.unwrap_or(0)),
         selector: Some(selector_text(&name)),
         url: Some(function_url(&function, &ctx.settings)),
+        placement: Some((&objects.placement).into()),
     };
     let was_ready = is_ready(&function.status_conditions());
     write_status(&ctx, function.as_ref(), function.status.as_ref(), status).await?;

@@ -17,6 +17,10 @@ use sha2::{Digest, Sha256};
 
 use super::merge::merge;
 use crate::crd::{ContentType, Function, FunctionResource, KafkaTrigger, WASM_RUNTIME};
+use crate::runtimes::{Catalog, Dependencies, Path as RunPath, Placement};
+
+/// Where a container-image function's files are, in its pod.
+pub const CODE_DIR: &str = "/kubeless";
 
 /// The port every function's Service listens on, and the default port of
 /// its pods.
@@ -57,6 +61,8 @@ pub struct FunctionObjects {
     pub service: Service,
     /// Present when the Function asks for autoscaling.
     pub autoscaler: Option<HorizontalPodAutoscaler>,
+    /// Which path it runs on, and why.
+    pub placement: Placement,
 }
 
 /// Why a Function cannot be turned into objects: a permanent problem that
@@ -109,22 +115,19 @@ pub fn function_url(function: &FunctionResource, settings: &PodSettings) -> Stri
 }
 
 /// Builds every object of a function. `kafka` holds the Kafka triggers
-/// that deliver to it: its pods consume their topics.
+/// that deliver to it: its pods consume their topics. `catalog` decides
+/// whether it runs in wasm or on its runtime's image.
 pub fn desired_objects(
     function: &FunctionResource,
     kafka: &[KafkaTrigger],
     settings: &PodSettings,
+    catalog: &Catalog,
 ) -> Result<FunctionObjects, Refusal> {
     let plain = function.to_function();
     plain
         .validate()
         .map_err(|e| Refusal::invalid(e.to_string()))?;
-    if let Err(message) = crate::runtimes::resolve(&plain.spec.runtime) {
-        return Err(Refusal {
-            reason: "UnsupportedRuntime",
-            message: format!("spec.runtime: {message}"),
-        });
-    }
+    let placement = place(&plain, catalog)?;
     if plain.spec.file.is_some() {
         return Err(Refusal::invalid(
             "spec.file is read by `wasmless up` only; in a cluster give the source in spec.function \
@@ -133,12 +136,58 @@ pub fn desired_objects(
     }
     let config_map = desired_config_map(function, &plain, kafka)?;
     let checksum = checksum(&config_map);
+    let deployment = match placement.path {
+        RunPath::Wasm => desired_deployment(function, settings, &checksum)?,
+        RunPath::Image => desired_image_deployment(function, &plain, settings, &checksum, &placement)?,
+    };
     Ok(FunctionObjects {
-        deployment: desired_deployment(function, settings, &checksum)?,
+        deployment,
         service: desired_service(function)?,
         autoscaler: desired_autoscaler(function)?,
         config_map,
+        placement,
     })
+}
+
+/// The catalog's decision for a Function: the dependencies it is judged by
+/// are the names in its zip's dependency file (`requirements.txt`,
+/// `package.json`), checked against the runtime's `nativePackages`.
+fn place(function: &Function, catalog: &Catalog) -> Result<Placement, Refusal> {
+    let spec = &function.spec;
+    let dependencies = catalog
+        .find(&spec.runtime)
+        .and_then(|entry| {
+            let file = &entry.install.as_ref()?.file;
+            let text = zipped_file(function, file)?;
+            Some(crate::runtimes::placement::listed_native(entry, &text))
+        })
+        .unwrap_or(Dependencies::Pure);
+    crate::runtimes::place(catalog, &spec.runtime, spec.image.as_deref(), &dependencies).map_err(
+        |e| Refusal {
+            reason: e.reason,
+            message: e.message,
+        },
+    )
+}
+
+/// A file at the top of a base64+zip source, as text.
+fn zipped_file(function: &Function, name: &str) -> Option<String> {
+    use std::io::Read as _;
+    if function.spec.function_content_type != ContentType::Base64Zip {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(function.spec.function.as_deref()?.trim())
+        .ok()?;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).ok()?;
+    let mut entry = archive.by_name(name).ok()?;
+    let mut text = String::new();
+    entry
+        .by_ref()
+        .take(1 << 20)
+        .read_to_string(&mut text)
+        .ok()?;
+    Some(text)
 }
 
 /// The metadata of an object made for `function`: its name and namespace,
@@ -362,6 +411,163 @@ pub fn desired_deployment(
         deployment["spec"]["replicas"] = json!(spec.replicas.unwrap_or(1));
     }
     overlay(deployment, spec.deployment.as_ref(), "spec.deployment")
+}
+
+/// The Deployment of a function on the container-image fallback. The pod
+/// is the wasm path's (same labels, Service port, probes, metrics, Kafka
+/// consumers in `wasmless host`) with the host in front of a second
+/// container, the runtime's image, to which it forwards every event. Two
+/// init containers come first: `prepare` writes the function's files into
+/// /kubeless, and `install` runs the runtime's dependency step when the
+/// function has the dependency file.
+pub fn desired_image_deployment(
+    function: &FunctionResource,
+    plain: &Function,
+    settings: &PodSettings,
+    checksum: &str,
+    placement: &Placement,
+) -> Result<Deployment, Refusal> {
+    let spec = &plain.spec;
+    let entry = placement
+        .entry
+        .as_ref()
+        .ok_or_else(|| Refusal::invalid("no runtime for the image path"))?;
+    let image = placement.image.clone().unwrap_or_default();
+    let port = function.spec.port.unwrap_or(FUNCTION_PORT);
+    if entry.port == port {
+        return Err(Refusal {
+            reason: "PortConflict",
+            message: format!(
+                "runtime {} serves on port {}, the port wasmless host listens on in front of it; set spec.port, or the runtime's port in the catalog, to another",
+                entry.id, entry.port
+            ),
+        });
+    }
+    let mut deployment = serde_json::to_value(desired_deployment(function, settings, checksum)?)
+        .expect("a Deployment serializes");
+    let pod = &mut deployment["spec"]["template"]["spec"];
+    let restricted = json!({
+        "allowPrivilegeEscalation": false,
+        "readOnlyRootFilesystem": true,
+        "capabilities": {"drop": ["ALL"]},
+    });
+    // The host in front: it forwards instead of loading the function.
+    let host = &mut pod["containers"][0];
+    host["env"]
+        .as_array_mut()
+        .expect("built as an array")
+        .push(json!({"name": "WASMLESS_FORWARD_TO", "value": format!("127.0.0.1:{}", entry.port)}));
+    host["resources"] = json!({"requests": {"cpu": "20m", "memory": "32Mi"}});
+    let secret_mounts: Vec<Value> = host["volumeMounts"]
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .filter(|m| m["name"].as_str().is_some_and(|n| n.starts_with("secret-")))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    pod["volumes"]
+        .as_array_mut()
+        .expect("built as an array")
+        .push(json!({"name": "code", "emptyDir": {}}));
+    let name = plain.name();
+    let handler = spec.handler.as_deref().unwrap_or_default();
+    let (module, entry_point) = crate::runtimes::split_handler(handler).unwrap_or(("", ""));
+    let timeout = spec
+        .timeout()
+        .map_err(|e| Refusal::invalid(e.to_string()))?;
+    let memory = spec
+        .memory_limit()
+        .map_err(|e| Refusal::invalid(e.to_string()))?;
+    let mut env = vec![
+        json!({"name": "FUNC_DIR", "value": CODE_DIR}),
+        json!({"name": "FUNC_NAME", "value": name}),
+        json!({"name": "MOD_NAME", "value": module}),
+        json!({"name": "FUNC_HANDLER", "value": entry_point}),
+        json!({"name": "FUNC_RUNTIME", "value": spec.runtime}),
+        json!({"name": "FUNC_TIMEOUT", "value": timeout.as_secs().to_string()}),
+        json!({"name": "FUNC_MEMORY_LIMIT", "value": memory.to_string()}),
+        json!({"name": "FUNC_PORT", "value": entry.port.to_string()}),
+    ];
+    env.extend(entry.env.iter().map(|(k, v)| json!({"name": k, "value": v})));
+    env.extend(spec.env.iter().map(|v| json!({"name": v.name, "value": v.value})));
+    let mut runtime_mounts = vec![
+        json!({"name": "code", "mountPath": CODE_DIR, "readOnly": true}),
+        json!({"name": "tmp", "mountPath": "/tmp"}),
+    ];
+    runtime_mounts.extend(secret_mounts);
+    let resources = match &spec.resources {
+        Some(resources) => serde_json::to_value(resources).expect("resources serialize"),
+        None => json!({"requests": {"cpu": "50m", "memory": "64Mi"}}),
+    };
+    let mut runtime = json!({
+        "name": "runtime",
+        "image": image,
+        "env": env,
+        "ports": [{"name": "runtime", "containerPort": entry.port, "protocol": "TCP"}],
+        "readinessProbe": {"httpGet": {"path": "/healthz", "port": "runtime"}, "periodSeconds": 10},
+        "livenessProbe": {"httpGet": {"path": "/healthz", "port": "runtime"}, "initialDelaySeconds": 10, "periodSeconds": 10},
+        "resources": resources,
+        "volumeMounts": runtime_mounts,
+        "securityContext": restricted,
+    });
+    if !entry.command.is_empty() {
+        runtime["command"] = json!(entry.command);
+    }
+    pod["containers"]
+        .as_array_mut()
+        .expect("built as an array")
+        .push(runtime);
+    // The function's files: a single source gets the runtime's extension.
+    let mut prepare_args = vec![
+        "prepare".to_owned(),
+        "--function-dir".to_owned(),
+        FUNCTION_DIR.to_owned(),
+        "--into".to_owned(),
+        CODE_DIR.to_owned(),
+    ];
+    if spec.function_content_type != ContentType::Base64Zip && !module.is_empty() {
+        prepare_args.push("--file".to_owned());
+        prepare_args.push(match &entry.extension {
+            Some(extension) => format!("{module}.{extension}"),
+            None => module.to_owned(),
+        });
+    }
+    let mut prepare = json!({
+        "name": "prepare",
+        "image": settings.image,
+        "args": prepare_args,
+        "volumeMounts": [
+            {"name": "function", "mountPath": FUNCTION_DIR, "readOnly": true},
+            {"name": "code", "mountPath": CODE_DIR},
+        ],
+        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}},
+        "securityContext": restricted,
+    });
+    if let Some(policy) = &settings.image_pull_policy {
+        prepare["imagePullPolicy"] = json!(policy);
+    }
+    let mut init = vec![prepare];
+    if let Some(install) = &entry.install
+        && zipped_file(plain, &install.file).is_some()
+    {
+        init.push(json!({
+            "name": "install",
+            "image": image,
+            "command": install.command,
+            "env": [{"name": "HOME", "value": "/tmp"}],
+            "volumeMounts": [
+                {"name": "code", "mountPath": CODE_DIR},
+                {"name": "tmp", "mountPath": "/tmp"},
+            ],
+            "resources": resources,
+            "securityContext": restricted,
+        }));
+    }
+    pod["initContainers"] = json!(init);
+    serde_json::from_value(deployment)
+        .map_err(|e| Refusal::invalid(format!("the image Deployment does not fit: {e}")))
 }
 
 /// A volume name for a Secret: a DNS label, unique per Secret name.

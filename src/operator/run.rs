@@ -142,6 +142,12 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
             all.clone(),
             move |trigger| same_namespace(&function_store.state(), trigger.namespace()),
         )
+        // A new runtime catalog may move Functions between wasm and image.
+        .reconcile_all_on(super::catalog::watch(
+            client.clone(),
+            &config.lease_namespace,
+            ctx.clone(),
+        ))
         .shutdown_on_signal()
         .run(reconcile_function, error_policy, ctx.clone())
         .for_each(log_outcome);

@@ -34,10 +34,20 @@ pub struct FunctionInfo {
     /// `parked` when unloaded while idle.
     #[serde(default)]
     pub code: Option<String>,
+    /// Which path it runs on and why (wasm, or the container-image
+    /// fallback).
+    #[serde(default)]
+    pub placement: Option<crate::crd::PlacementStatus>,
 }
 
 impl FunctionInfo {
-    pub(crate) fn new(name: &str, runtime: &str, entry: &Entry, origin: &Origin) -> Self {
+    pub(crate) fn new(
+        name: &str,
+        runtime: &str,
+        entry: &Entry,
+        origin: &Origin,
+        placement: Option<&crate::runtimes::Placement>,
+    ) -> Self {
         let origin = match origin {
             Origin::Manifest(path) => path.display().to_string(),
             Origin::Api => "api".to_owned(),
@@ -58,6 +68,13 @@ impl FunctionInfo {
                 ),
             ),
             Entry::Failed(reason) => ("failed", None, Some(reason.clone()), None, None),
+            Entry::Process(_) => (
+                "ready",
+                Some("process".to_owned()),
+                None,
+                None,
+                Some("native".to_owned()),
+            ),
             Entry::Parked(parked) => (
                 "ready",
                 Some(parked.kind.as_str().to_owned()),
@@ -75,6 +92,7 @@ impl FunctionInfo {
             origin,
             digest,
             code,
+            placement: placement.map(Into::into),
         }
     }
 }
@@ -87,6 +105,9 @@ pub struct DeployRequest {
     pub runtime: Option<String>,
     /// The handler, for source runtimes.
     pub handler: Option<String>,
+    /// A container image to run on instead of wasm.
+    #[serde(default)]
+    pub image: Option<String>,
     /// Timeout as in the spec.
     pub timeout: Option<String>,
     /// Memory limit as in the spec.
@@ -114,6 +135,7 @@ impl DeployRequest {
                     .runtime
                     .unwrap_or_else(|| crate::crd::WASM_RUNTIME.to_owned()),
                 handler: self.handler,
+                image: self.image,
                 function: Some(base64::engine::general_purpose::STANDARD.encode(&self.source)),
                 // A zip (several files of a source function) is unpacked.
                 function_content_type: if self.source.starts_with(b"PK\x03\x04") {

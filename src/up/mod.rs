@@ -4,6 +4,7 @@
 
 mod admin;
 mod metrics;
+mod fallback;
 mod registry;
 mod server;
 mod source;
@@ -12,6 +13,7 @@ mod watch;
 
 pub use admin::{ADMIN_PREFIX, DeployRequest, FunctionInfo};
 pub use metrics::Metrics;
-pub use registry::{Origin, Registry};
+pub use registry::{Fallback, Origin, Registry, Runner};
+pub use source::unzip;
 pub use server::{App, UpConfig, run, serve};
 pub use triggers::{TriggerInfo, TriggerSet};

@@ -7,11 +7,15 @@ use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use crate::crd::{ContentType, Function, Target};
-use crate::host::{CacheOutcome, FunctionSettings, Host, LoadedFunction, Parked};
+use crate::host::{
+    CacheOutcome, Event, FunctionSettings, Host, InvokeError, LoadedFunction, Parked, Response,
+};
 use crate::manifest::{fetch_url, resolve_source};
-use crate::runtimes::{self, Runtime};
+use crate::runtimes::catalog::LocalServer;
+use crate::runtimes::{self, Catalog, Dependencies, Language, Path as RunPath, Placement};
 
-use super::source::{CODE_MOUNT, SourceRuntimes, write_code};
+use super::fallback::{LocalProcess, ProcessSpec};
+use super::source::{CODE_MOUNT, CodeError, SourceRuntimes, Target as InstallTarget, write_code};
 
 use super::admin::FunctionInfo;
 
@@ -34,6 +38,50 @@ pub enum Entry {
     /// Unloaded while idle; its next event loads it again from the compile
     /// cache (a fraction of a millisecond).
     Parked(Parked),
+    /// On the container-image fallback: a local process of its runtime's
+    /// server.
+    Process(Arc<LocalProcess>),
+}
+
+/// A function ready to take events, on either path.
+#[derive(Clone)]
+pub enum Runner {
+    /// Loaded in the wasm host.
+    Wasm(Arc<LoadedFunction>),
+    /// A fallback process.
+    Process(Arc<LocalProcess>),
+}
+
+impl Runner {
+    /// What it is, for a line of output: kind, size and code tier, or the
+    /// fallback process.
+    pub fn summary(&self) -> String {
+        match self {
+            Runner::Wasm(f) => format!(
+                "{}, {} KiB, {:?}",
+                f.kind().as_str(),
+                f.size() / 1024,
+                f.cache_outcome()
+            ),
+            Runner::Process(_) => "container-image fallback, as a local process".to_owned(),
+        }
+    }
+
+    /// The kind of function: a wasm kind, or `process`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Runner::Wasm(f) => f.kind().as_str(),
+            Runner::Process(_) => "process",
+        }
+    }
+
+    /// Runs one event.
+    pub async fn handle_event(&self, event: Event) -> Result<Response, InvokeError> {
+        match self {
+            Runner::Wasm(function) => function.handle_event(event).await,
+            Runner::Process(process) => process.handle_event(event).await,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -42,11 +90,34 @@ struct Slot {
     origin: Origin,
     runtime: String,
     labels: BTreeMap<String, String>,
+    placement: Option<Placement>,
+}
+
+/// Where `up` may run container-image fallbacks.
+#[derive(Clone, Debug)]
+pub struct Fallback {
+    /// The runtime catalog.
+    pub catalog: Arc<Catalog>,
+    /// Run fallbacks as local processes (`up`); a pod's host does not (the
+    /// operator gives a fallback function its image instead).
+    pub local: bool,
+    /// A pod's host in front of a fallback function: every event goes to
+    /// the runtime container at this address (the operator decided the
+    /// path).
+    pub forward_to: Option<std::net::SocketAddr>,
+}
+
+/// A function loaded off the executor, before a fallback process starts.
+enum Loaded {
+    Wasm(Arc<LoadedFunction>, Arc<[u8]>),
+    Process(ProcessSpec),
+    Remote(LocalProcess),
 }
 
 /// The registry of functions.
 pub struct Registry {
     host: Arc<Host>,
+    fallback: Fallback,
     sources: Arc<SourceRuntimes>,
     slots: Arc<RwLock<HashMap<String, Slot>>>,
     /// One optimizing compile at a time in the background (each already
@@ -57,9 +128,10 @@ pub struct Registry {
 
 impl Registry {
     /// An empty registry on `host`.
-    pub fn new(host: Arc<Host>) -> Self {
+    pub fn new(host: Arc<Host>, fallback: Fallback) -> Self {
         Self {
             sources: Arc::new(SourceRuntimes::new(host.config.runtimes_dir.clone())),
+            fallback,
             host,
             slots: Arc::new(RwLock::new(HashMap::new())),
             optimizer: Arc::new(tokio::sync::Semaphore::new(1)),
@@ -78,24 +150,54 @@ impl Registry {
         &self,
         function: Function,
         origin: Origin,
-    ) -> Result<Arc<LoadedFunction>, String> {
+    ) -> Result<Runner, String> {
         let name = function.name().to_owned();
         let runtime = function.spec.runtime.clone();
         let labels = function.metadata.labels.clone();
         let started = Instant::now();
         let host = self.host.clone();
         let sources = self.sources.clone();
+        let fallback = self.fallback.clone();
         let base_dir = match &origin {
             Origin::Manifest(path) => path.parent().map(|p| p.to_owned()),
             Origin::Api => None,
         };
+        let placement;
         let loaded = match fetch(&function).await {
             Ok(fetched) => tokio::task::spawn_blocking(move || {
-                load(&host, &sources, &function, base_dir, fetched)
+                load(&host, &sources, &fallback, &function, base_dir, fetched)
             })
             .await
-            .unwrap_or_else(|e| Err(format!("loading panicked: {e}"))),
-            Err(reason) => Err(reason),
+            .unwrap_or_else(|e| Err((format!("loading panicked: {e}"), None))),
+            Err(reason) => Err((reason, None)),
+        };
+        let loaded = match loaded {
+            Ok((Loaded::Remote(process), decided)) => {
+                let process = Arc::new(process);
+                self.put(&name, Entry::Process(process.clone()), origin, runtime, labels, Some(decided));
+                return Ok(Runner::Process(process));
+            }
+            Ok((Loaded::Process(spec), decided)) => {
+                placement = Some(decided);
+                let servers = self.servers_dir();
+                match LocalProcess::start(spec, &servers, self.host.clone()).await {
+                    Ok(process) => {
+                        let process = Arc::new(process);
+                        tracing::info!(function = %name, "running on the local fallback process");
+                        self.put(&name, Entry::Process(process), origin, runtime, labels, placement);
+                        return Ok(Runner::Process(self.process(&name)?));
+                    }
+                    Err(reason) => Err(reason),
+                }
+            }
+            Ok((Loaded::Wasm(function, source), decided)) => {
+                placement = Some(decided);
+                Ok((function, source))
+            }
+            Err((reason, decided)) => {
+                placement = decided;
+                Err(reason)
+            }
         };
         let (loaded, source) = match loaded {
             Ok((function, source)) => (Ok(function), Some(source)),
@@ -118,30 +220,60 @@ impl Registry {
                 Entry::Failed(reason.clone())
             }
         };
-        self.write().insert(
-            name.clone(),
-            Slot {
-                entry,
-                origin,
-                runtime,
-                labels,
-            },
-        );
+        self.put(&name, entry, origin, runtime, labels, placement);
         // Only now that it is in place can the optimized code replace it.
         if let (Ok(function), Some(source)) = (&loaded, source)
             && function.cache_outcome() == CacheOutcome::Baseline
         {
             self.optimize_later(name, function.clone(), source);
         }
-        loaded
+        loaded.map(Runner::Wasm)
+    }
+
+    fn put(
+        &self,
+        name: &str,
+        entry: Entry,
+        origin: Origin,
+        runtime: String,
+        labels: BTreeMap<String, String>,
+        placement: Option<Placement>,
+    ) {
+        self.write().insert(
+            name.to_owned(),
+            Slot {
+                entry,
+                origin,
+                runtime,
+                labels,
+                placement,
+            },
+        );
+    }
+
+    /// The process just put in place for `name`.
+    fn process(&self, name: &str) -> Result<Arc<LocalProcess>, String> {
+        match self.get(name) {
+            Some(Entry::Process(process)) => Ok(process),
+            _ => Err(format!("`{name}` was replaced while it started")),
+        }
+    }
+
+    /// Where the built-in fallback servers are written.
+    fn servers_dir(&self) -> PathBuf {
+        match &self.host.config.cache_dir {
+            Some(cache) => cache.join("servers"),
+            None => std::env::temp_dir().join("wasmless-servers"),
+        }
     }
 
     /// The function called `name`, ready to run: a parked function is
     /// loaded again first. `None` if there is no such function, `Err` with
     /// the reason if it cannot run.
-    pub async fn ready(&self, name: &str) -> Option<Result<Arc<LoadedFunction>, String>> {
+    pub async fn ready(&self, name: &str) -> Option<Result<Runner, String>> {
         let parked = match self.get(name)? {
-            Entry::Ready(function) => return Some(Ok(function)),
+            Entry::Ready(function) => return Some(Ok(Runner::Wasm(function))),
+            Entry::Process(process) => return Some(Ok(Runner::Process(process))),
             Entry::Failed(reason) => return Some(Err(reason)),
             Entry::Parked(parked) => parked,
         };
@@ -155,13 +287,14 @@ impl Registry {
         let slot = slots.get_mut(name)?;
         match (&slot.entry, loaded) {
             // Someone else woke it (or replaced it) meanwhile: use theirs.
-            (Entry::Ready(current), _) => Some(Ok(current.clone())),
+            (Entry::Ready(current), _) => Some(Ok(Runner::Wasm(current.clone()))),
+            (Entry::Process(current), _) => Some(Ok(Runner::Process(current.clone()))),
             (Entry::Failed(reason), _) => Some(Err(reason.clone())),
             (Entry::Parked(_), Ok(function)) => {
                 let function = Arc::new(function);
                 slot.entry = Entry::Ready(function.clone());
                 tracing::debug!(function = %name, "woke a parked function");
-                Some(Ok(function))
+                Some(Ok(Runner::Wasm(function)))
             }
             (Entry::Parked(_), Err(reason)) => {
                 tracing::error!(function = %name, "a parked function could not be loaded again: {reason}");
@@ -276,7 +409,15 @@ impl Registry {
         let mut list: Vec<FunctionInfo> = self
             .read()
             .iter()
-            .map(|(name, slot)| FunctionInfo::new(name, &slot.runtime, &slot.entry, &slot.origin))
+            .map(|(name, slot)| {
+                FunctionInfo::new(
+                    name,
+                    &slot.runtime,
+                    &slot.entry,
+                    &slot.origin,
+                    slot.placement.as_ref(),
+                )
+            })
             .collect();
         list.sort_by(|a, b| a.name.cmp(&b.name));
         list
@@ -309,57 +450,87 @@ async fn fetch(function: &Function) -> Result<Option<Vec<u8>>, String> {
     }
 }
 
-/// Loads a function; returns it with the wasm it runs (for a later
-/// optimized compile): its own module, or its language's runtime.
+/// Loads a function: decides its path with the runtime catalog, writes
+/// its files and installs its dependencies, then loads it in the host (with
+/// the wasm it runs, for a later optimized compile) or describes the
+/// fallback process to start. An error comes with the decision when one was
+/// made.
 fn load(
     host: &Arc<Host>,
     sources: &SourceRuntimes,
+    fallback: &Fallback,
     function: &Function,
     base_dir: Option<PathBuf>,
     fetched: Option<Vec<u8>>,
-) -> Result<(Arc<LoadedFunction>, Arc<[u8]>), String> {
+) -> Result<(Loaded, Placement), (String, Option<Placement>)> {
     let spec = &function.spec;
-    let runtime = runtimes::resolve(&spec.runtime).map_err(|m| format!("spec.runtime: {m}"))?;
-    let source =
-        resolve_source(function, base_dir.as_deref(), fetched).map_err(|e| e.to_string())?;
+    let decide = |dependencies: &Dependencies| {
+        runtimes::place(
+            &fallback.catalog,
+            &spec.runtime,
+            spec.image.as_deref(),
+            dependencies,
+        )
+        .map_err(|e| (e.message, None))
+    };
+    if let Some(address) = fallback.forward_to {
+        let timeout = spec.timeout().map_err(|e| (e.to_string(), None))?;
+        let placement = Placement {
+            path: RunPath::Image,
+            runtime: spec.runtime.clone(),
+            language: None,
+            entry: None,
+            image: spec.image.clone(),
+            reason: "Forwarded",
+            message: format!("events go to the runtime container at {address}"),
+        };
+        return Ok((Loaded::Remote(LocalProcess::remote(address, timeout)), placement));
+    }
+    let mut placement = decide(&Dependencies::Pure)?;
+    let with = |placement: &Placement| {
+        let placement = placement.clone();
+        move |message: String| (message, Some(placement))
+    };
+    let source = resolve_source(function, base_dir.as_deref(), fetched)
+        .map_err(|e| with(&placement)(e.to_string()))?;
     let mut settings = FunctionSettings {
         name: function.name().to_owned(),
         runtime: spec.runtime.clone(),
-        timeout: spec.timeout().map_err(|e| e.to_string())?,
-        memory_limit: spec.memory_limit().map_err(|e| e.to_string())?,
+        timeout: spec.timeout().map_err(|e| with(&placement)(e.to_string()))?,
+        memory_limit: spec
+            .memory_limit()
+            .map_err(|e| with(&placement)(e.to_string()))?,
         env: spec
             .env
             .iter()
             .map(|v| (v.name.clone(), v.value.clone()))
             .collect(),
-        mounts: secret_mounts(function, host.config.secrets_root.as_deref())?,
+        mounts: secret_mounts(function, host.config.secrets_root.as_deref())
+            .map_err(with(&placement))?,
     };
-    let language = match runtime {
-        Runtime::Wasm => {
-            if spec.function_content_type == ContentType::Base64Zip {
-                return Err("spec.functionContentType: base64+zip is for source runtimes (python3.x, nodejs); give a wasm function as base64".into());
-            }
-            let loaded = host.load(&source, settings).map_err(|e| e.to_string())?;
-            return Ok((Arc::new(loaded), source.into()));
+    if placement.path == RunPath::Wasm && placement.language.is_none() {
+        if spec.function_content_type == ContentType::Base64Zip {
+            return Err(with(&placement)("spec.functionContentType: base64+zip is for source runtimes (python3.x, nodejs); give a wasm function as base64".into()));
         }
-        Runtime::Source(language) => language,
-    };
+        let loaded = host
+            .load(&source, settings)
+            .map_err(|e| with(&placement)(e.to_string()))?;
+        return Ok((Loaded::Wasm(Arc::new(loaded), source.into()), placement));
+    }
     let handler = spec.handler.as_deref().ok_or_else(|| {
-        format!(
+        with(&placement)(format!(
             "spec.handler: required for {}: file.function, such as hello.handler",
             spec.runtime
-        )
+        ))
     })?;
-    let (module, entry) =
-        runtimes::split_handler(handler).map_err(|m| format!("spec.handler: {m}"))?;
+    let (module, entry) = runtimes::split_handler(handler)
+        .map_err(|m| with(&placement)(format!("spec.handler: {m}")))?;
     let zip = spec.function_content_type == ContentType::Base64Zip
         || spec.file.as_deref().is_some_and(|f| f.ends_with(".zip"));
     let code_root = match &host.config.cache_dir {
         Some(cache) => cache.join("code"),
         None => std::env::temp_dir().join("wasmless-code"),
     };
-    let code = write_code(&code_root, &source, zip, module, language)?;
-    let component = sources.component(language)?;
     settings.env.extend([
         ("MOD_NAME".to_owned(), module.to_owned()),
         ("FUNC_HANDLER".to_owned(), entry.to_owned()),
@@ -373,14 +544,92 @@ fn load(
             settings.memory_limit.to_string(),
         ),
     ]);
-    settings.mounts.push(crate::host::Mount {
-        host: code,
-        guest: CODE_MOUNT.to_owned(),
-    });
-    let loaded = host
-        .load_digested(&component.bytes, component.digest, settings)
-        .map_err(|e| e.to_string())?;
-    Ok((Arc::new(loaded), component.bytes.clone()))
+    if let Some(language) = placement.language {
+        match write_code(&code_root, &source, zip, module, language, InstallTarget::Wasm) {
+            Ok(code) => {
+                let component = sources.component(language).map_err(with(&placement))?;
+                settings.mounts.push(crate::host::Mount {
+                    host: code,
+                    guest: CODE_MOUNT.to_owned(),
+                });
+                let loaded = host
+                    .load_digested(&component.bytes, component.digest, settings)
+                    .map_err(|e| with(&placement)(e.to_string()))?;
+                return Ok((
+                    Loaded::Wasm(Arc::new(loaded), component.bytes.clone()),
+                    placement,
+                ));
+            }
+            // Native code in the dependencies: the fallback, if allowed here.
+            Err(CodeError::Native { package, file, manifest }) if fallback.local => {
+                placement = decide(&Dependencies::Native {
+                    package,
+                    evidence: format!("{file}, installed from {manifest}"),
+                })?;
+            }
+            Err(CodeError::Native { package, file, manifest }) => {
+                return Err(with(&placement)(format!(
+                    "{manifest}: package `{package}` contains native code ({file}), which cannot run in wasm. \
+                     Add `{package}` to the nativePackages of runtime {} in the runtime catalog \
+                     (ConfigMap wasmless-runtimes), or set spec.image, so that the operator runs it on its image",
+                    placement.runtime
+                )));
+            }
+            Err(other) => return Err(with(&placement)(other.to_string())),
+        }
+    }
+    // The container-image fallback.
+    let runtime = placement.runtime.clone();
+    let image = placement.image.clone().unwrap_or_default();
+    let catalog_image = placement
+        .entry
+        .as_ref()
+        .and_then(|e| e.image.clone())
+        .unwrap_or_default();
+    let local = placement
+        .entry
+        .as_ref()
+        .and_then(|e| e.local.clone())
+        .filter(|_| fallback.local && spec.image.as_deref().is_none_or(|i| same_repository(i, &catalog_image)))
+        .ok_or_else(|| {
+            with(&placement)(if !fallback.local {
+                format!("the function runs on the image {image}, not in the wasmless host; the operator gives it its own Deployment")
+            } else if spec.image.as_deref().is_some_and(|i| !same_repository(i, &catalog_image)) {
+                format!("spec.image: `wasmless up` has no container engine to run {image}; deploy the function to a cluster, or drop spec.image to run {runtime} here")
+            } else {
+                format!("{runtime} runs on the container image {image}; `wasmless up` runs the container-image runtimes of python3.x and nodejs only (as local processes); deploy this function to a cluster")
+            })
+        })?;
+    let language = match local.server {
+        LocalServer::Python => Language::Python,
+        LocalServer::Nodejs => Language::JavaScript,
+    };
+    let code = write_code(&code_root, &source, zip, module, language, InstallTarget::Native)
+        .map_err(|e| with(&placement)(e.to_string()))?;
+    Ok((
+        Loaded::Process(ProcessSpec {
+            name: function.name().to_owned(),
+            local,
+            code,
+            env: settings.env,
+            timeout: settings.timeout,
+        }),
+        placement,
+    ))
+}
+
+/// Whether two image references name the same repository (any tag): a
+/// Function that asks for its runtime's own image runs on the same server
+/// locally.
+fn same_repository(a: &str, b: &str) -> bool {
+    fn repository(image: &str) -> &str {
+        let image = image.split('@').next().unwrap_or(image);
+        match image.rsplit_once(':') {
+            Some((repository, tag)) if !tag.contains('/') => repository,
+            _ => image,
+        }
+    }
+    repository(a.trim()) == repository(b.trim())
 }
 
 /// The function's Secrets as read-only folders below `root` (a pod's `/`,

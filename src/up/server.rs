@@ -50,6 +50,8 @@ pub struct UpConfig {
     pub name: &'static str,
     /// `host` in a pod: the one function that answers every path.
     pub root_function: Option<String>,
+    /// The runtime catalog, and whether fallbacks run as local processes.
+    pub fallback: super::Fallback,
 }
 
 /// Everything a request needs.
@@ -81,7 +83,7 @@ pub async fn run(config: UpConfig, host: Arc<Host>) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let files = manifest_files(&config.paths)?;
     let app = Arc::new(App {
-        registry: Registry::new(host),
+        registry: Registry::new(host, config.fallback.clone()),
         metrics: Metrics::default(),
         triggers: TriggerSet::default(),
         permits: Semaphore::new(config.max_concurrency.max(1)),
@@ -185,11 +187,9 @@ async fn load_manifests(app: &Arc<App>, files: &[PathBuf]) {
             .await
         {
             Ok(f) => eprintln!(
-                "[{}/{total}] {name}: ready ({}, {} KiB, {:?}, {:.0} ms)",
+                "[{}/{total}] {name}: ready ({}, {:.0} ms)",
                 i + 1,
-                f.kind().as_str(),
-                f.size() / 1024,
-                f.cache_outcome(),
+                f.summary(),
                 started.elapsed().as_secs_f64() * 1e3
             ),
             Err(reason) => eprintln!("[{}/{total}] {name}: FAILED: {reason}", i + 1),
@@ -329,7 +329,7 @@ impl App {
     async fn invoke(
         &self,
         name: &str,
-        function: &crate::host::LoadedFunction,
+        function: &super::Runner,
         event: Event,
     ) -> Result<Response, InvokeError> {
         let _permit = self
@@ -500,7 +500,7 @@ impl App {
             Ok(function) => {
                 tracing::info!(
                     function = name,
-                    kind = function.kind().as_str(),
+                    kind = function.kind(),
                     "deployed through the admin API"
                 );
                 let info = self.registry.list().into_iter().find(|f| f.name == name);

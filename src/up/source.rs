@@ -71,6 +71,50 @@ impl SourceRuntimes {
     }
 }
 
+/// Why a function's files could not be made ready.
+#[derive(Debug)]
+pub enum CodeError {
+    /// A dependency needs native code, which wasm cannot run.
+    Native {
+        /// The package.
+        package: String,
+        /// The native file it installed.
+        file: String,
+        /// The dependency file that asked for it.
+        manifest: &'static str,
+    },
+    /// Anything else, said for the user.
+    Other(String),
+}
+
+impl std::fmt::Display for CodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CodeError::Native { package, file, manifest } => write!(
+                f,
+                "{manifest}: package `{package}` contains native code ({file}), which cannot run in wasm; run this function on a container-image runtime instead"
+            ),
+            CodeError::Other(message) => f.write_str(message),
+        }
+    }
+}
+
+impl From<String> for CodeError {
+    fn from(message: String) -> Self {
+        CodeError::Other(message)
+    }
+}
+
+/// Which installation a function's dependencies get.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// For a wasm runtime: wheels only, no install scripts, and a package
+    /// with native code is refused.
+    Wasm,
+    /// For the local fallback process: what the installer does normally.
+    Native,
+}
+
 /// Writes a function's files below `root`, in a folder named after their
 /// content (so a redeploy of the same files reuses it), and returns it. A
 /// zip is unpacked; a single source becomes `<module>.<extension>`. The
@@ -81,9 +125,10 @@ pub fn write_code(
     zip: bool,
     module: &str,
     language: Language,
-) -> Result<PathBuf, String> {
+    target: Target,
+) -> Result<PathBuf, CodeError> {
     let mut hasher = Sha256::new();
-    hasher.update([u8::from(zip)]);
+    hasher.update([u8::from(zip), u8::from(target == Target::Native)]);
     hasher.update(module.as_bytes());
     hasher.update([0]);
     hasher.update(source);
@@ -94,10 +139,10 @@ pub fn write_code(
     }
     let staging = root.join(format!(".staging-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&staging).map_err(|e| {
-        format!(
+        CodeError::Other(format!(
             "cannot write the function's files to {}: {e}",
             staging.display()
-        )
+        ))
     })?;
     let written = if zip {
         unzip(source, &staging)
@@ -114,9 +159,10 @@ pub fn write_code(
                 ))
             }
         })
+        .map_err(CodeError::Other)
         .and_then(|()| match language {
-            Language::Python => install_requirements(&staging),
-            Language::JavaScript => install_packages(&staging),
+            Language::Python => install_requirements(&staging, target),
+            Language::JavaScript => install_packages(&staging, target),
         });
     if let Err(message) = checked {
         let _ = std::fs::remove_dir_all(&staging);
@@ -129,16 +175,16 @@ pub fn write_code(
             let _ = std::fs::remove_dir_all(&staging);
             Ok(dir)
         }
-        Err(e) => Err(format!(
+        Err(e) => Err(CodeError::Other(format!(
             "cannot write the function's files to {}: {e}",
             dir.display()
-        )),
+        ))),
     }
 }
 
 /// Unpacks a zip into `dir`, refusing paths that leave it and archives
 /// that unpack to more than [`MAX_UNZIPPED`].
-fn unzip(bytes: &[u8], dir: &Path) -> Result<(), String> {
+pub fn unzip(bytes: &[u8], dir: &Path) -> Result<(), String> {
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
         .map_err(|e| format!("spec.function: not a valid zip: {e}"))?;
     if archive.len() > MAX_ENTRIES {
@@ -189,23 +235,26 @@ fn unzip(bytes: &[u8], dir: &Path) -> Result<(), String> {
 /// beside its files (the runtime puts it on `sys.path`), with the host's
 /// `python3 -m pip`, wheels only. A package with native code cannot run in
 /// wasm: it is refused, by name.
-fn install_requirements(dir: &Path) -> Result<(), String> {
+fn install_requirements(dir: &Path, target: Target) -> Result<(), CodeError> {
     if !dir.join("requirements.txt").is_file() {
         return Ok(());
     }
-    let target = dir.join(".deps");
-    let output = std::process::Command::new("python3")
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--no-compile",
-            "--only-binary=:all:",
-            "--target",
-        ])
-        .arg(&target)
+    let deps = dir.join(".deps");
+    let mut command = std::process::Command::new("python3");
+    command.args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-compile",
+    ]);
+    if target == Target::Wasm {
+        command.arg("--only-binary=:all:");
+    }
+    let output = command
+        .arg("--target")
+        .arg(&deps)
         .args(["-r", "requirements.txt"])
         .current_dir(dir)
         .output()
@@ -213,10 +262,14 @@ fn install_requirements(dir: &Path) -> Result<(), String> {
             format!("requirements.txt: cannot run `python3 -m pip` ({e}); install Python 3 with pip where wasmless runs")
         })?;
     installed(&output, "requirements.txt: pip")?;
-    if let Some((package, file)) = native_code(&target) {
-        return Err(format!(
-            "requirements.txt: package `{package}` contains native code ({file}), which cannot run in wasm; run this function on a container-image runtime instead"
-        ));
+    if target == Target::Wasm
+        && let Some((package, file)) = native_code(&deps)
+    {
+        return Err(CodeError::Native {
+            package,
+            file,
+            manifest: "requirements.txt",
+        });
     }
     Ok(())
 }
@@ -250,20 +303,23 @@ fn native_code(deps: &Path) -> Option<(String, String)> {
 /// `node_modules` with the host's `npm` (no install scripts). A package
 /// with a native addon (a `.node` file) cannot run in wasm: it is refused by
 /// name.
-fn install_packages(dir: &Path) -> Result<(), String> {
+fn install_packages(dir: &Path, target: Target) -> Result<(), CodeError> {
     if !dir.join("package.json").is_file() || dir.join("node_modules").is_dir() {
         return Ok(());
     }
-    let output = std::process::Command::new("npm")
-        .args([
-            "install",
-            "--omit=dev",
-            "--no-audit",
-            "--no-fund",
-            "--ignore-scripts",
-            "--install-links",
-            "--no-package-lock",
-        ])
+    let mut command = std::process::Command::new("npm");
+    command.args([
+        "install",
+        "--omit=dev",
+        "--no-audit",
+        "--no-fund",
+        "--install-links",
+        "--no-package-lock",
+    ]);
+    if target == Target::Wasm {
+        command.arg("--ignore-scripts");
+    }
+    let output = command
         .current_dir(dir)
         .output()
         .map_err(|e| {
@@ -272,10 +328,14 @@ fn install_packages(dir: &Path) -> Result<(), String> {
             )
         })?;
     installed(&output, "package.json: npm")?;
-    if let Some((package, file)) = native_addon(&dir.join("node_modules")) {
-        return Err(format!(
-            "package.json: package `{package}` contains a native addon ({file}), which cannot run in wasm; run this function on a container-image runtime instead"
-        ));
+    if target == Target::Wasm
+        && let Some((package, file)) = native_addon(&dir.join("node_modules"))
+    {
+        return Err(CodeError::Native {
+            package,
+            file,
+            manifest: "package.json",
+        });
     }
     Ok(())
 }

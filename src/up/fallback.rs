@@ -1,0 +1,305 @@
+//! The container-image fallback under `wasmless up`: with no container
+//! engine, a fallback function runs on this machine as a process of its
+//! runtime's server (the one in its image, `runtimes/images/*/`), started
+//! with the local interpreter. Events reach it over HTTP on loopback with
+//! the same contract as in a cluster.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::host::{Event, Host, InvokeError, Response};
+use crate::runtimes::catalog::{Local, LocalServer};
+
+/// How long a server may take to start (import the function's module).
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// The largest response read back from a function.
+const MAX_RESPONSE: usize = 16 << 20;
+/// Headers of the server's reply that are not the function's.
+const NOT_THE_FUNCTIONS: [&str; 6] = [
+    "content-length",
+    "connection",
+    "date",
+    "server",
+    "transfer-encoding",
+    "wasmless-error",
+];
+/// Environment passed through from `up` to a fallback process; it gets no
+/// other variable of `up`'s.
+const PASSED_ENV: [&str; 6] = ["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT"];
+
+/// What a fallback process is started with.
+#[derive(Clone, Debug)]
+pub struct ProcessSpec {
+    /// The function's name.
+    pub name: String,
+    /// The catalog's local runner.
+    pub local: Local,
+    /// The function's files (its `/kubeless`).
+    pub code: PathBuf,
+    /// The function's environment plus the runtime's `FUNC_*` variables.
+    pub env: Vec<(String, String)>,
+    /// Per-event time limit.
+    pub timeout: Duration,
+}
+
+/// A fallback function's server: a local process that `up` started (and
+/// stops when this is dropped), or the runtime container beside `wasmless
+/// host` in a pod.
+pub struct LocalProcess {
+    address: SocketAddr,
+    timeout: Duration,
+    client: Client<HttpConnector, Full<Bytes>>,
+    // Kept for `kill_on_drop`.
+    _child: Option<tokio::process::Child>,
+}
+
+impl LocalProcess {
+    /// A server someone else runs at `address` (the runtime container of a
+    /// fallback function's pod).
+    pub fn remote(address: SocketAddr, timeout: Duration) -> Self {
+        Self {
+            address,
+            timeout,
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            _child: None,
+        }
+    }
+
+    /// Starts the runtime's server for `spec` and waits until it listens.
+    /// `servers` is a folder to write the built-in server sources to.
+    pub async fn start(spec: ProcessSpec, servers: &Path, host: Arc<Host>) -> Result<Self, String> {
+        let interpreter = which(&spec.local.interpreter).ok_or_else(|| {
+            format!(
+                "this function runs on the container-image fallback; `wasmless up` runs it with the local `{}`, which is not on PATH: install it, or deploy the function to a cluster",
+                spec.local.interpreter
+            )
+        })?;
+        let server = write_server(servers, spec.local.server)?;
+        let mut command = tokio::process::Command::new(&interpreter);
+        command
+            .arg(&server)
+            .current_dir(&spec.code)
+            .env_clear()
+            .envs(PASSED_ENV.iter().filter_map(|k| Some((*k, std::env::var_os(k)?))))
+            .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("FUNC_DIR", &spec.code)
+            .env("FUNC_NAME", &spec.name)
+            .env("FUNC_LISTEN", "127.0.0.1")
+            .env("FUNC_PORT", "0")
+            .env("FUNC_PARENT_PID", std::process::id().to_string())
+            .env("PYTHONUNBUFFERED", "1")
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().map_err(|e| {
+            format!("cannot start `{}`: {e}", interpreter.display())
+        })?;
+        let stdout = child.stdout.take().expect("piped");
+        let stderr = child.stderr.take().expect("piped");
+        let (listening, announced) = tokio::sync::oneshot::channel();
+        let stderr_tail = Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
+        tokio::spawn(forward(stdout, spec.name.clone(), host.clone(), Some(listening), None));
+        tokio::spawn(forward(stderr, spec.name.clone(), host, None, Some(stderr_tail.clone())));
+        let started = tokio::time::timeout(START_TIMEOUT, announced).await;
+        let address = match started {
+            Ok(Ok(address)) => address,
+            Ok(Err(_)) => {
+                // The output ended before the server listened: it exited.
+                let status = child.wait().await.map(|s| s.to_string()).unwrap_or_default();
+                // Let the stderr task drain.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let tail: Vec<String> = stderr_tail
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .iter()
+                    .cloned()
+                    .collect();
+                return Err(format!(
+                    "the {:?} fallback server exited ({status}): {}",
+                    spec.local.server,
+                    tail.join(" / ")
+                ));
+            }
+            Err(_) => {
+                return Err(format!(
+                    "the fallback server did not start within {START_TIMEOUT:?}"
+                ));
+            }
+        };
+        Ok(Self {
+            address,
+            timeout: spec.timeout,
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            _child: Some(child),
+        })
+    }
+
+    /// Runs one event: the function's HTTP request as it came (or a POST
+    /// for a cron or Kafka event), with the event's fields as headers.
+    pub async fn handle_event(&self, event: Event) -> Result<Response, InvokeError> {
+        let request = self.request(event).map_err(InvokeError::Trap)?;
+        // The server stops the event at the timeout itself; this is a
+        // backstop for a server that no longer answers.
+        let answer = tokio::time::timeout(self.timeout + Duration::from_secs(5), async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| format!("the fallback process did not answer: {e}"))?;
+            let (parts, body) = response.into_parts();
+            let body = Limited::new(body, MAX_RESPONSE)
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .map_err(|e| format!("reading the fallback process's answer: {e}"))?;
+            Ok::<_, String>((parts, body))
+        })
+        .await;
+        let (parts, body) = match answer {
+            Err(_) => return Err(InvokeError::Timeout(self.timeout)),
+            Ok(Err(message)) => return Err(InvokeError::Trap(message)),
+            Ok(Ok(answer)) => answer,
+        };
+        let status = parts.status.as_u16();
+        match parts.headers.get("wasmless-error").and_then(|v| v.to_str().ok()) {
+            Some("timeout") => return Err(InvokeError::Timeout(self.timeout)),
+            Some(_) => {
+                return Err(InvokeError::Guest {
+                    status,
+                    message: String::from_utf8_lossy(&body).trim_end().to_owned(),
+                });
+            }
+            None => {}
+        }
+        let headers = parts
+            .headers
+            .iter()
+            .filter(|(name, _)| !NOT_THE_FUNCTIONS.contains(&name.as_str()))
+            .filter_map(|(name, value)| {
+                Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+            })
+            .collect();
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    fn request(&self, event: Event) -> Result<http::Request<Full<Bytes>>, String> {
+        let (method, target, headers) = match &event.request {
+            Some(request) => {
+                let query = if request.query.is_empty() {
+                    String::new()
+                } else {
+                    format!("?{}", request.query)
+                };
+                (
+                    request.method.as_str(),
+                    format!("{}{query}", request.path),
+                    request.headers.as_slice(),
+                )
+            }
+            None => ("POST", "/".to_owned(), &[][..]),
+        };
+        let mut builder = http::Request::builder()
+            .method(method)
+            .uri(format!("http://{}{target}", self.address));
+        for (name, value) in headers {
+            if !matches!(name.as_str(), "content-length" | "transfer-encoding" | "connection") {
+                builder = builder.header(name, value);
+            }
+        }
+        if event.request.is_none() {
+            builder = builder
+                .header("content-type", &event.event_type)
+                .header("event-request", "none");
+        }
+        builder = builder
+            .header("event-id", &event.id)
+            .header("event-type", &event.event_type)
+            .header("event-time", event.time_rfc3339())
+            .header("event-namespace", &event.namespace);
+        for (key, value) in &event.attributes {
+            builder = builder.header(format!("event-attribute-{key}"), value);
+        }
+        builder
+            .body(Full::new(event.data))
+            .map_err(|e| format!("the event cannot be sent over HTTP: {e}"))
+    }
+}
+
+/// Copies a process's output lines into the function's log. The first
+/// `listening on http://ADDRESS` line on stdout is the server announcing
+/// itself; `tail` keeps the last lines, for the error when it exits.
+async fn forward(
+    stream: impl tokio::io::AsyncRead + Unpin,
+    name: String,
+    host: Arc<Host>,
+    mut listening: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
+    tail: Option<Arc<std::sync::Mutex<std::collections::VecDeque<String>>>>,
+) {
+    let mut lines = BufReader::new(stream).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if listening.is_some()
+            && let Some(address) = line
+                .strip_prefix("listening on http://")
+                .and_then(|a| a.trim().parse().ok())
+            && let Some(sender) = listening.take()
+        {
+            let _ = sender.send(address);
+            continue;
+        }
+        if let Some(tail) = &tail {
+            let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
+            if tail.len() == 5 {
+                tail.pop_front();
+            }
+            tail.push_back(line.clone());
+        }
+        tracing::info!(function = %name, "{line}");
+        host.logs().push(&name, line);
+    }
+}
+
+/// Writes the built-in server's source into `dir` (once per content) and
+/// returns its path.
+fn write_server(dir: &Path, server: LocalServer) -> Result<PathBuf, String> {
+    let (file, source) = server.source();
+    let path = dir.join(file);
+    if std::fs::read_to_string(&path).is_ok_and(|existing| existing == source) {
+        return Ok(path);
+    }
+    std::fs::create_dir_all(dir)
+        .and_then(|()| {
+            let staging = dir.join(format!(".{file}.{}", uuid::Uuid::new_v4().simple()));
+            std::fs::write(&staging, source)?;
+            std::fs::rename(&staging, &path)
+        })
+        .map_err(|e| format!("cannot write the fallback server to {}: {e}", path.display()))?;
+    Ok(path)
+}
+
+/// The interpreter's path: `name` itself when it has a slash, else the
+/// first match on `PATH`.
+fn which(name: &str) -> Option<PathBuf> {
+    if name.contains('/') {
+        let path = PathBuf::from(name);
+        return path.is_file().then_some(path);
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(name))
+        .find(|path| path.is_file())
+}
