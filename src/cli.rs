@@ -958,6 +958,13 @@ async fn run_function(verb: FunctionCommand) -> anyhow::Result<()> {
             println!("Kind:     {}", f.kind.as_deref().unwrap_or("-"));
             println!("Code:     {}", f.code.as_deref().unwrap_or("-"));
             println!("Origin:   {}", f.origin);
+            if let Some(placement) = &f.placement {
+                println!("Path:     {} ({})", placement.path, placement.reason);
+                if let Some(image) = &placement.image {
+                    println!("Image:    {image}");
+                }
+                println!("Why:      {}", placement.message);
+            }
             if let Some(reason) = f.reason {
                 println!("Reason:   {reason}");
             }

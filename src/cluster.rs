@@ -275,6 +275,19 @@ pub async fn describe(cluster: &Cluster, name: &str) -> anyhow::Result<()> {
     for secret in &spec.secrets {
         println!("Secret:     {secret} (mounted at /{secret})");
     }
+    if let Some(image) = &spec.image {
+        println!("Image:      {image} (spec.image)");
+    }
+    match &status.placement {
+        Some(placement) => {
+            println!("Path:       {} ({})", placement.path, placement.reason);
+            if let Some(image) = &placement.image {
+                println!("Runs on:    {image}");
+            }
+            println!("Why:        {}", placement.message);
+        }
+        None => println!("Path:       - (not decided yet, or refused: see the conditions)"),
+    }
     println!("URL:        {}", status.url.as_deref().unwrap_or("-"));
     println!(
         "Replicas:   {} ready of {}",

@@ -14,6 +14,7 @@ use common::{Up, tempdir, wasm};
 use wasmless::crd::{FunctionResource, HttpTriggerResource, KafkaTrigger};
 use wasmless::operator::resources::{FunctionObjects, PodSettings, desired_objects};
 use wasmless::operator::routes::{Route, desired_route};
+use wasmless::runtimes::Catalog;
 
 fn settings() -> PodSettings {
     PodSettings {
@@ -69,7 +70,7 @@ fn a_wasm_module_becomes_a_config_map_deployment_and_service() {
         "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {name: hello, labels: {team: web}}\n\
          spec: {function: AGFzbQEAAAA=, functionContentType: base64, timeout: '10', memory: 64Mi}\n",
     );
-    let objects = desired_objects(&f, &[], &settings()).expect("valid");
+    let objects = desired_objects(&f, &[], &settings(), &Catalog::built_in()).expect("valid");
     let module = &objects.config_map.binary_data.as_ref().expect("binary")["function.wasm"];
     assert_eq!(module.0, b"\0asm\x01\0\0\0");
     assert!(objects.autoscaler.is_none());
@@ -82,7 +83,7 @@ fn a_source_function_keeps_its_source_in_the_manifest() {
         "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {name: greet}\n\
          spec:\n  runtime: python3.x\n  handler: greet.handler\n  function: |\n    def handler(event, context):\n        return 'hi'\n",
     );
-    let objects = desired_objects(&f, &[], &settings()).expect("valid");
+    let objects = desired_objects(&f, &[], &settings(), &Catalog::built_in()).expect("valid");
     golden("source-runtime", &to_yaml(&objects));
 }
 
@@ -93,7 +94,7 @@ fn env_secrets_port_and_resources_reach_the_pods() {
          spec:\n  function: '(module)'\n  env: [{name: GREETING, value: hi}]\n  secrets: [db-creds, api.keys]\n  port: 9000\n  replicas: 3\n\
          \x20 resources: {requests: {cpu: 100m}, limits: {memory: 256Mi}}\n",
     );
-    let objects = desired_objects(&f, &[], &settings()).expect("valid");
+    let objects = desired_objects(&f, &[], &settings(), &Catalog::built_in()).expect("valid");
     golden("env-and-secrets", &to_yaml(&objects));
 }
 
@@ -103,7 +104,7 @@ fn autoscaling_adds_an_autoscaler_that_owns_the_replica_count() {
         "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {name: busy}\n\
          spec: {function: '(module)', replicas: 5, autoscaling: {minReplicas: 2, maxReplicas: 10, targetCpuUtilization: 60}}\n",
     );
-    let objects = desired_objects(&f, &[], &settings()).expect("valid");
+    let objects = desired_objects(&f, &[], &settings(), &Catalog::built_in()).expect("valid");
     assert_eq!(
         objects.deployment.spec.as_ref().and_then(|s| s.replicas),
         None
@@ -118,7 +119,7 @@ fn deployment_and_service_templates_are_merged_in() {
          spec:\n  function: '(module)'\n  deployment:\n    metadata: {annotations: {owner: payments}}\n    spec:\n      template:\n        spec:\n          nodeSelector: {disk: ssd}\n          containers:\n          - name: function\n            env: [{name: RUST_LOG, value: debug}]\n          - name: proxy\n            image: envoy:v1\n\
          \x20 service: {spec: {type: NodePort}}\n",
     );
-    let objects = desired_objects(&f, &[], &settings()).expect("valid");
+    let objects = desired_objects(&f, &[], &settings(), &Catalog::built_in()).expect("valid");
     let pod = objects
         .deployment
         .spec
@@ -146,7 +147,7 @@ fn kafka_triggers_ride_in_the_config_map() {
     .iter()
     .map(|y| serde_yaml::from_str(y).expect("trigger parses"))
     .collect();
-    let objects = desired_objects(&f, &triggers, &settings()).expect("valid");
+    let objects = desired_objects(&f, &triggers, &settings(), &Catalog::built_in()).expect("valid");
     let data = objects.config_map.data.as_ref().expect("data");
     let text = &data["triggers.yaml"];
     let (manifest, errors) = {
@@ -169,7 +170,7 @@ fn a_changed_source_changes_the_pod_checksum() {
         let f = function(&format!(
             "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {{name: a}}\nspec: {{function: '{source}'}}\n"
         ));
-        let objects = desired_objects(&f, &[], &settings()).expect("valid");
+        let objects = desired_objects(&f, &[], &settings(), &Catalog::built_in()).expect("valid");
         objects
             .deployment
             .spec
@@ -188,7 +189,7 @@ fn functions_that_cannot_run_are_refused_with_a_reason() {
         let f = function(&format!(
             "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {{name: a}}\nspec: {spec}\n"
         ));
-        desired_objects(&f, &[], &settings()).expect_err(spec)
+        desired_objects(&f, &[], &settings(), &Catalog::built_in()).expect_err(spec)
     };
     let file = refusal("{file: a.wasm}");
     assert_eq!(file.reason, "InvalidSpec");
@@ -208,10 +209,10 @@ fn functions_that_cannot_run_are_refused_with_a_reason() {
         "{}",
         template.message
     );
-    let runtime = refusal("{function: 'x', runtime: ruby3.2}");
+    let runtime = refusal("{function: 'x', runtime: cobol85}");
     assert_eq!(runtime.reason, "UnsupportedRuntime");
     assert!(
-        runtime.message.contains("supported: wasm, python3.x"),
+        runtime.message.contains("it has: wasm, python3.x, nodejs2x, ruby3.x"),
         "{}",
         runtime.message
     );
@@ -267,7 +268,7 @@ async fn the_pod_serves_what_the_operator_writes() {
          spec: {{function: {}, functionContentType: base64}}\n",
         base64::engine::general_purpose::STANDARD.encode(&module)
     ));
-    let objects = desired_objects(&f, &[], &settings()).expect("valid");
+    let objects = desired_objects(&f, &[], &settings(), &Catalog::built_in()).expect("valid");
     let dir = tempdir();
     for (key, value) in objects.config_map.data.iter().flatten() {
         std::fs::write(dir.join(key), value).expect("write data");
@@ -302,4 +303,246 @@ async fn the_pod_serves_what_the_operator_writes() {
     );
     assert_eq!(host.get("/healthz").await.0, 200);
     assert!(host.terminate(Duration::from_secs(30)), "stops on SIGTERM");
+}
+
+/// A Function from `name\nspec: ...`.
+fn named(text: &str) -> FunctionResource {
+    function(&format!(
+        "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata:\n  name: {text}\n"
+    ))
+}
+
+/// A Function whose source is a zip of `files`.
+fn zipped_function(name: &str, runtime: &str, extra: &str, files: &[(&str, &[u8])]) -> FunctionResource {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(common::source::zip_of(files));
+    function(&format!(
+        "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {{name: {name}}}\n\
+         spec: {{runtime: {runtime}, handler: main.handler, functionContentType: base64+zip, function: {encoded}{extra}}}\n"
+    ))
+}
+
+/// The Deployments of a function of each runtime in the catalog that runs
+/// on its image, and why it does.
+#[test]
+fn each_catalog_runtime_gets_its_image_deployment() {
+    let catalog = Catalog::built_in();
+    let cases = [
+        (
+            zipped_function(
+                "py-native",
+                "python3.x",
+                "",
+                &[("main.py", b"import numpy\n"), ("requirements.txt", b"numpy==2.1\n")],
+            ),
+            "NativeDependencies",
+        ),
+        (
+            named("node-image\nspec: {runtime: nodejs20, handler: main.handler, image: registry.example/team/node-fn:3, function: 'module.exports.handler = () => 1'}",
+            ),
+            "ImageRequested",
+        ),
+        (
+            named("ruby\nspec: {runtime: ruby3.3, handler: hello.handler, function: 'def handler(event, context) = \"hi\"', env: [{name: GREETING, value: hi}]}",
+            ),
+            "NoWasmRuntime",
+        ),
+        (
+            zipped_function("go", "go1.x", "", &[("main.go", b"package kubeless\n"), ("go.mod", b"module fn\n")]),
+            "NoWasmRuntime",
+        ),
+        (
+            zipped_function("java", "java17", "", &[("Handler.java", b"class Handler {}\n"), ("pom.xml", b"<project/>\n")]),
+            "NoWasmRuntime",
+        ),
+        (
+            named("own\nspec: {runtime: custom, image: registry.example/team/own:1}"),
+            "ImageRequested",
+        ),
+    ];
+    let mut docs = Vec::new();
+    for (f, reason) in cases {
+        let name = f.metadata.name.clone().unwrap_or_default();
+        let objects = desired_objects(&f, &[], &settings(), &catalog).expect(&name);
+        assert_eq!(objects.placement.path.as_str(), "image", "{name}");
+        assert_eq!(objects.placement.reason, reason, "{name}");
+        let pod = objects
+            .deployment
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.spec.as_ref())
+            .expect("pod spec");
+        let names: Vec<&str> = pod.containers.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["function", "runtime"], "{name}");
+        let init: Vec<&str> = pod.init_containers.iter().flatten().map(|c| c.name.as_str()).collect();
+        // The install step runs only when the function has the dependency file.
+        let expected_init: &[&str] = match name.as_str() {
+            "py-native" | "go" | "java" => &["prepare", "install"],
+            _ => &["prepare"],
+        };
+        assert_eq!(init, expected_init, "{name}");
+        docs.push(serde_yaml::to_string(&objects.deployment).expect("yaml"));
+    }
+    golden("image-deployments", &docs.join("---\n"));
+}
+
+#[test]
+fn a_python_function_on_its_image_keeps_the_service_and_triggers() {
+    let f = zipped_function(
+        "py-native",
+        "python3.x",
+        ", timeout: '30', memory: 256Mi, secrets: [db], port: 8080",
+        &[("main.py", b"import numpy\n"), ("requirements.txt", b"numpy==2.1\n")],
+    );
+    let trigger: KafkaTrigger = serde_yaml::from_str(
+        "apiVersion: wasmless.io/v1alpha1\nkind: KafkaTrigger\nmetadata: {name: orders}\n\
+         spec: {function: py-native, topic: orders, brokers: 'kafka:9092'}\n",
+    )
+    .expect("trigger");
+    let objects =
+        desired_objects(&f, &[trigger], &settings(), &Catalog::built_in()).expect("valid");
+    assert!(
+        objects.config_map.data.as_ref().is_some_and(|d| d.contains_key("triggers.yaml")),
+        "the host in front consumes the Kafka topic"
+    );
+    golden("image-python", &to_yaml(&objects));
+}
+
+#[test]
+fn the_catalog_override_moves_functions_and_refusals_name_the_reason() {
+    let pure = named("hello\nspec: {runtime: python3.12, handler: hello.handler, function: 'def handler(e, c): return 1'}",
+    );
+    let built_in = desired_objects(&pure, &[], &settings(), &Catalog::built_in()).expect("valid");
+    assert_eq!(
+        (built_in.placement.path.as_str(), built_in.placement.reason),
+        ("wasm", "WasmRuntime")
+    );
+    // A cluster whose catalog runs Python on its own image only.
+    let catalog = Catalog::with_override(
+        "runtimes:\n- id: python3.x\n  names: [\"python3.*\"]\n  extension: py\n  image: registry.example/py:9\n  command: [python3, /srv/server.py]\n",
+        "test",
+    )
+    .expect("valid override");
+    let moved = desired_objects(&pure, &[], &settings(), &catalog).expect("valid");
+    assert_eq!(
+        (moved.placement.path.as_str(), moved.placement.reason),
+        ("image", "NoWasmRuntime")
+    );
+    let pod = moved.deployment.spec.and_then(|s| s.template.spec).expect("pod");
+    let runtime = &pod.containers[1];
+    assert_eq!(runtime.image.as_deref(), Some("registry.example/py:9"));
+    assert_eq!(runtime.command.clone().unwrap_or_default(), ["python3", "/srv/server.py"]);
+    let prepare = &pod.init_containers.unwrap_or_default()[0];
+    assert_eq!(
+        prepare.args.clone().unwrap_or_default(),
+        ["prepare", "--function-dir", "/function", "--into", "/kubeless", "--file", "hello.py"]
+    );
+
+    for (yaml, reason, says) in [
+        ("perl\nspec: {runtime: perl5, handler: a.b, function: x}", "UnsupportedRuntime", "not in the runtime catalog"),
+        ("own\nspec: {runtime: custom}", "InvalidSpec", "no source"),
+        ("own\nspec: {runtime: custom, function: x}", "ImageRequired", "set spec.image"),
+        ("clash\nspec: {runtime: ruby3.x, handler: a.b, function: x, port: 9000}", "PortConflict", "port 9000"),
+        ("wasm-image\nspec: {function: AGFzbQEAAAA=, functionContentType: base64, image: x:1}", "InvalidSpec", "spec.image"),
+    ] {
+        let refusal = desired_objects(&named(yaml), &[], &settings(), &Catalog::built_in())
+            .expect_err(yaml);
+        assert_eq!(refusal.reason, reason, "{yaml}: {}", refusal.message);
+        assert!(refusal.message.contains(says), "{yaml}: {}", refusal.message);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_image_pod_serves_through_its_containers_here() {
+    // A Python function on its image, as the operator builds its pod; each
+    // container run here as the Deployment runs it: `prepare` writes the
+    // files, the runtime's server serves them, and `wasmless host` in front
+    // forwards the events.
+    let f = zipped_function(
+        "greeter",
+        "python3.x",
+        ", image: ghcr.io/wasmless/runtime-python:0.1.0",
+        &[
+            ("main.py", b"from util import shout\n\ndef handler(event, context):\n    return shout(event['data']) + ' from ' + context['function-name']\n"),
+            ("util.py", b"def shout(text):\n    return text.upper()\n"),
+        ],
+    );
+    let objects = desired_objects(&f, &[], &settings(), &Catalog::built_in()).expect("valid");
+    let dir = tempdir();
+    for (key, value) in objects.config_map.data.iter().flatten() {
+        std::fs::write(dir.join(key), value).expect("write data");
+    }
+    let pod = objects
+        .deployment
+        .spec
+        .and_then(|s| s.template.spec)
+        .expect("pod spec");
+    let code = tempdir();
+    let local = |value: &str| {
+        value
+            .replace("/function", &dir.display().to_string())
+            .replace("/kubeless", &code.display().to_string())
+    };
+    // The first init container.
+    let prepare = &pod.init_containers.clone().unwrap_or_default()[0];
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_wasmless"))
+        .args(prepare.args.iter().flatten().map(|a| local(a)))
+        .status()
+        .expect("wasmless prepare runs");
+    assert!(status.success());
+    assert!(code.join("main.py").is_file() && code.join("util.py").is_file());
+    // The runtime container: its command and environment, on a free port.
+    let runtime = &pod.containers[1];
+    let command = runtime.command.clone().unwrap_or_default();
+    assert_eq!(command, ["python3", "/runtime/server.py"]);
+    let mut server = std::process::Command::new(&command[0]);
+    server.arg(common::root().join("runtimes/images/python/server.py"));
+    for var in runtime.env.iter().flatten() {
+        server.env(&var.name, local(var.value.as_deref().unwrap_or_default()));
+    }
+    let mut server = server
+        .env("FUNC_PORT", "0")
+        .env("FUNC_LISTEN", "127.0.0.1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs the server");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.take().expect("piped")),
+        &mut line,
+    )
+    .expect("the server says where it listens");
+    let address = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .expect("listening line")
+        .to_owned();
+    // The host in front, with the function container's environment.
+    let host_container = &pod.containers[0];
+    let mut host = std::process::Command::new(env!("CARGO_BIN_EXE_wasmless"));
+    host.args(host_container.args.iter().flatten());
+    for var in host_container.env.iter().flatten() {
+        let value = match var.name.as_str() {
+            "WASMLESS_FUNCTION_DIR" => dir.display().to_string(),
+            "WASMLESS_LISTEN" => "127.0.0.1:0".to_owned(),
+            "WASMLESS_FORWARD_TO" => address.clone(),
+            _ => var.value.clone().unwrap_or_default(),
+        };
+        host.env(&var.name, value);
+    }
+    host.env("WASMLESS_CACHE_DIR", tempdir())
+        .env("WASMLESS_STATE_DIR", tempdir());
+    let mut host = Up::spawn(host);
+    assert_eq!(
+        host.post("/", "hello").await,
+        (200, "HELLO from greeter".into())
+    );
+    assert_eq!(host.get("/healthz").await.0, 200);
+    let metrics = host.get("/metrics").await.1;
+    assert!(
+        metrics.contains("wasmless_function_calls_total{function=\"greeter\"} 1"),
+        "{metrics}"
+    );
+    assert!(host.terminate(Duration::from_secs(30)), "stops on SIGTERM");
+    let _ = server.kill();
+    let _ = server.wait();
 }

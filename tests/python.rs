@@ -144,7 +144,7 @@ async fn python_functions_follow_the_kubeless_contract() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn python_dependencies_are_installed_and_native_ones_refused() {
+async fn python_dependencies_are_installed_and_native_ones_run_on_the_fallback() {
     let dir = tempdir();
     let requirements = b"--no-index\n--find-links wheels\ngreeting\n";
     let pure = wheel(
@@ -152,7 +152,9 @@ async fn python_dependencies_are_installed_and_native_ones_refused() {
         "def greet(name):\n    return f'Greetings, {name}'\n",
         false,
     );
-    let native = wheel("fastmath", "from ._speedups import add\n", true);
+    // Native code beside Python that does not load it: the fallback process
+    // runs it as CPython would.
+    let native = wheel("fastmath", "def add(a, b):\n    return a + b\n", true);
     let mut manifest = zipped(
         RUNTIME,
         "greeter",
@@ -193,12 +195,16 @@ async fn python_dependencies_are_installed_and_native_ones_refused() {
         up.post("/greeter", "Ada").await,
         (200, "Greetings, Ada".into())
     );
-    let (status, body) = up.post("/native", "x").await;
-    assert_eq!(status, 503, "{body}");
+    // A package with native code sends the function to the container-image
+    // fallback, run here as a local process, and `describe` says why.
+    assert_eq!(up.post("/native", "x").await, (200, "3".into()));
+    let (ok, out, err) = up.cli(&["function", "describe", "native"]);
+    assert!(ok, "{err}");
     assert!(
-        body.contains("package `fastmath` contains native code")
-            && body.contains("container-image runtime"),
-        "{body}"
+        out.contains("Path:     image (NativeDependencies)")
+            && out.contains("package `fastmath` needs native code (fastmath/_speedups.so")
+            && out.contains("ghcr.io/wasmless/runtime-python"),
+        "{out}"
     );
     let (status, body) = up.post("/nohandler", "x").await;
     assert_eq!(status, 500, "{body}");

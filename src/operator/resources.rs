@@ -497,9 +497,12 @@ pub fn desired_image_deployment(
         json!({"name": "tmp", "mountPath": "/tmp"}),
     ];
     runtime_mounts.extend(secret_mounts);
-    let resources = match &spec.resources {
-        Some(resources) => serde_json::to_value(resources).expect("resources serialize"),
-        None => json!({"requests": {"cpu": "50m", "memory": "64Mi"}}),
+    // The process cannot cap each event's memory as wasm does: the
+    // container's limit is spec.memory instead.
+    let resources = match (&spec.resources, &spec.memory) {
+        (Some(resources), _) => serde_json::to_value(resources).expect("resources serialize"),
+        (None, Some(memory)) => json!({"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": memory}}),
+        (None, None) => json!({"requests": {"cpu": "50m", "memory": "64Mi"}}),
     };
     let mut runtime = json!({
         "name": "runtime",

@@ -72,6 +72,9 @@ enum CallError {
 
 type HttpResponse = http::Response<Full<Bytes>>;
 
+/// Headers that carry an event's fields rather than the request's.
+const EVENT_FIELD_HEADERS: [&str; 4] = ["event-id", "event-type", "event-time", "event-namespace"];
+
 /// How long shutdown waits for triggers to finish their deliveries.
 const SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(40);
 
@@ -314,7 +317,7 @@ impl App {
             Err(err) => {
                 let body = match &err {
                     InvokeError::Timeout(_) => "Request timeout exceeded\n".to_owned(),
-                    other => format!("{other}\n"),
+                    other => format!("{}\n", other.to_string().trim_end()),
                 };
                 plain(
                     StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
@@ -414,9 +417,12 @@ impl App {
             method: parts.method.as_str().to_owned(),
             path,
             query: parts.uri.query().unwrap_or_default().to_owned(),
+            // The event's own fields, when a dispatcher sent them as
+            // headers, are not the request's.
             headers: parts
                 .headers
                 .iter()
+                .filter(|(k, _)| !EVENT_FIELD_HEADERS.contains(&k.as_str()))
                 .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
                 .collect(),
         });
