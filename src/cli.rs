@@ -1046,7 +1046,10 @@ fn runtimes_table(catalog: &crate::runtimes::Catalog) -> String {
             entry
                 .wasm
                 .map_or("-".to_owned(), |l| l.title().to_lowercase()),
-            entry.image.clone().unwrap_or_else(|| "spec.image".to_owned()),
+            entry
+                .image
+                .clone()
+                .unwrap_or_else(|| "spec.image".to_owned()),
             entry
                 .local
                 .as_ref()

@@ -116,7 +116,10 @@ async fn check_contract(url: &str, runtime: &str) {
     assert_eq!(fields["context"]["function-name"], "fields");
     assert_eq!(fields["context"]["runtime"], runtime);
     assert_eq!(fields["context"]["timeout"], "3");
-    assert_eq!(fields["context"]["memory-limit"], (128u64 << 20).to_string());
+    assert_eq!(
+        fields["context"]["memory-limit"],
+        (128u64 << 20).to_string()
+    );
 
     assert_eq!(same_on_both(url, "created").await, (201, "made".into()));
     let (status, body) = same_on_both(url, "fail").await;
@@ -165,7 +168,8 @@ async fn javascript_answers_the_same_on_wasm_and_on_the_fallback() {
 /// A wheel of one pure-Python package.
 fn wheel(name: &str, init: &str) -> Vec<u8> {
     let metadata = format!("Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n");
-    let wheel = "Wheel-Version: 1.0\nGenerator: wasmless-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n";
+    let wheel =
+        "Wheel-Version: 1.0\nGenerator: wasmless-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n";
     let init_path = format!("{name}/__init__.py");
     let metadata_path = format!("{name}-1.0.dist-info/METADATA");
     let wheel_path = format!("{name}-1.0.dist-info/WHEEL");
@@ -182,7 +186,10 @@ fn wheel(name: &str, init: &str) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_python_fallback_installs_a_wheel_and_takes_cron_events() {
     let dir = tempdir();
-    let greeting = wheel("greeting", "def greet(name):\n    return f'Greetings, {name}'\n");
+    let greeting = wheel(
+        "greeting",
+        "def greet(name):\n    return f'Greetings, {name}'\n",
+    );
     let mut manifest = zipped(
         "python3.x",
         "greeter",
@@ -230,9 +237,27 @@ async fn what_cannot_run_here_says_why() {
     std::fs::create_dir_all(&functions).expect("dir");
     let hello = "def handler(event, context):\n    return 'hi'\n";
     let mut manifest = function("python3.x", "py", "hello.handler", hello, "");
-    manifest.push_str(&function("ruby3.x", "rb", "hello.handler", "def handler(e, c) = 'hi'", ""));
-    manifest.push_str(&function("perl5", "pl", "hello.handler", "sub handler { 'hi' }", ""));
-    manifest.push_str(&function("python3.x", "own", "hello.handler", hello, "  image: registry.example/team/own:1\n"));
+    manifest.push_str(&function(
+        "ruby3.x",
+        "rb",
+        "hello.handler",
+        "def handler(e, c) = 'hi'",
+        "",
+    ));
+    manifest.push_str(&function(
+        "perl5",
+        "pl",
+        "hello.handler",
+        "sub handler { 'hi' }",
+        "",
+    ));
+    manifest.push_str(&function(
+        "python3.x",
+        "own",
+        "hello.handler",
+        hello,
+        "  image: registry.example/team/own:1\n",
+    ));
     std::fs::write(functions.join("functions.yaml"), manifest).expect("manifest");
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_wasmless"));
     command
@@ -245,9 +270,18 @@ async fn what_cannot_run_here_says_why() {
     let up = common::Up::spawn(command);
     for (name, says) in [
         ("py", "`python3-not-installed`, which is not on PATH"),
-        ("rb", "ruby3.x runs on the container image ghcr.io/wasmless/runtime-ruby"),
-        ("pl", "`perl5` is not in the runtime catalog; it has: wasm, python3.x"),
-        ("own", "no container engine to run registry.example/team/own:1"),
+        (
+            "rb",
+            "ruby3.x runs on the container image ghcr.io/wasmless/runtime-ruby",
+        ),
+        (
+            "pl",
+            "`perl5` is not in the runtime catalog; it has: wasm, python3.x",
+        ),
+        (
+            "own",
+            "no container engine to run registry.example/team/own:1",
+        ),
     ] {
         let (status, body) = up.post(&format!("/{name}"), "x").await;
         assert_eq!(status, 503, "{name}: {body}");
@@ -263,18 +297,37 @@ fn the_runtimes_command_prints_the_catalog_in_effect() {
             .args(args)
             .output()
             .expect("runs");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let table = run(&[]);
-    for needle in ["python3.x", "nodejs2x", "ruby3.x", "go1.x", "java17", "custom", "runtime-python"] {
+    for needle in [
+        "python3.x",
+        "nodejs2x",
+        "ruby3.x",
+        "go1.x",
+        "java17",
+        "custom",
+        "runtime-python",
+    ] {
         assert!(table.contains(needle), "{needle}: {table}");
     }
     let dir = tempdir();
     let file = dir.join("catalog.yaml");
-    std::fs::write(&file, "runtimes:\n- id: php8\n  names: [php8]\n  image: registry.example/php:8\n").expect("write");
+    std::fs::write(
+        &file,
+        "runtimes:\n- id: php8\n  names: [php8]\n  image: registry.example/php:8\n",
+    )
+    .expect("write");
     let table = run(&["--catalog", file.to_str().expect("utf-8")]);
-    assert!(table.contains("php8") && table.contains("registry.example/php:8"), "{table}");
+    assert!(
+        table.contains("php8") && table.contains("registry.example/php:8"),
+        "{table}"
+    );
     // The YAML form reads back as a catalog.
     let yaml = run(&["--yaml"]);
     let parsed = wasmless::runtimes::Catalog::with_override(&yaml, "printed").expect("valid");

@@ -212,7 +212,9 @@ fn functions_that_cannot_run_are_refused_with_a_reason() {
     let runtime = refusal("{function: 'x', runtime: cobol85}");
     assert_eq!(runtime.reason, "UnsupportedRuntime");
     assert!(
-        runtime.message.contains("it has: wasm, python3.x, nodejs2x, ruby3.x"),
+        runtime
+            .message
+            .contains("it has: wasm, python3.x, nodejs2x, ruby3.x"),
         "{}",
         runtime.message
     );
@@ -313,7 +315,12 @@ fn named(text: &str) -> FunctionResource {
 }
 
 /// A Function whose source is a zip of `files`.
-fn zipped_function(name: &str, runtime: &str, extra: &str, files: &[(&str, &[u8])]) -> FunctionResource {
+fn zipped_function(
+    name: &str,
+    runtime: &str,
+    extra: &str,
+    files: &[(&str, &[u8])],
+) -> FunctionResource {
     let encoded = base64::engine::general_purpose::STANDARD.encode(common::source::zip_of(files));
     function(&format!(
         "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {{name: {name}}}\n\
@@ -332,26 +339,47 @@ fn each_catalog_runtime_gets_its_image_deployment() {
                 "py-native",
                 "python3.x",
                 "",
-                &[("main.py", b"import numpy\n"), ("requirements.txt", b"numpy==2.1\n")],
+                &[
+                    ("main.py", b"import numpy\n"),
+                    ("requirements.txt", b"numpy==2.1\n"),
+                ],
             ),
             "NativeDependencies",
         ),
         (
-            named("node-image\nspec: {runtime: nodejs20, handler: main.handler, image: registry.example/team/node-fn:3, function: 'module.exports.handler = () => 1'}",
+            named(
+                "node-image\nspec: {runtime: nodejs20, handler: main.handler, image: registry.example/team/node-fn:3, function: 'module.exports.handler = () => 1'}",
             ),
             "ImageRequested",
         ),
         (
-            named("ruby\nspec: {runtime: ruby3.3, handler: hello.handler, function: 'def handler(event, context) = \"hi\"', env: [{name: GREETING, value: hi}]}",
+            named(
+                "ruby\nspec: {runtime: ruby3.3, handler: hello.handler, function: 'def handler(event, context) = \"hi\"', env: [{name: GREETING, value: hi}]}",
             ),
             "NoWasmRuntime",
         ),
         (
-            zipped_function("go", "go1.x", "", &[("main.go", b"package kubeless\n"), ("go.mod", b"module fn\n")]),
+            zipped_function(
+                "go",
+                "go1.x",
+                "",
+                &[
+                    ("main.go", b"package kubeless\n"),
+                    ("go.mod", b"module fn\n"),
+                ],
+            ),
             "NoWasmRuntime",
         ),
         (
-            zipped_function("java", "java17", "", &[("Handler.java", b"class Handler {}\n"), ("pom.xml", b"<project/>\n")]),
+            zipped_function(
+                "java",
+                "java17",
+                "",
+                &[
+                    ("Handler.java", b"class Handler {}\n"),
+                    ("pom.xml", b"<project/>\n"),
+                ],
+            ),
             "NoWasmRuntime",
         ),
         (
@@ -373,7 +401,12 @@ fn each_catalog_runtime_gets_its_image_deployment() {
             .expect("pod spec");
         let names: Vec<&str> = pod.containers.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["function", "runtime"], "{name}");
-        let init: Vec<&str> = pod.init_containers.iter().flatten().map(|c| c.name.as_str()).collect();
+        let init: Vec<&str> = pod
+            .init_containers
+            .iter()
+            .flatten()
+            .map(|c| c.name.as_str())
+            .collect();
         // The install step runs only when the function has the dependency file.
         let expected_init: &[&str] = match name.as_str() {
             "py-native" | "go" | "java" => &["prepare", "install"],
@@ -391,7 +424,10 @@ fn a_python_function_on_its_image_keeps_the_service_and_triggers() {
         "py-native",
         "python3.x",
         ", timeout: '30', memory: 256Mi, secrets: [db], port: 8080",
-        &[("main.py", b"import numpy\n"), ("requirements.txt", b"numpy==2.1\n")],
+        &[
+            ("main.py", b"import numpy\n"),
+            ("requirements.txt", b"numpy==2.1\n"),
+        ],
     );
     let trigger: KafkaTrigger = serde_yaml::from_str(
         "apiVersion: wasmless.io/v1alpha1\nkind: KafkaTrigger\nmetadata: {name: orders}\n\
@@ -401,7 +437,11 @@ fn a_python_function_on_its_image_keeps_the_service_and_triggers() {
     let objects =
         desired_objects(&f, &[trigger], &settings(), &Catalog::built_in()).expect("valid");
     assert!(
-        objects.config_map.data.as_ref().is_some_and(|d| d.contains_key("triggers.yaml")),
+        objects
+            .config_map
+            .data
+            .as_ref()
+            .is_some_and(|d| d.contains_key("triggers.yaml")),
         "the host in front consumes the Kafka topic"
     );
     golden("image-python", &to_yaml(&objects));
@@ -409,7 +449,8 @@ fn a_python_function_on_its_image_keeps_the_service_and_triggers() {
 
 #[test]
 fn the_catalog_override_moves_functions_and_refusals_name_the_reason() {
-    let pure = named("hello\nspec: {runtime: python3.12, handler: hello.handler, function: 'def handler(e, c): return 1'}",
+    let pure = named(
+        "hello\nspec: {runtime: python3.12, handler: hello.handler, function: 'def handler(e, c): return 1'}",
     );
     let built_in = desired_objects(&pure, &[], &settings(), &Catalog::built_in()).expect("valid");
     assert_eq!(
@@ -427,27 +468,62 @@ fn the_catalog_override_moves_functions_and_refusals_name_the_reason() {
         (moved.placement.path.as_str(), moved.placement.reason),
         ("image", "NoWasmRuntime")
     );
-    let pod = moved.deployment.spec.and_then(|s| s.template.spec).expect("pod");
+    let pod = moved
+        .deployment
+        .spec
+        .and_then(|s| s.template.spec)
+        .expect("pod");
     let runtime = &pod.containers[1];
     assert_eq!(runtime.image.as_deref(), Some("registry.example/py:9"));
-    assert_eq!(runtime.command.clone().unwrap_or_default(), ["python3", "/srv/server.py"]);
+    assert_eq!(
+        runtime.command.clone().unwrap_or_default(),
+        ["python3", "/srv/server.py"]
+    );
     let prepare = &pod.init_containers.unwrap_or_default()[0];
     assert_eq!(
         prepare.args.clone().unwrap_or_default(),
-        ["prepare", "--function-dir", "/function", "--into", "/kubeless", "--file", "hello.py"]
+        [
+            "prepare",
+            "--function-dir",
+            "/function",
+            "--into",
+            "/kubeless",
+            "--file",
+            "hello.py"
+        ]
     );
 
     for (yaml, reason, says) in [
-        ("perl\nspec: {runtime: perl5, handler: a.b, function: x}", "UnsupportedRuntime", "not in the runtime catalog"),
+        (
+            "perl\nspec: {runtime: perl5, handler: a.b, function: x}",
+            "UnsupportedRuntime",
+            "not in the runtime catalog",
+        ),
         ("own\nspec: {runtime: custom}", "InvalidSpec", "no source"),
-        ("own\nspec: {runtime: custom, function: x}", "ImageRequired", "set spec.image"),
-        ("clash\nspec: {runtime: ruby3.x, handler: a.b, function: x, port: 9000}", "PortConflict", "port 9000"),
-        ("wasm-image\nspec: {function: AGFzbQEAAAA=, functionContentType: base64, image: x:1}", "InvalidSpec", "spec.image"),
+        (
+            "own\nspec: {runtime: custom, function: x}",
+            "ImageRequired",
+            "set spec.image",
+        ),
+        (
+            "clash\nspec: {runtime: ruby3.x, handler: a.b, function: x, port: 9000}",
+            "PortConflict",
+            "port 9000",
+        ),
+        (
+            "wasm-image\nspec: {function: AGFzbQEAAAA=, functionContentType: base64, image: x:1}",
+            "InvalidSpec",
+            "spec.image",
+        ),
     ] {
-        let refusal = desired_objects(&named(yaml), &[], &settings(), &Catalog::built_in())
-            .expect_err(yaml);
+        let refusal =
+            desired_objects(&named(yaml), &[], &settings(), &Catalog::built_in()).expect_err(yaml);
         assert_eq!(refusal.reason, reason, "{yaml}: {}", refusal.message);
-        assert!(refusal.message.contains(says), "{yaml}: {}", refusal.message);
+        assert!(
+            refusal.message.contains(says),
+            "{yaml}: {}",
+            refusal.message
+        );
     }
 }
 

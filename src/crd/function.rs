@@ -328,7 +328,9 @@ impl FunctionSpec {
                     "spec.file and spec.function are mutually exclusive: give the source one way",
                 ));
             }
-            (None, None) if !(self.runtime == crate::runtimes::catalog::CUSTOM && self.image.is_some()) => {
+            (None, None)
+                if !(self.runtime == crate::runtimes::catalog::CUSTOM && self.image.is_some()) =>
+            {
                 return Err(InvalidSpec::new(
                     "spec.function",
                     "the function has no source: set spec.function (inline, base64 or url) or spec.file",

@@ -138,7 +138,9 @@ pub fn desired_objects(
     let checksum = checksum(&config_map);
     let deployment = match placement.path {
         RunPath::Wasm => desired_deployment(function, settings, &checksum)?,
-        RunPath::Image => desired_image_deployment(function, &plain, settings, &checksum, &placement)?,
+        RunPath::Image => {
+            desired_image_deployment(function, &plain, settings, &checksum, &placement)?
+        }
     };
     Ok(FunctionObjects {
         deployment,
@@ -490,8 +492,17 @@ pub fn desired_image_deployment(
         json!({"name": "FUNC_MEMORY_LIMIT", "value": memory.to_string()}),
         json!({"name": "FUNC_PORT", "value": entry.port.to_string()}),
     ];
-    env.extend(entry.env.iter().map(|(k, v)| json!({"name": k, "value": v})));
-    env.extend(spec.env.iter().map(|v| json!({"name": v.name, "value": v.value})));
+    env.extend(
+        entry
+            .env
+            .iter()
+            .map(|(k, v)| json!({"name": k, "value": v})),
+    );
+    env.extend(
+        spec.env
+            .iter()
+            .map(|v| json!({"name": v.name, "value": v.value})),
+    );
     let mut runtime_mounts = vec![
         json!({"name": "code", "mountPath": CODE_DIR, "readOnly": true}),
         json!({"name": "tmp", "mountPath": "/tmp"}),
@@ -501,7 +512,9 @@ pub fn desired_image_deployment(
     // container's limit is spec.memory instead.
     let resources = match (&spec.resources, &spec.memory) {
         (Some(resources), _) => serde_json::to_value(resources).expect("resources serialize"),
-        (None, Some(memory)) => json!({"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": memory}}),
+        (None, Some(memory)) => {
+            json!({"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": memory}})
+        }
         (None, None) => json!({"requests": {"cpu": "50m", "memory": "64Mi"}}),
     };
     let mut runtime = json!({

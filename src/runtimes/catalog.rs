@@ -153,8 +153,8 @@ impl Catalog {
     }
 
     fn parse(text: &str, origin: &str) -> Result<Self, String> {
-        let catalog: Catalog =
-            serde_yaml::from_str(text).map_err(|e| format!("{origin}: not a runtime catalog: {e}"))?;
+        let catalog: Catalog = serde_yaml::from_str(text)
+            .map_err(|e| format!("{origin}: not a runtime catalog: {e}"))?;
         catalog.check().map_err(|e| format!("{origin}: {e}"))?;
         Ok(catalog)
     }
@@ -197,14 +197,11 @@ impl Catalog {
     /// names in catalog order.
     pub fn find(&self, name: &str) -> Option<&RuntimeEntry> {
         let name = name.trim();
-        self.runtimes
-            .iter()
-            .find(|e| e.id == name)
-            .or_else(|| {
-                self.runtimes
-                    .iter()
-                    .find(|e| e.names.iter().any(|pattern| matches(pattern, name)))
-            })
+        self.runtimes.iter().find(|e| e.id == name).or_else(|| {
+            self.runtimes
+                .iter()
+                .find(|e| e.names.iter().any(|pattern| matches(pattern, name)))
+        })
     }
 
     /// The ids, for error messages.
@@ -231,7 +228,8 @@ fn matches(pattern: &str, name: &str) -> bool {
         return false;
     };
     let mut parts = middle.split('.');
-    let number = |s: Option<&str>| s.is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()));
+    let number =
+        |s: Option<&str>| s.is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()));
     number(parts.next()) && parts.next().is_none_or(|p| number(Some(p))) && parts.next().is_none()
 }
 
@@ -256,9 +254,20 @@ mod tests {
             ("java17", "java17"),
             ("custom", "custom"),
         ] {
-            assert_eq!(catalog.find(name).map(|e| e.id.as_str()), Some(id), "{name}");
+            assert_eq!(
+                catalog.find(name).map(|e| e.id.as_str()),
+                Some(id),
+                "{name}"
+            );
         }
-        for name in ["python2.7", "nodejsx", "perl5", "python3.", "go1.x.y", "rust"] {
+        for name in [
+            "python2.7",
+            "nodejsx",
+            "perl5",
+            "python3.",
+            "go1.x.y",
+            "rust",
+        ] {
             assert_eq!(catalog.find(name).map(|e| &e.id), None, "{name}");
         }
         assert_eq!(catalog.find("ruby3.x").and_then(|e| e.wasm), None);
@@ -281,7 +290,10 @@ mod tests {
         let python = catalog.find("python3.x").expect("kept");
         assert_eq!(python.image.as_deref(), Some("registry.example/python:1"));
         assert_eq!(python.wasm, None, "replaced whole, so no wasm path");
-        assert!(catalog.find("python3.9").is_none(), "its names were replaced");
+        assert!(
+            catalog.find("python3.9").is_none(),
+            "its names were replaced"
+        );
         assert_eq!(catalog.find("php8.2").map(|e| e.port), Some(9100));
         assert_eq!(catalog.find("python3.x").map(|e| e.port), Some(9000));
         assert!(catalog.find("nodejs20").is_some(), "the others stay");
@@ -291,15 +303,27 @@ mod tests {
     fn a_bad_override_is_refused_with_the_reason() {
         for (text, expected) in [
             ("runtimes: [{id: a, names: [a], port: 0}]", "port 0"),
-            ("runtimes: [{id: a, names: [a]}, {id: a, names: [b]}]", "twice"),
+            (
+                "runtimes: [{id: a, names: [a]}, {id: a, names: [b]}]",
+                "twice",
+            ),
             ("runtimes: [{id: a}]", "no names"),
             ("runtimes: [{id: a, names: [a], imag: x}]", "unknown field"),
-            ("runtimes: [{id: a, names: [a], wasm: ruby}]", "unknown variant"),
-            ("runtimes: [{id: a, names: [a], install: {file: f, command: []}}]", "empty"),
+            (
+                "runtimes: [{id: a, names: [a], wasm: ruby}]",
+                "unknown variant",
+            ),
+            (
+                "runtimes: [{id: a, names: [a], install: {file: f, command: []}}]",
+                "empty",
+            ),
             ("- not a catalog", "not a runtime catalog"),
         ] {
             let err = Catalog::with_override(text, "cm").expect_err(text);
-            assert!(err.contains(expected) && err.starts_with("cm:"), "{text}: {err}");
+            assert!(
+                err.contains(expected) && err.starts_with("cm:"),
+                "{text}: {err}"
+            );
         }
     }
 

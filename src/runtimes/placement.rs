@@ -225,7 +225,11 @@ fn dependency_names(file: &str, text: &str) -> Vec<String> {
 mod tests {
     use super::*;
 
-    fn decide(runtime: &str, image: Option<&str>, deps: &Dependencies) -> Result<Placement, Unplaceable> {
+    fn decide(
+        runtime: &str,
+        image: Option<&str>,
+        deps: &Dependencies,
+    ) -> Result<Placement, Unplaceable> {
         place(&Catalog::built_in(), runtime, image, deps)
     }
 
@@ -240,21 +244,46 @@ mod tests {
             ("wasm", None, &pure, Path::Wasm, "WasmModule"),
             ("python3.12", None, &pure, Path::Wasm, "WasmRuntime"),
             ("nodejs20", None, &pure, Path::Wasm, "WasmRuntime"),
-            ("python3.x", None, &native, Path::Image, "NativeDependencies"),
-            ("python3.x", Some("me/py:1"), &pure, Path::Image, "ImageRequested"),
+            (
+                "python3.x",
+                None,
+                &native,
+                Path::Image,
+                "NativeDependencies",
+            ),
+            (
+                "python3.x",
+                Some("me/py:1"),
+                &pure,
+                Path::Image,
+                "ImageRequested",
+            ),
             ("ruby3.x", None, &pure, Path::Image, "NoWasmRuntime"),
             ("go1.x", None, &pure, Path::Image, "NoWasmRuntime"),
             ("java17", None, &pure, Path::Image, "NoWasmRuntime"),
-            ("custom", Some("me/fn:2"), &pure, Path::Image, "ImageRequested"),
+            (
+                "custom",
+                Some("me/fn:2"),
+                &pure,
+                Path::Image,
+                "ImageRequested",
+            ),
         ];
         for (runtime, image, deps, path, reason) in cases {
             let placement = decide(runtime, image, deps).expect(runtime);
-            assert_eq!((placement.path, placement.reason), (path, reason), "{runtime}");
+            assert_eq!(
+                (placement.path, placement.reason),
+                (path, reason),
+                "{runtime}"
+            );
             assert_eq!(placement.image.is_some(), path == Path::Image, "{runtime}");
         }
         let native = decide("python3.x", None, &native).expect("placed");
         assert!(native.message.contains("numpy") && native.message.contains("runtime-python"));
-        assert_eq!(decide("python3", None, &pure).map(|p| p.runtime), Ok("python3.x".into()));
+        assert_eq!(
+            decide("python3", None, &pure).map(|p| p.runtime),
+            Ok("python3.x".into())
+        );
     }
 
     #[test]
@@ -262,10 +291,27 @@ mod tests {
         let pure = Dependencies::Pure;
         let unknown = decide("perl5", None, &pure).expect_err("refused");
         assert_eq!(unknown.reason, "UnsupportedRuntime");
-        assert!(unknown.message.contains("ruby3.x, go1.x, java17, custom"), "{}", unknown.message);
-        assert!(decide("python2.7", None, &pure).expect_err("refused").message.contains("Python 2"));
-        assert_eq!(decide("custom", None, &pure).expect_err("refused").reason, "ImageRequired");
-        assert_eq!(decide("wasm", Some("x"), &pure).expect_err("refused").reason, "InvalidSpec");
+        assert!(
+            unknown.message.contains("ruby3.x, go1.x, java17, custom"),
+            "{}",
+            unknown.message
+        );
+        assert!(
+            decide("python2.7", None, &pure)
+                .expect_err("refused")
+                .message
+                .contains("Python 2")
+        );
+        assert_eq!(
+            decide("custom", None, &pure).expect_err("refused").reason,
+            "ImageRequired"
+        );
+        assert_eq!(
+            decide("wasm", Some("x"), &pure)
+                .expect_err("refused")
+                .reason,
+            "InvalidSpec"
+        );
     }
 
     #[test]
@@ -277,7 +323,10 @@ mod tests {
             listed_native(python, requirements),
             Dependencies::Native { package, .. } if package == "NumPy"
         ));
-        assert_eq!(listed_native(python, "requests\n./local.whl\n-r other.txt\n"), Dependencies::Pure);
+        assert_eq!(
+            listed_native(python, "requests\n./local.whl\n-r other.txt\n"),
+            Dependencies::Pure
+        );
         let node = catalog.find("nodejs").expect("built in");
         assert!(matches!(
             listed_native(node, r#"{"dependencies": {"left-pad": "1", "sharp": "^0.33"}}"#),

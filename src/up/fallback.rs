@@ -90,7 +90,11 @@ impl LocalProcess {
             .arg(&server)
             .current_dir(&spec.code)
             .env_clear()
-            .envs(PASSED_ENV.iter().filter_map(|k| Some((*k, std::env::var_os(k)?))))
+            .envs(
+                PASSED_ENV
+                    .iter()
+                    .filter_map(|k| Some((*k, std::env::var_os(k)?))),
+            )
             .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("FUNC_DIR", &spec.code)
             .env("FUNC_NAME", &spec.name)
@@ -103,21 +107,37 @@ impl LocalProcess {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        let mut child = command.spawn().map_err(|e| {
-            format!("cannot start `{}`: {e}", interpreter.display())
-        })?;
+        let mut child = command
+            .spawn()
+            .map_err(|e| format!("cannot start `{}`: {e}", interpreter.display()))?;
         let stdout = child.stdout.take().expect("piped");
         let stderr = child.stderr.take().expect("piped");
         let (listening, announced) = tokio::sync::oneshot::channel();
         let stderr_tail = Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
-        tokio::spawn(forward(stdout, spec.name.clone(), host.clone(), Some(listening), None));
-        tokio::spawn(forward(stderr, spec.name.clone(), host, None, Some(stderr_tail.clone())));
+        tokio::spawn(forward(
+            stdout,
+            spec.name.clone(),
+            host.clone(),
+            Some(listening),
+            None,
+        ));
+        tokio::spawn(forward(
+            stderr,
+            spec.name.clone(),
+            host,
+            None,
+            Some(stderr_tail.clone()),
+        ));
         let started = tokio::time::timeout(START_TIMEOUT, announced).await;
         let address = match started {
             Ok(Ok(address)) => address,
             Ok(Err(_)) => {
                 // The output ended before the server listened: it exited.
-                let status = child.wait().await.map(|s| s.to_string()).unwrap_or_default();
+                let status = child
+                    .wait()
+                    .await
+                    .map(|s| s.to_string())
+                    .unwrap_or_default();
                 // Let the stderr task drain.
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 let tail: Vec<String> = stderr_tail
@@ -173,7 +193,11 @@ impl LocalProcess {
             Ok(Ok(answer)) => answer,
         };
         let status = parts.status.as_u16();
-        match parts.headers.get("wasmless-error").and_then(|v| v.to_str().ok()) {
+        match parts
+            .headers
+            .get("wasmless-error")
+            .and_then(|v| v.to_str().ok())
+        {
             Some("timeout") => return Err(InvokeError::Timeout(self.timeout)),
             Some(_) => {
                 return Err(InvokeError::Guest {
@@ -218,7 +242,10 @@ impl LocalProcess {
             .method(method)
             .uri(format!("http://{}{target}", self.address));
         for (name, value) in headers {
-            if !matches!(name.as_str(), "content-length" | "transfer-encoding" | "connection") {
+            if !matches!(
+                name.as_str(),
+                "content-length" | "transfer-encoding" | "connection"
+            ) {
                 builder = builder.header(name, value);
             }
         }
@@ -288,7 +315,12 @@ fn write_server(dir: &Path, server: LocalServer) -> Result<PathBuf, String> {
             std::fs::write(&staging, source)?;
             std::fs::rename(&staging, &path)
         })
-        .map_err(|e| format!("cannot write the fallback server to {}: {e}", path.display()))?;
+        .map_err(|e| {
+            format!(
+                "cannot write the fallback server to {}: {e}",
+                path.display()
+            )
+        })?;
     Ok(path)
 }
 

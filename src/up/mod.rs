@@ -3,8 +3,8 @@
 //! manifests and modules.
 
 mod admin;
-mod metrics;
 mod fallback;
+mod metrics;
 mod registry;
 mod server;
 mod source;
@@ -14,6 +14,6 @@ mod watch;
 pub use admin::{ADMIN_PREFIX, DeployRequest, FunctionInfo};
 pub use metrics::Metrics;
 pub use registry::{Fallback, Origin, Registry, Runner};
-pub use source::unzip;
 pub use server::{App, UpConfig, run, serve};
+pub use source::unzip;
 pub use triggers::{TriggerInfo, TriggerSet};

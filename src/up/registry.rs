@@ -111,8 +111,11 @@ pub struct Fallback {
 enum Loaded {
     Wasm(Arc<LoadedFunction>, Arc<[u8]>),
     Process(ProcessSpec),
-    Remote(LocalProcess),
+    Remote(Box<LocalProcess>),
 }
+
+/// Why a function did not load, with the path decision when one was made.
+type LoadFailure = (String, Option<Box<Placement>>);
 
 /// The registry of functions.
 pub struct Registry {
@@ -146,11 +149,7 @@ impl Registry {
     /// Loads a function (compiling off the executor) and puts it in place of
     /// any previous version. A function that fails to load is recorded as
     /// failed, with the reason, and the error is returned too.
-    pub async fn deploy(
-        &self,
-        function: Function,
-        origin: Origin,
-    ) -> Result<Runner, String> {
+    pub async fn deploy(&self, function: Function, origin: Origin) -> Result<Runner, String> {
         let name = function.name().to_owned();
         let runtime = function.spec.runtime.clone();
         let labels = function.metadata.labels.clone();
@@ -173,8 +172,15 @@ impl Registry {
         };
         let loaded = match loaded {
             Ok((Loaded::Remote(process), decided)) => {
-                let process = Arc::new(process);
-                self.put(&name, Entry::Process(process.clone()), origin, runtime, labels, Some(decided));
+                let process = Arc::new(*process);
+                self.put(
+                    &name,
+                    Entry::Process(process.clone()),
+                    origin,
+                    runtime,
+                    labels,
+                    Some(decided),
+                );
                 return Ok(Runner::Process(process));
             }
             Ok((Loaded::Process(spec), decided)) => {
@@ -184,7 +190,14 @@ impl Registry {
                     Ok(process) => {
                         let process = Arc::new(process);
                         tracing::info!(function = %name, "running on the local fallback process");
-                        self.put(&name, Entry::Process(process), origin, runtime, labels, placement);
+                        self.put(
+                            &name,
+                            Entry::Process(process),
+                            origin,
+                            runtime,
+                            labels,
+                            placement,
+                        );
                         return Ok(Runner::Process(self.process(&name)?));
                     }
                     Err(reason) => Err(reason),
@@ -195,7 +208,7 @@ impl Registry {
                 Ok((function, source))
             }
             Err((reason, decided)) => {
-                placement = decided;
+                placement = decided.map(|p| *p);
                 Err(reason)
             }
         };
@@ -462,7 +475,7 @@ fn load(
     function: &Function,
     base_dir: Option<PathBuf>,
     fetched: Option<Vec<u8>>,
-) -> Result<(Loaded, Placement), (String, Option<Placement>)> {
+) -> Result<(Loaded, Placement), LoadFailure> {
     let spec = &function.spec;
     let decide = |dependencies: &Dependencies| {
         runtimes::place(
@@ -484,19 +497,24 @@ fn load(
             reason: "Forwarded",
             message: format!("events go to the runtime container at {address}"),
         };
-        return Ok((Loaded::Remote(LocalProcess::remote(address, timeout)), placement));
+        return Ok((
+            Loaded::Remote(Box::new(LocalProcess::remote(address, timeout))),
+            placement,
+        ));
     }
     let mut placement = decide(&Dependencies::Pure)?;
     let with = |placement: &Placement| {
         let placement = placement.clone();
-        move |message: String| (message, Some(placement))
+        move |message: String| (message, Some(Box::new(placement)))
     };
     let source = resolve_source(function, base_dir.as_deref(), fetched)
         .map_err(|e| with(&placement)(e.to_string()))?;
     let mut settings = FunctionSettings {
         name: function.name().to_owned(),
         runtime: spec.runtime.clone(),
-        timeout: spec.timeout().map_err(|e| with(&placement)(e.to_string()))?,
+        timeout: spec
+            .timeout()
+            .map_err(|e| with(&placement)(e.to_string()))?,
         memory_limit: spec
             .memory_limit()
             .map_err(|e| with(&placement)(e.to_string()))?,
@@ -545,7 +563,14 @@ fn load(
         ),
     ]);
     if let Some(language) = placement.language {
-        match write_code(&code_root, &source, zip, module, language, InstallTarget::Wasm) {
+        match write_code(
+            &code_root,
+            &source,
+            zip,
+            module,
+            language,
+            InstallTarget::Wasm,
+        ) {
             Ok(code) => {
                 let component = sources.component(language).map_err(with(&placement))?;
                 settings.mounts.push(crate::host::Mount {
@@ -561,13 +586,21 @@ fn load(
                 ));
             }
             // Native code in the dependencies: the fallback, if allowed here.
-            Err(CodeError::Native { package, file, manifest }) if fallback.local => {
+            Err(CodeError::Native {
+                package,
+                file,
+                manifest,
+            }) if fallback.local => {
                 placement = decide(&Dependencies::Native {
                     package,
                     evidence: format!("{file}, installed from {manifest}"),
                 })?;
             }
-            Err(CodeError::Native { package, file, manifest }) => {
+            Err(CodeError::Native {
+                package,
+                file,
+                manifest,
+            }) => {
                 return Err(with(&placement)(format!(
                     "{manifest}: package `{package}` contains native code ({file}), which cannot run in wasm. \
                      Add `{package}` to the nativePackages of runtime {} in the runtime catalog \
@@ -604,8 +637,15 @@ fn load(
         LocalServer::Python => Language::Python,
         LocalServer::Nodejs => Language::JavaScript,
     };
-    let code = write_code(&code_root, &source, zip, module, language, InstallTarget::Native)
-        .map_err(|e| with(&placement)(e.to_string()))?;
+    let code = write_code(
+        &code_root,
+        &source,
+        zip,
+        module,
+        language,
+        InstallTarget::Native,
+    )
+    .map_err(|e| with(&placement)(e.to_string()))?;
     Ok((
         Loaded::Process(ProcessSpec {
             name: function.name().to_owned(),

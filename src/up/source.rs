@@ -90,7 +90,11 @@ pub enum CodeError {
 impl std::fmt::Display for CodeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            CodeError::Native { package, file, manifest } => write!(
+            CodeError::Native {
+                package,
+                file,
+                manifest,
+            } => write!(
                 f,
                 "{manifest}: package `{package}` contains native code ({file}), which cannot run in wasm; run this function on a container-image runtime instead"
             ),
@@ -319,14 +323,11 @@ fn install_packages(dir: &Path, target: Target) -> Result<(), CodeError> {
     if target == Target::Wasm {
         command.arg("--ignore-scripts");
     }
-    let output = command
-        .current_dir(dir)
-        .output()
-        .map_err(|e| {
-            format!(
-                "package.json: cannot run `npm` ({e}); install Node.js with npm where wasmless runs"
-            )
-        })?;
+    let output = command.current_dir(dir).output().map_err(|e| {
+        format!(
+            "package.json: cannot run `npm` ({e}); install Node.js with npm where wasmless runs"
+        )
+    })?;
     installed(&output, "package.json: npm")?;
     if target == Target::Wasm
         && let Some((package, file)) = native_addon(&dir.join("node_modules"))
