@@ -88,7 +88,14 @@ print(rps, p50, p99)
 }
 
 step "starting the servers"
-"$bin" up examples --listen 127.0.0.1:18080 --no-watch --cache-dir "$work/cache" --state-dir "$work/state" >"$work/up.out" 2>"$work/up.err" &
+# The same Python hello on its container-image runtime, which `up` runs as a
+# local python3 process (the fallback path), beside the wasm one.
+mkdir -p "$work/fallback"
+cp examples/python-hello/hello.py "$work/fallback/"
+sed -e 's/name: hello-py/name: hello-py-image/' \
+    -e 's|  file: hello.py|  file: hello.py\n  image: ghcr.io/wasmless/runtime-python:0.1.0|' \
+    examples/python-hello/function.yaml >"$work/fallback/function.yaml"
+"$bin" up examples "$work/fallback" --listen 127.0.0.1:18080 --no-watch --cache-dir "$work/cache" --state-dir "$work/state" >"$work/up.out" 2>"$work/up.err" &
 pids+=($!)
 "$bin" bench ceiling --listen 127.0.0.1:18081 >/dev/null &
 pids+=($!)
@@ -123,12 +130,13 @@ run_load wasi-http http://127.0.0.1:18080/http-hello/
 run_load wasi-command http://127.0.0.1:18080/shout post
 run_load wasmtime-serve http://127.0.0.1:18082/
 run_load python http://127.0.0.1:18080/hello-py post
+run_load python-image http://127.0.0.1:18080/hello-py-image post
 {
   echo "## HTTP hello world, \`wrk -t1 -c8 -d$duration --latency\` on loopback"
   echo
   echo "| server | req/s | ratio to ceiling | p50 ms | p99 ms | p99 ratio to ceiling |"
   echo "|---|---:|---:|---:|---:|---:|"
-  for key in ceiling wasmless wasi-http wasi-command wasmtime-serve python; do
+  for key in ceiling wasmless wasi-http wasi-command wasmtime-serve python python-image; do
     case $key in
       ceiling) label="bare hyper server (the ceiling)";;
       wasmless) label="wasmless up, wasmless-world hello (SDK)";;
@@ -136,12 +144,14 @@ run_load python http://127.0.0.1:18080/hello-py post
       wasi-command) label="wasmless up, WASI command (shout)";;
       wasmtime-serve) label="wasmtime serve, the same wasi:http hello";;
       python) label="wasmless up, Python hello (CPython in wasm)";;
+      python-image) label="wasmless up, the same Python hello on its image runtime (a local python3 process)";;
     esac
     python3 -c "
 r, c = ${rps[$key]}, ${rps[ceiling]}
 print('| $label | %.0f | %.2f | %.3f | %.3f | %.2f |' % (r, r / c, ${p50[$key]}, ${p99[$key]}, ${p99[$key]} / ${p99[ceiling]}))"
   done
   python3 -c "print(); print('wasi:http hello through wasmless ÷ wasmtime serve: %.2f× the req/s' % (${rps[wasi-http]} / ${rps[wasmtime-serve]}))"
+  python3 -c "print(); print('Python hello, wasm ÷ image fallback: %.2f× the req/s' % (${rps[python]} / ${rps[python-image]}))"
   echo
 } >>"$out"
 

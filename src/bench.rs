@@ -37,6 +37,9 @@ pub struct Subject {
     pub runtime: Option<String>,
     /// The handler of a source function.
     pub handler: Option<String>,
+    /// A container image: the function runs on its runtime's image (under
+    /// `up`, a local process of the runtime's server).
+    pub image: Option<String>,
 }
 
 impl Subject {
@@ -53,6 +56,7 @@ impl Subject {
             module,
             runtime: None,
             handler: None,
+            image: None,
         })
     }
 
@@ -74,6 +78,37 @@ impl Subject {
             let mut subject = Self::from_file(kind, &dir.join(file))?;
             subject.runtime = Some(runtime.into());
             subject.handler = Some("hello.handler".into());
+            subjects.push(subject);
+        }
+        // The same sources on their container-image runtimes, when this
+        // machine has the interpreter `up` runs them with.
+        let catalog = crate::runtimes::Catalog::built_in();
+        for (kind, file, runtime, interpreter) in [
+            (
+                "python-image",
+                "../python-hello/hello.py",
+                "python3.x",
+                "python3",
+            ),
+            (
+                "javascript-image",
+                "../js-hello/hello.js",
+                "nodejs20",
+                "node",
+            ),
+        ] {
+            let present = std::process::Command::new(interpreter)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if !present {
+                eprintln!("{kind}: skipped, `{interpreter}` is not installed");
+                continue;
+            }
+            let mut subject = Self::from_file(kind, &dir.join(file))?;
+            subject.runtime = Some(runtime.into());
+            subject.handler = Some("hello.handler".into());
+            subject.image = catalog.find(runtime).and_then(|e| e.image.clone());
             subjects.push(subject);
         }
         Ok(subjects)
@@ -151,6 +186,7 @@ async fn deploy_subject(
         source,
         runtime: subject.runtime.clone(),
         handler: subject.handler.clone(),
+        image: subject.image.clone(),
         ..DeployRequest::default()
     };
     deploy_request(http, url, name, request).await
