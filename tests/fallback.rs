@@ -195,7 +195,7 @@ async fn the_python_fallback_installs_a_wheel_and_takes_cron_events() {
         "greeter",
         "main.handler",
         &[
-            ("main.py", b"import greeting\n\ndef handler(event, context):\n    print('greeting', event['data'], event['event-namespace'], event['extensions']['request'] is None)\n    return greeting.greet(str(event['data']))\n"),
+            ("main.py", b"import os, signal\nimport greeting\n\ndef handler(event, context):\n    if event['data'] == 'die':\n        os.kill(os.getppid(), signal.SIGKILL)\n    print('greeting', event['data'], event['event-namespace'], event['extensions']['request'] is None)\n    return greeting.greet(str(event['data']))\n"),
             ("requirements.txt", b"--no-index\n--find-links wheels\ngreeting\n"),
             ("wheels/greeting-1.0-py3-none-any.whl", &greeting),
         ],
@@ -220,6 +220,17 @@ async fn the_python_fallback_installs_a_wheel_and_takes_cron_events() {
     common::source::wait_for_log_line(&up, &["greeting {'job': 'tick'}", "True"]);
     let (ok, out, err) = up.cli(&["function", "logs", "greeter"]);
     assert!(ok && out.contains("greeting Ada"), "{out}{err}");
+
+    // The server process dies (here the function kills it): that event
+    // fails, and the next one starts it again.
+    let (status, body) = up.post("/greeter", "die").await;
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("the fallback process did not answer"), "{body}");
+    assert_eq!(
+        up.post("/greeter", "Grace").await,
+        (200, "Greetings, Grace".into())
+    );
+    common::source::wait_for_log_line(&up, &["the fallback process exited", "starting it again"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]

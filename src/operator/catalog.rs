@@ -71,3 +71,37 @@ pub fn watch(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config_map(data: Option<&str>) -> ConfigMap {
+        ConfigMap {
+            metadata: kube::api::ObjectMeta {
+                name: Some(CONFIG_MAP.into()),
+                namespace: Some("wasmless-system".into()),
+                ..Default::default()
+            },
+            data: data.map(|text| [(CONFIG_MAP_KEY.to_owned(), text.to_owned())].into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_config_map_overrides_the_built_in_catalog() {
+        assert_eq!(catalog_of(None), Ok(Catalog::built_in()));
+        let catalog = catalog_of(Some(&config_map(Some(
+            "runtimes:\n- id: php8\n  names: [php8]\n  image: registry.example/php:8\n",
+        ))))
+        .expect("valid");
+        assert!(catalog.find("php8").is_some() && catalog.find("python3.x").is_some());
+        let missing = catalog_of(Some(&config_map(None))).expect_err("no key");
+        assert!(
+            missing.contains("wasmless-system/wasmless-runtimes key runtimes.yaml: missing"),
+            "{missing}"
+        );
+        let invalid = catalog_of(Some(&config_map(Some("runtimes: [{id: x}]")))).expect_err("bad");
+        assert!(invalid.contains("has no names"), "{invalid}");
+    }
+}

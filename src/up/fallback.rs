@@ -56,11 +56,33 @@ pub struct ProcessSpec {
 /// stops when this is dropped), or the runtime container beside `wasmless
 /// host` in a pod.
 pub struct LocalProcess {
-    address: SocketAddr,
     timeout: Duration,
     client: Client<HttpConnector, Full<Bytes>>,
-    // Kept for `kill_on_drop`.
-    _child: Option<tokio::process::Child>,
+    running: tokio::sync::Mutex<Running>,
+    /// How to start the process again if it dies; `None` for a server
+    /// someone else runs.
+    restart: Option<Restart>,
+}
+
+/// The server's address, and the process when `up` started it (stopped on
+/// drop).
+struct Running {
+    address: SocketAddr,
+    child: Option<tokio::process::Child>,
+}
+
+struct Restart {
+    spec: ProcessSpec,
+    servers: PathBuf,
+    host: Arc<Host>,
+}
+
+/// Why a request did not reach the function.
+enum SendError {
+    /// Nothing listens: the request was not delivered.
+    Refused(String),
+    /// Anything else.
+    Failed(InvokeError),
 }
 
 impl LocalProcess {
@@ -68,142 +90,205 @@ impl LocalProcess {
     /// fallback function's pod).
     pub fn remote(address: SocketAddr, timeout: Duration) -> Self {
         Self {
-            address,
             timeout,
             client: Client::builder(TokioExecutor::new()).build_http(),
-            _child: None,
+            running: tokio::sync::Mutex::new(Running {
+                address,
+                child: None,
+            }),
+            restart: None,
         }
     }
 
     /// Starts the runtime's server for `spec` and waits until it listens.
-    /// `servers` is a folder to write the built-in server sources to.
+    /// `servers` is a folder to write the built-in server sources to. If
+    /// the process dies later, the next event starts it again.
     pub async fn start(spec: ProcessSpec, servers: &Path, host: Arc<Host>) -> Result<Self, String> {
-        let interpreter = which(&spec.local.interpreter).ok_or_else(|| {
+        let running = spawn(&spec, servers, host.clone()).await?;
+        Ok(Self {
+            timeout: spec.timeout,
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            running: tokio::sync::Mutex::new(running),
+            restart: Some(Restart {
+                spec,
+                servers: servers.to_owned(),
+                host,
+            }),
+        })
+    }
+}
+
+/// Starts the runtime's server for `spec` and waits until it listens.
+async fn spawn(spec: &ProcessSpec, servers: &Path, host: Arc<Host>) -> Result<Running, String> {
+    let interpreter = which(&spec.local.interpreter).ok_or_else(|| {
             format!(
                 "this function runs on the container-image fallback; `wasmless up` runs it with the local `{}`, which is not on PATH: install it, or deploy the function to a cluster",
                 spec.local.interpreter
             )
         })?;
-        let server = write_server(servers, spec.local.server)?;
-        let mut command = tokio::process::Command::new(&interpreter);
-        command
-            .arg(&server)
-            .current_dir(&spec.code)
-            .env_clear()
-            .envs(
-                PASSED_ENV
-                    .iter()
-                    .filter_map(|k| Some((*k, std::env::var_os(k)?))),
-            )
-            .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env("FUNC_DIR", &spec.code)
-            .env("FUNC_NAME", &spec.name)
-            .env("FUNC_LISTEN", "127.0.0.1")
-            .env("FUNC_PORT", "0")
-            .env("FUNC_PARENT_PID", std::process::id().to_string())
-            .env("PYTHONUNBUFFERED", "1")
-            .env("PYTHONDONTWRITEBYTECODE", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = command
-            .spawn()
-            .map_err(|e| format!("cannot start `{}`: {e}", interpreter.display()))?;
-        let stdout = child.stdout.take().expect("piped");
-        let stderr = child.stderr.take().expect("piped");
-        let (listening, announced) = tokio::sync::oneshot::channel();
-        let stderr_tail = Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
-        tokio::spawn(forward(
-            stdout,
-            spec.name.clone(),
-            host.clone(),
-            Some(listening),
-            None,
-        ));
-        tokio::spawn(forward(
-            stderr,
-            spec.name.clone(),
-            host,
-            None,
-            Some(stderr_tail.clone()),
-        ));
-        let started = tokio::time::timeout(START_TIMEOUT, announced).await;
-        let address = match started {
-            Ok(Ok(address)) => address,
-            Ok(Err(_)) => {
-                // The output ended before the server listened: it exited.
-                let status = child
-                    .wait()
-                    .await
-                    .map(|s| s.to_string())
-                    .unwrap_or_default();
-                // Let the stderr task drain.
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                let tail: Vec<String> = stderr_tail
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .iter()
-                    .cloned()
-                    .collect();
-                return Err(format!(
-                    "the {:?} fallback server exited ({status}): {}",
-                    spec.local.server,
-                    tail.join(" / ")
-                ));
-            }
-            Err(_) => {
-                return Err(format!(
-                    "the fallback server did not start within {START_TIMEOUT:?}"
-                ));
-            }
+    let server = write_server(servers, spec.local.server)?;
+    let mut command = tokio::process::Command::new(&interpreter);
+    command
+        .arg(&server)
+        .current_dir(&spec.code)
+        .env_clear()
+        .envs(
+            PASSED_ENV
+                .iter()
+                .filter_map(|k| Some((*k, std::env::var_os(k)?))),
+        )
+        .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("FUNC_DIR", &spec.code)
+        .env("FUNC_NAME", &spec.name)
+        .env("FUNC_LISTEN", "127.0.0.1")
+        .env("FUNC_PORT", "0")
+        .env("FUNC_PARENT_PID", std::process::id().to_string())
+        .env("PYTHONUNBUFFERED", "1")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("cannot start `{}`: {e}", interpreter.display()))?;
+    let stdout = child.stdout.take().expect("piped");
+    let stderr = child.stderr.take().expect("piped");
+    let (listening, announced) = tokio::sync::oneshot::channel();
+    let stderr_tail = Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
+    tokio::spawn(forward(
+        stdout,
+        spec.name.clone(),
+        host.clone(),
+        Some(listening),
+        None,
+    ));
+    tokio::spawn(forward(
+        stderr,
+        spec.name.clone(),
+        host,
+        None,
+        Some(stderr_tail.clone()),
+    ));
+    let started = tokio::time::timeout(START_TIMEOUT, announced).await;
+    let address = match started {
+        Ok(Ok(address)) => address,
+        Ok(Err(_)) => {
+            // The output ended before the server listened: it exited.
+            let status = child
+                .wait()
+                .await
+                .map(|s| s.to_string())
+                .unwrap_or_default();
+            // Let the stderr task drain.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let tail: Vec<String> = stderr_tail
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .cloned()
+                .collect();
+            return Err(format!(
+                "the {:?} fallback server exited ({status}): {}",
+                spec.local.server,
+                tail.join(" / ")
+            ));
+        }
+        Err(_) => {
+            return Err(format!(
+                "the fallback server did not start within {START_TIMEOUT:?}"
+            ));
+        }
+    };
+    Ok(Running {
+        address,
+        child: Some(child),
+    })
+}
+
+impl LocalProcess {
+    /// Runs one event: the function's HTTP request as it came (or a POST
+    /// for a cron or Kafka event), with the event's fields as headers. If
+    /// the process `up` started has died, it is started again and the event
+    /// delivered to the new one.
+    pub async fn handle_event(&self, event: Event) -> Result<Response, InvokeError> {
+        let address = self.running.lock().await.address;
+        let message = match self.send(address, event.clone()).await {
+            Ok(response) => return Ok(response),
+            Err(SendError::Failed(err)) => return Err(err),
+            Err(SendError::Refused(message)) => message,
         };
-        Ok(Self {
-            address,
-            timeout: spec.timeout,
-            client: Client::builder(TokioExecutor::new()).build_http(),
-            _child: Some(child),
+        let Some(restart) = &self.restart else {
+            return Err(InvokeError::Trap(message));
+        };
+        let address = {
+            let mut running = self.running.lock().await;
+            // Unless another event restarted it meanwhile.
+            if running.address == address {
+                let exited = running
+                    .child
+                    .as_mut()
+                    .and_then(|c| c.try_wait().ok().flatten());
+                let Some(status) = exited else {
+                    return Err(InvokeError::Trap(message));
+                };
+                tracing::warn!(function = %restart.spec.name, "the fallback process exited ({status}); starting it again");
+                *running = spawn(&restart.spec, &restart.servers, restart.host.clone())
+                    .await
+                    .map_err(InvokeError::Trap)?;
+            }
+            running.address
+        };
+        self.send(address, event).await.map_err(|e| match e {
+            SendError::Refused(message) => InvokeError::Trap(message),
+            SendError::Failed(err) => err,
         })
     }
 
-    /// Runs one event: the function's HTTP request as it came (or a POST
-    /// for a cron or Kafka event), with the event's fields as headers.
-    pub async fn handle_event(&self, event: Event) -> Result<Response, InvokeError> {
-        let request = self.request(event).map_err(InvokeError::Trap)?;
+    async fn send(&self, address: SocketAddr, event: Event) -> Result<Response, SendError> {
+        let request =
+            request(address, event).map_err(|m| SendError::Failed(InvokeError::Trap(m)))?;
         // The server stops the event at the timeout itself; this is a
         // backstop for a server that no longer answers.
         let answer = tokio::time::timeout(self.timeout + Duration::from_secs(5), async {
-            let response = self
-                .client
-                .request(request)
-                .await
-                .map_err(|e| format!("the fallback process did not answer: {e}"))?;
+            let response = self.client.request(request).await.map_err(|e| {
+                let message = format!("the fallback process did not answer: {e}");
+                if e.is_connect() {
+                    SendError::Refused(message)
+                } else {
+                    SendError::Failed(InvokeError::Trap(message))
+                }
+            })?;
             let (parts, body) = response.into_parts();
             let body = Limited::new(body, MAX_RESPONSE)
                 .collect()
                 .await
                 .map(|b| b.to_bytes())
-                .map_err(|e| format!("reading the fallback process's answer: {e}"))?;
-            Ok::<_, String>((parts, body))
+                .map_err(|e| {
+                    SendError::Failed(InvokeError::Trap(format!(
+                        "reading the fallback process's answer: {e}"
+                    )))
+                })?;
+            Ok::<_, SendError>((parts, body))
         })
         .await;
         let (parts, body) = match answer {
-            Err(_) => return Err(InvokeError::Timeout(self.timeout)),
-            Ok(Err(message)) => return Err(InvokeError::Trap(message)),
+            Err(_) => return Err(SendError::Failed(InvokeError::Timeout(self.timeout))),
+            Ok(Err(err)) => return Err(err),
             Ok(Ok(answer)) => answer,
         };
         let status = parts.status.as_u16();
-        match parts
+        let error = parts
             .headers
             .get("wasmless-error")
-            .and_then(|v| v.to_str().ok())
-        {
-            Some("timeout") => return Err(InvokeError::Timeout(self.timeout)),
+            .and_then(|v| v.to_str().ok());
+        match error {
+            Some("timeout") => return Err(SendError::Failed(InvokeError::Timeout(self.timeout))),
             Some(_) => {
-                return Err(InvokeError::Guest {
+                return Err(SendError::Failed(InvokeError::Guest {
                     status,
                     message: String::from_utf8_lossy(&body).trim_end().to_owned(),
-                });
+                }));
             }
             None => {}
         }
@@ -221,51 +306,52 @@ impl LocalProcess {
             body,
         })
     }
+}
 
-    fn request(&self, event: Event) -> Result<http::Request<Full<Bytes>>, String> {
-        let (method, target, headers) = match &event.request {
-            Some(request) => {
-                let query = if request.query.is_empty() {
-                    String::new()
-                } else {
-                    format!("?{}", request.query)
-                };
-                (
-                    request.method.as_str(),
-                    format!("{}{query}", request.path),
-                    request.headers.as_slice(),
-                )
-            }
-            None => ("POST", "/".to_owned(), &[][..]),
-        };
-        let mut builder = http::Request::builder()
-            .method(method)
-            .uri(format!("http://{}{target}", self.address));
-        for (name, value) in headers {
-            if !matches!(
-                name.as_str(),
-                "content-length" | "transfer-encoding" | "connection"
-            ) {
-                builder = builder.header(name, value);
-            }
+/// The HTTP request that carries `event` to the server at `address`.
+fn request(address: SocketAddr, event: Event) -> Result<http::Request<Full<Bytes>>, String> {
+    let (method, target, headers) = match &event.request {
+        Some(request) => {
+            let query = if request.query.is_empty() {
+                String::new()
+            } else {
+                format!("?{}", request.query)
+            };
+            (
+                request.method.as_str(),
+                format!("{}{query}", request.path),
+                request.headers.as_slice(),
+            )
         }
-        if event.request.is_none() {
-            builder = builder
-                .header("content-type", &event.event_type)
-                .header("event-request", "none");
+        None => ("POST", "/".to_owned(), &[][..]),
+    };
+    let mut builder = http::Request::builder()
+        .method(method)
+        .uri(format!("http://{address}{target}"));
+    for (name, value) in headers {
+        if !matches!(
+            name.as_str(),
+            "content-length" | "transfer-encoding" | "connection"
+        ) {
+            builder = builder.header(name, value);
         }
-        builder = builder
-            .header("event-id", &event.id)
-            .header("event-type", &event.event_type)
-            .header("event-time", event.time_rfc3339())
-            .header("event-namespace", &event.namespace);
-        for (key, value) in &event.attributes {
-            builder = builder.header(format!("event-attribute-{key}"), value);
-        }
-        builder
-            .body(Full::new(event.data))
-            .map_err(|e| format!("the event cannot be sent over HTTP: {e}"))
     }
+    if event.request.is_none() {
+        builder = builder
+            .header("content-type", &event.event_type)
+            .header("event-request", "none");
+    }
+    builder = builder
+        .header("event-id", &event.id)
+        .header("event-type", &event.event_type)
+        .header("event-time", event.time_rfc3339())
+        .header("event-namespace", &event.namespace);
+    for (key, value) in &event.attributes {
+        builder = builder.header(format!("event-attribute-{key}"), value);
+    }
+    builder
+        .body(Full::new(event.data))
+        .map_err(|e| format!("the event cannot be sent over HTTP: {e}"))
 }
 
 /// Copies a process's output lines into the function's log. The first
