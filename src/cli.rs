@@ -989,13 +989,13 @@ async fn run_function(verb: FunctionCommand) -> anyhow::Result<()> {
             }
             let list: Vec<FunctionInfo> = serde_json::from_slice(&answer.body)?;
             println!(
-                "{:<24} {:<8} {:<13} {:<10} {:<8} DETAIL",
+                "{:<24} {:<8} {:<13} {:<10} {:<10} DETAIL",
                 "NAME", "STATUS", "KIND", "CODE", "RUNTIME"
             );
             for f in list {
                 let detail = f.reason.unwrap_or(f.origin);
                 println!(
-                    "{:<24} {:<8} {:<13} {:<10} {:<8} {detail}",
+                    "{:<24} {:<8} {:<13} {:<10} {:<10} {detail}",
                     f.name,
                     f.status,
                     f.kind.unwrap_or_else(|| "-".into()),
