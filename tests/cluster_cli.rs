@@ -31,6 +31,8 @@ fn function_object(spec: &Value) -> Value {
         "spec": spec,
         "status": {"observedGeneration": 1, "url": "http://hello.team.svc.cluster.local:8080/",
                    "replicas": 1, "readyReplicas": 1,
+                   "placement": {"path": "wasm", "runtime": "wasm", "reason": "WasmModule",
+                                 "message": "the function is a wasm module; it runs in the wasmless host"},
                    "conditions": [{"type": "Ready", "status": "True", "reason": "Available",
                                    "message": "1 of 1 pods ready", "lastTransitionTime": "2026-01-01T00:00:00Z"}]},
     })
@@ -261,6 +263,8 @@ async fn function_verbs_work_against_a_cluster() {
         "Ready=True Available",
         "Normal   Ready",
         "Secret:     db (mounted at /db)",
+        "Path:       wasm (WasmModule)",
+        "Why:        the function is a wasm module",
     ] {
         assert!(out.contains(expected), "{expected:?} in\n{out}");
     }

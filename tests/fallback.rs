@@ -225,7 +225,10 @@ async fn the_python_fallback_installs_a_wheel_and_takes_cron_events() {
     // fails, and the next one starts it again.
     let (status, body) = up.post("/greeter", "die").await;
     assert_eq!(status, 500, "{body}");
-    assert!(body.contains("the fallback process did not answer"), "{body}");
+    assert!(
+        body.contains("the fallback process did not answer"),
+        "{body}"
+    );
     assert_eq!(
         up.post("/greeter", "Grace").await,
         (200, "Greetings, Grace".into())
