@@ -12,43 +12,11 @@
 
 use boa_engine::builtins::promise::PromiseState;
 use boa_engine::object::builtins::JsPromise;
-use boa_engine::{
-    Context as Js, JsArgs, JsError, JsNativeError, JsResult, JsString, JsValue, NativeFunction,
-    Source,
-};
+use boa_engine::{Context as Js, JsError, JsNativeError, JsObject, JsResult, JsString, JsValue};
 use serde_json::{Value, json};
 use wasmless_sdk::{Context, Error, Event, Response};
 
-/// The module system and `console`, in JavaScript.
-const PRELUDE: &str = include_str!("prelude.js");
-
-fn argument(args: &[JsValue], js: &mut Js) -> JsResult<String> {
-    Ok(args
-        .get_or_undefined(0)
-        .to_string(js)?
-        .to_std_string_escaped())
-}
-
-fn print(_: &JsValue, args: &[JsValue], js: &mut Js) -> JsResult<JsValue> {
-    println!("{}", argument(args, js)?);
-    Ok(JsValue::undefined())
-}
-
-fn read(_: &JsValue, args: &[JsValue], js: &mut Js) -> JsResult<JsValue> {
-    let path = argument(args, js)?;
-    std::fs::read_to_string(&path)
-        .map(|text| JsValue::from(JsString::from(text.as_str())))
-        .map_err(|e| {
-            JsNativeError::error()
-                .with_message(format!("cannot read {path}: {e}"))
-                .into()
-        })
-}
-
-fn is_file(_: &JsValue, args: &[JsValue], js: &mut Js) -> JsResult<JsValue> {
-    let path = argument(args, js)?;
-    Ok(JsValue::from(std::path::Path::new(&path).is_file()))
-}
+mod modules;
 
 /// The event as kubeless's Node.js runtime gave it.
 fn event_json(event: &Event) -> Value {
@@ -119,25 +87,12 @@ fn handle(event: Event, context: Context) -> Result<Response, Error> {
 }
 
 fn run(event: &Event, context: &Context, js: &mut Js) -> JsResult<Result<Response, Error>> {
-    for (name, function) in [
-        (
-            "__wasmless_print",
-            print as fn(&JsValue, &[JsValue], &mut Js) -> JsResult<JsValue>,
-        ),
-        ("__wasmless_read", read),
-        ("__wasmless_is_file", is_file),
-    ] {
-        js.register_global_builtin_callable(
-            JsString::from(name),
-            1,
-            NativeFunction::from_fn_ptr(function),
-        )?;
-    }
-    js.eval(Source::from_bytes(PRELUDE))?;
+    modules::install(js)?;
     let module = std::env::var("MOD_NAME").unwrap_or_default();
     let entry = std::env::var("FUNC_HANDLER").unwrap_or_default();
-    let path = serde_json::to_string(&format!("/kubeless/{module}.js")).unwrap_or_default();
-    let exports = js.eval(Source::from_bytes(&format!("__wasmless_load({path})")))?;
+    let cache = JsObject::with_object_proto(js.intrinsics());
+    let path = format!("{}/{module}.js", modules::ROOT);
+    let exports = modules::load(&path, &cache, js)?;
     let handler = exports
         .as_object()
         .and_then(|o| o.get(JsString::from(entry.as_str()), js).ok())
@@ -148,7 +103,7 @@ fn run(event: &Event, context: &Context, js: &mut Js) -> JsResult<Result<Respons
             ))
         })?;
     let event_value = JsValue::from_json(&event_json(event), js)?;
-    let response = js.eval(Source::from_bytes("__wasmless_response()"))?;
+    let response: JsValue = modules::response(js).into();
     if let Some(object) = event_value.as_object() {
         let extensions = object.get(JsString::from("extensions"), js)?;
         if let Some(extensions) = extensions.as_object() {
