@@ -21,6 +21,7 @@ import json
 import os
 import sys
 import traceback
+import types
 
 # The standard library is not on a file system inside the sandbox: a module
 # is there only if it was imported when the runtime was built (and
@@ -123,6 +124,27 @@ def _response(result):
     return Response(int(status), list(headers.items()), body)
 
 
+def _load(name):
+    """Imports the handler's module, which is /kubeless/<name>.py, without
+    the import system's search (finders, path hooks, stat calls): that work
+    ran on every event, each event being a fresh instance. Modules it
+    imports are found the usual way."""
+    path = os.path.join(CODE_DIR, name + ".py")
+    if not os.path.isfile(path):
+        return importlib.import_module(name)
+    with open(path, "rb") as source:
+        code = compile(source.read(), path, "exec")
+    module = types.ModuleType(name)
+    module.__file__ = path
+    sys.modules[name] = module
+    try:
+        exec(code, module.__dict__)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
 def _handler():
     module_name = os.environ.get("MOD_NAME", "")
     function_name = os.environ.get("FUNC_HANDLER", "")
@@ -131,7 +153,7 @@ def _handler():
     deps = os.path.join(CODE_DIR, ".deps")
     if os.path.isdir(deps) and deps not in sys.path:
         sys.path.insert(1, deps)
-    module = importlib.import_module(module_name)
+    module = _load(module_name)
     handler = getattr(module, function_name, None)
     if not callable(handler):
         raise AttributeError(
