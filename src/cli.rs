@@ -201,6 +201,10 @@ pub struct HostArgs {
     /// 127.0.0.1:9000.
     #[arg(long, env = "WASMLESS_FORWARD_TO")]
     pub forward_to: Option<SocketAddr>,
+    /// A source function's files, already unpacked with their packages
+    /// installed (by the pod's init containers), such as /kubeless.
+    #[arg(long, env = "WASMLESS_CODE_DIR")]
+    pub code_dir: Option<PathBuf>,
     /// Address to serve on.
     #[arg(long, default_value = "0.0.0.0:8080", env = "WASMLESS_LISTEN")]
     pub listen: SocketAddr,
@@ -626,6 +630,7 @@ impl TryFrom<UpArgs> for (UpConfig, HostConfig) {
             tiered: !args.no_tiering,
             secrets_root: None,
             runtimes_dir: args.runtimes_dir.or_else(default_runtimes_dir),
+            prepared_code: None,
         };
         Ok((up, host))
     }
@@ -649,9 +654,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             let root_function = args.function.clone();
             let forward_to = args.forward_to;
+            let code_dir = args.code_dir.clone();
             let secrets_root = args.secrets_root.clone();
             let (mut up, mut host) = <(UpConfig, HostConfig)>::try_from(UpArgs::from(args))?;
             host.secrets_root = Some(secrets_root);
+            host.prepared_code = code_dir;
             up.admin = false;
             up.fallback.local = false;
             up.fallback.forward_to = forward_to;

@@ -622,3 +622,107 @@ async fn an_image_pod_serves_through_its_containers_here() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wasm_source_function_gets_its_packages_installed_in_its_pod() {
+    // A Python function on the wasm path with a requirements.txt: the pod's
+    // init containers unpack it into /kubeless and install the packages
+    // with the runtime's image (the wasmless image has no pip); the host
+    // serves the prepared folder. Each container run here as the pod runs
+    // it, with `pip` as `python3 -m pip`.
+    let requirements = "--no-index\n--find-links wheels\ngreeting\n";
+    let wheel = wheel(
+        "greeting",
+        "def greet(name):\n    return f'Greetings, {name}'\n",
+    );
+    let f = zipped_function(
+        "greeter",
+        "python3.x",
+        "",
+        &[
+            ("main.py", b"import greeting\n\ndef handler(event, context):\n    return greeting.greet(event['data'])\n"),
+            ("requirements.txt", requirements.as_bytes()),
+            ("wheels/greeting-1.0-py3-none-any.whl", &wheel),
+        ],
+    );
+    let objects = desired_objects(&f, &[], &settings(), &Catalog::built_in()).expect("valid");
+    assert_eq!(objects.placement.reason, "WasmRuntime");
+    golden(
+        "source-dependencies",
+        &serde_yaml::to_string(&objects.deployment).expect("yaml"),
+    );
+    let dir = tempdir();
+    let code = tempdir();
+    for (key, value) in objects.config_map.data.iter().flatten() {
+        std::fs::write(dir.join(key), value).expect("write data");
+    }
+    let pod = objects
+        .deployment
+        .spec
+        .and_then(|s| s.template.spec)
+        .expect("pod spec");
+    let local = |value: &str| {
+        value
+            .replace("/function", &dir.display().to_string())
+            .replace("/kubeless", &code.display().to_string())
+    };
+    let init = pod.init_containers.clone().unwrap_or_default();
+    assert_eq!(init.len(), 2, "prepare and install");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_wasmless"))
+        .args(init[0].args.iter().flatten().map(|a| local(a)))
+        .status()
+        .expect("wasmless prepare runs");
+    assert!(status.success());
+    let install = init[1].command.clone().unwrap_or_default();
+    assert_eq!(install[0], "pip");
+    assert!(
+        install.iter().any(|a| a == "--only-binary=:all:"),
+        "{install:?}"
+    );
+    // The requirements' relative paths are the function's folder's.
+    let status = std::process::Command::new("python3")
+        .args(["-m", "pip"])
+        .args(install[1..].iter().map(|a| local(a)))
+        .current_dir(&code)
+        .status()
+        .expect("pip runs");
+    assert!(status.success());
+    assert!(code.join(".deps/greeting/__init__.py").is_file());
+    let host_container = &pod.containers[0];
+    let mut host = std::process::Command::new(env!("CARGO_BIN_EXE_wasmless"));
+    host.args(host_container.args.iter().flatten());
+    for var in host_container.env.iter().flatten() {
+        let value = match var.name.as_str() {
+            "WASMLESS_LISTEN" => "127.0.0.1:0".to_owned(),
+            _ => local(var.value.as_deref().unwrap_or_default()),
+        };
+        host.env(&var.name, value);
+    }
+    host.env("WASMLESS_CACHE_DIR", tempdir())
+        .env("WASMLESS_STATE_DIR", tempdir())
+        .env(
+            "WASMLESS_RUNTIMES_DIR",
+            common::root().join("runtimes/dist"),
+        );
+    let mut host = Up::spawn(host);
+    assert_eq!(host.post("/", "Ada").await, (200, "Greetings, Ada".into()));
+    assert!(host.terminate(Duration::from_secs(30)), "stops on SIGTERM");
+}
+
+/// A wheel of one pure-Python package.
+fn wheel(name: &str, init: &str) -> Vec<u8> {
+    let metadata = format!("Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n");
+    let wheel =
+        "Wheel-Version: 1.0\nGenerator: wasmless-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n";
+    let init_path = format!("{name}/__init__.py");
+    let metadata_path = format!("{name}-1.0.dist-info/METADATA");
+    let wheel_path = format!("{name}-1.0.dist-info/WHEEL");
+    let record_path = format!("{name}-1.0.dist-info/RECORD");
+    let record = format!("{init_path},,\n{metadata_path},,\n{wheel_path},,\n{record_path},,\n");
+    common::source::zip_of(&[
+        (&init_path, init.as_bytes()),
+        (&metadata_path, metadata.as_bytes()),
+        (&wheel_path, wheel.as_bytes()),
+        (&record_path, record.as_bytes()),
+    ])
+}

@@ -59,6 +59,9 @@ pub struct HostConfig {
     /// Where the runtime components of source functions are
     /// (`runtimes/dist` after `bash examples/build.sh`).
     pub runtimes_dir: Option<PathBuf>,
+    /// A pod's source function whose files (and installed packages) init
+    /// containers already put in this folder: it is used as it is.
+    pub prepared_code: Option<PathBuf>,
 }
 
 /// What a function is allowed and told, from its spec.

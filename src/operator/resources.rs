@@ -137,7 +137,12 @@ pub fn desired_objects(
     let config_map = desired_config_map(function, &plain, kafka)?;
     let checksum = checksum(&config_map);
     let deployment = match placement.path {
-        RunPath::Wasm => desired_deployment(function, settings, &checksum)?,
+        RunPath::Wasm => with_installed_dependencies(
+            desired_deployment(function, settings, &checksum)?,
+            &plain,
+            settings,
+            catalog,
+        )?,
         RunPath::Image => {
             desired_image_deployment(function, &plain, settings, &checksum, &placement)?
         }
@@ -535,7 +540,43 @@ pub fn desired_image_deployment(
         .as_array_mut()
         .expect("built as an array")
         .push(runtime);
-    // The function's files: a single source gets the runtime's extension.
+    let install = entry
+        .install
+        .as_ref()
+        .map(|install| install.command.clone())
+        .unwrap_or_default();
+    let init = init_containers(
+        plain,
+        settings,
+        entry,
+        &image,
+        &install,
+        &restricted,
+        &resources,
+    );
+    pod["initContainers"] = json!(init);
+    serde_json::from_value(deployment)
+        .map_err(|e| Refusal::invalid(format!("the image Deployment does not fit: {e}")))
+}
+
+/// The init containers that put a source function's files in /kubeless:
+/// `prepare` writes them from the ConfigMap; `install` runs `command` in
+/// `image` when the function has the runtime's dependency file.
+fn init_containers(
+    plain: &Function,
+    settings: &PodSettings,
+    entry: &crate::runtimes::RuntimeEntry,
+    image: &str,
+    command: &[String],
+    restricted: &Value,
+    resources: &Value,
+) -> Vec<Value> {
+    let spec = &plain.spec;
+    let handler = spec.handler.as_deref().unwrap_or_default();
+    let module = crate::runtimes::split_handler(handler)
+        .map(|(module, _)| module)
+        .unwrap_or("");
+    // A single source gets the runtime's extension.
     let mut prepare_args = vec![
         "prepare".to_owned(),
         "--function-dir".to_owned(),
@@ -566,12 +607,13 @@ pub fn desired_image_deployment(
     }
     let mut init = vec![prepare];
     if let Some(install) = &entry.install
+        && !command.is_empty()
         && zipped_file(plain, &install.file).is_some()
     {
         init.push(json!({
             "name": "install",
             "image": image,
-            "command": install.command,
+            "command": command,
             "env": [{"name": "HOME", "value": "/tmp"}],
             "volumeMounts": [
                 {"name": "code", "mountPath": CODE_DIR},
@@ -581,9 +623,61 @@ pub fn desired_image_deployment(
             "securityContext": restricted,
         }));
     }
-    pod["initContainers"] = json!(init);
+    init
+}
+
+/// A source function on the wasm path whose zip has the runtime's
+/// dependency file: the pod's host reads its files from /kubeless, where
+/// the init containers unpacked them and installed the packages with the
+/// runtime's image (pure packages only, `install.wasmCommand`): the
+/// wasmless image has no pip or npm.
+fn with_installed_dependencies(
+    deployment: Deployment,
+    plain: &Function,
+    settings: &PodSettings,
+    catalog: &Catalog,
+) -> Result<Deployment, Refusal> {
+    let Some(entry) = catalog.find(&plain.spec.runtime) else {
+        return Ok(deployment);
+    };
+    let (Some(install), Some(image)) = (&entry.install, &entry.image) else {
+        return Ok(deployment);
+    };
+    if install.wasm_command.is_empty() || zipped_file(plain, &install.file).is_none() {
+        return Ok(deployment);
+    }
+    let mut deployment = serde_json::to_value(deployment).expect("a Deployment serializes");
+    let pod = &mut deployment["spec"]["template"]["spec"];
+    let restricted = json!({
+        "allowPrivilegeEscalation": false,
+        "readOnlyRootFilesystem": true,
+        "capabilities": {"drop": ["ALL"]},
+    });
+    let resources = json!({"requests": {"cpu": "50m", "memory": "64Mi"}});
+    pod["initContainers"] = json!(init_containers(
+        plain,
+        settings,
+        entry,
+        image,
+        &install.wasm_command,
+        &restricted,
+        &resources,
+    ));
+    pod["volumes"]
+        .as_array_mut()
+        .expect("built as an array")
+        .push(json!({"name": "code", "emptyDir": {}}));
+    let host = &mut pod["containers"][0];
+    host["volumeMounts"]
+        .as_array_mut()
+        .expect("built as an array")
+        .push(json!({"name": "code", "mountPath": CODE_DIR, "readOnly": true}));
+    host["env"]
+        .as_array_mut()
+        .expect("built as an array")
+        .push(json!({"name": "WASMLESS_CODE_DIR", "value": CODE_DIR}));
     serde_json::from_value(deployment)
-        .map_err(|e| Refusal::invalid(format!("the image Deployment does not fit: {e}")))
+        .map_err(|e| Refusal::invalid(format!("the Deployment does not fit: {e}")))
 }
 
 /// A volume name for a Secret: a DNS label, unique per Secret name.

@@ -79,6 +79,11 @@ pub struct Install {
     /// The command, run in the runtime's image with the function's files in
     /// `/kubeless`.
     pub command: Vec<String>,
+    /// The command for a function on the wasm path, run the same way:
+    /// pure packages only (wheels, no install scripts). Without it, a
+    /// function on the wasm path installs nothing in a cluster.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wasm_command: Vec<String>,
     /// Packages known to need native code: a function depending on one runs
     /// on the image even when the runtime has a wasm path.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -15,7 +15,9 @@ use crate::runtimes::catalog::LocalServer;
 use crate::runtimes::{self, Catalog, Dependencies, Language, Path as RunPath, Placement};
 
 use super::fallback::{LocalProcess, ProcessSpec};
-use super::source::{CODE_MOUNT, CodeError, SourceRuntimes, Target as InstallTarget, write_code};
+use super::source::{
+    CODE_MOUNT, CodeError, SourceRuntimes, Target as InstallTarget, prepared, write_code,
+};
 
 use super::admin::FunctionInfo;
 
@@ -563,14 +565,18 @@ fn load(
         ),
     ]);
     if let Some(language) = placement.language {
-        match write_code(
-            &code_root,
-            &source,
-            zip,
-            module,
-            language,
-            InstallTarget::Wasm,
-        ) {
+        let written = match &host.config.prepared_code {
+            Some(dir) => prepared(dir, module, language),
+            None => write_code(
+                &code_root,
+                &source,
+                zip,
+                module,
+                language,
+                InstallTarget::Wasm,
+            ),
+        };
+        match written {
             Ok(code) => {
                 let component = sources.component(language).map_err(with(&placement))?;
                 settings.mounts.push(crate::host::Mount {

@@ -186,6 +186,33 @@ pub fn write_code(
     }
 }
 
+/// A function's files that a pod's init containers already unpacked into
+/// `dir`, with their packages installed: checked as [`write_code`] checks
+/// what it writes (the handler's module is there, no native code).
+pub fn prepared(dir: &Path, module: &str, language: Language) -> Result<PathBuf, CodeError> {
+    let module_file = format!("{module}.{}", language.extension());
+    if !dir.join(&module_file).is_file() {
+        return Err(CodeError::Other(format!(
+            "spec.handler: the handler's module {module_file} is not in {}",
+            dir.display()
+        )));
+    }
+    let native = match language {
+        Language::Python => native_code(&dir.join(".deps")).map(|n| (n, "requirements.txt")),
+        Language::JavaScript => {
+            native_addon(&dir.join("node_modules")).map(|n| (n, "package.json"))
+        }
+    };
+    if let Some(((package, file), manifest)) = native {
+        return Err(CodeError::Native {
+            package,
+            file,
+            manifest,
+        });
+    }
+    Ok(dir.to_owned())
+}
+
 /// Unpacks a zip into `dir`, refusing paths that leave it and archives
 /// that unpack to more than [`MAX_UNZIPPED`].
 pub fn unzip(bytes: &[u8], dir: &Path) -> Result<(), String> {
