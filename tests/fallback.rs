@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::source::{function, raw, source_up, text, zip_of, zipped};
+use common::source::{function, raw, source_up, text, wheel, zipped};
 use common::tempdir;
 
 const PYTHON_IMAGE: &str = "ghcr.io/wasmless/runtime-python:0.1.0";
@@ -165,30 +165,13 @@ async fn javascript_answers_the_same_on_wasm_and_on_the_fallback() {
     check_contract(&up.url, "nodejs20").await;
 }
 
-/// A wheel of one pure-Python package.
-fn wheel(name: &str, init: &str) -> Vec<u8> {
-    let metadata = format!("Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n");
-    let wheel =
-        "Wheel-Version: 1.0\nGenerator: wasmless-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n";
-    let init_path = format!("{name}/__init__.py");
-    let metadata_path = format!("{name}-1.0.dist-info/METADATA");
-    let wheel_path = format!("{name}-1.0.dist-info/WHEEL");
-    let record_path = format!("{name}-1.0.dist-info/RECORD");
-    let record = format!("{init_path},,\n{metadata_path},,\n{wheel_path},,\n{record_path},,\n");
-    zip_of(&[
-        (&init_path, init.as_bytes()),
-        (&metadata_path, metadata.as_bytes()),
-        (&wheel_path, wheel.as_bytes()),
-        (&record_path, record.as_bytes()),
-    ])
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_python_fallback_installs_a_wheel_and_takes_cron_events() {
     let dir = tempdir();
     let greeting = wheel(
         "greeting",
         "def greet(name):\n    return f'Greetings, {name}'\n",
+        false,
     );
     let mut manifest = zipped(
         "python3.x",

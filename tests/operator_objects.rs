@@ -314,6 +314,52 @@ fn named(text: &str) -> FunctionResource {
     ))
 }
 
+/// A function's pod run on this machine: its volumes as folders (the
+/// ConfigMap's files at /function, the emptyDir at /kubeless), and the paths
+/// in its containers' arguments and environment mapped to them.
+struct LocalPod {
+    function_dir: PathBuf,
+    code: PathBuf,
+    spec: k8s_openapi::api::core::v1::PodSpec,
+}
+
+impl LocalPod {
+    fn of(objects: &FunctionObjects) -> Self {
+        let function_dir = tempdir();
+        for (key, value) in objects.config_map.data.iter().flatten() {
+            std::fs::write(function_dir.join(key), value).expect("write data");
+        }
+        let spec = objects
+            .deployment
+            .spec
+            .clone()
+            .and_then(|s| s.template.spec)
+            .expect("pod spec");
+        Self {
+            function_dir,
+            code: tempdir(),
+            spec,
+        }
+    }
+
+    /// `value` with the pod's folders replaced by this machine's.
+    fn local(&self, value: &str) -> String {
+        value
+            .replace("/function", &self.function_dir.display().to_string())
+            .replace("/kubeless", &self.code.display().to_string())
+    }
+
+    /// Runs the first init container, `wasmless prepare`.
+    fn prepare(&self) {
+        let prepare = &self.spec.init_containers.as_ref().expect("init containers")[0];
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_wasmless"))
+            .args(prepare.args.iter().flatten().map(|a| self.local(a)))
+            .status()
+            .expect("wasmless prepare runs");
+        assert!(status.success());
+    }
+}
+
 /// A Function whose source is a zip of `files`.
 fn zipped_function(
     name: &str,
@@ -543,28 +589,9 @@ async fn an_image_pod_serves_through_its_containers_here() {
         ],
     );
     let objects = desired_objects(&f, &[], &settings(), &Catalog::built_in()).expect("valid");
-    let dir = tempdir();
-    for (key, value) in objects.config_map.data.iter().flatten() {
-        std::fs::write(dir.join(key), value).expect("write data");
-    }
-    let pod = objects
-        .deployment
-        .spec
-        .and_then(|s| s.template.spec)
-        .expect("pod spec");
-    let code = tempdir();
-    let local = |value: &str| {
-        value
-            .replace("/function", &dir.display().to_string())
-            .replace("/kubeless", &code.display().to_string())
-    };
-    // The first init container.
-    let prepare = &pod.init_containers.clone().unwrap_or_default()[0];
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_wasmless"))
-        .args(prepare.args.iter().flatten().map(|a| local(a)))
-        .status()
-        .expect("wasmless prepare runs");
-    assert!(status.success());
+    let here = LocalPod::of(&objects);
+    let (pod, code, local) = (&here.spec, &here.code, |v: &str| here.local(v));
+    here.prepare();
     assert!(code.join("main.py").is_file() && code.join("util.py").is_file());
     // The runtime container: its command and environment, on a free port.
     let runtime = &pod.containers[1];
@@ -598,7 +625,7 @@ async fn an_image_pod_serves_through_its_containers_here() {
     host.args(host_container.args.iter().flatten());
     for var in host_container.env.iter().flatten() {
         let value = match var.name.as_str() {
-            "WASMLESS_FUNCTION_DIR" => dir.display().to_string(),
+            "WASMLESS_FUNCTION_DIR" => here.function_dir.display().to_string(),
             "WASMLESS_LISTEN" => "127.0.0.1:0".to_owned(),
             "WASMLESS_FORWARD_TO" => address.clone(),
             _ => var.value.clone().unwrap_or_default(),
@@ -631,9 +658,10 @@ async fn a_wasm_source_function_gets_its_packages_installed_in_its_pod() {
     // serves the prepared folder. Each container run here as the pod runs
     // it, with `pip` as `python3 -m pip`.
     let requirements = "--no-index\n--find-links wheels\ngreeting\n";
-    let wheel = wheel(
+    let wheel = common::source::wheel(
         "greeting",
         "def greet(name):\n    return f'Greetings, {name}'\n",
+        false,
     );
     let f = zipped_function(
         "greeter",
@@ -651,28 +679,11 @@ async fn a_wasm_source_function_gets_its_packages_installed_in_its_pod() {
         "source-dependencies",
         &serde_yaml::to_string(&objects.deployment).expect("yaml"),
     );
-    let dir = tempdir();
-    let code = tempdir();
-    for (key, value) in objects.config_map.data.iter().flatten() {
-        std::fs::write(dir.join(key), value).expect("write data");
-    }
-    let pod = objects
-        .deployment
-        .spec
-        .and_then(|s| s.template.spec)
-        .expect("pod spec");
-    let local = |value: &str| {
-        value
-            .replace("/function", &dir.display().to_string())
-            .replace("/kubeless", &code.display().to_string())
-    };
+    let here = LocalPod::of(&objects);
+    let (pod, code, local) = (&here.spec, &here.code, |v: &str| here.local(v));
     let init = pod.init_containers.clone().unwrap_or_default();
     assert_eq!(init.len(), 2, "prepare and install");
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_wasmless"))
-        .args(init[0].args.iter().flatten().map(|a| local(a)))
-        .status()
-        .expect("wasmless prepare runs");
-    assert!(status.success());
+    here.prepare();
     let install = init[1].command.clone().unwrap_or_default();
     assert_eq!(install[0], "pip");
     assert!(
@@ -683,7 +694,7 @@ async fn a_wasm_source_function_gets_its_packages_installed_in_its_pod() {
     let status = std::process::Command::new("python3")
         .args(["-m", "pip"])
         .args(install[1..].iter().map(|a| local(a)))
-        .current_dir(&code)
+        .current_dir(code)
         .status()
         .expect("pip runs");
     assert!(status.success());
@@ -707,22 +718,4 @@ async fn a_wasm_source_function_gets_its_packages_installed_in_its_pod() {
     let mut host = Up::spawn(host);
     assert_eq!(host.post("/", "Ada").await, (200, "Greetings, Ada".into()));
     assert!(host.terminate(Duration::from_secs(30)), "stops on SIGTERM");
-}
-
-/// A wheel of one pure-Python package.
-fn wheel(name: &str, init: &str) -> Vec<u8> {
-    let metadata = format!("Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n");
-    let wheel =
-        "Wheel-Version: 1.0\nGenerator: wasmless-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n";
-    let init_path = format!("{name}/__init__.py");
-    let metadata_path = format!("{name}-1.0.dist-info/METADATA");
-    let wheel_path = format!("{name}-1.0.dist-info/WHEEL");
-    let record_path = format!("{name}-1.0.dist-info/RECORD");
-    let record = format!("{init_path},,\n{metadata_path},,\n{wheel_path},,\n{record_path},,\n");
-    common::source::zip_of(&[
-        (&init_path, init.as_bytes()),
-        (&metadata_path, metadata.as_bytes()),
-        (&wheel_path, wheel.as_bytes()),
-        (&record_path, record.as_bytes()),
-    ])
 }

@@ -225,12 +225,18 @@ impl LocalProcess {
             let mut running = self.running.lock().await;
             // Unless another event restarted it meanwhile.
             if running.address == address {
-                let exited = running
-                    .child
-                    .as_mut()
-                    .and_then(|c| c.try_wait().ok().flatten());
-                let Some(status) = exited else {
-                    return Err(InvokeError::Trap(message));
+                // Nothing listens where it did: it died, or is dying (a
+                // killed process may not be reaped yet), or it is stuck.
+                // Either way it is stopped and started again.
+                let status = match running.child.as_mut() {
+                    Some(child) => {
+                        let _ = child.start_kill();
+                        match child.wait().await {
+                            Ok(status) => status.to_string(),
+                            Err(e) => e.to_string(),
+                        }
+                    }
+                    None => return Err(InvokeError::Trap(message)),
                 };
                 tracing::warn!(function = %restart.spec.name, "the fallback process exited ({status}); starting it again");
                 *running = spawn(&restart.spec, &restart.servers, restart.host.clone())

@@ -177,3 +177,30 @@ pub fn wait_for_log_line(up: &Up, needles: &[&str]) {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// A wheel (a zip with its metadata) of one package; `native` adds a
+/// shared library, as a package with C extensions has.
+pub fn wheel(name: &str, init: &str, native: bool) -> Vec<u8> {
+    let metadata = format!("Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n");
+    let purelib = if native { "false" } else { "true" };
+    let wheel_file = format!(
+        "Wheel-Version: 1.0\nGenerator: wasmless-tests\nRoot-Is-Purelib: {purelib}\nTag: py3-none-any\n"
+    );
+    let init_path = format!("{name}/__init__.py");
+    let so_path = format!("{name}/_speedups.so");
+    let metadata_path = format!("{name}-1.0.dist-info/METADATA");
+    let wheel_path = format!("{name}-1.0.dist-info/WHEEL");
+    let record_path = format!("{name}-1.0.dist-info/RECORD");
+    let mut files: Vec<(&str, &[u8])> = vec![
+        (&init_path, init.as_bytes()),
+        (&metadata_path, metadata.as_bytes()),
+        (&wheel_path, wheel_file.as_bytes()),
+    ];
+    if native {
+        files.push((&so_path, b"\x7fELF not really"));
+    }
+    let mut record: String = files.iter().map(|(n, _)| format!("{n},,\n")).collect();
+    record.push_str(&format!("{record_path},,\n"));
+    files.push((&record_path, record.as_bytes()));
+    zip_of(&files)
+}

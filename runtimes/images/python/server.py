@@ -85,6 +85,11 @@ def now_rfc3339():
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+# The contract's rules below (data, body, response) are the same as the wasm
+# runtime's in runtimes/python/app.py, written again because this file must
+# stand alone in its image; tests/fallback.rs checks that both agree.
+
+
 def parse_data(raw, content_type):
     content_type = content_type.split(";")[0].strip().lower()
     if raw and (content_type == "application/json" or content_type.endswith("+json")):
