@@ -107,7 +107,14 @@ impl LocalProcess {
         let running = spawn(&spec, servers, host.clone()).await?;
         Ok(Self {
             timeout: spec.timeout,
-            client: Client::builder(TokioExecutor::new()).build_http(),
+            // A fresh loopback connection per event (cheap beside the fork
+            // per event): a dead process is then seen as a refused
+            // connection, which delivered nothing and is safe to retry once
+            // the process is started again. A kept connection to it would
+            // fail without saying whether the event was sent.
+            client: Client::builder(TokioExecutor::new())
+                .pool_max_idle_per_host(0)
+                .build_http(),
             running: tokio::sync::Mutex::new(running),
             restart: Some(Restart {
                 spec,

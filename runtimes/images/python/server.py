@@ -65,6 +65,8 @@ EVENT_HEADERS = ("event-id", "event-type", "event-time", "event-namespace", "eve
 ATTRIBUTE_PREFIX = "event-attribute-"
 HTTP_NAMESPACE = "http.wasmless.io"
 MAX_BODY = 16 << 20
+# The listening socket's descriptor, closed in each event's child.
+LISTENER_FD = None
 # Duration buckets of wasmless host: 10 us, then x4, twelve of them.
 BUCKETS = [0.00001 * 4**i for i in range(12)]
 
@@ -143,6 +145,13 @@ def call(handler, event):
     pid = os.fork()
     if pid == 0:  # the child
         os.close(read_end)
+        # The child must not keep the server's socket open: if the server
+        # died, new connections would queue on it with no one to accept.
+        if LISTENER_FD is not None:
+            try:
+                os.close(LISTENER_FD)
+            except OSError:
+                pass
         try:
             result = handler(event, dict(CONTEXT))
             if inspect.isawaitable(result):
@@ -320,6 +329,8 @@ def main():
     port = int(os.environ.get("FUNC_PORT", "8080"))
     server = ThreadingHTTPServer((listen, port), Server)
     server.daemon_threads = True
+    global LISTENER_FD
+    LISTENER_FD = server.socket.fileno()
     host, port = server.server_address[:2]
     print(f"listening on http://{host}:{port}", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
