@@ -212,10 +212,8 @@ async fn the_python_fallback_installs_a_wheel_and_takes_cron_events() {
         body.contains("the fallback process did not answer"),
         "{body}"
     );
-    assert_eq!(
-        up.post("/greeter", "Grace").await,
-        (200, "Greetings, Grace".into())
-    );
+    let answer = up.post("/greeter", "Grace").await;
+    assert_eq!(answer, (200, "Greetings, Grace".into()), "{}", up.log());
     common::source::wait_for_log_line(&up, &["the fallback process exited", "starting it again"]);
 }
 

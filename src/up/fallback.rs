@@ -81,6 +81,8 @@ struct Restart {
 enum SendError {
     /// Nothing listens: the request was not delivered.
     Refused(String),
+    /// The connection failed after it was made: the event may have run.
+    Broken(String),
     /// Anything else.
     Failed(InvokeError),
 }
@@ -220,10 +222,11 @@ impl LocalProcess {
     /// delivered to the new one.
     pub async fn handle_event(&self, event: Event) -> Result<Response, InvokeError> {
         let address = self.running.lock().await.address;
-        let message = match self.send(address, event.clone()).await {
+        let (message, delivered) = match self.send(address, event.clone()).await {
             Ok(response) => return Ok(response),
             Err(SendError::Failed(err)) => return Err(err),
-            Err(SendError::Refused(message)) => message,
+            Err(SendError::Refused(message)) => (message, false),
+            Err(SendError::Broken(message)) => (message, true),
         };
         let Some(restart) = &self.restart else {
             return Err(InvokeError::Trap(message));
@@ -232,18 +235,24 @@ impl LocalProcess {
             let mut running = self.running.lock().await;
             // Unless another event restarted it meanwhile.
             if running.address == address {
-                // Nothing listens where it did: it died, or is dying (a
-                // killed process may not be reaped yet), or it is stuck.
-                // Either way it is stopped and started again.
-                let status = match running.child.as_mut() {
-                    Some(child) => {
-                        let _ = child.start_kill();
-                        match child.wait().await {
-                            Ok(status) => status.to_string(),
-                            Err(e) => e.to_string(),
-                        }
+                let Some(child) = running.child.as_mut() else {
+                    return Err(InvokeError::Trap(message));
+                };
+                let status = if delivered {
+                    // The connection broke mid-event: restart only if the
+                    // process died (it may take a moment to be reaped).
+                    match exited(child).await {
+                        Some(status) => status,
+                        None => return Err(InvokeError::Trap(message)),
                     }
-                    None => return Err(InvokeError::Trap(message)),
+                } else {
+                    // Nothing listens where it did: it died, is dying, or
+                    // is stuck; either way it is stopped.
+                    let _ = child.start_kill();
+                    match child.wait().await {
+                        Ok(status) => status.to_string(),
+                        Err(e) => e.to_string(),
+                    }
                 };
                 tracing::warn!(function = %restart.spec.name, "the fallback process exited ({status}); starting it again");
                 *running = spawn(&restart.spec, &restart.servers, restart.host.clone())
@@ -252,8 +261,14 @@ impl LocalProcess {
             }
             running.address
         };
+        // An event the process may have run is not run again.
+        if delivered {
+            return Err(InvokeError::Trap(format!(
+                "{message}; the fallback process exited and was started again"
+            )));
+        }
         self.send(address, event).await.map_err(|e| match e {
-            SendError::Refused(message) => InvokeError::Trap(message),
+            SendError::Refused(message) | SendError::Broken(message) => InvokeError::Trap(message),
             SendError::Failed(err) => err,
         })
     }
@@ -269,7 +284,7 @@ impl LocalProcess {
                 if e.is_connect() {
                     SendError::Refused(message)
                 } else {
-                    SendError::Failed(InvokeError::Trap(message))
+                    SendError::Broken(message)
                 }
             })?;
             let (parts, body) = response.into_parts();
@@ -365,6 +380,18 @@ fn request(address: SocketAddr, event: Event) -> Result<http::Request<Full<Bytes
     builder
         .body(Full::new(event.data))
         .map_err(|e| format!("the event cannot be sent over HTTP: {e}"))
+}
+
+/// The exit status of a process that has exited or does within half a
+/// second; `None` if it still runs.
+async fn exited(child: &mut tokio::process::Child) -> Option<String> {
+    for _ in 0..10 {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status.to_string());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
 }
 
 /// Copies a process's output lines into the function's log. The first
