@@ -377,11 +377,7 @@ pub fn desired_deployment(
         "livenessProbe": probe(10),
         "resources": resources,
         "volumeMounts": mounts,
-        "securityContext": {
-            "allowPrivilegeEscalation": false,
-            "readOnlyRootFilesystem": true,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": restricted_container(),
     });
     if let Some(policy) = &settings.image_pull_policy {
         container["imagePullPolicy"] = json!(policy);
@@ -453,11 +449,7 @@ pub fn desired_image_deployment(
     let mut deployment = serde_json::to_value(desired_deployment(function, settings, checksum)?)
         .expect("a Deployment serializes");
     let pod = &mut deployment["spec"]["template"]["spec"];
-    let restricted = json!({
-        "allowPrivilegeEscalation": false,
-        "readOnlyRootFilesystem": true,
-        "capabilities": {"drop": ["ALL"]},
-    });
+    let restricted = restricted_container();
     // The host in front: it forwards instead of loading the function.
     let host = &mut pod["containers"][0];
     host["env"]
@@ -648,11 +640,7 @@ fn with_installed_dependencies(
     }
     let mut deployment = serde_json::to_value(deployment).expect("a Deployment serializes");
     let pod = &mut deployment["spec"]["template"]["spec"];
-    let restricted = json!({
-        "allowPrivilegeEscalation": false,
-        "readOnlyRootFilesystem": true,
-        "capabilities": {"drop": ["ALL"]},
-    });
+    let restricted = restricted_container();
     let resources = json!({"requests": {"cpu": "50m", "memory": "64Mi"}});
     pod["initContainers"] = json!(init_containers(
         plain,
@@ -678,6 +666,16 @@ fn with_installed_dependencies(
         .push(json!({"name": "WASMLESS_CODE_DIR", "value": CODE_DIR}));
     serde_json::from_value(deployment)
         .map_err(|e| Refusal::invalid(format!("the Deployment does not fit: {e}")))
+}
+
+/// The security context of every container the operator makes: no
+/// privilege escalation, a read-only root file system, no capabilities.
+fn restricted_container() -> Value {
+    json!({
+        "allowPrivilegeEscalation": false,
+        "readOnlyRootFilesystem": true,
+        "capabilities": {"drop": ["ALL"]},
+    })
 }
 
 /// A volume name for a Secret: a DNS label, unique per Secret name.
