@@ -197,19 +197,7 @@ pub fn prepared(dir: &Path, module: &str, language: Language) -> Result<PathBuf,
             dir.display()
         )));
     }
-    let native = match language {
-        Language::Python => native_code(&dir.join(".deps")).map(|n| (n, "requirements.txt")),
-        Language::JavaScript => {
-            native_addon(&dir.join("node_modules")).map(|n| (n, "package.json"))
-        }
-    };
-    if let Some(((package, file), manifest)) = native {
-        return Err(CodeError::Native {
-            package,
-            file,
-            manifest,
-        });
-    }
+    no_native_code(dir, language)?;
     Ok(dir.to_owned())
 }
 
@@ -293,16 +281,29 @@ fn install_requirements(dir: &Path, target: Target) -> Result<(), CodeError> {
             format!("requirements.txt: cannot run `python3 -m pip` ({e}); install Python 3 with pip where wasmless runs")
         })?;
     installed(&output, "requirements.txt: pip")?;
-    if target == Target::Wasm
-        && let Some((package, file)) = native_code(&deps)
-    {
-        return Err(CodeError::Native {
-            package,
-            file,
-            manifest: "requirements.txt",
-        });
+    if target == Target::Wasm {
+        no_native_code(dir, Language::Python)?;
     }
     Ok(())
+}
+
+/// Refuses a function folder whose installed packages (`.deps` for Python,
+/// `node_modules` for JavaScript) hold native code, naming the package.
+fn no_native_code(dir: &Path, language: Language) -> Result<(), CodeError> {
+    let native = match language {
+        Language::Python => native_code(&dir.join(".deps")).map(|n| (n, "requirements.txt")),
+        Language::JavaScript => {
+            native_addon(&dir.join("node_modules")).map(|n| (n, "package.json"))
+        }
+    };
+    match native {
+        Some(((package, file), manifest)) => Err(CodeError::Native {
+            package,
+            file,
+            manifest,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// The first installed package holding a native library, and the file.
@@ -356,14 +357,8 @@ fn install_packages(dir: &Path, target: Target) -> Result<(), CodeError> {
         )
     })?;
     installed(&output, "package.json: npm")?;
-    if target == Target::Wasm
-        && let Some((package, file)) = native_addon(&dir.join("node_modules"))
-    {
-        return Err(CodeError::Native {
-            package,
-            file,
-            manifest: "package.json",
-        });
+    if target == Target::Wasm {
+        no_native_code(dir, Language::JavaScript)?;
     }
     Ok(())
 }
