@@ -210,3 +210,104 @@ async fn python_dependencies_are_installed_and_native_ones_run_on_the_fallback()
     assert!(ok, "{out}{err}");
     assert_eq!(up.post("/zipped", "ab").await, (200, "abab".into()));
 }
+
+/// The host has the runtime compile a Python function's files to bytecode
+/// once, in the background, and events load that instead of compiling the
+/// source on every fresh instance: shown by changing the sources under the
+/// host's feet (the folder is never changed otherwise), which events then
+/// do not see until the bytecode is gone.
+#[tokio::test(flavor = "multi_thread")]
+async fn python_files_are_compiled_to_bytecode_once_and_events_use_it() {
+    let dir = tempdir();
+    let nonce = uuid::Uuid::new_v4().simple().to_string();
+    let main = format!(
+        "# {nonce}\nfrom helpers import shout\n\ndef handler(event, context):\n    return shout(event['data'])\n"
+    );
+    std::fs::write(
+        dir.join("functions.yaml"),
+        zipped(
+            RUNTIME,
+            "compiled",
+            "main.handler",
+            &[
+                ("main.py", main.as_bytes()),
+                (
+                    "helpers.py",
+                    b"def shout(text):\n    return text.upper() + '!'\n",
+                ),
+                // Never imported: it cannot compile, which is said, and the
+                // function runs anyway.
+                ("broken.py", b"def oops(:\n"),
+            ],
+        ),
+    )
+    .expect("manifest");
+    let up = source_up(&[&dir]);
+    assert_eq!(up.post("/compiled", "hi").await, (200, "HI!".into()));
+
+    // The function's folder in the host's cache, found by its nonce.
+    let code = std::fs::read_dir(
+        std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("source-cache/code"),
+    )
+    .expect("the code folders")
+    .map(|entry| entry.expect("entry").path())
+    .find(|folder| {
+        std::fs::read_to_string(folder.join("main.py")).is_ok_and(|s| s.contains(&nonce))
+    })
+    .expect("the function's folder");
+    let cache = code.join("__pycache__");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let compiled = |module: &str| {
+        std::fs::read_dir(&cache).is_ok_and(|entries| {
+            entries.flatten().any(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.starts_with(&format!("{module}.cpython-")) && name.ends_with(".pyc")
+            })
+        })
+    };
+    let marker = || {
+        std::fs::read_dir(&cache).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with(".wasmless-"))
+        })
+    };
+    while !marker() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no bytecode in {}:\n{}",
+            cache.display(),
+            up.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        compiled("main") && compiled("helpers"),
+        "{}",
+        cache.display()
+    );
+    assert!(
+        !compiled("broken"),
+        "a file that does not compile has no .pyc"
+    );
+    wait_for_log_line(&up, &["did not compile", "broken.py", "function=compiled"]);
+
+    // Both modules now come from their bytecode: new sources are not seen.
+    std::fs::write(
+        code.join("main.py"),
+        "def handler(event, context):\n    return 'main.py changed'\n",
+    )
+    .expect("main.py");
+    std::fs::write(
+        code.join("helpers.py"),
+        "def shout(text):\n    return 'helpers.py changed'\n",
+    )
+    .expect("helpers.py");
+    assert_eq!(up.post("/compiled", "hi").await, (200, "HI!".into()));
+    // Without it, the source is compiled again on each event.
+    std::fs::remove_dir_all(&cache).expect("remove __pycache__");
+    assert_eq!(
+        up.post("/compiled", "hi").await,
+        (200, "main.py changed".into())
+    );
+}

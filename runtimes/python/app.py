@@ -16,9 +16,12 @@ event loop for I/O in the sandbox).
 """
 
 import importlib
+import importlib.util
 import inspect
 import json
+import marshal
 import os
+import py_compile
 import sys
 import traceback
 import types
@@ -34,8 +37,8 @@ collections collections.abc colorsys contextlib copy csv dataclasses datetime
 decimal difflib email email.message email.utils enum errno fnmatch fractions
 functools gettext glob graphlib gzip hashlib heapq hmac html html.entities
 html.parser http http.cookies importlib.metadata importlib.resources io
-ipaddress itertools json keyword locale logging math mimetypes numbers
-operator pathlib pickle pkgutil platform pprint queue quopri random re
+ipaddress itertools json keyword locale logging marshal math mimetypes numbers
+operator pathlib pickle pkgutil platform pprint py_compile queue quopri random re
 reprlib secrets shlex shutil statistics string stringprep struct sys
 tempfile textwrap threading time timeit tokenize tomllib traceback types
 typing unicodedata urllib urllib.parse uuid warnings weakref xml
@@ -53,6 +56,14 @@ from wit_world import exports
 from wit_world.imports.types import Error, Response
 
 CODE_DIR = "/kubeless"
+# Set by the host for its own run that compiles a function's files to
+# bytecode (see `_compile_all`); never set for an event.
+PRECOMPILE = "WASMLESS_PRECOMPILE"
+# `__pycache__/<module>.<TAG>.pyc`, as the import system names them.
+TAG = sys.implementation.cache_tag
+# The flags word of a hash-based .pyc that is not checked against its source
+# (PEP 552): what `_compile_all` writes.
+UNCHECKED_HASH = 0b01
 
 
 def _data(event):
@@ -127,13 +138,17 @@ def _response(result):
 def _load(name):
     """Imports the handler's module, which is /kubeless/<name>.py, without
     the import system's search (finders, path hooks, stat calls): that work
-    ran on every event, each event being a fresh instance. Modules it
-    imports are found the usual way."""
+    ran on every event, each event being a fresh instance. Its bytecode is
+    read from __pycache__ when the host compiled it (`_compile_all`), else
+    the source is compiled. Modules it imports are found the usual way (and
+    their bytecode too)."""
     path = os.path.join(CODE_DIR, name + ".py")
-    if not os.path.isfile(path):
-        return importlib.import_module(name)
-    with open(path, "rb") as source:
-        code = compile(source.read(), path, "exec")
+    code = _bytecode(name)
+    if code is None:
+        if not os.path.isfile(path):
+            return importlib.import_module(name)
+        with open(path, "rb") as source:
+            code = compile(source.read(), path, "exec")
     module = types.ModuleType(name)
     module.__file__ = path
     sys.modules[name] = module
@@ -143,6 +158,61 @@ def _load(name):
         del sys.modules[name]
         raise
     return module
+
+
+def _bytecode(name):
+    """The code of /kubeless/<name>.py from the .pyc that `_compile_all`
+    wrote, or None when there is none from this CPython."""
+    try:
+        fd = os.open(f"{CODE_DIR}/__pycache__/{name}.{TAG}.pyc", os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    magic, flags = data[:4], int.from_bytes(data[4:8], "little")
+    if magic != importlib.util.MAGIC_NUMBER or flags != UNCHECKED_HASH:
+        return None
+    return marshal.loads(memoryview(data)[16:])
+
+
+def _compile_all():
+    """The host's own run, once per function's files, with /kubeless
+    writable: compiles every .py file there (the handler's module, its
+    siblings, installed packages) to __pycache__, as .pyc files that are not
+    checked against their source (the host's folder of a function's files
+    never changes). Each event is a fresh instance; without this, each
+    compiled the source of every module it imported."""
+    compiled, failed = 0, []
+    for folder, dirs, files in os.walk(CODE_DIR):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        for file in files:
+            if not file.endswith(".py"):
+                continue
+            path = os.path.join(folder, file)
+            try:
+                py_compile.compile(
+                    path,
+                    doraise=True,
+                    invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+                )
+                compiled += 1
+            except py_compile.PyCompileError as error:
+                cause = error.exc_value
+                line = getattr(cause, "lineno", None)
+                where = f" (line {line})" if line else ""
+                reason = getattr(cause, "msg", cause)
+                failed.append(f"{path[len(CODE_DIR) + 1:]}: {error.exc_type_name}: {reason}{where}")
+            except OSError as error:
+                failed.append(f"{path[len(CODE_DIR) + 1:]}: {error}")
+    summary = f"compiled {compiled} files"
+    if failed:
+        summary += f"; {len(failed)} did not compile: " + "; ".join(failed[:10])
+    return Response(200, [("content-type", "text/plain; charset=utf-8")], summary.encode())
 
 
 def _handler():
@@ -169,6 +239,8 @@ def _message(error):
 
 class Handler(exports.Handler):
     def handle(self, event, context):
+        if os.environ.get(PRECOMPILE):
+            return _compile_all()
         try:
             handler = _handler()
             result = handler(_event(event), _context(context))

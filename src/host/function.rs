@@ -83,13 +83,17 @@ pub struct FunctionSettings {
     pub mounts: Vec<Mount>,
 }
 
-/// A host folder a function may read (never write).
+/// A host folder a function may read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mount {
     /// The folder on the host.
     pub host: PathBuf,
     /// Where the function sees it, such as `/db-creds`.
     pub guest: String,
+    /// Whether the function may write there. Functions get read-only
+    /// mounts; only the host's own runs (the Python runtime writing the
+    /// compiled bytecode of a function's files) write.
+    pub writable: bool,
 }
 
 /// A wasmtime engine with the linkers for every kind of function.
@@ -133,6 +137,7 @@ impl Tier {
     }
 }
 
+#[derive(Clone)]
 pub(crate) enum Prepared {
     Wasmless(FunctionPre<ComponentState>),
     HttpProxy(ProxyPre<ComponentState>),
@@ -438,6 +443,25 @@ impl LoadedFunction {
             settings: self.settings.clone(),
             kind: self.kind,
         })
+    }
+
+    /// The same code with other settings: for the host's own runs of a
+    /// function's runtime (such as compiling a Python function's files to
+    /// bytecode, with its code folder writable).
+    pub fn with_settings(&self, settings: FunctionSettings) -> LoadedFunction {
+        LoadedFunction {
+            host: self.host.clone(),
+            engine: self.engine.clone(),
+            settings,
+            kind: self.kind,
+            prepared: self.prepared.clone(),
+            digest: self.digest,
+            size: self.size,
+            cache_outcome: self.cache_outcome,
+            _compiled: self._compiled.clone(),
+            last_used: std::sync::atomic::AtomicU64::new(self.host.now_ms()),
+            parkable: false,
+        }
     }
 
     /// The function's settings.

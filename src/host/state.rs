@@ -67,8 +67,8 @@ impl Captured {
 }
 
 /// Builds a WASI context that grants exactly the function's environment,
-/// stdio and read-only mounts: no other files, no network, no host
-/// environment.
+/// stdio and mounts (read-only unless the mount says otherwise): no other
+/// files, no network, no host environment.
 pub(crate) fn wasi_builder(
     env: &[(String, String)],
     mounts: &[Mount],
@@ -82,7 +82,12 @@ pub(crate) fn wasi_builder(
     for mount in mounts {
         // A folder that vanished after the function loaded is left out:
         // the function then sees no such folder.
-        if let Err(err) = builder.preopened_dir(&mount.host, &mount.guest, FsPerms::ReadOnly) {
+        let perms = if mount.writable {
+            FsPerms::ReadWrite
+        } else {
+            FsPerms::ReadOnly
+        };
+        if let Err(err) = builder.preopened_dir(&mount.host, &mount.guest, perms) {
             tracing::warn!(folder = %mount.host.display(), "cannot grant {}: {err}", mount.guest);
         }
     }

@@ -16,7 +16,7 @@ use crate::runtimes::{self, Catalog, Dependencies, Language, Path as RunPath, Pl
 
 use super::fallback::{LocalProcess, ProcessSpec};
 use super::source::{
-    CODE_MOUNT, CodeError, SourceRuntimes, Target as InstallTarget, prepared, write_code,
+    Bytecode, CODE_MOUNT, CodeError, SourceRuntimes, Target as InstallTarget, prepared, write_code,
 };
 
 use super::admin::FunctionInfo;
@@ -235,7 +235,16 @@ impl Registry {
                 Entry::Failed(reason.clone())
             }
         };
+        let python = placement
+            .as_ref()
+            .is_some_and(|p| p.language == Some(Language::Python) && p.path == RunPath::Wasm);
         self.put(&name, entry, origin, runtime, labels, placement);
+        if let (Ok(function), true) = (&loaded, python)
+            && let Some(bytecode) = Bytecode::new(function)
+        {
+            let name = name.clone();
+            tokio::spawn(async move { bytecode.run(&name).await });
+        }
         // Only now that it is in place can the optimized code replace it.
         if let (Ok(function), Some(source)) = (&loaded, source)
             && function.cache_outcome() == CacheOutcome::Baseline
@@ -582,6 +591,7 @@ fn load(
                 settings.mounts.push(crate::host::Mount {
                     host: code,
                     guest: CODE_MOUNT.to_owned(),
+                    writable: false,
                 });
                 let loaded = host
                     .load_digested(&component.bytes, component.digest, settings)
@@ -700,6 +710,7 @@ fn secret_mounts(
                 Ok(crate::host::Mount {
                     host,
                     guest: format!("/{secret}"),
+                    writable: false,
                 })
             } else {
                 Err(format!(

@@ -406,3 +406,104 @@ fn installed(output: &std::process::Output, what: &str) -> Result<(), String> {
         last.join(" / ")
     ))
 }
+
+/// Tells the Python runtime to compile the function's files to bytecode
+/// instead of handling an event (`runtimes/python/app.py`).
+const PRECOMPILE_ENV: &str = "WASMLESS_PRECOMPILE";
+/// The namespace of the host's own runs.
+const HOST_NAMESPACE: &str = "host.wasmless.io";
+
+/// The Python runtime's run that compiles a Python function's files (its
+/// module, the modules beside it, its installed packages) to bytecode in
+/// `__pycache__` beside them, once per folder of files and runtime: a fresh
+/// instance per event then loads compiled code instead of compiling every
+/// module it imports. Until it is done, or where it cannot be (a read-only
+/// folder), events compile the source as before.
+pub struct Bytecode {
+    run: crate::host::LoadedFunction,
+    marker: PathBuf,
+}
+
+impl Bytecode {
+    /// The run for `function`, a Python function on its wasm runtime; `None`
+    /// when its files are already compiled by this runtime or it has no
+    /// folder of files.
+    pub fn new(function: &crate::host::LoadedFunction) -> Option<Self> {
+        let code = function
+            .settings()
+            .mounts
+            .iter()
+            .find(|mount| mount.guest == CODE_MOUNT)?
+            .host
+            .clone();
+        let digest = function.digest();
+        let marker = code
+            .join("__pycache__")
+            .join(format!(".wasmless-{}", &digest[..digest.len().min(16)]));
+        if marker.exists() || !writable(&code.join("__pycache__")) {
+            return None;
+        }
+        let mut settings = function.settings().clone();
+        for mount in &mut settings.mounts {
+            mount.writable = mount.guest == CODE_MOUNT;
+        }
+        settings
+            .env
+            .push((PRECOMPILE_ENV.to_owned(), "1".to_owned()));
+        // Many installed packages take a while; this is off the event path.
+        settings.timeout = settings.timeout.max(std::time::Duration::from_secs(300));
+        Some(Self {
+            run: function.with_settings(settings),
+            marker,
+        })
+    }
+
+    /// Runs it, and leaves the marker that says it is done. A failure is
+    /// logged: events then compile the source, as without this.
+    pub async fn run(self, name: &str) {
+        let started = std::time::Instant::now();
+        let event = crate::host::Event::new(bytes::Bytes::new(), "text/plain", HOST_NAMESPACE);
+        match self.run.handle_event(event).await {
+            Ok(response) if response.status == 200 => {
+                let summary = String::from_utf8_lossy(&response.body).into_owned();
+                if summary.contains("did not compile") {
+                    tracing::warn!(function = %name, "compiling its Python files to bytecode: {summary}");
+                }
+                let written = self
+                    .marker
+                    .parent()
+                    .map_or(Ok(()), std::fs::create_dir_all)
+                    .and_then(|()| std::fs::write(&self.marker, summary.as_bytes()));
+                match written {
+                    Ok(()) => tracing::debug!(
+                        function = %name,
+                        elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+                        "{summary}"
+                    ),
+                    Err(err) => {
+                        tracing::debug!(function = %name, "python bytecode: cannot write {} ({err}); events compile the source", self.marker.display())
+                    }
+                }
+            }
+            Ok(response) => tracing::warn!(
+                function = %name,
+                "compiling its Python files to bytecode failed ({}: {}); events compile the source instead",
+                response.status,
+                String::from_utf8_lossy(&response.body).trim()
+            ),
+            Err(err) => tracing::warn!(
+                function = %name,
+                "compiling its Python files to bytecode failed ({err}); events compile the source instead"
+            ),
+        }
+    }
+}
+
+/// Whether the host can write in `dir` (creating it): a pod's folder of
+/// files may be read-only.
+fn writable(dir: &Path) -> bool {
+    let probe = dir.join(format!(".wasmless-probe-{}", uuid::Uuid::new_v4().simple()));
+    let written = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&probe, b""));
+    let _ = std::fs::remove_file(&probe);
+    written.is_ok()
+}
