@@ -15,6 +15,10 @@ use crate::runtimes::catalog::LocalServer;
 use crate::runtimes::{self, Catalog, Dependencies, Language, Path as RunPath, Placement};
 
 use super::fallback::{LocalProcess, ProcessSpec};
+
+/// How long after a Python function loads its files are compiled to
+/// bytecode ([`Bytecode`]).
+const BYTECODE_DELAY: std::time::Duration = std::time::Duration::from_millis(200);
 use super::source::{
     Bytecode, CODE_MOUNT, CodeError, SourceRuntimes, Target as InstallTarget, prepared, write_code,
 };
@@ -243,7 +247,12 @@ impl Registry {
             && let Some(bytecode) = Bytecode::new(function)
         {
             let name = name.clone();
-            tokio::spawn(async move { bytecode.run(&name).await });
+            tokio::spawn(async move {
+                // Not at once: the first events after a deploy would share
+                // the machine's cores with it.
+                tokio::time::sleep(BYTECODE_DELAY).await;
+                bytecode.run(&name).await;
+            });
         }
         // Only now that it is in place can the optimized code replace it.
         if let (Ok(function), Some(source)) = (&loaded, source)
