@@ -221,6 +221,10 @@ fn source_runtime(c: &mut Criterion, group: &str, file: &str, example: &str, run
         guest: "/kubeless".into(),
         writable: false,
     }];
+    let bytecode = code.with_extension("bytecode");
+    if group == "python" {
+        wasmless::up::add_bytecode_folder(&mut settings, &bytecode, &code);
+    }
     let host = host(None);
     let function = host
         .load_optimized(&runtime_wasm, settings)
@@ -231,10 +235,7 @@ fn source_runtime(c: &mut Criterion, group: &str, file: &str, example: &str, run
         .expect("tokio runtime");
     // As `up` does after a Python function loads: its files compiled to
     // bytecode once, which events then load.
-    if let Some(bytecode) = (group == "python")
-        .then(|| wasmless::up::Bytecode::new(&function))
-        .flatten()
-    {
+    if let Some(bytecode) = wasmless::up::Bytecode::new(&function) {
         runtime.block_on(bytecode.run(group));
     }
     let mut group = c.benchmark_group(group);
@@ -257,6 +258,7 @@ fn source_runtime(c: &mut Criterion, group: &str, file: &str, example: &str, run
     });
     group.finish();
     let _ = std::fs::remove_dir_all(code);
+    let _ = std::fs::remove_dir_all(bytecode);
 }
 
 criterion_group!(

@@ -2,11 +2,28 @@
 
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+/// How long the command waits, once done, for work still running on the
+/// blocking pool (a function's optimized code being compiled in the
+/// background) before it exits anyway: that work is of no use any more,
+/// and a SIGTERM must not wait a minute for a compile.
+const BLOCKING_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
+fn main() -> std::process::ExitCode {
     let cli = wasmless::cli::Cli::parse();
     wasmless::telemetry::init(cli.log.as_deref());
-    match wasmless::cli::run(cli).await {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(wasmless::cli::run(cli));
+    runtime.shutdown_timeout(BLOCKING_GRACE);
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");

@@ -709,7 +709,8 @@ async fn a_wasm_source_function_gets_its_packages_installed_in_its_pod() {
         };
         host.env(&var.name, value);
     }
-    host.env("WASMLESS_CACHE_DIR", tempdir())
+    let cache = tempdir();
+    host.env("WASMLESS_CACHE_DIR", &cache)
         .env("WASMLESS_STATE_DIR", tempdir())
         .env(
             "WASMLESS_RUNTIMES_DIR",
@@ -717,5 +718,46 @@ async fn a_wasm_source_function_gets_its_packages_installed_in_its_pod() {
         );
     let mut host = Up::spawn(host);
     assert_eq!(host.post("/", "Ada").await, (200, "Greetings, Ada".into()));
-    assert!(host.terminate(Duration::from_secs(30)), "stops on SIGTERM");
+    // The host has the prepared files compiled to bytecode in its own
+    // folder (the pod's /kubeless is read-only to it): the handler's module
+    // and the installed package.
+    let bytecode = cache
+        .join("bytecode")
+        .join(code.file_name().expect("a name"))
+        .join("kubeless");
+    let compiled = |folder: &std::path::Path, module: &str| {
+        std::fs::read_dir(folder).is_ok_and(|entries| {
+            entries.flatten().any(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.starts_with(&format!("{module}.cpython-")) && name.ends_with(".pyc")
+            })
+        })
+    };
+    // The run's mark that it is done, in the folder above.
+    let done = || {
+        std::fs::read_dir(bytecode.parent().expect("the folder")).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with(".wasmless-"))
+        })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !(done()
+        && compiled(&bytecode, "main")
+        && compiled(&bytecode.join(".deps/greeting"), "__init__"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no bytecode in {}:\n{}",
+            bytecode.display(),
+            host.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(host.post("/", "Ada").await, (200, "Greetings, Ada".into()));
+    assert!(
+        host.terminate(Duration::from_secs(30)),
+        "stops on SIGTERM:\n{}",
+        host.log()
+    );
 }

@@ -212,10 +212,10 @@ async fn python_dependencies_are_installed_and_native_ones_run_on_the_fallback()
 }
 
 /// The host has the runtime compile a Python function's files to bytecode
-/// once, in the background, and events load that instead of compiling the
-/// source on every fresh instance: shown by changing the sources under the
-/// host's feet (the folder is never changed otherwise), which events then
-/// do not see until the bytecode is gone.
+/// once, in the background, into a folder of its own, and events load that
+/// instead of compiling the source on every fresh instance: shown by
+/// changing the sources under the host's feet (the folder is never changed
+/// otherwise), which events then do not see until the bytecode is gone.
 #[tokio::test(flavor = "multi_thread")]
 async fn python_files_are_compiled_to_bytecode_once_and_events_use_it() {
     let dir = tempdir();
@@ -245,38 +245,40 @@ async fn python_files_are_compiled_to_bytecode_once_and_events_use_it() {
     let up = source_up(&[&dir]);
     assert_eq!(up.post("/compiled", "hi").await, (200, "HI!".into()));
 
-    // The function's folder in the host's cache, found by its nonce.
-    let code = std::fs::read_dir(
-        std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("source-cache/code"),
-    )
-    .expect("the code folders")
-    .map(|entry| entry.expect("entry").path())
-    .find(|folder| {
-        std::fs::read_to_string(folder.join("main.py")).is_ok_and(|s| s.contains(&nonce))
-    })
-    .expect("the function's folder");
-    let cache = code.join("__pycache__");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    // The function's folder in the host's cache, found by its nonce, and
+    // the bytecode folder of the same name.
+    let cache = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("source-cache");
+    let code = std::fs::read_dir(cache.join("code"))
+        .expect("the code folders")
+        .map(|entry| entry.expect("entry").path())
+        .find(|folder| {
+            std::fs::read_to_string(folder.join("main.py")).is_ok_and(|s| s.contains(&nonce))
+        })
+        .expect("the function's folder");
+    let bytecode = cache
+        .join("bytecode")
+        .join(code.file_name().expect("a name"));
     let compiled = |module: &str| {
-        std::fs::read_dir(&cache).is_ok_and(|entries| {
+        std::fs::read_dir(bytecode.join("kubeless")).is_ok_and(|entries| {
             entries.flatten().any(|e| {
                 let name = e.file_name().to_string_lossy().into_owned();
                 name.starts_with(&format!("{module}.cpython-")) && name.ends_with(".pyc")
             })
         })
     };
-    let marker = || {
-        std::fs::read_dir(&cache).is_ok_and(|entries| {
+    let done = || {
+        std::fs::read_dir(&bytecode).is_ok_and(|entries| {
             entries
                 .flatten()
                 .any(|e| e.file_name().to_string_lossy().starts_with(".wasmless-"))
         })
     };
-    while !marker() {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !done() {
         assert!(
             std::time::Instant::now() < deadline,
             "no bytecode in {}:\n{}",
-            cache.display(),
+            bytecode.display(),
             up.log()
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
@@ -284,13 +286,25 @@ async fn python_files_are_compiled_to_bytecode_once_and_events_use_it() {
     assert!(
         compiled("main") && compiled("helpers"),
         "{}",
-        cache.display()
+        bytecode.display()
     );
     assert!(
         !compiled("broken"),
         "a file that does not compile has no .pyc"
     );
-    wait_for_log_line(&up, &["did not compile", "broken.py", "function=compiled"]);
+    assert!(
+        !code.join("__pycache__").exists(),
+        "the function's own folder is not written"
+    );
+    wait_for_log_line(
+        &up,
+        &[
+            "did not compile",
+            "broken.py",
+            "line 1",
+            "function=compiled",
+        ],
+    );
 
     // Both modules now come from their bytecode: new sources are not seen.
     std::fs::write(
@@ -305,7 +319,7 @@ async fn python_files_are_compiled_to_bytecode_once_and_events_use_it() {
     .expect("helpers.py");
     assert_eq!(up.post("/compiled", "hi").await, (200, "HI!".into()));
     // Without it, the source is compiled again on each event.
-    std::fs::remove_dir_all(&cache).expect("remove __pycache__");
+    std::fs::remove_dir_all(bytecode.join("kubeless")).expect("remove the bytecode");
     assert_eq!(
         up.post("/compiled", "hi").await,
         (200, "main.py changed".into())

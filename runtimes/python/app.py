@@ -59,7 +59,10 @@ CODE_DIR = "/kubeless"
 # Set by the host for its own run that compiles a function's files to
 # bytecode (see `_compile_all`); never set for an event.
 PRECOMPILE = "WASMLESS_PRECOMPILE"
-# `__pycache__/<module>.<TAG>.pyc`, as the import system names them.
+# The host's folder of that bytecode (read-only to events): the import
+# system's `sys.pycache_prefix`, so /kubeless/a/b.py is compiled to
+# <folder>/kubeless/a/b.<TAG>.pyc.
+PYCACHE = "WASMLESS_PYCACHE"
 TAG = sys.implementation.cache_tag
 # The flags word of a hash-based .pyc that is not checked against its source
 # (PEP 552): what `_compile_all` writes.
@@ -139,9 +142,9 @@ def _load(name):
     """Imports the handler's module, which is /kubeless/<name>.py, without
     the import system's search (finders, path hooks, stat calls): that work
     ran on every event, each event being a fresh instance. Its bytecode is
-    read from __pycache__ when the host compiled it (`_compile_all`), else
-    the source is compiled. Modules it imports are found the usual way (and
-    their bytecode too)."""
+    read from the host's bytecode folder when the host had it compiled
+    (`_compile_all`), else the source is compiled. Modules it imports are
+    found the usual way (and their bytecode too)."""
     path = os.path.join(CODE_DIR, name + ".py")
     code = _bytecode(name)
     if code is None:
@@ -163,8 +166,10 @@ def _load(name):
 def _bytecode(name):
     """The code of /kubeless/<name>.py from the .pyc that `_compile_all`
     wrote, or None when there is none from this CPython."""
+    if not sys.pycache_prefix:
+        return None
     try:
-        fd = os.open(f"{CODE_DIR}/__pycache__/{name}.{TAG}.pyc", os.O_RDONLY)
+        fd = os.open(f"{sys.pycache_prefix}{CODE_DIR}/{name}.{TAG}.pyc", os.O_RDONLY)
     except OSError:
         return None
     try:
@@ -181,12 +186,15 @@ def _bytecode(name):
 
 
 def _compile_all():
-    """The host's own run, once per function's files, with /kubeless
-    writable: compiles every .py file there (the handler's module, its
-    siblings, installed packages) to __pycache__, as .pyc files that are not
-    checked against their source (the host's folder of a function's files
-    never changes). Each event is a fresh instance; without this, each
-    compiled the source of every module it imported."""
+    """The host's own run, once per function's files, with the bytecode
+    folder (`sys.pycache_prefix`) writable: compiles every .py file in
+    /kubeless (the handler's module, its siblings, installed packages) into
+    it, as .pyc files that are not checked against their source (the host's
+    folder of a function's files never changes). Each event is a fresh
+    instance; without this, each compiled the source of every module it
+    imported."""
+    if not sys.pycache_prefix:
+        raise Err(Error(500, f"{PYCACHE} is not set: nowhere to write bytecode\n"))
     compiled, failed = 0, []
     for folder, dirs, files in os.walk(CODE_DIR):
         dirs[:] = [d for d in dirs if d != "__pycache__"]
@@ -239,6 +247,7 @@ def _message(error):
 
 class Handler(exports.Handler):
     def handle(self, event, context):
+        sys.pycache_prefix = os.environ.get(PYCACHE) or None
         if os.environ.get(PRECOMPILE):
             return _compile_all()
         try:

@@ -15,6 +15,6 @@ pub use admin::{ADMIN_PREFIX, DeployRequest, FunctionInfo};
 pub use metrics::Metrics;
 pub use registry::{Fallback, Origin, Registry, Runner};
 pub use server::{App, UpConfig, run, serve};
-pub use source::Bytecode;
 pub use source::unzip;
+pub use source::{Bytecode, add_bytecode_folder};
 pub use triggers::{TriggerInfo, TriggerSet};

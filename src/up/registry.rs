@@ -15,15 +15,16 @@ use crate::runtimes::catalog::LocalServer;
 use crate::runtimes::{self, Catalog, Dependencies, Language, Path as RunPath, Placement};
 
 use super::fallback::{LocalProcess, ProcessSpec};
+use super::source::{
+    Bytecode, CODE_MOUNT, CodeError, SourceRuntimes, Target as InstallTarget, add_bytecode_folder,
+    prepared, write_code,
+};
+
+use super::admin::FunctionInfo;
 
 /// How long after a Python function loads its files are compiled to
 /// bytecode ([`Bytecode`]).
 const BYTECODE_DELAY: std::time::Duration = std::time::Duration::from_millis(200);
-use super::source::{
-    Bytecode, CODE_MOUNT, CodeError, SourceRuntimes, Target as InstallTarget, prepared, write_code,
-};
-
-use super::admin::FunctionInfo;
 
 /// Where a function came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -569,6 +570,10 @@ fn load(
         Some(cache) => cache.join("code"),
         None => std::env::temp_dir().join("wasmless-code"),
     };
+    let bytecode_root = match &host.config.cache_dir {
+        Some(cache) => cache.join("bytecode"),
+        None => std::env::temp_dir().join("wasmless-bytecode"),
+    };
     settings.env.extend([
         ("MOD_NAME".to_owned(), module.to_owned()),
         ("FUNC_HANDLER".to_owned(), entry.to_owned()),
@@ -597,6 +602,9 @@ fn load(
         match written {
             Ok(code) => {
                 let component = sources.component(language).map_err(with(&placement))?;
+                if language == Language::Python {
+                    add_bytecode_folder(&mut settings, &bytecode_root, &code);
+                }
                 settings.mounts.push(crate::host::Mount {
                     host: code,
                     guest: CODE_MOUNT.to_owned(),

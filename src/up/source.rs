@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
+use crate::host::FunctionSettings;
 use crate::runtimes::Language;
 
 /// Where a source function's files are, in its sandbox.
@@ -410,15 +411,44 @@ fn installed(output: &std::process::Output, what: &str) -> Result<(), String> {
 /// Tells the Python runtime to compile the function's files to bytecode
 /// instead of handling an event (`runtimes/python/app.py`).
 const PRECOMPILE_ENV: &str = "WASMLESS_PRECOMPILE";
+/// Where the Python runtime finds (and, in the host's own run, writes) the
+/// bytecode of a function's files: its `sys.pycache_prefix`.
+const PYCACHE_ENV: &str = "WASMLESS_PYCACHE";
+/// The guest path of that folder.
+const BYTECODE_MOUNT: &str = "/wasmless-bytecode";
 /// The namespace of the host's own runs.
 const HOST_NAMESPACE: &str = "host.wasmless.io";
 
+/// Gives a Python function whose files are in `code` the folder below
+/// `root` that holds their bytecode (one per folder of files, named as it
+/// is: after its content in `up`), read-only, and tells the runtime where it
+/// is. Without it (it cannot be made), events compile the source.
+pub fn add_bytecode_folder(settings: &mut FunctionSettings, root: &Path, code: &Path) {
+    let Some(name) = code.file_name() else {
+        return;
+    };
+    let folder = root.join(name);
+    if let Err(err) = std::fs::create_dir_all(&folder) {
+        tracing::debug!(folder = %folder.display(), "no Python bytecode folder ({err}): events compile the source");
+        return;
+    }
+    settings
+        .env
+        .push((PYCACHE_ENV.to_owned(), BYTECODE_MOUNT.to_owned()));
+    settings.mounts.push(crate::host::Mount {
+        host: folder,
+        guest: BYTECODE_MOUNT.to_owned(),
+        writable: false,
+    });
+}
+
 /// The Python runtime's run that compiles a Python function's files (its
-/// module, the modules beside it, its installed packages) to bytecode in
-/// `__pycache__` beside them, once per folder of files and runtime: a fresh
-/// instance per event then loads compiled code instead of compiling every
-/// module it imports. Until it is done, or where it cannot be (a read-only
-/// folder), events compile the source as before.
+/// module, the modules beside it, its installed packages) to bytecode, once
+/// per folder of files and runtime, into a folder of the host's beside the
+/// function's files ([`bytecode_mount`]; the runtime's
+/// `sys.pycache_prefix`): a fresh instance per event then loads compiled
+/// code instead of compiling every module it imports. Until it is done, or
+/// where it cannot be, events compile the source as before.
 pub struct Bytecode {
     run: crate::host::LoadedFunction,
     marker: PathBuf,
@@ -427,25 +457,25 @@ pub struct Bytecode {
 impl Bytecode {
     /// The run for `function`, a Python function on its wasm runtime; `None`
     /// when its files are already compiled by this runtime or it has no
-    /// folder of files.
+    /// bytecode folder.
     pub fn new(function: &crate::host::LoadedFunction) -> Option<Self> {
-        let code = function
+        let folder = function
             .settings()
             .mounts
             .iter()
-            .find(|mount| mount.guest == CODE_MOUNT)?
+            .find(|mount| mount.guest == BYTECODE_MOUNT)?
             .host
             .clone();
         let digest = function.digest();
-        let marker = code
-            .join("__pycache__")
-            .join(format!(".wasmless-{}", &digest[..digest.len().min(16)]));
-        if marker.exists() || !writable(&code.join("__pycache__")) {
+        let marker = folder.join(format!(".wasmless-{}", &digest[..digest.len().min(16)]));
+        if marker.exists() {
             return None;
         }
         let mut settings = function.settings().clone();
+        // Only the bytecode folder is writable: the function's files stay
+        // read-only.
         for mount in &mut settings.mounts {
-            mount.writable = mount.guest == CODE_MOUNT;
+            mount.writable = mount.guest == BYTECODE_MOUNT;
         }
         settings
             .env
@@ -469,19 +499,14 @@ impl Bytecode {
                 if summary.contains("did not compile") {
                     tracing::warn!(function = %name, "compiling its Python files to bytecode: {summary}");
                 }
-                let written = self
-                    .marker
-                    .parent()
-                    .map_or(Ok(()), std::fs::create_dir_all)
-                    .and_then(|()| std::fs::write(&self.marker, summary.as_bytes()));
-                match written {
+                match std::fs::write(&self.marker, summary.as_bytes()) {
                     Ok(()) => tracing::debug!(
                         function = %name,
                         elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
                         "{summary}"
                     ),
                     Err(err) => {
-                        tracing::debug!(function = %name, "python bytecode: cannot write {} ({err}); events compile the source", self.marker.display())
+                        tracing::debug!(function = %name, "python bytecode: cannot write {} ({err})", self.marker.display())
                     }
                 }
             }
@@ -497,13 +522,4 @@ impl Bytecode {
             ),
         }
     }
-}
-
-/// Whether the host can write in `dir` (creating it): a pod's folder of
-/// files may be read-only.
-fn writable(dir: &Path) -> bool {
-    let probe = dir.join(format!(".wasmless-probe-{}", uuid::Uuid::new_v4().simple()));
-    let written = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&probe, b""));
-    let _ = std::fs::remove_file(&probe);
-    written.is_ok()
 }
