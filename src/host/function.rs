@@ -447,7 +447,7 @@ impl LoadedFunction {
 
     /// The same code with other settings: for the host's own runs of a
     /// function's runtime (such as compiling a Python function's files to
-    /// bytecode, with its code folder writable).
+    /// bytecode, with its bytecode folder writable).
     pub fn with_settings(&self, settings: FunctionSettings) -> LoadedFunction {
         LoadedFunction {
             host: self.host.clone(),
