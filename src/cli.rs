@@ -231,6 +231,11 @@ pub struct HostArgs {
     /// How many instances may exist at once.
     #[arg(long, default_value_t = 1000, env = "WASMLESS_MAX_INSTANCES")]
     pub max_instances: u32,
+    /// How long a function's next instance, made ahead of its event after
+    /// the last one, waits for it before it is dropped (`0`: make every
+    /// instance with its event).
+    #[arg(long, default_value = "60s", env = "WASMLESS_READY_IDLE")]
+    pub ready_idle: String,
     /// Serve this function at every path (`/`, `/orders/42`), as a
     /// kubeless function's Service did; without it, `/<name>/...`.
     #[arg(long, env = "WASMLESS_FUNCTION")]
@@ -257,6 +262,7 @@ impl From<HostArgs> for UpArgs {
             max_body_size: args.max_body_size,
             max_memory: args.max_memory,
             max_instances: args.max_instances,
+            ready_idle: args.ready_idle,
             no_watch: false,
             no_tiering: false,
             unload_idle: "0".to_owned(),
@@ -361,6 +367,11 @@ pub struct UpArgs {
     /// How many instances may exist at once.
     #[arg(long, default_value_t = 1000)]
     pub max_instances: u32,
+    /// How long a function's next instance, made ahead of its event after
+    /// the last one, waits for it before it is dropped (`0`: make every
+    /// instance with its event).
+    #[arg(long, default_value = "60s")]
+    pub ready_idle: String,
     /// Do not reload functions when their files change.
     #[arg(long)]
     pub no_watch: bool,
@@ -597,6 +608,11 @@ impl TryFrom<UpArgs> for (UpConfig, HostConfig) {
                     .map_err(|e| anyhow::anyhow!("--unload-idle: {e}"))?,
             ),
         };
+        let ready_idle = match args.ready_idle.trim() {
+            "0" | "never" => std::time::Duration::ZERO,
+            text => crate::crd::parse_duration(text)
+                .map_err(|e| anyhow::anyhow!("--ready-idle: {e}"))?,
+        };
         let catalog = crate::runtimes::Catalog::load(args.runtime_catalog.as_deref())
             .map_err(|e| anyhow::anyhow!("--runtime-catalog: {e}"))?;
         let up = UpConfig {
@@ -631,6 +647,7 @@ impl TryFrom<UpArgs> for (UpConfig, HostConfig) {
             secrets_root: None,
             runtimes_dir: args.runtimes_dir.or_else(default_runtimes_dir),
             prepared_code: None,
+            ready_idle: Some(ready_idle),
         };
         Ok((up, host))
     }

@@ -1,6 +1,7 @@
 //! The host in-process: the compile cache never compiles a module twice,
-//! tiered compilation answers on baseline code with the same limits, and
-//! modules that fit no kind are refused with the reason.
+//! tiered compilation answers on baseline code with the same limits,
+//! modules that fit no kind are refused with the reason, and instances made
+//! ahead of their events are fresh and get their event's time.
 
 mod common;
 
@@ -161,4 +162,83 @@ async fn baseline_code_keeps_the_time_and_memory_limits() {
         matches!(refused, Err(InvokeError::Guest { .. })),
         "{refused:?}"
     );
+}
+
+/// Polls `check` for up to five seconds.
+async fn eventually(what: &str, check: impl Fn() -> bool) {
+    let until = std::time::Instant::now() + Duration::from_secs(5);
+    while !check() {
+        assert!(std::time::Instant::now() < until, "{what}: not within 5 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn served(function: &wasmless::host::LoadedFunction) -> String {
+    let response = function
+        .handle_event(request("/count"))
+        .await
+        .expect("answers");
+    String::from_utf8_lossy(&response.body).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn instances_made_ahead_are_fresh_get_their_events_time_and_are_dropped_when_idle() {
+    let cache = common::tempdir();
+    let host = Host::new(HostConfig {
+        cache_dir: Some(cache.clone()),
+        ready_idle: Some(Duration::from_secs(2)),
+        ..HostConfig::default()
+    })
+    .expect("engine starts");
+    let bytes = std::fs::read(common::wasm("misbehave")).expect("misbehave.wasm");
+    let mut limited = settings("misbehave");
+    limited.timeout = Duration::from_millis(300);
+    let function = host.load(&bytes, limited).expect("loads");
+    assert!(!function.instance_waiting(), "none before the first event");
+
+    // Every event finds an instance that served nothing before.
+    assert_eq!(served(&function).await, "1");
+    eventually("the next instance is made", || function.instance_waiting()).await;
+    assert_eq!(served(&function).await, "1");
+    eventually("the next instance is made", || function.instance_waiting()).await;
+
+    // An instance that waited longer than the timeout still gets its
+    // event's whole time: the deadline is the event's, not its making's.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(served(&function).await, "1");
+    eventually("the next instance is made", || function.instance_waiting()).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let started = std::time::Instant::now();
+    let looped = function.handle_event(request("/loop")).await;
+    assert!(matches!(looped, Err(InvokeError::Timeout(_))), "{looped:?}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(290),
+        "stopped after {:?}, before the event's 300 ms",
+        started.elapsed()
+    );
+    // An instance made for its event, as before, is as fresh.
+    let inline = function
+        .handle_event_inline(request("/count"))
+        .await
+        .expect("answers");
+    assert_eq!(&inline.body[..], b"1");
+
+    // Left waiting longer than `ready_idle`, the instance is dropped.
+    eventually("the next instance is made", || function.instance_waiting()).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    eventually("the idle instance is dropped", || !function.instance_waiting()).await;
+    // The next event makes its own and answers.
+    assert_eq!(served(&function).await, "1");
+
+    // With `ready_idle` zero, none is made ahead.
+    let eager = Host::new(HostConfig {
+        cache_dir: Some(cache),
+        ready_idle: Some(Duration::ZERO),
+        ..HostConfig::default()
+    })
+    .expect("engine starts");
+    let function = eager.load(&bytes, settings("misbehave")).expect("loads");
+    assert_eq!(served(&function).await, "1");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!function.instance_waiting());
 }

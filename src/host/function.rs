@@ -15,6 +15,7 @@ use super::cache::{CacheOutcome, CompileCache, Compiled};
 use super::engine::{Compiler, EngineConfig, EpochClock, build_engine};
 use super::error::LoadError;
 use super::logs::FunctionLogs;
+use super::ready::{READY_IDLE, ReadySlot};
 use super::state::{CommandState, ComponentState};
 
 /// The kinds of wasm function the host runs.
@@ -62,6 +63,10 @@ pub struct HostConfig {
     /// A pod's source function whose files (and installed packages) init
     /// containers already put in this folder: it is used as it is.
     pub prepared_code: Option<PathBuf>,
+    /// How long an instance made ahead of its event waits for one before
+    /// it is dropped. `None` is [`READY_IDLE`]; zero makes every instance
+    /// with its event, on the event's time.
+    pub ready_idle: Option<Duration>,
 }
 
 /// What a function is allowed and told, from its spec.
@@ -152,6 +157,8 @@ pub struct LoadedFunction {
     pub(crate) settings: FunctionSettings,
     pub(crate) kind: FunctionKind,
     pub(crate) prepared: Prepared,
+    /// A component function's next instance, made ahead of its event.
+    pub(crate) ready: Option<Arc<ReadySlot>>,
     digest: [u8; 32],
     size: usize,
     cache_outcome: CacheOutcome,
@@ -323,6 +330,7 @@ impl Host {
         Ok(LoadedFunction {
             host: self.clone(),
             engine: tier.engine.clone(),
+            ready: ReadySlot::new(&tier.engine, &prepared, &settings, self.ready_idle()),
             settings,
             kind,
             prepared,
@@ -347,6 +355,10 @@ impl Host {
 
     pub(crate) fn now_ms(&self) -> u64 {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn ready_idle(&self) -> Duration {
+        self.config.ready_idle.unwrap_or(READY_IDLE)
     }
 }
 
@@ -452,6 +464,12 @@ impl LoadedFunction {
         LoadedFunction {
             host: self.host.clone(),
             engine: self.engine.clone(),
+            ready: ReadySlot::new(
+                &self.engine,
+                &self.prepared,
+                &settings,
+                self.host.ready_idle(),
+            ),
             settings,
             kind: self.kind,
             prepared: self.prepared.clone(),
@@ -462,6 +480,11 @@ impl LoadedFunction {
             last_used: std::sync::atomic::AtomicU64::new(self.host.now_ms()),
             parkable: false,
         }
+    }
+
+    /// Whether an instance made ahead of its next event is waiting.
+    pub fn instance_waiting(&self) -> bool {
+        self.ready.as_ref().is_some_and(|slot| slot.is_ready())
     }
 
     /// The function's settings.

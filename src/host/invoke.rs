@@ -1,32 +1,37 @@
-//! Running one event: a fresh store and instance per event, the memory cap
-//! and the deadline installed, and the outcome sorted into a response or an
-//! [`InvokeError`].
+//! Running one event: a fresh store and instance per event (made ahead of
+//! it where it can be, see `ready`), the memory cap and the deadline
+//! installed, and the outcome sorted into a response or an [`InvokeError`].
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use wasmtime::{Store, UpdateDeadline};
+use wasmtime::{Engine, Store, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
 use super::bindings::wasmless::function::types as wit;
 use super::error::{DeadlineExceeded, InvokeError, classify};
 use super::event::{Event, Response};
-use super::function::{LoadedFunction, Prepared};
+use super::function::{FunctionSettings, LoadedFunction, Prepared};
+use super::ready::{Instance, Ready};
 use super::state::{Captured, CommandState, ComponentState, LOG_CAPTURE, MemoryCap, wasi_builder};
 
 /// Extra time allowed beyond the timeout for a function stuck in a host call
 /// (where the epoch check cannot reach it) before the event is abandoned.
 const HOST_CALL_GRACE: Duration = Duration::from_millis(50);
 
-trait HasLimits {
+pub(crate) trait HasLimits {
     fn limits(&mut self) -> &mut MemoryCap;
+    fn deadline(&self) -> Instant;
 }
 
 impl HasLimits for ComponentState {
     fn limits(&mut self) -> &mut MemoryCap {
         &mut self.limits
+    }
+    fn deadline(&self) -> Instant {
+        self.deadline
     }
 }
 
@@ -34,20 +39,84 @@ impl HasLimits for CommandState {
     fn limits(&mut self) -> &mut MemoryCap {
         &mut self.limits
     }
+    fn deadline(&self) -> Instant {
+        self.deadline
+    }
+}
+
+/// A store with the memory cap and the deadline in its state installed.
+pub(crate) fn new_store<T: HasLimits + Send + 'static>(engine: &Engine, state: T) -> Store<T> {
+    let mut store = Store::new(engine, state);
+    store.limiter(|state| state.limits());
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|store| {
+        if Instant::now() >= store.data().deadline() {
+            Err(DeadlineExceeded.into())
+        } else {
+            Ok(UpdateDeadline::Yield(1))
+        }
+    });
+    store
+}
+
+/// The store of a component function's instance: its WASI grants, memory
+/// cap and deadline.
+pub(crate) fn component_store(
+    engine: &Engine,
+    settings: &FunctionSettings,
+    io: &Captured,
+    deadline: Instant,
+) -> Store<ComponentState> {
+    let wasi = wasi_builder(&settings.env, &settings.mounts, io).build();
+    new_store(
+        engine,
+        ComponentState::new(wasi, settings.memory_limit, deadline),
+    )
+}
+
+/// Where an event's instance comes from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Making {
+    /// The instance made ahead of it if one is waiting; the spent instance
+    /// is dropped, and the next one made, in the background.
+    Ahead,
+    /// An instance made for it, dropped before the event returns.
+    Inline,
 }
 
 impl LoadedFunction {
     /// Runs one event in a fresh instance and returns the function's
-    /// response, or why there is none.
+    /// response, or why there is none. A component function's instance is
+    /// made ahead of the event when it can be (see `ready`).
     pub async fn handle_event(&self, event: Event) -> Result<Response, InvokeError> {
+        self.handle(event, Making::Ahead).await
+    }
+
+    /// Runs one event in an instance made for it and dropped before this
+    /// returns, as every event did before instances were made ahead: for
+    /// benchmarks that compare the two.
+    pub async fn handle_event_inline(&self, event: Event) -> Result<Response, InvokeError> {
+        self.handle(event, Making::Inline).await
+    }
+
+    /// Makes the function's next instance now unless one is waiting (a
+    /// component function only). Events make them by themselves; this is for
+    /// benchmarks that time an event on a ready instance.
+    pub async fn make_ready(&self) {
+        if let Some(ready) = &self.ready {
+            ready.fill().await;
+        }
+    }
+
+    async fn handle(&self, event: Event, making: Making) -> Result<Response, InvokeError> {
         self.last_used
             .store(self.host.now_ms(), std::sync::atomic::Ordering::Relaxed);
         let timeout = self.settings.timeout;
         let deadline = Instant::now() + timeout;
         let run = async {
             match &self.prepared {
-                Prepared::Wasmless(pre) => self.run_wasmless(pre, event, deadline).await,
-                Prepared::HttpProxy(pre) => self.run_http_proxy(pre, event, deadline).await,
+                Prepared::Wasmless(_) => self.run_wasmless(event, deadline, making).await,
+                Prepared::HttpProxy(_) => self.run_http_proxy(event, deadline, making).await,
                 Prepared::Command(pre) => self.run_command(pre, event, deadline).await,
             }
         };
@@ -57,75 +126,83 @@ impl LoadedFunction {
         }
     }
 
+    /// The event's instance: the ready one, or one made now. A failure to
+    /// make it is logged with what it printed.
+    async fn instance(&self, deadline: Instant, making: Making) -> Result<Ready, InvokeError> {
+        let Some(slot) = &self.ready else {
+            return Err(InvokeError::Trap(
+                "a command's instance is made with its event".into(),
+            ));
+        };
+        if making == Making::Ahead
+            && let Some(ready) = slot.take(deadline)
+        {
+            return Ok(ready);
+        }
+        slot.make(deadline).await.map_err(|failed| {
+            self.log_output("stdout", &failed.io.stdout.contents());
+            self.log_output("stderr", &failed.io.stderr.contents());
+            classify(failed.error, self.settings.timeout)
+        })
+    }
+
+    /// Drops an event's spent store: in the background, making the next
+    /// instance, or here.
+    fn spent(&self, store: Store<ComponentState>, making: Making) {
+        match (&self.ready, making) {
+            (Some(slot), Making::Ahead) => slot.recycle(store),
+            _ => drop(store),
+        }
+    }
+
     /// Creates a fresh store and instance, as an event does, and drops them
     /// without calling the function: the instantiation step alone, for
     /// benchmarks.
     pub async fn instantiate_only(&self) -> Result<(), InvokeError> {
-        let timeout = self.settings.timeout;
-        let deadline = Instant::now() + timeout;
-        let outcome = match &self.prepared {
-            Prepared::Wasmless(pre) => {
-                let io = Captured::new(LOG_CAPTURE);
-                let mut store = self.component_store(&io, deadline);
-                pre.instantiate_async(&mut store).await.map(drop)
-            }
-            Prepared::HttpProxy(pre) => {
-                let io = Captured::new(LOG_CAPTURE);
-                let mut store = self.component_store(&io, deadline);
-                pre.instantiate_async(&mut store).await.map(drop)
-            }
+        let deadline = Instant::now() + self.settings.timeout;
+        match &self.prepared {
             Prepared::Command(pre) => {
                 let io = Captured::new(LOG_CAPTURE);
                 let builder = wasi_builder(&self.settings.env, &self.settings.mounts, &io);
-                let state = CommandState::new(Bytes::new(), builder, self.settings.memory_limit);
-                let mut store = self.new_store(state, deadline);
-                pre.instantiate_async(&mut store).await.map(drop)
+                let state = CommandState::new(
+                    Bytes::new(),
+                    builder,
+                    self.settings.memory_limit,
+                    deadline,
+                );
+                let mut store = new_store(&self.engine, state);
+                pre.instantiate_async(&mut store)
+                    .await
+                    .map(drop)
+                    .map_err(|e| classify(e, self.settings.timeout))
             }
-        };
-        outcome.map_err(|e| classify(e, timeout))
-    }
-
-    fn new_store<T: HasLimits + Send + 'static>(&self, state: T, deadline: Instant) -> Store<T> {
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|state| state.limits());
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline {
-                Err(DeadlineExceeded.into())
-            } else {
-                Ok(UpdateDeadline::Yield(1))
-            }
-        });
-        store
-    }
-
-    fn component_store(&self, io: &Captured, deadline: Instant) -> Store<ComponentState> {
-        let wasi = wasi_builder(&self.settings.env, &self.settings.mounts, io).build();
-        self.new_store(
-            ComponentState::new(wasi, self.settings.memory_limit),
-            deadline,
-        )
+            _ => self.instance(deadline, Making::Inline).await.map(drop),
+        }
     }
 
     async fn run_wasmless(
         &self,
-        pre: &super::bindings::FunctionPre<ComponentState>,
         event: Event,
         deadline: Instant,
+        making: Making,
     ) -> Result<Response, InvokeError> {
-        let io = Captured::new(LOG_CAPTURE);
-        let mut store = self.component_store(&io, deadline);
+        let Ready {
+            mut store,
+            instance,
+            io,
+            ..
+        } = self.instance(deadline, making).await?;
+        let Instance::Wasmless(instance) = instance else {
+            return Err(InvokeError::Trap("the instance is not of the wasmless world".into()));
+        };
         let wit_event = to_wit_event(event);
         let wit_context = self.wit_context();
         let timeout = self.settings.timeout;
-        let outcome = async {
-            let instance = pre.instantiate_async(&mut store).await?;
-            instance
-                .wasmless_function_handler()
-                .call_handle(&mut store, &wit_event, &wit_context)
-                .await
-        }
-        .await;
+        let outcome = instance
+            .wasmless_function_handler()
+            .call_handle(&mut store, &wit_event, &wit_context)
+            .await;
+        self.spent(store, making);
         self.log_output("stdout", &io.stdout.contents());
         self.log_output("stderr", &io.stderr.contents());
         match outcome {
@@ -148,12 +225,19 @@ impl LoadedFunction {
 
     async fn run_http_proxy(
         &self,
-        pre: &wasmtime_wasi_http::p2::bindings::ProxyPre<ComponentState>,
         event: Event,
         deadline: Instant,
+        making: Making,
     ) -> Result<Response, InvokeError> {
-        let io = Captured::new(LOG_CAPTURE);
-        let mut store = self.component_store(&io, deadline);
+        let Ready {
+            mut store,
+            instance,
+            io,
+            ..
+        } = self.instance(deadline, making).await?;
+        let Instance::HttpProxy(proxy) = instance else {
+            return Err(InvokeError::Trap("the instance is not a wasi:http proxy".into()));
+        };
         let timeout = self.settings.timeout;
         let trap = |e: wasmtime::Error| classify(e, timeout);
         let request = to_http_request(event)?;
@@ -170,14 +254,15 @@ impl LoadedFunction {
             .map_err(trap)?;
         // The guest may go on writing the body after it sets the response, so
         // the call and the reading of the body run side by side. The call
-        // owns the store, so that a guest that never answers drops the
-        // response channel when it ends.
+        // owns the store and lets go of it when it ends, so that a guest that
+        // never answers drops the response channel.
         let call = async move {
-            let proxy = pre.instantiate_async(&mut store).await?;
-            proxy
+            let called = proxy
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, req, out)
-                .await
+                .await;
+            self.spent(store, making);
+            called
         };
         let limit = self.host.config.max_response_bytes;
         let read = async {
@@ -234,8 +319,8 @@ impl LoadedFunction {
         let env = self.command_env(&event);
         let mut builder = wasi_builder(&env, &self.settings.mounts, &io);
         builder.arg(&self.settings.name);
-        let state = CommandState::new(event.data, builder, self.settings.memory_limit);
-        let mut store = self.new_store(state, deadline);
+        let state = CommandState::new(event.data, builder, self.settings.memory_limit, deadline);
+        let mut store = new_store(&self.engine, state);
         let outcome = async {
             let instance = pre.instantiate_async(&mut store).await?;
             let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;

@@ -10,6 +10,7 @@ mod event;
 mod function;
 mod invoke;
 mod logs;
+mod ready;
 mod state;
 
 pub use cache::{CacheOutcome, CompileCache, Compiled};

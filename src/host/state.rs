@@ -1,6 +1,8 @@
 //! Per-store state: what one instance, serving one event, may reach.
 //! Nothing here is shared between events.
 
+use std::time::Instant;
+
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p1::WasiP1Ctx;
@@ -100,16 +102,20 @@ pub(crate) struct ComponentState {
     pub http: WasiHttpCtx,
     pub table: ResourceTable,
     pub limits: MemoryCap,
+    /// When the running call is stopped: the event's deadline, or, for an
+    /// instance made ahead of its event, the deadline of its making.
+    pub deadline: Instant,
     hooks: DenyOutgoing,
 }
 
 impl ComponentState {
-    pub(crate) fn new(wasi: WasiCtx, memory_limit: u64) -> Self {
+    pub(crate) fn new(wasi: WasiCtx, memory_limit: u64, deadline: Instant) -> Self {
         Self {
             wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             limits: MemoryCap::new(memory_limit),
+            deadline,
             hooks: DenyOutgoing,
         }
     }
@@ -138,14 +144,22 @@ impl WasiHttpView for ComponentState {
 pub(crate) struct CommandState {
     pub wasi: WasiP1Ctx,
     pub limits: MemoryCap,
+    /// When the event's run is stopped.
+    pub deadline: Instant,
 }
 
 impl CommandState {
-    pub(crate) fn new(stdin: bytes::Bytes, mut builder: WasiCtxBuilder, memory_limit: u64) -> Self {
+    pub(crate) fn new(
+        stdin: bytes::Bytes,
+        mut builder: WasiCtxBuilder,
+        memory_limit: u64,
+        deadline: Instant,
+    ) -> Self {
         builder.stdin(MemoryInputPipe::new(stdin));
         Self {
             wasi: builder.build_p1(),
             limits: MemoryCap::new(memory_limit),
+            deadline,
         }
     }
 }

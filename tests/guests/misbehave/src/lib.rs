@@ -3,7 +3,8 @@
 //! stopped, `/sleep` blocks in a host call, `/error` returns its own 422;
 //! `/file`, `/tcp` and `/http` try what the sandbox must deny and report the
 //! outcome; `/read` reads the file named by the event data (a granted
-//! Secret), `/write` tries to write beside it.
+//! Secret), `/write` tries to write beside it. `/count` counts the events
+//! its instance has served: always 1 while every event gets a fresh one.
 
 use wasmless_sdk::{Context, Error, Event, Response};
 
@@ -29,6 +30,11 @@ fn misbehave(event: Event, _context: Context) -> Result<Response, Error> {
             Ok(Response::text("woke up"))
         }
         "/error" => Err(Error::new(422, "the guest refused this event")),
+        "/count" => {
+            static SERVED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            let served = SERVED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            Ok(Response::text(served.to_string()))
+        }
         "/file" => Ok(Response::text(
             match std::fs::read_to_string("/etc/hostname") {
                 Ok(_) => "read a host file".to_owned(),

@@ -1,0 +1,213 @@
+//! Instances made ahead of their events.
+//!
+//! Every event still runs in a fresh instance that nothing else has run in.
+//! What this changes is when that instance is made and when the spent one is
+//! dropped: after a component function answers an event, the host drops the
+//! spent instance (resetting its memory) and makes the next one in the
+//! background, so that the function's next event finds an instance waiting
+//! and pays only for its own call. An instance waits at most
+//! [`READY_IDLE`] (`HostConfig::ready_idle`); a function that gets no events
+//! holds none.
+//!
+//! A command module reads its event from stdin, which is fixed when its
+//! store is made, so its instance is always made with its event.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use wasmtime::Store;
+use wasmtime_wasi_http::p2::bindings::Proxy;
+
+use super::bindings::Function;
+use super::function::{FunctionSettings, Prepared};
+use super::invoke::component_store;
+use super::state::{Captured, ComponentState, LOG_CAPTURE};
+
+/// How long a ready instance waits for an event before it is dropped.
+pub(crate) const READY_IDLE: Duration = Duration::from_secs(60);
+
+/// A fresh, unused instance of a component function and its store.
+pub(crate) struct Ready {
+    pub store: Store<ComponentState>,
+    pub instance: Instance,
+    /// The instance's stdout and stderr, logged after its event.
+    pub io: Captured,
+    made: Instant,
+}
+
+/// The instance's exports, by the world it implements.
+pub(crate) enum Instance {
+    Wasmless(Function),
+    HttpProxy(Proxy),
+}
+
+/// An instantiation that failed, with what the instance printed meanwhile.
+pub(crate) struct Failed {
+    pub error: wasmtime::Error,
+    pub io: Captured,
+}
+
+/// A component function's next instance, and what it is made from.
+pub(crate) struct ReadySlot {
+    engine: wasmtime::Engine,
+    prepared: Prepared,
+    settings: FunctionSettings,
+    /// How long an instance waits; zero: none is made ahead.
+    idle: Duration,
+    ready: Mutex<Option<Ready>>,
+    /// Set while a background task makes the next instance.
+    filling: AtomicBool,
+    /// Set once the task that drops an instance left waiting too long runs.
+    reaping: AtomicBool,
+}
+
+impl ReadySlot {
+    /// The slot of a component function; `None` for a command module.
+    pub(crate) fn new(
+        engine: &wasmtime::Engine,
+        prepared: &Prepared,
+        settings: &FunctionSettings,
+        idle: Duration,
+    ) -> Option<Arc<Self>> {
+        if matches!(prepared, Prepared::Command(_)) {
+            return None;
+        }
+        Some(Arc::new(Self {
+            engine: engine.clone(),
+            prepared: prepared.clone(),
+            settings: settings.clone(),
+            idle,
+            ready: Mutex::new(None),
+            filling: AtomicBool::new(false),
+            reaping: AtomicBool::new(false),
+        }))
+    }
+
+    fn slot(&self) -> MutexGuard<'_, Option<Ready>> {
+        self.ready.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The instance waiting for an event, if there is one, now bound to
+    /// this event's deadline.
+    pub(crate) fn take(&self, deadline: Instant) -> Option<Ready> {
+        let mut ready = self.slot().take()?;
+        ready.store.data_mut().deadline = deadline;
+        ready.store.set_epoch_deadline(1);
+        Some(ready)
+    }
+
+    /// Whether an instance is waiting.
+    pub(crate) fn is_ready(&self) -> bool {
+        self.slot().is_some()
+    }
+
+    /// Makes an instance now, for an event with this deadline.
+    pub(crate) async fn make(&self, deadline: Instant) -> Result<Ready, Failed> {
+        let io = Captured::new(LOG_CAPTURE);
+        let mut store = component_store(&self.engine, &self.settings, &io, deadline);
+        let instance = match &self.prepared {
+            Prepared::Wasmless(pre) => pre
+                .instantiate_async(&mut store)
+                .await
+                .map(Instance::Wasmless),
+            Prepared::HttpProxy(pre) => pre
+                .instantiate_async(&mut store)
+                .await
+                .map(Instance::HttpProxy),
+            Prepared::Command(_) => Err(wasmtime::format_err!(
+                "a command's instance is made with its event"
+            )),
+        };
+        match instance {
+            Ok(instance) => Ok(Ready {
+                store,
+                instance,
+                io,
+                made: Instant::now(),
+            }),
+            Err(error) => Err(Failed { error, io }),
+        }
+    }
+
+    /// After an event: drops its spent store and makes the next instance,
+    /// both in the background. Outside a tokio runtime the store is dropped
+    /// here and no instance is made.
+    pub(crate) fn recycle(self: &Arc<Self>, spent: Store<ComponentState>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            drop(spent);
+            return;
+        };
+        if self.idle.is_zero() {
+            drop(spent);
+            return;
+        }
+        let slot = Arc::downgrade(self);
+        runtime.spawn(async move {
+            drop(spent);
+            // The function was replaced or removed meanwhile.
+            if let Some(slot) = slot.upgrade() {
+                slot.fill().await;
+            }
+        });
+    }
+
+    /// Makes an instance unless one is waiting or being made. Waits for the
+    /// instance being made by another task, so that it returns with an
+    /// instance waiting unless making one failed.
+    pub(crate) async fn fill(self: &Arc<Self>) {
+        if self.idle.is_zero() {
+            return;
+        }
+        loop {
+            if self.is_ready() {
+                return;
+            }
+            if self
+                .filling
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_micros(100)).await;
+        }
+        if !self.is_ready() {
+            // The deadline of the making itself: a start function that
+            // never returns is stopped like an event would be.
+            let deadline = Instant::now() + self.settings.timeout;
+            match self.make(deadline).await {
+                Ok(ready) => *self.slot() = Some(ready),
+                Err(failed) => tracing::debug!(
+                    function = %self.settings.name,
+                    "making an instance ahead of its event failed: {:#}", failed.error
+                ),
+            }
+        }
+        self.filling.store(false, Ordering::Release);
+        if !self.reaping.swap(true, Ordering::AcqRel) {
+            reap(Arc::downgrade(self), self.idle);
+        }
+    }
+}
+
+/// Drops an instance that waited longer than `idle`, so that a function
+/// that stopped getting events holds no memory for them. Runs as long as the
+/// slot does.
+fn reap(slot: Weak<ReadySlot>, idle: Duration) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(idle / 4).await;
+            let Some(slot) = slot.upgrade() else { break };
+            let stale = {
+                let mut ready = slot.slot();
+                if ready.as_ref().is_some_and(|r| r.made.elapsed() > idle) {
+                    ready.take()
+                } else {
+                    None
+                }
+            };
+            drop(stale);
+        }
+    });
+}
