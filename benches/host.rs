@@ -1,7 +1,8 @@
 //! The host's inner steps, per kind of function: compile (Cranelift, and
 //! the Winch baseline tier), cached load (from the disk cache), a fresh
-//! instance alone, and instantiate + invoke one event in a fresh instance
-//! (on optimized and on baseline code); invoke alone is the difference.
+//! instance alone, instantiate + invoke one event in a fresh instance made
+//! for it (on optimized and on baseline code), and an event on the fresh
+//! instance made ahead of it, as a warm function's events run.
 //!
 //! Needs the example modules: run `bash examples/build.sh` first.
 //! Run with `cargo bench --bench host`.
@@ -10,7 +11,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -168,7 +169,7 @@ fn invoke_group(c: &mut Criterion, group: &str, host: &Arc<Host>) {
         group.bench_function(kind, |b| {
             b.iter(|| {
                 let response = runtime
-                    .block_on(function.handle_event(event.clone()))
+                    .block_on(function.handle_event_inline(event.clone()))
                     .expect("answers");
                 assert_eq!(response.status, 200);
                 response
@@ -176,6 +177,50 @@ fn invoke_group(c: &mut Criterion, group: &str, host: &Arc<Host>) {
         });
     }
     group.finish();
+}
+
+/// An event on the instance made ahead of it, as a warm function's event
+/// runs: the call alone. The making of the next instance and the dropping
+/// of the spent one, in the background, are not timed.
+fn ready_event(c: &mut Criterion) {
+    let mut group = c.benchmark_group("ready_event");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let host = host(None);
+    for (kind, name) in KINDS {
+        if kind == "wasi-command" {
+            // A command's instance is made with its event (its stdin).
+            continue;
+        }
+        let function = host.load(&module(name), settings()).expect("loads");
+        let event = event();
+        group.bench_function(kind, |b| time_ready_events(b, &runtime, &function, &event));
+    }
+    group.finish();
+}
+
+fn time_ready_events(
+    b: &mut criterion::Bencher,
+    runtime: &tokio::runtime::Runtime,
+    function: &wasmless::host::LoadedFunction,
+    event: &Event,
+) {
+    b.iter_custom(|iters| {
+        let mut spent = Duration::ZERO;
+        for _ in 0..iters {
+            runtime.block_on(function.make_ready());
+            assert!(function.instance_waiting(), "an instance is made ahead");
+            let started = Instant::now();
+            let response = runtime
+                .block_on(function.handle_event(event.clone()))
+                .expect("answers");
+            spent += started.elapsed();
+            assert_eq!(response.status, 200);
+        }
+        spent
+    })
 }
 
 /// The Python runtime (`runtimes/dist/python.wasm`) running examples/
@@ -250,11 +295,14 @@ fn source_runtime(c: &mut Criterion, group: &str, file: &str, example: &str, run
     group.bench_function("instantiate_and_invoke", |b| {
         b.iter(|| {
             let response = runtime
-                .block_on(function.handle_event(event.clone()))
+                .block_on(function.handle_event_inline(event.clone()))
                 .expect("answers");
             assert_eq!(response.status, 200);
             response
         })
+    });
+    group.bench_function("ready_event", |b| {
+        time_ready_events(b, &runtime, &function, &event)
     });
     group.finish();
     let _ = std::fs::remove_dir_all(code);
@@ -268,6 +316,7 @@ criterion_group!(
     cached_load,
     instantiate,
     instantiate_and_invoke,
+    ready_event,
     instantiate_and_invoke_baseline,
     python,
     javascript

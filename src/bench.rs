@@ -4,6 +4,9 @@
 //!   to its first successful response, with the compile cache cold (every
 //!   module distinct) and warm (the module compiled before, deployed under a
 //!   new name), per kind of function.
+//! - `warm`: time requests to functions that are loaded and have answered
+//!   before, one request at a time with a pause between them, per kind of
+//!   function.
 //! - `deploy`: deploy many distinct copies of a module (to measure the
 //!   memory an idle function costs).
 //! - `ceiling`: a bare hyper server answering `hello world`, the ceiling
@@ -410,6 +413,113 @@ pub fn table(rows: &[Row]) -> String {
             ms(row.quantile(0.5)),
             ms(row.quantile(0.99)),
             ms(row.deploy_p50()),
+        ));
+    }
+    out
+}
+
+/// Warm requests to one kind of function, sorted.
+#[derive(Clone, Debug)]
+pub struct WarmRow {
+    /// The kind of function.
+    pub kind: String,
+    /// Each request's time, from sending it to the whole response, sorted.
+    pub times: Vec<Duration>,
+}
+
+impl WarmRow {
+    fn quantile(&self, q: f64) -> Duration {
+        let i = ((self.times.len() as f64 - 1.0) * q).round() as usize;
+        self.times[i.min(self.times.len() - 1)]
+    }
+}
+
+/// Untimed requests before the timed ones: at least this many, and for at
+/// least [`WARM_UP_FOR`], so that module-level code, connections and a
+/// Python function's bytecode are in place.
+const WARM_UP_REQUESTS: usize = 50;
+const WARM_UP_FOR: Duration = Duration::from_secs(2);
+
+/// Deploys each subject, waits for its optimized code, warms it up, and
+/// times `requests` requests to it, each sent `pause` after the previous
+/// one answered: what a function serving sporadic traffic sees.
+pub async fn warm(
+    url: &str,
+    subjects: &[Subject],
+    requests: usize,
+    pause: Duration,
+) -> anyhow::Result<Vec<WarmRow>> {
+    let url = url.trim_end_matches('/');
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let run = &run[..8];
+    let http = Http::default();
+    let mut rows = Vec::new();
+    for subject in subjects {
+        eprintln!(
+            "{}: {requests} requests, {} ms apart ...",
+            subject.kind,
+            pause.as_millis()
+        );
+        let name = format!("warm-{run}-{}", subject.kind);
+        deploy_subject(&http, url, &name, subject, subject.module.clone()).await?;
+        settle(&http, url, &name).await?;
+        let call = || async {
+            let answer = http
+                .send(
+                    Method::POST,
+                    &format!("{url}/{name}"),
+                    Some("text/plain"),
+                    b"bench".to_vec(),
+                )
+                .await?;
+            if !answer.status.is_success() {
+                anyhow::bail!(
+                    "{name} answered {}: {}",
+                    answer.status,
+                    String::from_utf8_lossy(&answer.body).trim()
+                );
+            }
+            Ok(())
+        };
+        let warming = Instant::now();
+        let mut sent = 0;
+        while sent < WARM_UP_REQUESTS || warming.elapsed() < WARM_UP_FOR {
+            call().await?;
+            tokio::time::sleep(pause).await;
+            sent += 1;
+        }
+        let mut times = Vec::with_capacity(requests);
+        for _ in 0..requests {
+            tokio::time::sleep(pause).await;
+            let started = Instant::now();
+            call().await?;
+            times.push(started.elapsed());
+        }
+        delete(&http, url, &name).await?;
+        times.sort();
+        rows.push(WarmRow {
+            kind: subject.kind.clone(),
+            times,
+        });
+    }
+    Ok(rows)
+}
+
+/// The warm rows as a markdown table.
+pub fn warm_table(rows: &[WarmRow]) -> String {
+    let ms = |d: Duration| format!("{:.3}", d.as_secs_f64() * 1e3);
+    let mut out = String::from(
+        "| kind | requests | min ms | p50 ms | p90 ms | p99 ms |\n|---|---:|---:|---:|---:|---:|\n",
+    );
+    for row in rows {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            row.kind,
+            row.times.len(),
+            ms(row.times[0]),
+            ms(row.quantile(0.5)),
+            ms(row.quantile(0.9)),
+            ms(row.quantile(0.99)),
         ));
     }
     out

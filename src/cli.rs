@@ -166,6 +166,27 @@ pub enum BenchCommand {
         #[command(flatten)]
         target: TargetArgs,
     },
+    /// Time requests to functions that are loaded and have answered
+    /// before, one at a time with a pause between them (as sporadic
+    /// traffic comes), per kind of function.
+    Warm {
+        /// Timed requests per kind.
+        #[arg(long, default_value_t = 200)]
+        requests: usize,
+        /// The pause before each request (`10ms`, `0.5s`).
+        #[arg(long, default_value = "10ms")]
+        pause: String,
+        /// Modules to measure, KIND=PATH (KIND is any label); may be
+        /// repeated. Default: the examples of each kind in --examples.
+        #[arg(long = "module", value_parser = parse_env)]
+        modules: Vec<(String, String)>,
+        /// Where the example modules are (`bash examples/build.sh`).
+        #[arg(long, default_value = "examples/wasm")]
+        examples: PathBuf,
+        /// Where `up` runs.
+        #[command(flatten)]
+        target: TargetArgs,
+    },
     /// Deploy COUNT distinct copies of a module (for memory measurements).
     Deploy {
         /// How many.
@@ -723,16 +744,27 @@ async fn run_bench(verb: BenchCommand) -> anyhow::Result<()> {
             target,
         } => {
             anyhow::ensure!(trials > 0, "--trials must be at least 1");
-            let subjects = if modules.is_empty() {
-                bench::Subject::examples(&examples)?
-            } else {
-                modules
-                    .iter()
-                    .map(|(kind, path)| bench::Subject::from_file(kind, std::path::Path::new(path)))
-                    .collect::<anyhow::Result<_>>()?
-            };
+            let subjects = bench_subjects(&modules, &examples)?;
             let rows = bench::cold_start(&target.url, &subjects, trials).await?;
             print!("{}", bench::table(&rows));
+        }
+        BenchCommand::Warm {
+            requests,
+            pause,
+            modules,
+            examples,
+            target,
+        } => {
+            anyhow::ensure!(requests > 0, "--requests must be at least 1");
+            let pause = match pause.trim() {
+                "0" => std::time::Duration::ZERO,
+                text => {
+                    crate::crd::parse_duration(text).map_err(|e| anyhow::anyhow!("--pause: {e}"))?
+                }
+            };
+            let subjects = bench_subjects(&modules, &examples)?;
+            let rows = bench::warm(&target.url, &subjects, requests, pause).await?;
+            print!("{}", bench::warm_table(&rows));
         }
         BenchCommand::Deploy {
             count,
@@ -747,6 +779,20 @@ async fn run_bench(verb: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Ceiling { listen } => bench::ceiling(listen).await?,
     }
     Ok(())
+}
+
+/// The modules given as KIND=PATH, or else the examples.
+fn bench_subjects(
+    modules: &[(String, String)],
+    examples: &std::path::Path,
+) -> anyhow::Result<Vec<crate::bench::Subject>> {
+    if modules.is_empty() {
+        return crate::bench::Subject::examples(examples);
+    }
+    modules
+        .iter()
+        .map(|(kind, path)| crate::bench::Subject::from_file(kind, std::path::Path::new(path)))
+        .collect()
 }
 
 async fn list_triggers(target: TargetArgs) -> anyhow::Result<()> {

@@ -1,5 +1,5 @@
-//! `wasmless bench`: the cold-start measurement and its helpers, run against
-//! a real `wasmless up`.
+//! `wasmless bench`: the cold-start and warm measurements and their
+//! helpers, run against a real `wasmless up`.
 
 mod common;
 
@@ -51,6 +51,50 @@ async fn cold_start_reports_cold_and_warm_rows_and_cleans_up() {
     // The trial functions are deleted afterwards.
     let (_, listing, _) = up.cli(&["function", "ls"]);
     assert_eq!(listing.lines().count(), 2, "only hello is left:\n{listing}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn warm_reports_a_row_per_kind_and_cleans_up() {
+    let dir = tempdir();
+    let up = Up::start(&[&dir]);
+    let module_a = format!("sdk={}", wasm("hello").display());
+    let module_b = format!("http={}", wasm("http-hello").display());
+    let (ok, out, err) = up.cli(&[
+        "bench",
+        "warm",
+        "--requests",
+        "20",
+        "--pause",
+        "1ms",
+        "--module",
+        &module_a,
+        "--module",
+        &module_b,
+    ]);
+    assert!(ok, "{out}{err}");
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .filter(|l| l.starts_with("| sdk") || l.starts_with("| http"))
+        .map(|l| l.split('|').map(str::trim).collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    for row in &rows {
+        // | kind | requests | min | p50 | p90 | p99 |
+        assert_eq!(row[2], "20", "{row:?}");
+        let times: Vec<f64> = row[3..7].iter().map(|t| t.parse().expect("ms")).collect();
+        assert!(0.0 < times[0], "{row:?}");
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "{row:?}");
+    }
+    assert!(err.contains("sdk: 20 requests, 1 ms apart"), "{err}");
+    let (_, listing, _) = up.cli(&["function", "ls"]);
+    assert_eq!(
+        listing.lines().count(),
+        1,
+        "only the header is left:\n{listing}"
+    );
+    let (ok, _, err) = up.cli(&["bench", "warm", "--requests", "0"]);
+    assert!(!ok);
+    assert!(err.contains("--requests must be at least 1"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

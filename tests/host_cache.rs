@@ -226,7 +226,10 @@ async fn instances_made_ahead_are_fresh_get_their_events_time_and_are_dropped_wh
     // Left waiting longer than `ready_idle`, the instance is dropped.
     eventually("the next instance is made", || function.instance_waiting()).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    eventually("the idle instance is dropped", || !function.instance_waiting()).await;
+    eventually("the idle instance is dropped", || {
+        !function.instance_waiting()
+    })
+    .await;
     // The next event makes its own and answers.
     assert_eq!(served(&function).await, "1");
 

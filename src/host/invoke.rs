@@ -164,12 +164,8 @@ impl LoadedFunction {
             Prepared::Command(pre) => {
                 let io = Captured::new(LOG_CAPTURE);
                 let builder = wasi_builder(&self.settings.env, &self.settings.mounts, &io);
-                let state = CommandState::new(
-                    Bytes::new(),
-                    builder,
-                    self.settings.memory_limit,
-                    deadline,
-                );
+                let state =
+                    CommandState::new(Bytes::new(), builder, self.settings.memory_limit, deadline);
                 let mut store = new_store(&self.engine, state);
                 pre.instantiate_async(&mut store)
                     .await
@@ -193,7 +189,9 @@ impl LoadedFunction {
             ..
         } = self.instance(deadline, making).await?;
         let Instance::Wasmless(instance) = instance else {
-            return Err(InvokeError::Trap("the instance is not of the wasmless world".into()));
+            return Err(InvokeError::Trap(
+                "the instance is not of the wasmless world".into(),
+            ));
         };
         let wit_event = to_wit_event(event);
         let wit_context = self.wit_context();
@@ -236,7 +234,9 @@ impl LoadedFunction {
             ..
         } = self.instance(deadline, making).await?;
         let Instance::HttpProxy(proxy) = instance else {
-            return Err(InvokeError::Trap("the instance is not a wasi:http proxy".into()));
+            return Err(InvokeError::Trap(
+                "the instance is not a wasi:http proxy".into(),
+            ));
         };
         let timeout = self.settings.timeout;
         let trap = |e: wasmtime::Error| classify(e, timeout);
