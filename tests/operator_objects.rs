@@ -725,22 +725,9 @@ async fn a_wasm_source_function_gets_its_packages_installed_in_its_pod() {
         .join("bytecode")
         .join(code.file_name().expect("a name"))
         .join("kubeless");
-    let compiled = |folder: &std::path::Path, module: &str| {
-        std::fs::read_dir(folder).is_ok_and(|entries| {
-            entries.flatten().any(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
-                name.starts_with(&format!("{module}.cpython-")) && name.ends_with(".pyc")
-            })
-        })
-    };
+    let compiled = common::source::has_bytecode;
     // The run's mark that it is done, in the folder above.
-    let done = || {
-        std::fs::read_dir(bytecode.parent().expect("the folder")).is_ok_and(|entries| {
-            entries
-                .flatten()
-                .any(|e| e.file_name().to_string_lossy().starts_with(".wasmless-"))
-        })
-    };
+    let done = || common::source::bytecode_done(bytecode.parent().expect("the folder"));
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while !(done()
         && compiled(&bytecode, "main")

@@ -6,8 +6,8 @@
 mod common;
 
 use common::source::{
-    check_event_fields, check_loop_times_out, function, raw, source_up, wait_for_log_line, wheel,
-    zip_of, zipped,
+    bytecode_done, check_event_fields, check_loop_times_out, function, has_bytecode, raw,
+    source_up, wait_for_log_line, wheel, zip_of, zipped,
 };
 use common::tempdir;
 
@@ -242,8 +242,23 @@ async fn python_files_are_compiled_to_bytecode_once_and_events_use_it() {
         ),
     )
     .expect("manifest");
+    // The host's own run is told by its environment and by where its event
+    // comes from: a function whose spec sets the same variable still runs
+    // its handler on every event.
+    std::fs::write(
+        dir.join("sneaky.yaml"),
+        function(
+            RUNTIME,
+            "sneaky",
+            "sneaky.handler",
+            "def handler(event, context):\n    return 'handled'\n",
+            "  env: [{name: WASMLESS_PRECOMPILE, value: '1'}]\n",
+        ),
+    )
+    .expect("manifest");
     let up = source_up(&[&dir]);
     assert_eq!(up.post("/compiled", "hi").await, (200, "HI!".into()));
+    assert_eq!(up.post("/sneaky", "hi").await, (200, "handled".into()));
 
     // The function's folder in the host's cache, found by its nonce, and
     // the bytecode folder of the same name.
@@ -258,21 +273,8 @@ async fn python_files_are_compiled_to_bytecode_once_and_events_use_it() {
     let bytecode = cache
         .join("bytecode")
         .join(code.file_name().expect("a name"));
-    let compiled = |module: &str| {
-        std::fs::read_dir(bytecode.join("kubeless")).is_ok_and(|entries| {
-            entries.flatten().any(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
-                name.starts_with(&format!("{module}.cpython-")) && name.ends_with(".pyc")
-            })
-        })
-    };
-    let done = || {
-        std::fs::read_dir(&bytecode).is_ok_and(|entries| {
-            entries
-                .flatten()
-                .any(|e| e.file_name().to_string_lossy().starts_with(".wasmless-"))
-        })
-    };
+    let compiled = |module: &str| has_bytecode(&bytecode.join("kubeless"), module);
+    let done = || bytecode_done(&bytecode);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while !done() {
         assert!(

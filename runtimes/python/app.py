@@ -57,8 +57,11 @@ from wit_world.imports.types import Error, Response
 
 CODE_DIR = "/kubeless"
 # Set by the host for its own run that compiles a function's files to
-# bytecode (see `_compile_all`); never set for an event.
+# bytecode (see `_compile_all`), whose event comes from HOST_NAMESPACE, which
+# no event from outside the host has: a function's own environment that
+# sets it does not turn its events into that run.
 PRECOMPILE = "WASMLESS_PRECOMPILE"
+HOST_NAMESPACE = "host.wasmless.io"
 # The host's folder of that bytecode (read-only to events): the import
 # system's `sys.pycache_prefix`, so /kubeless/a/b.py is compiled to
 # <folder>/kubeless/a/b.<TAG>.pyc.
@@ -248,7 +251,7 @@ def _message(error):
 class Handler(exports.Handler):
     def handle(self, event, context):
         sys.pycache_prefix = os.environ.get(PYCACHE) or None
-        if os.environ.get(PRECOMPILE):
+        if event.event_namespace == HOST_NAMESPACE and os.environ.get(PRECOMPILE):
             return _compile_all()
         try:
             handler = _handler()

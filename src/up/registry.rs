@@ -240,11 +240,9 @@ impl Registry {
                 Entry::Failed(reason.clone())
             }
         };
-        let python = placement
-            .as_ref()
-            .is_some_and(|p| p.language == Some(Language::Python) && p.path == RunPath::Wasm);
         self.put(&name, entry, origin, runtime, labels, placement);
-        if let (Ok(function), true) = (&loaded, python)
+        // Only a Python function on its wasm runtime has a bytecode folder.
+        if let Ok(function) = &loaded
             && let Some(bytecode) = Bytecode::new(function)
         {
             let name = name.clone();

@@ -493,7 +493,8 @@ impl Bytecode {
     pub async fn run(self, name: &str) {
         let started = std::time::Instant::now();
         let event = crate::host::Event::new(bytes::Bytes::new(), "text/plain", HOST_NAMESPACE);
-        match self.run.handle_event(event).await {
+        // A one-off run: no instance is made ahead of a next event.
+        match self.run.handle_event_inline(event).await {
             Ok(response) if response.status == 200 => {
                 let summary = String::from_utf8_lossy(&response.body).into_owned();
                 if summary.contains("did not compile") {

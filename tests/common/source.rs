@@ -204,3 +204,25 @@ pub fn wheel(name: &str, init: &str, native: bool) -> Vec<u8> {
     files.push((&record_path, record.as_bytes()));
     zip_of(&files)
 }
+
+/// Whether `folder` holds Python bytecode of `module`: a
+/// `<module>.cpython-*.pyc` file, as the host's bytecode run writes.
+pub fn has_bytecode(folder: &Path, module: &str) -> bool {
+    let prefix = format!("{module}.cpython-");
+    std::fs::read_dir(folder).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.starts_with(&prefix) && name.ends_with(".pyc")
+        })
+    })
+}
+
+/// Whether the host's bytecode run left its mark (`.wasmless-<digest>`),
+/// that it is done, in the bytecode folder `folder`.
+pub fn bytecode_done(folder: &Path) -> bool {
+    std::fs::read_dir(folder).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(".wasmless-"))
+    })
+}
