@@ -162,6 +162,27 @@ step "cold starts ($trials trials per kind and cache state)"
   "$bin" bench cold-start --url http://127.0.0.1:18080 --trials "$trials"
   echo
 } >>"$out"
+
+step "warm requests, instances made ahead and made with each event"
+# A second up that makes every instance with its event, beside the first.
+mkdir -p "$work/inline"
+"$bin" up "$work/inline" --listen 127.0.0.1:18084 --ready-idle 0 --no-watch --cache-dir "$work/cache" --state-dir "$work/state-inline" >"$work/up-inline.out" 2>"$work/up-inline.err" &
+pids+=($!)
+wait_http 127.0.0.1:18084/healthz
+requests=200
+if [[ -n "${QUICK:-}" ]]; then requests=30; fi
+{
+  echo "## Warm requests, \`wasmless bench warm --requests $requests\` (10 ms apart)"
+  echo
+  echo "Each function's next instance made ahead of its event (the default):"
+  echo
+  "$bin" bench warm --url http://127.0.0.1:18080 --requests "$requests"
+  echo
+  echo "Every instance made with its event (\`--ready-idle 0\`), the same run:"
+  echo
+  "$bin" bench warm --url http://127.0.0.1:18084 --requests "$requests"
+  echo
+} >>"$out"
 for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
 wait 2>/dev/null || true
 pids=()
