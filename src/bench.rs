@@ -249,22 +249,8 @@ async fn trial(
     let started = Instant::now();
     deploy_subject(http, url, name, subject, module).await?;
     let deployed = started.elapsed();
-    let answer = http
-        .send(
-            Method::POST,
-            &format!("{url}/{name}"),
-            Some("text/plain"),
-            b"bench".to_vec(),
-        )
-        .await?;
+    call(http, url, name).await?;
     let total = started.elapsed();
-    if !answer.status.is_success() {
-        anyhow::bail!(
-            "{name} answered {}: {}",
-            answer.status,
-            String::from_utf8_lossy(&answer.body).trim()
-        );
-    }
     // Untimed: let the background compile of the optimized code finish, so
     // that it does not compete with the next trial.
     settle(http, url, name).await?;
@@ -324,8 +310,7 @@ pub struct Row {
 
 impl Row {
     fn quantile(&self, q: f64) -> Duration {
-        let i = ((self.trials.len() as f64 - 1.0) * q).round() as usize;
-        self.trials[i.min(self.trials.len() - 1)].total
+        self.trials[quantile_index(self.trials.len(), q)].total
     }
 
     fn deploy_p50(&self) -> Duration {
@@ -335,6 +320,32 @@ impl Row {
     }
 }
 
+/// A short id that keeps one run's function names apart from another's.
+fn run_id() -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    id[..8].to_owned()
+}
+
+/// Sends `name` its bench request (a POST) and fails unless it succeeds.
+async fn call(http: &Http, url: &str, name: &str) -> anyhow::Result<()> {
+    let answer = http
+        .send(
+            Method::POST,
+            &format!("{url}/{name}"),
+            Some("text/plain"),
+            b"bench".to_vec(),
+        )
+        .await?;
+    if !answer.status.is_success() {
+        anyhow::bail!(
+            "{name} answered {}: {}",
+            answer.status,
+            String::from_utf8_lossy(&answer.body).trim()
+        );
+    }
+    Ok(())
+}
+
 /// Runs `trials` cold and warm cold starts of each subject against `url`.
 pub async fn cold_start(
     url: &str,
@@ -342,8 +353,7 @@ pub async fn cold_start(
     trials: usize,
 ) -> anyhow::Result<Vec<Row>> {
     let url = url.trim_end_matches('/');
-    let run = uuid::Uuid::new_v4().simple().to_string();
-    let run = &run[..8];
+    let run = &run_id();
     let http = Http::default();
     let mut rows = Vec::new();
     for subject in subjects {
@@ -399,21 +409,28 @@ fn size(bytes: usize) -> String {
 /// The rows as a markdown table.
 pub fn table(rows: &[Row]) -> String {
     let ms = |d: Duration| format!("{:.2}", d.as_secs_f64() * 1e3);
-    let mut out = String::from(
+    markdown(
         "| kind | module | compile cache | trials | min ms | p50 ms | p99 ms | p50 of the deploy call ms |\n|---|---:|---|---:|---:|---:|---:|---:|\n",
-    );
-    for row in rows {
-        out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
-            row.kind,
-            size(row.size),
-            row.cache,
-            row.trials.len(),
-            ms(row.trials[0].total),
-            ms(row.quantile(0.5)),
-            ms(row.quantile(0.99)),
-            ms(row.deploy_p50()),
-        ));
+        rows.iter().map(|row| {
+            vec![
+                row.kind.clone(),
+                size(row.size),
+                row.cache.to_owned(),
+                row.trials.len().to_string(),
+                ms(row.trials[0].total),
+                ms(row.quantile(0.5)),
+                ms(row.quantile(0.99)),
+                ms(row.deploy_p50()),
+            ]
+        }),
+    )
+}
+
+/// A markdown table: `header` (its two lines), then a line per row.
+fn markdown(header: &str, rows: impl Iterator<Item = Vec<String>>) -> String {
+    let mut out = String::from(header);
+    for cells in rows {
+        out.push_str(&format!("| {} |\n", cells.join(" | ")));
     }
     out
 }
@@ -429,9 +446,13 @@ pub struct WarmRow {
 
 impl WarmRow {
     fn quantile(&self, q: f64) -> Duration {
-        let i = ((self.times.len() as f64 - 1.0) * q).round() as usize;
-        self.times[i.min(self.times.len() - 1)]
+        self.times[quantile_index(self.times.len(), q)]
     }
+}
+
+/// Where quantile `q` is among `len` sorted values (`len` > 0).
+fn quantile_index(len: usize, q: f64) -> usize {
+    (((len as f64 - 1.0) * q).round() as usize).min(len - 1)
 }
 
 /// Untimed requests before the timed ones: at least this many, and for at
@@ -450,8 +471,7 @@ pub async fn warm(
     pause: Duration,
 ) -> anyhow::Result<Vec<WarmRow>> {
     let url = url.trim_end_matches('/');
-    let run = uuid::Uuid::new_v4().simple().to_string();
-    let run = &run[..8];
+    let run = &run_id();
     let http = Http::default();
     let mut rows = Vec::new();
     for subject in subjects {
@@ -463,28 +483,10 @@ pub async fn warm(
         let name = format!("warm-{run}-{}", subject.kind);
         deploy_subject(&http, url, &name, subject, subject.module.clone()).await?;
         settle(&http, url, &name).await?;
-        let call = || async {
-            let answer = http
-                .send(
-                    Method::POST,
-                    &format!("{url}/{name}"),
-                    Some("text/plain"),
-                    b"bench".to_vec(),
-                )
-                .await?;
-            if !answer.status.is_success() {
-                anyhow::bail!(
-                    "{name} answered {}: {}",
-                    answer.status,
-                    String::from_utf8_lossy(&answer.body).trim()
-                );
-            }
-            Ok(())
-        };
         let warming = Instant::now();
         let mut sent = 0;
         while sent < WARM_UP_REQUESTS || warming.elapsed() < WARM_UP_FOR {
-            call().await?;
+            call(&http, url, &name).await?;
             tokio::time::sleep(pause).await;
             sent += 1;
         }
@@ -492,7 +494,7 @@ pub async fn warm(
         for _ in 0..requests {
             tokio::time::sleep(pause).await;
             let started = Instant::now();
-            call().await?;
+            call(&http, url, &name).await?;
             times.push(started.elapsed());
         }
         delete(&http, url, &name).await?;
@@ -508,21 +510,19 @@ pub async fn warm(
 /// The warm rows as a markdown table.
 pub fn warm_table(rows: &[WarmRow]) -> String {
     let ms = |d: Duration| format!("{:.3}", d.as_secs_f64() * 1e3);
-    let mut out = String::from(
+    markdown(
         "| kind | requests | min ms | p50 ms | p90 ms | p99 ms |\n|---|---:|---:|---:|---:|---:|\n",
-    );
-    for row in rows {
-        out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} |\n",
-            row.kind,
-            row.times.len(),
-            ms(row.times[0]),
-            ms(row.quantile(0.5)),
-            ms(row.quantile(0.9)),
-            ms(row.quantile(0.99)),
-        ));
-    }
-    out
+        rows.iter().map(|row| {
+            vec![
+                row.kind.clone(),
+                row.times.len().to_string(),
+                ms(row.times[0]),
+                ms(row.quantile(0.5)),
+                ms(row.quantile(0.9)),
+                ms(row.quantile(0.99)),
+            ]
+        }),
+    )
 }
 
 /// Deploys `count` distinct copies of `module` named `<prefix>-<n>`.

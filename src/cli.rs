@@ -155,13 +155,9 @@ pub enum BenchCommand {
         /// Trials per kind and cache state.
         #[arg(long, default_value_t = 30)]
         trials: usize,
-        /// Modules to measure, KIND=PATH (KIND is any label); may be
-        /// repeated. Default: the examples of each kind in --examples.
-        #[arg(long = "module", value_parser = parse_env)]
-        modules: Vec<(String, String)>,
-        /// Where the example modules are (`bash examples/build.sh`).
-        #[arg(long, default_value = "examples/wasm")]
-        examples: PathBuf,
+        /// What to measure.
+        #[command(flatten)]
+        subjects: SubjectArgs,
         /// Where `up` runs.
         #[command(flatten)]
         target: TargetArgs,
@@ -176,13 +172,9 @@ pub enum BenchCommand {
         /// The pause before each request (`10ms`, `0.5s`).
         #[arg(long, default_value = "10ms")]
         pause: String,
-        /// Modules to measure, KIND=PATH (KIND is any label); may be
-        /// repeated. Default: the examples of each kind in --examples.
-        #[arg(long = "module", value_parser = parse_env)]
-        modules: Vec<(String, String)>,
-        /// Where the example modules are (`bash examples/build.sh`).
-        #[arg(long, default_value = "examples/wasm")]
-        examples: PathBuf,
+        /// What to measure.
+        #[command(flatten)]
+        subjects: SubjectArgs,
         /// Where `up` runs.
         #[command(flatten)]
         target: TargetArgs,
@@ -209,6 +201,18 @@ pub enum BenchCommand {
         #[arg(long, default_value = "127.0.0.1:8090")]
         listen: SocketAddr,
     },
+}
+
+/// The functions a bench measures.
+#[derive(Debug, Args)]
+pub struct SubjectArgs {
+    /// Modules to measure, KIND=PATH (KIND is any label); may be repeated.
+    /// Default: the examples of each kind in --examples.
+    #[arg(long = "module", value_parser = parse_env)]
+    pub modules: Vec<(String, String)>,
+    /// Where the example modules are (`bash examples/build.sh`).
+    #[arg(long, default_value = "examples/wasm")]
+    pub examples: PathBuf,
 }
 
 /// Options of `wasmless host`.
@@ -739,20 +743,18 @@ async fn run_bench(verb: BenchCommand) -> anyhow::Result<()> {
     match verb {
         BenchCommand::ColdStart {
             trials,
-            modules,
-            examples,
+            subjects,
             target,
         } => {
             anyhow::ensure!(trials > 0, "--trials must be at least 1");
-            let subjects = bench_subjects(&modules, &examples)?;
+            let subjects = bench_subjects(&subjects)?;
             let rows = bench::cold_start(&target.url, &subjects, trials).await?;
             print!("{}", bench::table(&rows));
         }
         BenchCommand::Warm {
             requests,
             pause,
-            modules,
-            examples,
+            subjects,
             target,
         } => {
             anyhow::ensure!(requests > 0, "--requests must be at least 1");
@@ -762,7 +764,7 @@ async fn run_bench(verb: BenchCommand) -> anyhow::Result<()> {
                     crate::crd::parse_duration(text).map_err(|e| anyhow::anyhow!("--pause: {e}"))?
                 }
             };
-            let subjects = bench_subjects(&modules, &examples)?;
+            let subjects = bench_subjects(&subjects)?;
             let rows = bench::warm(&target.url, &subjects, requests, pause).await?;
             print!("{}", bench::warm_table(&rows));
         }
@@ -782,14 +784,11 @@ async fn run_bench(verb: BenchCommand) -> anyhow::Result<()> {
 }
 
 /// The modules given as KIND=PATH, or else the examples.
-fn bench_subjects(
-    modules: &[(String, String)],
-    examples: &std::path::Path,
-) -> anyhow::Result<Vec<crate::bench::Subject>> {
-    if modules.is_empty() {
-        return crate::bench::Subject::examples(examples);
+fn bench_subjects(args: &SubjectArgs) -> anyhow::Result<Vec<crate::bench::Subject>> {
+    if args.modules.is_empty() {
+        return crate::bench::Subject::examples(&args.examples);
     }
-    modules
+    args.modules
         .iter()
         .map(|(kind, path)| crate::bench::Subject::from_file(kind, std::path::Path::new(path)))
         .collect()

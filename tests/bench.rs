@@ -8,6 +8,15 @@ use std::time::Duration;
 
 use common::{Up, manifest_for_file, tempdir, wasm};
 
+/// The cells of the markdown table rows of `out` whose kind is one of
+/// `kinds`.
+fn table_rows<'a>(out: &'a str, kinds: &[&str]) -> Vec<Vec<&'a str>> {
+    out.lines()
+        .filter(|l| kinds.iter().any(|k| l.starts_with(&format!("| {k} "))))
+        .map(|l| l.split('|').map(str::trim).collect())
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn cold_start_reports_cold_and_warm_rows_and_cleans_up() {
     let dir = tempdir();
@@ -29,11 +38,7 @@ async fn cold_start_reports_cold_and_warm_rows_and_cleans_up() {
         &module_b,
     ]);
     assert!(ok, "{out}{err}");
-    let rows: Vec<Vec<&str>> = out
-        .lines()
-        .filter(|l| l.starts_with("| sdk") || l.starts_with("| cmd"))
-        .map(|l| l.split('|').map(str::trim).collect())
-        .collect();
+    let rows = table_rows(&out, &["sdk", "cmd"]);
     assert_eq!(rows.len(), 4, "{out}");
     for row in &rows {
         // | kind | module | cache | trials | min | p50 | p99 | deploy p50 |
@@ -72,11 +77,7 @@ async fn warm_reports_a_row_per_kind_and_cleans_up() {
         &module_b,
     ]);
     assert!(ok, "{out}{err}");
-    let rows: Vec<Vec<&str>> = out
-        .lines()
-        .filter(|l| l.starts_with("| sdk") || l.starts_with("| http"))
-        .map(|l| l.split('|').map(str::trim).collect())
-        .collect();
+    let rows = table_rows(&out, &["sdk", "http"]);
     assert_eq!(rows.len(), 2, "{out}");
     for row in &rows {
         // | kind | requests | min | p50 | p90 | p99 |
