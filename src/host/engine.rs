@@ -19,7 +19,9 @@ const KEEP_RESIDENT: usize = 2 << 20;
 /// Limits of the engine, shared by all functions in a host.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
-    /// How many instances may exist at once (the pooling allocator's size).
+    /// How many events may run at once. The pooling allocator holds
+    /// [`ready_margin`] more instances: those made ahead of their events,
+    /// and spent ones waiting to be dropped in the background.
     pub max_instances: u32,
     /// The largest memory limit a function may ask for, in bytes.
     pub max_memory: u64,
@@ -55,7 +57,8 @@ pub fn build_engine(config: &EngineConfig, compiler: Compiler) -> wasmtime::Resu
         Compiler::Baseline => Strategy::Winch,
     });
     let mut pool = PoolingAllocationConfig::default();
-    let instances = config.max_instances.max(1);
+    let events = config.max_instances.max(1);
+    let instances = events.saturating_add(ready_margin(events));
     // A Rust component holds a few core instances (the program, the WASI
     // adapter shims); a command module one.
     pool.total_component_instances(instances)
@@ -77,6 +80,13 @@ pub fn build_engine(config: &EngineConfig, compiler: Compiler) -> wasmtime::Resu
         .table_keep_resident(64 << 10);
     wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Engine::new(&wasm)
+}
+
+/// How many instances, beyond one per event running, a host may hold
+/// outside events: made ahead of their events, or spent and waiting to be
+/// dropped in the background.
+pub fn ready_margin(max_instances: u32) -> u32 {
+    (max_instances / 4).max(8)
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.

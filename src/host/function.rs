@@ -12,10 +12,10 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use super::bindings::FunctionPre;
 use super::cache::{CacheOutcome, CompileCache, Compiled};
-use super::engine::{Compiler, EngineConfig, EpochClock, build_engine};
+use super::engine::{Compiler, EngineConfig, EpochClock, build_engine, ready_margin};
 use super::error::LoadError;
 use super::logs::FunctionLogs;
-use super::ready::{READY_IDLE, ReadySlot};
+use super::ready::{Budget, READY_IDLE, ReadySlot};
 use super::state::{CommandState, ComponentState};
 
 /// The kinds of wasm function the host runs.
@@ -112,6 +112,8 @@ pub struct Host {
     /// Baseline code by digest while a function uses it, so that functions
     /// sharing a module (the source runtimes) compile it once.
     baseline_code: std::sync::Mutex<HashMap<[u8; 32], std::sync::Weak<Compiled>>>,
+    /// Room for the instances held outside events, in each tier's pool.
+    ready_budget: Arc<Budget>,
 }
 
 /// One compiler's engine, with its linkers and epoch clock.
@@ -192,6 +194,7 @@ impl Host {
             None
         };
         let cache = CompileCache::new(&optimized.engine, config.cache_dir.as_deref());
+        let ready_budget = Budget::new(ready_margin(config.engine.max_instances.max(1)) as usize);
         Ok(Arc::new(Self {
             optimized,
             baseline,
@@ -200,6 +203,7 @@ impl Host {
             started: std::time::Instant::now(),
             logs: FunctionLogs::default(),
             baseline_code: std::sync::Mutex::default(),
+            ready_budget,
         }))
     }
 
@@ -330,7 +334,13 @@ impl Host {
         Ok(LoadedFunction {
             host: self.clone(),
             engine: tier.engine.clone(),
-            ready: ReadySlot::new(&tier.engine, &prepared, &settings, self.ready_idle()),
+            ready: ReadySlot::new(
+                &tier.engine,
+                &prepared,
+                &settings,
+                self.ready_idle(),
+                &self.ready_budget,
+            ),
             settings,
             kind,
             prepared,
@@ -469,6 +479,7 @@ impl LoadedFunction {
                 &self.prepared,
                 &settings,
                 self.host.ready_idle(),
+                &self.host.ready_budget,
             ),
             settings,
             kind: self.kind,

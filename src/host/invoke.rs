@@ -14,7 +14,7 @@ use super::bindings::wasmless::function::types as wit;
 use super::error::{DeadlineExceeded, InvokeError, classify};
 use super::event::{Event, Response};
 use super::function::{FunctionSettings, LoadedFunction, Prepared};
-use super::ready::{Instance, Ready};
+use super::ready::{Instance, Ready, Token};
 use super::state::{Captured, CommandState, ComponentState, LOG_CAPTURE, MemoryCap, wasi_builder};
 
 /// Extra time allowed beyond the timeout for a function stuck in a host call
@@ -104,7 +104,7 @@ impl LoadedFunction {
     /// benchmarks that time an event on a ready instance.
     pub async fn make_ready(&self) {
         if let Some(ready) = &self.ready {
-            ready.fill().await;
+            ready.fill(None).await;
         }
     }
 
@@ -148,10 +148,10 @@ impl LoadedFunction {
 
     /// Drops an event's spent store: in the background, making the next
     /// instance, or here.
-    fn spent(&self, store: Store<ComponentState>, making: Making) {
+    fn spent(&self, store: Store<ComponentState>, token: Option<Token>, making: Making) {
         match (&self.ready, making) {
-            (Some(slot), Making::Ahead) => slot.recycle(store),
-            _ => drop(store),
+            (Some(slot), Making::Ahead) => slot.recycle(store, token),
+            _ => drop((store, token)),
         }
     }
 
@@ -186,6 +186,7 @@ impl LoadedFunction {
             mut store,
             instance,
             io,
+            token,
             ..
         } = self.instance(deadline, making).await?;
         let Instance::Wasmless(instance) = instance else {
@@ -200,7 +201,7 @@ impl LoadedFunction {
             .wasmless_function_handler()
             .call_handle(&mut store, &wit_event, &wit_context)
             .await;
-        self.spent(store, making);
+        self.spent(store, token, making);
         self.log_output("stdout", &io.stdout.contents());
         self.log_output("stderr", &io.stderr.contents());
         match outcome {
@@ -231,6 +232,7 @@ impl LoadedFunction {
             mut store,
             instance,
             io,
+            token,
             ..
         } = self.instance(deadline, making).await?;
         let Instance::HttpProxy(proxy) = instance else {
@@ -261,7 +263,7 @@ impl LoadedFunction {
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, req, out)
                 .await;
-            self.spent(store, making);
+            self.spent(store, token, making);
             called
         };
         let limit = self.host.config.max_response_bytes;

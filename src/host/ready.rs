@@ -9,10 +9,16 @@
 //! [`READY_IDLE`] (`HostConfig::ready_idle`); a function that gets no events
 //! holds none.
 //!
+//! The instances a host holds outside events (made ahead, or spent and not
+//! yet dropped) each hold a [`Token`] of its [`Budget`], which the pooling
+//! allocator has room for beside one instance per running event
+//! (`engine::ready_margin`). Without a token an event's spent instance is
+//! dropped on the event path, as before, and none is made ahead.
+//!
 //! A command module reads its event from stdin, which is fixed when its
 //! store is made, so its instance is always made with its event.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -27,12 +33,47 @@ use super::state::{Captured, ComponentState, LOG_CAPTURE};
 /// How long a ready instance waits for an event before it is dropped.
 pub(crate) const READY_IDLE: Duration = Duration::from_secs(60);
 
+/// How many instances a host may hold outside events.
+pub(crate) struct Budget {
+    left: AtomicUsize,
+}
+
+impl Budget {
+    pub(crate) fn new(size: usize) -> Arc<Self> {
+        Arc::new(Self {
+            left: AtomicUsize::new(size),
+        })
+    }
+
+    /// A token, unless all are out.
+    fn take(self: &Arc<Self>) -> Option<Token> {
+        self.left
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+                left.checked_sub(1)
+            })
+            .ok()
+            .map(|_| Token(self.clone()))
+    }
+}
+
+/// Room for one instance held outside an event; given back when dropped.
+pub(crate) struct Token(Arc<Budget>);
+
+impl Drop for Token {
+    fn drop(&mut self) {
+        self.0.left.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
 /// A fresh, unused instance of a component function and its store.
 pub(crate) struct Ready {
     pub store: Store<ComponentState>,
     pub instance: Instance,
     /// The instance's stdout and stderr, logged after its event.
     pub io: Captured,
+    /// The room of an instance made ahead; kept while its event runs and
+    /// until its store is dropped.
+    pub token: Option<Token>,
     made: Instant,
 }
 
@@ -55,6 +96,7 @@ pub(crate) struct ReadySlot {
     settings: FunctionSettings,
     /// How long an instance waits; zero: none is made ahead.
     idle: Duration,
+    budget: Arc<Budget>,
     ready: Mutex<Option<Ready>>,
     /// Set while a background task makes the next instance.
     filling: AtomicBool,
@@ -69,6 +111,7 @@ impl ReadySlot {
         prepared: &Prepared,
         settings: &FunctionSettings,
         idle: Duration,
+        budget: &Arc<Budget>,
     ) -> Option<Arc<Self>> {
         if matches!(prepared, Prepared::Command(_)) {
             return None;
@@ -78,6 +121,7 @@ impl ReadySlot {
             prepared: prepared.clone(),
             settings: settings.clone(),
             idle,
+            budget: budget.clone(),
             ready: Mutex::new(None),
             filling: AtomicBool::new(false),
             reaping: AtomicBool::new(false),
@@ -124,6 +168,7 @@ impl ReadySlot {
                 store,
                 instance,
                 io,
+                token: None,
                 made: Instant::now(),
             }),
             Err(error) => Err(Failed { error, io }),
@@ -131,9 +176,10 @@ impl ReadySlot {
     }
 
     /// After an event: drops its spent store and makes the next instance,
-    /// both in the background. Outside a tokio runtime the store is dropped
-    /// here and no instance is made.
-    pub(crate) fn recycle(self: &Arc<Self>, spent: Store<ComponentState>) {
+    /// both in the background, on the token of the instance made ahead or
+    /// a new one. Without a token, or outside a tokio runtime, or when none
+    /// is made ahead, the store is dropped here and no instance is made.
+    pub(crate) fn recycle(self: &Arc<Self>, spent: Store<ComponentState>, token: Option<Token>) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             drop(spent);
             return;
@@ -142,20 +188,25 @@ impl ReadySlot {
             drop(spent);
             return;
         }
+        let Some(token) = token.or_else(|| self.budget.take()) else {
+            drop(spent);
+            return;
+        };
         let slot = Arc::downgrade(self);
         runtime.spawn(async move {
             drop(spent);
             // The function was replaced or removed meanwhile.
             if let Some(slot) = slot.upgrade() {
-                slot.fill().await;
+                slot.fill(Some(token)).await;
             }
         });
     }
 
-    /// Makes an instance unless one is waiting or being made. Waits for the
-    /// instance being made by another task, so that it returns with an
-    /// instance waiting unless making one failed.
-    pub(crate) async fn fill(self: &Arc<Self>) {
+    /// Makes an instance, on `token` or a new one, unless one is waiting or
+    /// being made or none is left. Waits for the instance being made by
+    /// another task, so that it returns with an instance waiting unless
+    /// making one failed or no token was left.
+    pub(crate) async fn fill(self: &Arc<Self>, token: Option<Token>) {
         if self.idle.is_zero() {
             return;
         }
@@ -172,12 +223,17 @@ impl ReadySlot {
             }
             tokio::time::sleep(Duration::from_micros(100)).await;
         }
-        if !self.is_ready() {
+        if !self.is_ready()
+            && let Some(token) = token.or_else(|| self.budget.take())
+        {
             // The deadline of the making itself: a start function that
             // never returns is stopped like an event would be.
             let deadline = Instant::now() + self.settings.timeout;
             match self.make(deadline).await {
-                Ok(ready) => *self.slot() = Some(ready),
+                Ok(mut ready) => {
+                    ready.token = Some(token);
+                    *self.slot() = Some(ready);
+                }
                 Err(failed) => tracing::debug!(
                     function = %self.settings.name,
                     "making an instance ahead of its event failed: {:#}", failed.error
