@@ -251,9 +251,10 @@ impl ReadySlot {
 /// that stopped getting events holds no memory for them. Runs as long as the
 /// slot does.
 fn reap(slot: Weak<ReadySlot>, idle: Duration) {
+    let every = (idle / 4).max(Duration::from_millis(100));
     tokio::spawn(async move {
         loop {
-            tokio::time::sleep(idle / 4).await;
+            tokio::time::sleep(every).await;
             let Some(slot) = slot.upgrade() else { break };
             let stale = {
                 let mut ready = slot.slot();
