@@ -80,7 +80,14 @@ pub(crate) fn wasi_builder(
     builder
         .envs(env)
         .stdout(io.stdout.clone())
-        .stderr(io.stderr.clone());
+        .stderr(io.stderr.clone())
+        // A function's folders are local (its files, its Secrets, the
+        // host's bytecode): a stat or the read of a small file takes
+        // microseconds on the event's own thread, far less than the hand-off
+        // to tokio's blocking pool that WASI otherwise makes for each (a
+        // Python event makes several). The price: a call that reads a large
+        // granted file holds its worker thread until the read returns.
+        .allow_blocking_current_thread(true);
     for mount in mounts {
         // A folder that vanished after the function loaded is left out:
         // the function then sees no such folder.
