@@ -94,7 +94,8 @@ impl LoadedFunction {
 
     /// Runs one event in an instance made for it and dropped before this
     /// returns, as every event did before instances were made ahead: for
-    /// benchmarks that compare the two.
+    /// the host's one-off runs (a Python function's bytecode), where no next
+    /// event follows, and for benchmarks that compare the two.
     pub async fn handle_event_inline(&self, event: Event) -> Result<Response, InvokeError> {
         self.handle(event, Making::Inline).await
     }
