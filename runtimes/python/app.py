@@ -4,7 +4,8 @@ One component, compiled once per host, runs every Python function: the host
 mounts the function's files read-only at /kubeless and names its handler in
 MOD_NAME and FUNC_HANDLER (kubeless's variables). Each event gets a fresh
 instance, so the function's module is imported (its module-level code runs)
-once per instance, before its first event.
+once per instance, before its event: in `init` when the host makes the
+instance ahead of its event, else at the start of the event.
 
 The handler is kubeless's: ``def handler(event, context)``. ``event["data"]``
 is the parsed JSON when the content type is JSON, else text (or bytes when
@@ -248,13 +249,41 @@ def _message(error):
     return "".join(lines).strip()
 
 
+# What `init` found: the handler, or the exception that importing its
+# module raised (reported by the event). None until `init` or the first
+# event ran.
+_prepared = None
+
+
+def _prepare():
+    """The handler, with its module imported (its module-level code run),
+    or the exception that raised: once per instance."""
+    global _prepared
+    if _prepared is None:
+        sys.pycache_prefix = os.environ.get(PYCACHE) or None
+        try:
+            _prepared = (_handler(), None)
+        except Exception as error:
+            _prepared = (None, error)
+    return _prepared
+
+
+class Init(exports.Init):
+    def init(self):
+        # The host calls this when it makes an instance ahead of its event,
+        # so that the event does not pay for the import.
+        _prepare()
+
+
 class Handler(exports.Handler):
     def handle(self, event, context):
-        sys.pycache_prefix = os.environ.get(PYCACHE) or None
         if event.event_namespace == HOST_NAMESPACE and os.environ.get(PRECOMPILE):
+            sys.pycache_prefix = os.environ.get(PYCACHE) or None
             return _compile_all()
         try:
-            handler = _handler()
+            handler, error = _prepare()
+            if error is not None:
+                raise error
             result = handler(_event(event), _context(context))
             if inspect.isawaitable(result):
                 result = _run(result)

@@ -21,7 +21,7 @@ if [[ ! -x "$venv/bin/componentize-py" ]]; then
 fi
 mkdir -p "$(dirname "$out")"
 echo "python runtime: building $out (CPython in a component; a few seconds) ..."
-"$venv/bin/componentize-py" --quiet -d "$root/wit" -w function componentize app -p "$here" -o "$out.tmp"
+"$venv/bin/componentize-py" --quiet -d "$root/wit" -w function-with-init componentize app -p "$here" -o "$out.tmp"
 mv "$out.tmp" "$out"
 echo "$inputs" > "$stamp"
 ls -la "$out"

@@ -8,9 +8,11 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
+use wasmtime::component::ComponentExportIndex;
+use wasmtime::component::types::ComponentItem;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
-use super::bindings::FunctionPre;
+use super::bindings::FunctionIndices;
 use super::cache::{CacheOutcome, CompileCache, Compiled};
 use super::engine::{Compiler, EngineConfig, EpochClock, build_engine, ready_margin};
 use super::error::LoadError;
@@ -146,9 +148,20 @@ impl Tier {
 
 #[derive(Clone)]
 pub(crate) enum Prepared {
-    Wasmless(FunctionPre<ComponentState>),
+    Wasmless(WasmlessPre),
     HttpProxy(ProxyPre<ComponentState>),
     Command(wasmtime::InstancePre<CommandState>),
+}
+
+/// A component of the wasmless world, pre-instantiated.
+#[derive(Clone)]
+pub(crate) struct WasmlessPre {
+    pub pre: wasmtime::component::InstancePre<ComponentState>,
+    /// Where its handler is among its exports.
+    pub indices: FunctionIndices,
+    /// Its `init` export (`wasmless:function/init`), which an instance made
+    /// ahead of its event runs right after it is made.
+    pub init: Option<ComponentExportIndex>,
 }
 
 /// A function ready to serve events: compiled and pre-instantiated.
@@ -414,8 +427,16 @@ fn prepare_component(
         .instantiate_pre(component)
         .map_err(LoadError::LinkImports)?;
     if has("wasmless:function/handler@0.1") {
-        let pre = FunctionPre::new(pre).map_err(LoadError::LinkImports)?;
-        Ok((FunctionKind::Wasmless, Prepared::Wasmless(pre)))
+        let init = exports
+            .iter()
+            .find(|e| e.starts_with("wasmless:function/init@0.1"))
+            .map(|name| init_export(component, name))
+            .transpose()?;
+        let indices = FunctionIndices::new(&pre).map_err(LoadError::LinkImports)?;
+        Ok((
+            FunctionKind::Wasmless,
+            Prepared::Wasmless(WasmlessPre { pre, indices, init }),
+        ))
     } else if has("wasi:http/incoming-handler@0.2") {
         let pre = ProxyPre::new(pre).map_err(LoadError::LinkImports)?;
         Ok((FunctionKind::HttpProxy, Prepared::HttpProxy(pre)))
@@ -428,6 +449,28 @@ fn prepare_component(
                 exports.join(", ")
             }
         )))
+    }
+}
+
+/// The `init` function of a component's `init` export, `name`, which must
+/// be `init: func()`.
+fn init_export(
+    component: &wasmtime::component::Component,
+    name: &str,
+) -> Result<ComponentExportIndex, LoadError> {
+    let wrong = || {
+        LoadError::UnsupportedKind(format!(
+            "the component's {name} export must have the function `init: func()` of wit/wasmless.wit"
+        ))
+    };
+    let (_, interface) = component.get_export(None, name).ok_or_else(wrong)?;
+    match component.get_export(Some(&interface), "init") {
+        Some((ComponentItem::ComponentFunc(func), index))
+            if func.params().len() == 0 && func.results().len() == 0 =>
+        {
+            Ok(index)
+        }
+        _ => Err(wrong()),
     }
 }
 

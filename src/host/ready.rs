@@ -26,7 +26,7 @@ use wasmtime::Store;
 use wasmtime_wasi_http::p2::bindings::Proxy;
 
 use super::bindings::Function;
-use super::function::{FunctionSettings, Prepared};
+use super::function::{FunctionSettings, Prepared, WasmlessPre};
 use super::invoke::component_store;
 use super::state::{Captured, ComponentState, LOG_CAPTURE};
 
@@ -148,11 +148,16 @@ impl ReadySlot {
 
     /// Makes an instance now, for an event with this deadline.
     pub(crate) async fn make(&self, deadline: Instant) -> Result<Ready, Failed> {
+        self.make_and_init(deadline, false).await
+    }
+
+    /// Makes an instance; with `init`, runs the component's `init` export
+    /// too (the set-up it can do ahead of its event), if it has one.
+    async fn make_and_init(&self, deadline: Instant, init: bool) -> Result<Ready, Failed> {
         let io = Captured::new(LOG_CAPTURE);
         let mut store = component_store(&self.engine, &self.settings, &io, deadline);
         let instance = match &self.prepared {
-            Prepared::Wasmless(pre) => pre
-                .instantiate_async(&mut store)
+            Prepared::Wasmless(wasmless) => instantiate_wasmless(&mut store, wasmless, init)
                 .await
                 .map(Instance::Wasmless),
             Prepared::HttpProxy(pre) => pre
@@ -229,7 +234,7 @@ impl ReadySlot {
             // The deadline of the making itself: a start function that
             // never returns is stopped like an event would be.
             let deadline = Instant::now() + self.settings.timeout;
-            match self.make(deadline).await {
+            match self.make_and_init(deadline, true).await {
                 Ok(mut ready) => {
                     ready.token = Some(token);
                     *self.slot() = Some(ready);
@@ -245,6 +250,21 @@ impl ReadySlot {
             reap(Arc::downgrade(self), self.idle);
         }
     }
+}
+
+/// Instantiates a wasmless-world component and, with `init`, runs its
+/// `init` export if it has one.
+async fn instantiate_wasmless(
+    store: &mut Store<ComponentState>,
+    wasmless: &WasmlessPre,
+    init: bool,
+) -> wasmtime::Result<Function> {
+    let instance = wasmless.pre.instantiate_async(&mut *store).await?;
+    if init && let Some(index) = &wasmless.init {
+        let func = instance.get_typed_func::<(), ()>(&mut *store, index)?;
+        func.call_async(&mut *store, ()).await?;
+    }
+    wasmless.indices.load(&mut *store, &instance)
 }
 
 /// Drops an instance that waited longer than `idle`, so that a function
