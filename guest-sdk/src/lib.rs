@@ -14,6 +14,14 @@
 //! wasmless_sdk::handler!(hello);
 //! ```
 //!
+//! Work that every event needs but that does not depend on the event (parsing
+//! a configuration file, building a table) can go in an init function,
+//! `handler!(hello, init = setup)`: when the host makes an instance ahead of
+//! its event, it runs `setup` then, so that the event does not wait for it.
+//! The host may also not run it (an instance made for its event), so the
+//! handler must not rely on it having run: keep its results in a
+//! `std::sync::OnceLock` and have the handler fill it when it is empty.
+//!
 //! Build it with `cargo build --release --target wasm32-wasip2` as a
 //! `cdylib` crate; the `.wasm` file is the function. A handler may return a
 //! [`Response`], a `String`, a `&'static str`, a `Vec<u8>`, or a `Result` of
@@ -24,7 +32,7 @@
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "function",
+        world: "function-with-init",
         pub_export_macro: true,
         export_macro_name: "__export_function",
         default_bindings_module: "::wasmless_sdk::bindings",
@@ -150,11 +158,21 @@ impl<T: IntoOutcome> IntoOutcome for Result<T, Error> {
 }
 
 /// Exports `fn(Event, Context) -> impl IntoOutcome` as the function's
-/// handler. Use it once per crate.
+/// handler, and optionally `fn()` as its init function (see the crate's
+/// documentation). Use it once per crate.
 #[macro_export]
 macro_rules! handler {
     ($handler:path) => {
+        $crate::handler!($handler, init = $crate::no_init);
+    };
+    ($handler:path, init = $init:path) => {
         struct __WasmlessHandler;
+
+        impl $crate::bindings::exports::wasmless::function::init::Guest for __WasmlessHandler {
+            fn init() {
+                $init()
+            }
+        }
 
         impl $crate::bindings::exports::wasmless::function::handler::Guest for __WasmlessHandler {
             fn handle(
@@ -168,3 +186,7 @@ macro_rules! handler {
         $crate::bindings::__export_function!(__WasmlessHandler);
     };
 }
+
+/// The init function of a handler that has none.
+#[doc(hidden)]
+pub fn no_init() {}

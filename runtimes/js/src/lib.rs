@@ -9,6 +9,13 @@
 //! JSON; `event.extensions.response.status(201).set("location", "/x")` sets
 //! the status and headers, as kubeless's Express response did. A thrown
 //! error is a 500 with its message; `console.log` goes to the host's log.
+//!
+//! Each event gets a fresh instance, so the handler's module is loaded (its
+//! module-level code runs) once per instance, before its event: in `init`
+//! when the host makes the instance ahead of its event, else at the start of
+//! the event.
+
+use std::cell::RefCell;
 
 use boa_engine::builtins::promise::PromiseState;
 use boa_engine::object::builtins::JsPromise;
@@ -77,31 +84,71 @@ fn message(error: JsError, js: &mut Js) -> String {
         .unwrap_or_else(|_| "the handler threw".to_owned())
 }
 
-fn handle(event: Event, context: Context) -> Result<Response, Error> {
-    let mut js = Js::default();
-    run(&event, &context, &mut js).map_err(|e| {
-        let text = message(e, &mut js);
-        eprintln!("{text}");
-        Error::new(500, format!("{text}\n"))
-    })?
+/// The handler's module, loaded (its module-level code run) in its context:
+/// once per instance, in `init` when the host makes the instance ahead of
+/// its event, else at the start of the event.
+struct Loaded {
+    js: Js,
+    handler: JsObject,
 }
 
-fn run(event: &Event, context: &Context, js: &mut Js) -> JsResult<Result<Response, Error>> {
+thread_local! {
+    /// What `init` loaded, or the message of why loading failed (reported
+    /// by the event).
+    static LOADED: RefCell<Option<Result<Loaded, String>>> = const { RefCell::new(None) };
+}
+
+fn init() {
+    let loaded = load();
+    LOADED.with(|slot| *slot.borrow_mut() = Some(loaded));
+}
+
+fn load() -> Result<Loaded, String> {
+    let mut js = Js::default();
+    match load_handler(&mut js) {
+        Ok(handler) => Ok(Loaded { js, handler }),
+        Err(e) => Err(message(e, &mut js)),
+    }
+}
+
+fn load_handler(js: &mut Js) -> JsResult<JsObject> {
     modules::install(js)?;
     let module = std::env::var("MOD_NAME").unwrap_or_default();
     let entry = std::env::var("FUNC_HANDLER").unwrap_or_default();
     let cache = JsObject::with_object_proto(js.intrinsics());
     let path = format!("{}/{module}.js", modules::ROOT);
     let exports = modules::load(&path, &cache, js)?;
-    let handler = exports
+    exports
         .as_object()
         .and_then(|o| o.get(JsString::from(entry.as_str()), js).ok())
         .and_then(|v| v.as_callable())
         .ok_or_else(|| {
-            JsNativeError::typ().with_message(format!(
-                "{module}.js exports no function `{entry}` (spec.handler)"
-            ))
-        })?;
+            JsNativeError::typ()
+                .with_message(format!(
+                    "{module}.js exports no function `{entry}` (spec.handler)"
+                ))
+                .into()
+        })
+}
+
+fn handle(event: Event, context: Context) -> Result<Response, Error> {
+    let loaded = LOADED
+        .with(|slot| slot.borrow_mut().take())
+        .unwrap_or_else(load);
+    let fail = |text: String| {
+        eprintln!("{text}");
+        Error::new(500, format!("{text}\n"))
+    };
+    let Loaded { mut js, handler } = loaded.map_err(fail)?;
+    run(&event, &context, &handler, &mut js).map_err(|e| fail(message(e, &mut js)))?
+}
+
+fn run(
+    event: &Event,
+    context: &Context,
+    handler: &JsObject,
+    js: &mut Js,
+) -> JsResult<Result<Response, Error>> {
     let event_value = JsValue::from_json(&event_json(event), js)?;
     let response: JsValue = modules::response(js).into();
     if let Some(object) = event_value.as_object() {
@@ -158,4 +205,4 @@ fn run(event: &Event, context: &Context, js: &mut Js) -> JsResult<Result<Respons
     Ok(Ok(answer))
 }
 
-wasmless_sdk::handler!(handle);
+wasmless_sdk::handler!(handle, init = init);
