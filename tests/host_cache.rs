@@ -1,7 +1,8 @@
 //! The host in-process: the compile cache never compiles a module twice,
 //! tiered compilation answers on baseline code with the same limits,
 //! modules that fit no kind are refused with the reason, and instances made
-//! ahead of their events are fresh and get their event's time.
+//! ahead of their events are fresh, get their event's time and run the
+//! function's init then.
 
 mod common;
 
@@ -244,4 +245,63 @@ async fn instances_made_ahead_are_fresh_get_their_events_time_and_are_dropped_wh
     assert_eq!(served(&function).await, "1");
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(!function.instance_waiting());
+}
+
+async fn init_says(function: &wasmless::host::LoadedFunction, making_ahead: bool) -> String {
+    let event = request("/init");
+    let response = if making_ahead {
+        function.handle_event(event).await
+    } else {
+        function.handle_event_inline(event).await
+    };
+    String::from_utf8_lossy(&response.expect("answers").body).into_owned()
+}
+
+/// The milliseconds in "init ran N ms before".
+fn init_ms(said: &str) -> u128 {
+    said.strip_prefix("init ran ")
+        .and_then(|rest| rest.strip_suffix(" ms before"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("init did not run: {said}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn init_runs_when_the_instance_is_made_ahead_and_a_failing_one_costs_no_event() {
+    let cache = common::tempdir();
+    let host = Host::new(HostConfig {
+        cache_dir: Some(cache),
+        ready_idle: Some(Duration::from_secs(30)),
+        ..HostConfig::default()
+    })
+    .expect("engine starts");
+    let bytes = std::fs::read(common::wasm("misbehave")).expect("misbehave.wasm");
+
+    // The first event's instance is made for it: no init.
+    let function = host.load(&bytes, settings("misbehave")).expect("loads");
+    assert_eq!(init_says(&function, true).await, "init did not run");
+    // The next one was made ahead, and its init ran then, not with the
+    // event.
+    eventually("the next instance is made", || function.instance_waiting()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let said = init_says(&function, true).await;
+    assert!(init_ms(&said) >= 250, "{said}");
+    // Its event's instance is still its own: it served nothing before.
+    eventually("the next instance is made", || function.instance_waiting()).await;
+    assert_eq!(served(&function).await, "1");
+    // An instance made for its event runs no init.
+    assert_eq!(init_says(&function, false).await, "init did not run");
+
+    // An init that traps, or never returns, leaves no instance waiting,
+    // and the events are answered on instances made for them.
+    for (how, timeout) in [("panic", 5_000), ("loop", 300)] {
+        let mut failing = settings(&format!("init-{how}"));
+        failing.env = vec![("MISBEHAVE_INIT".into(), how.into())];
+        failing.timeout = Duration::from_millis(timeout);
+        let function = host.load(&bytes, failing).expect("loads");
+        for _ in 0..2 {
+            function.make_ready().await;
+            assert!(!function.instance_waiting(), "{how}: an instance waits");
+            assert_eq!(init_says(&function, true).await, "init did not run");
+        }
+    }
 }

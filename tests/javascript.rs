@@ -7,7 +7,8 @@
 mod common;
 
 use common::source::{
-    check_event_fields, check_loop_times_out, function, raw, source_up, wait_for_log_line, zipped,
+    check_event_fields, check_loop_times_out, check_module_code_runs_ahead, function, raw,
+    source_up, wait_for_log_line, zipped,
 };
 use common::tempdir;
 
@@ -53,11 +54,26 @@ module.exports = {
 };
 "#;
 
+const AHEAD: &str = r#"
+const loaded = Date.now();
+let calls = 0;
+module.exports.handler = () => {
+  calls += 1;
+  return { since: (Date.now() - loaded) / 1000, calls };
+};
+"#;
+
+const BROKEN: &str = r#"
+throw new Error("no settings file");
+"#;
+
 #[tokio::test(flavor = "multi_thread")]
 async fn javascript_functions_follow_the_kubeless_contract() {
     let dir = tempdir();
     let mut manifest = function(RUNTIME, "hello", "hello.handler", HELLO, "");
     manifest.push_str(&function(RUNTIME, "fields", "fields.handler", FIELDS, ""));
+    manifest.push_str(&function(RUNTIME, "ahead", "ahead.handler", AHEAD, ""));
+    manifest.push_str(&function(RUNTIME, "broken", "broken.handler", BROKEN, ""));
     for (name, entry) in [
         ("later", "later"),
         ("created", "created"),
@@ -114,6 +130,7 @@ async fn javascript_functions_follow_the_kubeless_contract() {
         body.contains("main.js exports no function `nothere`"),
         "{body}"
     );
+    check_module_code_runs_ahead(&up, "Error: no settings file").await;
 
     // An endless loop is stopped at its 3 s timeout; the others keep answering.
     check_loop_times_out(&up).await;

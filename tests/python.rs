@@ -6,8 +6,8 @@
 mod common;
 
 use common::source::{
-    bytecode_done, check_event_fields, check_loop_times_out, function, has_bytecode, raw,
-    source_up, wait_for_log_line, wheel, zip_of, zipped,
+    bytecode_done, check_event_fields, check_loop_times_out, check_module_code_runs_ahead,
+    function, has_bytecode, raw, source_up, wait_for_log_line, wheel, zip_of, zipped,
 };
 use common::tempdir;
 
@@ -60,11 +60,31 @@ def spin(event, context):
         pass
 "#;
 
+const AHEAD: &str = r#"
+import time
+loaded = time.time()
+calls = 0
+
+def handler(event, context):
+    global calls
+    calls += 1
+    return {"since": time.time() - loaded, "calls": calls}
+"#;
+
+const BROKEN: &str = r#"
+raise RuntimeError("no settings file")
+
+def handler(event, context):
+    return "unreachable"
+"#;
+
 #[tokio::test(flavor = "multi_thread")]
 async fn python_functions_follow_the_kubeless_contract() {
     let dir = tempdir();
     let mut manifest = function(RUNTIME, "hello", "hello.handler", HELLO, "");
     manifest.push_str(&function(RUNTIME, "fields", "fields.handler", FIELDS, ""));
+    manifest.push_str(&function(RUNTIME, "ahead", "ahead.handler", AHEAD, ""));
+    manifest.push_str(&function(RUNTIME, "broken", "broken.handler", BROKEN, ""));
     for (name, entry) in [
         ("later", "later"),
         ("created", "created"),
@@ -111,6 +131,7 @@ async fn python_functions_follow_the_kubeless_contract() {
     assert_eq!(status, 500);
     assert!(body.contains("ValueError: the order is invalid"), "{body}");
     assert_eq!(up.post("/two-modules", "zip").await, (200, "ZIP!".into()));
+    check_module_code_runs_ahead(&up, "RuntimeError: no settings file").await;
 
     // An endless loop is stopped at its 3 s timeout; the others keep answering.
     check_loop_times_out(&up).await;

@@ -161,6 +161,42 @@ pub async fn check_loop_times_out(up: &Up) {
     );
 }
 
+/// Module-level code runs once per instance, before its event: for an
+/// instance made ahead of its event, when it is made. `ahead`'s handler
+/// answers `{"since": <seconds since its module was loaded>, "calls":
+/// <events its instance served>}`; `broken`'s module throws `error` when it
+/// loads.
+pub async fn check_module_code_runs_ahead(up: &Up, error: &str) {
+    let since_and_calls = || async {
+        let (status, body) = up.post("/ahead", "x").await;
+        assert_eq!(status, 200, "{body}");
+        let answer: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        (
+            answer["since"].as_f64().expect("since"),
+            answer["calls"].clone(),
+        )
+    };
+    // The first event's instance is made for it; the next one is made
+    // after it, ahead of the next event, and loads the module then.
+    let (_, calls) = since_and_calls().await;
+    assert_eq!(calls, 1);
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let (since, calls) = since_and_calls().await;
+    assert!(
+        since >= 0.5,
+        "the module was loaded {since} s before its event"
+    );
+    assert_eq!(calls, 1, "the instance served an event before");
+    // A module that fails to load fails each of its events with the
+    // reason, whether it was loaded with the event or ahead of it.
+    for _ in 0..2 {
+        let (status, body) = up.post("/broken", "x").await;
+        assert_eq!(status, 500, "{body}");
+        assert!(body.contains(error), "{body}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 /// Waits (up to 10 s: the log is read by another thread) until one line of
 /// `up`'s log holds every needle; panics with the log otherwise.
 pub fn wait_for_log_line(up: &Up, needles: &[&str]) {

@@ -5,8 +5,32 @@
 //! outcome; `/read` reads the file named by the event data (a granted
 //! Secret), `/write` tries to write beside it. `/count` counts the events
 //! its instance has served: always 1 while every event gets a fresh one.
+//! `/init` says whether the init function ran in its instance, and how long
+//! before the event; `MISBEHAVE_INIT=panic` or `=loop` makes init panic or
+//! never return.
+
+use std::sync::OnceLock;
+use std::time::Instant;
 
 use wasmless_sdk::{Context, Error, Event, Response};
+
+/// When init ran in this instance.
+static INIT_RAN: OnceLock<Instant> = OnceLock::new();
+
+fn init() {
+    match std::env::var("MISBEHAVE_INIT").as_deref() {
+        Ok("panic") => panic!("init panicked on purpose"),
+        Ok("loop") => {
+            let mut n: u64 = 0;
+            loop {
+                n = std::hint::black_box(n.wrapping_add(1));
+            }
+        }
+        _ => {
+            let _ = INIT_RAN.set(Instant::now());
+        }
+    }
+}
 
 fn misbehave(event: Event, _context: Context) -> Result<Response, Error> {
     let path = event.request().map(|r| r.path.clone()).unwrap_or_default();
@@ -35,6 +59,10 @@ fn misbehave(event: Event, _context: Context) -> Result<Response, Error> {
             let served = SERVED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             Ok(Response::text(served.to_string()))
         }
+        "/init" => Ok(Response::text(match INIT_RAN.get() {
+            Some(ran) => format!("init ran {} ms before", ran.elapsed().as_millis()),
+            None => "init did not run".to_owned(),
+        })),
         "/file" => Ok(Response::text(
             match std::fs::read_to_string("/etc/hostname") {
                 Ok(_) => "read a host file".to_owned(),
@@ -84,4 +112,4 @@ fn outgoing_http() -> String {
     }
 }
 
-wasmless_sdk::handler!(misbehave);
+wasmless_sdk::handler!(misbehave, init = init);
