@@ -47,6 +47,11 @@ fn settings() -> FunctionSettings {
 }
 
 fn host(cache: Option<PathBuf>) -> Arc<Host> {
+    // The host's log, for `RUST_LOG=wasmless=debug cargo bench ...`.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .try_init();
     Host::new(HostConfig {
         cache_dir: cache,
         ..HostConfig::default()

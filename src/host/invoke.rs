@@ -101,11 +101,13 @@ impl LoadedFunction {
     }
 
     /// Makes the function's next instance now unless one is waiting (a
-    /// component function only). Events make them by themselves; this is for
+    /// component function only), waiting for room when the instances held
+    /// outside events (spent ones the background has not dropped yet) fill
+    /// the pool's margin. Events make them by themselves; this is for
     /// benchmarks that time an event on a ready instance.
     pub async fn make_ready(&self) {
         if let Some(ready) = &self.ready {
-            ready.fill(None).await;
+            ready.fill_when_room().await;
         }
     }
 

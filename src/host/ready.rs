@@ -207,6 +207,18 @@ impl ReadySlot {
         });
     }
 
+    /// Makes an instance unless one is waiting, waiting for a token while
+    /// none is left (they come back as the background drops spent
+    /// instances).
+    pub(crate) async fn fill_when_room(self: &Arc<Self>) {
+        while !self.is_ready() && !self.idle.is_zero() {
+            match self.budget.take() {
+                Some(token) => return self.fill(Some(token)).await,
+                None => tokio::time::sleep(Duration::from_micros(100)).await,
+            }
+        }
+    }
+
     /// Makes an instance, on `token` or a new one, unless one is waiting or
     /// being made or none is left. Waits for the instance being made by
     /// another task, so that it returns with an instance waiting unless
