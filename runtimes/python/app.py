@@ -265,7 +265,6 @@ def _prepare():
             _prepared = (_handler(), None)
         except Exception as error:
             _prepared = (None, error)
-        _rehearse()
     return _prepared
 
 
@@ -292,8 +291,11 @@ def _rehearse():
 class Init(exports.Init):
     def init(self):
         # The host calls this when it makes an instance ahead of its event,
-        # so that the event does not pay for the import.
+        # so that the event does not pay for the import, nor for the first
+        # run of the runtime's own steps (an event on an instance made for
+        # it does not rehearse: that would only add to it).
         _prepare()
+        _rehearse()
 
 
 class Handler(exports.Handler):
