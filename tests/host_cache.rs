@@ -81,6 +81,18 @@ fn modules_that_fit_no_kind_are_refused_with_the_reason() {
         empty_component.contains("exports neither"),
         "{empty_component}"
     );
+    // An `init` export must be `init: func()`.
+    let bad_init = err(br#"(component
+        (core module $m (func (export "f") (param i32)))
+        (core instance $i (instantiate $m))
+        (func $init (param "x" u32) (canon lift (core func $i "f")))
+        (instance $init-instance (export "init" (func $init)))
+        (export "wasmless:function/init@0.1.0" (instance $init-instance))
+        (instance $handler)
+        (export "wasmless:function/handler@0.1.0" (instance $handler))
+    )"#)
+    .to_string();
+    assert!(bad_init.contains("`init: func()`"), "{bad_init}");
     let mut big = settings("big");
     big.memory_limit = 8 << 30;
     let too_big = host

@@ -1,13 +1,17 @@
 //! Instances made ahead of their events.
 //!
-//! Every event still runs in a fresh instance that nothing else has run in.
-//! What this changes is when that instance is made and when the spent one is
-//! dropped: after a component function answers an event, the host drops the
-//! spent instance (resetting its memory) and makes the next one in the
-//! background, so that the function's next event finds an instance waiting
-//! and pays only for its own call. An instance waits at most
-//! [`READY_IDLE`] (`HostConfig::ready_idle`); a function that gets no events
-//! holds none.
+//! Every event still runs in a fresh instance that no other event has run
+//! in. What this changes is when that instance is made and when the spent
+//! one is dropped: after a component function answers an event, the host
+//! drops the spent instance (resetting its memory) and makes the next one in
+//! the background, so that the function's next event finds an instance
+//! waiting and pays only for its own call. A wasmless-world component that
+//! exports `wasmless:function/init` has it called once, right after the
+//! instance is made ahead (the Python and JavaScript runtimes load the
+//! handler's module there); an instance made with its event runs no init. An
+//! instance that fails to make, or whose init traps, is dropped: the event
+//! makes its own. An instance waits at most [`READY_IDLE`]
+//! (`HostConfig::ready_idle`); a function that gets no events holds none.
 //!
 //! The instances a host holds outside events (made ahead, or spent and not
 //! yet dropped) each hold a [`Token`] of its [`Budget`], which the pooling
@@ -243,8 +247,8 @@ impl ReadySlot {
         if !self.is_ready()
             && let Some(token) = token.or_else(|| self.budget.take())
         {
-            // The deadline of the making itself: a start function that
-            // never returns is stopped like an event would be.
+            // The deadline of the making itself: a start or init function
+            // that never returns is stopped like an event would be.
             let deadline = Instant::now() + self.settings.timeout;
             match self.make_and_init(deadline, true).await {
                 Ok(mut ready) => {
