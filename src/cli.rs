@@ -52,6 +52,10 @@ pub enum Command {
     /// Print the runtime catalog in effect: the `spec.runtime` names, which
     /// run in wasm and which on a container image.
     Runtimes(RuntimesArgs),
+    /// A build step of the source runtimes: run a runtime component's
+    /// `init` once and write the snapshot of its memory as a new component.
+    #[command(hide = true)]
+    PreInit(PreInitArgs),
     /// Run the Kubernetes operator: reconcile Functions and triggers into
     /// the objects that serve them, and fire cron triggers.
     Operator(OperatorArgs),
@@ -69,6 +73,15 @@ pub struct PrepareArgs {
     /// The file name of a single source (`hello.py`); a zip is unpacked.
     #[arg(long)]
     pub file: Option<String>,
+}
+
+/// Options of `wasmless pre-init`.
+#[derive(Debug, Args)]
+pub struct PreInitArgs {
+    /// The runtime component.
+    pub input: PathBuf,
+    /// Where to write the pre-initialized component.
+    pub output: PathBuf,
 }
 
 /// Options of `wasmless runtimes`.
@@ -721,6 +734,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Prepare(args) => {
             crate::prepare::prepare(&args.function_dir, &args.into, args.file.as_deref()).await
         }
+        Command::PreInit(args) => crate::snapshot::pre_init(&args.input, &args.output).await,
         Command::Runtimes(args) => {
             let catalog = crate::runtimes::Catalog::load(args.catalog.as_deref())
                 .map_err(anyhow::Error::msg)?;

@@ -15,6 +15,7 @@ pub mod manifest;
 pub mod operator;
 pub mod prepare;
 pub mod runtimes;
+pub mod snapshot;
 pub mod telemetry;
 pub mod topic;
 pub mod triggers;

@@ -2,7 +2,7 @@
 //! tiered compilation answers on baseline code with the same limits,
 //! modules that fit no kind are refused with the reason, and instances made
 //! ahead of their events are fresh, get their event's time and run the
-//! function's init then.
+//! function's init then; `wasmless pre-init` ships the memory init leaves.
 
 mod common;
 
@@ -315,5 +315,36 @@ async fn init_runs_when_the_instance_is_made_ahead_and_a_failing_one_costs_no_ev
             assert!(!function.instance_waiting(), "{how}: an instance waits");
             assert_eq!(init_says(&function, true).await, "init did not run");
         }
+    }
+}
+
+/// `wasmless pre-init` (the build step of the JavaScript runtime) runs a
+/// component's init once and writes a component whose every instance starts
+/// with the memory that init left: an instance made for its event, which
+/// runs no init, already holds init's state, and each event still gets an
+/// instance of its own.
+#[tokio::test(flavor = "multi_thread")]
+async fn pre_init_ships_the_memory_init_leaves_in_every_instance() {
+    let dir = common::tempdir();
+    let original = common::wasm("misbehave");
+    let snapshot = dir.join("misbehave-pre-init.wasm");
+    wasmless::snapshot::pre_init(&original, &snapshot)
+        .await
+        .expect("pre-init");
+    let host = Host::new(HostConfig {
+        cache_dir: Some(dir.join("cache")),
+        ready_idle: Some(Duration::ZERO),
+        ..HostConfig::default()
+    })
+    .expect("engine starts");
+    let bytes = std::fs::read(&original).expect("misbehave.wasm");
+    let plain = host.load(&bytes, settings("plain")).expect("loads");
+    assert_eq!(init_says(&plain, false).await, "init did not run");
+    let bytes = std::fs::read(&snapshot).expect("the snapshot");
+    let snapshotted = host.load(&bytes, settings("snapshotted")).expect("loads");
+    for _ in 0..2 {
+        let said = init_says(&snapshotted, false).await;
+        assert!(said.starts_with("init ran "), "{said}");
+        assert_eq!(served(&snapshotted).await, "1");
     }
 }

@@ -67,6 +67,10 @@ const BROKEN: &str = r#"
 throw new Error("no settings file");
 "#;
 
+const RANDOM: &str = r#"
+module.exports.handler = () => String(Math.random());
+"#;
+
 #[tokio::test(flavor = "multi_thread")]
 async fn javascript_functions_follow_the_kubeless_contract() {
     let dir = tempdir();
@@ -74,6 +78,7 @@ async fn javascript_functions_follow_the_kubeless_contract() {
     manifest.push_str(&function(RUNTIME, "fields", "fields.handler", FIELDS, ""));
     manifest.push_str(&function(RUNTIME, "ahead", "ahead.handler", AHEAD, ""));
     manifest.push_str(&function(RUNTIME, "broken", "broken.handler", BROKEN, ""));
+    manifest.push_str(&function(RUNTIME, "random", "random.handler", RANDOM, ""));
     for (name, entry) in [
         ("later", "later"),
         ("created", "created"),
@@ -131,6 +136,15 @@ async fn javascript_functions_follow_the_kubeless_contract() {
         "{body}"
     );
     check_module_code_runs_ahead(&up, "Error: no settings file").await;
+    // The runtime ships a snapshot of its engine, made once at build time;
+    // the random numbers of each instance are still its own.
+    let mut numbers = std::collections::HashSet::new();
+    for _ in 0..3 {
+        let (status, body) = up.post("/random", "x").await;
+        assert_eq!(status, 200, "{body}");
+        assert!(numbers.insert(body.clone()), "{body} came twice");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 
     // An endless loop is stopped at its 3 s timeout; the others keep answering.
     check_loop_times_out(&up).await;

@@ -11,7 +11,7 @@ mod function;
 mod invoke;
 mod logs;
 mod ready;
-mod state;
+pub(crate) mod state;
 
 pub use cache::{CacheOutcome, CompileCache, Compiled};
 pub use engine::{Compiler, EPOCH_TICK, EngineConfig, EpochClock, build_engine};
@@ -20,4 +20,5 @@ pub use event::{Context, Event, HTTP_NAMESPACE, HttpRequest, Response};
 pub use function::{
     FunctionKind, FunctionSettings, Host, HostConfig, LoadedFunction, Mount, Parked,
 };
+pub(crate) use invoke::new_store;
 pub use logs::FunctionLogs;

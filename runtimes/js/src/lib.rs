@@ -93,18 +93,41 @@ struct Loaded {
 }
 
 thread_local! {
+    /// The engine made ahead of the function: a Boa context with its
+    /// built-in objects, made by `init` with no function named.
+    /// The build runs that `init` once and ships the snapshot of the memory
+    /// it leaves (`wasmless pre-init`, examples/build.sh), so every instance
+    /// starts with this context in place; the first load takes it.
+    static ENGINE: RefCell<Option<Js>> = const { RefCell::new(None) };
     /// What `init` loaded, or the message of why loading failed (reported
     /// by the event).
     static LOADED: RefCell<Option<Result<Loaded, String>>> = const { RefCell::new(None) };
 }
 
+/// The first `init` of the runtime, with no engine yet, is the build's
+/// pre-initialization (`wasmless pre-init`): it makes the engine alone,
+/// touching neither the environment nor the files, which the C library
+/// would read once and keep (the snapshot would keep the build's, empty).
+/// Every instance starts from that snapshot, engine made, and its `init`
+/// (ahead of its event) loads the function's module.
 fn init() {
+    let made = ENGINE.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        let made = slot.is_none();
+        slot.get_or_insert_with(Js::default);
+        made
+    });
+    if made {
+        return;
+    }
     let loaded = load();
     LOADED.with(|slot| *slot.borrow_mut() = Some(loaded));
 }
 
 fn load() -> Result<Loaded, String> {
-    let mut js = Js::default();
+    let mut js = ENGINE
+        .with(|slot| slot.borrow_mut().take())
+        .unwrap_or_default();
     match load_handler(&mut js) {
         Ok(handler) => Ok(Loaded { js, handler }),
         Err(e) => Err(message(e, &mut js)),
