@@ -14,11 +14,13 @@ use wasmtime::{Engine, Store};
 use wasmtime_wizer::{ComponentInstanceState, Wizer};
 
 use crate::host::state::ComponentState;
-use crate::host::{Compiler, EngineConfig, EpochClock, build_engine, new_store};
+use crate::host::{Compiler, EngineConfig, EpochClock, build_engine, init_export, new_store};
 
 /// The export the snapshot runs: the world's `init`, which the host also
 /// calls ahead of each event (it is kept).
 pub const INIT: &str = "wasmless:function/init.init@0.1.0";
+/// The interface that holds it.
+const INIT_INTERFACE: &str = "wasmless:function/init@0.1.0";
 
 /// How long `init` may run.
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -46,17 +48,13 @@ pub async fn pre_init(input: &Path, output: &Path) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("{e:#}"))
         .context("instantiating the component")?;
-    let init = export(
-        &instance,
-        &mut store,
-        "wasmless:function/init@0.1.0",
-        "init",
-    )
-    .context("the component exports no `wasmless:function/init`")?;
-    let init = instance
-        .get_typed_func::<(), ()>(&mut store, init)
-        .map_err(|e| anyhow::anyhow!("{e:#}"))
-        .context("the component's init is not `init: func()`")?;
+    let init = init_export(&component, INIT_INTERFACE)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .and_then(|index| {
+            instance
+                .get_typed_func::<(), ()>(&mut store, index)
+                .map_err(|e| anyhow::anyhow!("{e:#}"))
+        })?;
     init.call_async(&mut store, ())
         .await
         .map_err(|e| anyhow::anyhow!("{e:#}"))

@@ -454,7 +454,7 @@ fn prepare_component(
 
 /// The `init` function of a component's `init` export, `name`, which must
 /// be `init: func()`.
-fn init_export(
+pub(crate) fn init_export(
     component: &wasmtime::component::Component,
     name: &str,
 ) -> Result<ComponentExportIndex, LoadError> {
