@@ -150,7 +150,7 @@ async fn trigger(
     group: &str,
     function: Option<Arc<LoadedFunction>>,
 ) -> f64 {
-    let trigger: KafkaTrigger = serde_yaml::from_str(&format!(
+    let trigger: KafkaTrigger = serde_saphyr::from_str(&format!(
         "apiVersion: wasmless.io/v1alpha1\nkind: KafkaTrigger\nmetadata: {{name: bench}}\nspec: {{brokers: '{brokers}', topic: {topic}, function: bench, consumerGroup: {group}, startFrom: earliest}}\n"
     ))
     .expect("trigger");
@@ -181,7 +181,7 @@ fn median(mut values: Vec<f64>) -> f64 {
 }
 
 async fn cron_skew() -> Vec<f64> {
-    let trigger: CronTrigger = serde_yaml::from_str(
+    let trigger: CronTrigger = serde_saphyr::from_str(
         "apiVersion: wasmless.io/v1alpha1\nkind: CronTrigger\nmetadata: {name: skew}\nspec: {function: bench, schedule: '* * * * * *'}\n",
     )
     .expect("trigger");

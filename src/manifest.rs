@@ -51,14 +51,21 @@ pub struct Manifest {
 pub struct ManifestError {
     /// The file.
     pub path: PathBuf,
-    /// The document's number in the file, from 1.
+    /// The document's number in the file, from 1 (empty documents are not
+    /// counted).
     pub document: usize,
-    /// What is wrong, naming the field.
+    /// Where in the file the YAML stops making sense (line, column, from 1),
+    /// for syntax errors; type errors name the field in `message` instead.
+    pub position: Option<(u64, u64)>,
+    /// What is wrong, naming the field or the position.
     pub message: String,
 }
 
 /// Finds the manifest files among `paths`: files as given, and `*.yaml` /
-/// `*.yml` files anywhere below folders.
+/// `*.yml` files anywhere below folders, leaving out hidden ones (names
+/// starting with `.`). That also leaves out the `..data` and `..TIMESTAMP`
+/// folders behind the files of a ConfigMap volume, which a kubelet projects
+/// as links into them: each file is read once, by its own name.
 pub fn manifest_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for path in paths {
@@ -99,6 +106,9 @@ pub fn absolute(path: &Path) -> PathBuf {
 fn collect_yaml(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
+        if is_hidden(&path) {
+            continue;
+        }
         if path.is_dir() {
             collect_yaml(&path, files)?;
         } else if matches!(
@@ -111,17 +121,26 @@ fn collect_yaml(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Whether a file's name starts with a dot.
+pub fn is_hidden(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with('.'))
+}
+
 /// Reads every Function, CronTrigger and KafkaTrigger in one manifest file
 /// (several documents allowed). Documents of other kinds are skipped; bad
 /// documents are reported each with the file, the document number and the
-/// field.
+/// field. A YAML syntax error ends the file: the documents before it are
+/// kept, and the error gives its line and column.
 pub fn read_manifest(path: &Path) -> (Manifest, Vec<ManifestError>) {
     let error = |document, message: String| ManifestError {
         path: path.to_owned(),
         document,
+        position: None,
         message,
     };
-    let text = match std::fs::read_to_string(path) {
+    let text = match std::fs::read(path) {
         Ok(text) => text,
         Err(err) => {
             return (
@@ -132,48 +151,83 @@ pub fn read_manifest(path: &Path) -> (Manifest, Vec<ManifestError>) {
     };
     let mut manifest = Manifest::default();
     let mut errors = Vec::new();
-    for (index, document) in serde_yaml::Deserializer::from_str(&text).enumerate() {
+    // Documents as JSON values, as Kubernetes reads manifests; empty ones
+    // are skipped. The parser's budget bounds the work and memory one file
+    // can cost (alias bombs, deep nesting).
+    let options = serde_saphyr::options! { with_snippet: false };
+    let mut reader = std::io::Cursor::new(&text);
+    let documents = serde_saphyr::read_with_options::<_, serde_json::Value>(&mut reader, options);
+    for (index, document) in documents.enumerate() {
         let number = index + 1;
-        let value = match serde_yaml::Value::deserialize(document) {
-            Ok(serde_yaml::Value::Null) => continue,
+        let value = match document {
             Ok(value) => value,
             Err(err) => {
-                errors.push(error(number, format!("not valid YAML: {err}")));
-                continue;
+                errors.push(ManifestError {
+                    position: err.location().map(|at| (at.line(), at.column())),
+                    ..error(number, format!("not valid YAML: {err}"))
+                });
+                // The parser cannot find its way back after a syntax error,
+                // so what follows in the file is not read.
+                break;
             }
         };
-        let parsed = match value.get("kind").and_then(|k| k.as_str()) {
-            Some("Function") => parse_function(value).map(|function| {
-                manifest.functions.push(ManifestFunction {
-                    function,
-                    path: path.to_owned(),
-                })
-            }),
-            Some("CronTrigger") => parse_resource(value, CronTrigger::validate)
-                .map(|t| manifest.triggers.push(Trigger::Cron(t))),
-            Some("KafkaTrigger") => parse_resource(value, KafkaTrigger::validate)
-                .map(|t| manifest.triggers.push(Trigger::Kafka(t))),
-            // A cluster resource: `up` serves every function at /<name>/
-            // already, so it is only checked, to report mistakes early.
-            Some("HTTPTrigger") => check_http_trigger(value),
-            _ => Ok(()),
-        };
-        if let Err(message) = parsed {
+        if let Err(message) = read_document(path, value, &mut manifest) {
             errors.push(error(number, message));
         }
     }
     (manifest, errors)
 }
 
-use serde::Deserialize as _;
+/// Adds one document to `manifest`, or says why it cannot be used.
+fn read_document(
+    path: &Path,
+    value: serde_json::Value,
+    manifest: &mut Manifest,
+) -> Result<(), String> {
+    let Some(object) = value.as_object() else {
+        return Err(format!(
+            "not a Kubernetes object: the document is {}, not a mapping with apiVersion and kind",
+            json_kind(&value)
+        ));
+    };
+    match object.get("kind").and_then(|k| k.as_str()) {
+        Some("Function") => parse_function(value).map(|function| {
+            manifest.functions.push(ManifestFunction {
+                function,
+                path: path.to_owned(),
+            })
+        }),
+        Some("CronTrigger") => parse_resource(value, CronTrigger::validate)
+            .map(|t| manifest.triggers.push(Trigger::Cron(t))),
+        Some("KafkaTrigger") => parse_resource(value, KafkaTrigger::validate)
+            .map(|t| manifest.triggers.push(Trigger::Kafka(t))),
+        // A cluster resource: `up` serves every function at /<name>/
+        // already, so it is only checked, to report mistakes early.
+        Some("HTTPTrigger") => check_http_trigger(value),
+        Some(_) => Ok(()),
+        None => Err("kind: missing (a Kubernetes object names its kind)".to_owned()),
+    }
+}
+
+/// What a JSON value is, for messages.
+fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "a list",
+        serde_json::Value::Object(_) => "a mapping",
+    }
+}
 
 /// Parses and validates one Function document; the error names the field.
-pub fn parse_function(value: serde_yaml::Value) -> Result<Function, String> {
+pub fn parse_function(value: serde_json::Value) -> Result<Function, String> {
     parse_resource(value, Function::validate)
 }
 
 /// Checks an HTTPTrigger document's spec; the error names the field.
-fn check_http_trigger(mut value: serde_yaml::Value) -> Result<(), String> {
+fn check_http_trigger(mut value: serde_json::Value) -> Result<(), String> {
     let spec = value
         .get_mut("spec")
         .map(std::mem::take)
@@ -193,7 +247,7 @@ fn check_http_trigger(mut value: serde_yaml::Value) -> Result<(), String> {
 /// Parses one document into a resource and validates it; the error names
 /// the field.
 fn parse_resource<T, E>(
-    value: serde_yaml::Value,
+    value: serde_json::Value,
     validate: impl FnOnce(&T) -> Result<(), E>,
 ) -> Result<T, String>
 where
@@ -416,10 +470,125 @@ mod tests {
         );
     }
 
+    /// Common YAML typos, each after a valid document: (text, line of the
+    /// error).
+    pub(crate) const SYNTAX_ERRORS: [(&str, u64); 4] = [
+        // An unquoted colon inside a value.
+        ("x: a: b\n", 1),
+        // A tab in the indentation.
+        ("spec:\n\tfunction: x\n", 2),
+        // A flow mapping never closed.
+        ("metadata: {name: a\nspec: {}\n", 2),
+        // An alias to an anchor that does not exist.
+        ("spec: *nowhere\n", 1),
+    ];
+
+    #[test]
+    fn a_syntax_error_ends_the_file_with_its_line_and_column() {
+        let dir = tempdir();
+        let good = "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {name: a}\nspec: {function: '(module)'}\n";
+        for (i, (bad, line)) in SYNTAX_ERRORS.into_iter().enumerate() {
+            let text = format!(
+                "{good}---\n{bad}---\n{}",
+                good.replace("name: a", "name: b")
+            );
+            let path = write(&dir, &format!("bad-{i}.yaml"), &text);
+            let (manifest, errors) = read_manifest(&path);
+            let names: Vec<&str> = manifest
+                .functions
+                .iter()
+                .map(|f| f.function.name())
+                .collect();
+            assert_eq!(
+                names,
+                ["a"],
+                "the document before the error is kept: {bad:?}"
+            );
+            assert_eq!(errors.len(), 1, "{bad:?}: {errors:?}");
+            let error = &errors[0];
+            assert_eq!(error.document, 2, "{bad:?}");
+            // The file's line: four of the good document and a `---`.
+            let (at_line, column) = error.position.expect("a syntax error has a position");
+            assert_eq!(at_line, line + 5, "{bad:?}: {error}");
+            assert!(column >= 1, "{bad:?}: {error}");
+            let message = error.to_string();
+            assert!(
+                message.contains(&format!("bad-{i}.yaml: document 2: not valid YAML: "))
+                    && message.contains(&format!("line {at_line}, column {column}")),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_document_that_is_not_an_object_is_an_error_and_others_are_kept() {
+        let dir = tempdir();
+        let path = write(
+            &dir,
+            "scalar.yaml",
+            "just a sentence\n---\n- a list\n---\nmetadata: {name: nokind}\n---\n\n---\napiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {name: a}\nspec: {function: '(module)'}\n",
+        );
+        let (manifest, errors) = read_manifest(&path);
+        assert_eq!(manifest.functions.len(), 1);
+        let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(messages.len(), 3, "{messages:?}");
+        assert!(
+            messages[0].contains("document 1: not a Kubernetes object: the document is a string"),
+            "{messages:?}"
+        );
+        assert!(
+            messages[1].contains("document 2: not a Kubernetes object: the document is a list"),
+            "{messages:?}"
+        );
+        assert!(
+            messages[2].contains("document 3: kind: missing"),
+            "{messages:?}"
+        );
+    }
+
+    #[test]
+    fn an_alias_bomb_is_refused_not_expanded() {
+        let dir = tempdir();
+        let mut text = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for level in 1..12 {
+            let prev = (b'a' + level - 1) as char;
+            let name = (b'a' + level) as char;
+            text += &format!(
+                "{name}: &{name} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"
+            );
+        }
+        let path = write(&dir, "bomb.yaml", &text);
+        let (manifest, errors) = read_manifest(&path);
+        assert!(manifest.functions.is_empty());
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].message.starts_with("not valid YAML: "),
+            "{}",
+            errors[0]
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_configmap_volume_is_read_once_by_its_projected_names() {
+        // As a kubelet lays out a ConfigMap volume.
+        let dir = tempdir();
+        let data = dir.join("..2026_12_01_08_00_00.000000001");
+        std::fs::create_dir(&data).expect("timestamp folder");
+        write(&data, "function.yaml", "kind: Function\n");
+        std::os::unix::fs::symlink(&data, dir.join("..data")).expect("..data link");
+        std::os::unix::fs::symlink("..data/function.yaml", dir.join("function.yaml"))
+            .expect("file link");
+        std::fs::create_dir(dir.join(".git")).expect("hidden folder");
+        write(&dir.join(".git"), "config.yaml", "kind: Function\n");
+        let files = manifest_files(std::slice::from_ref(&dir)).expect("lists");
+        assert_eq!(files, [absolute(&dir.join("function.yaml"))]);
+    }
+
     #[test]
     fn checksum_is_verified() {
         let mut f = parse_function(
-            serde_yaml::from_str("apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {name: a}\nspec: {function: aGk=, functionContentType: base64}\n")
+            serde_saphyr::from_str("apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {name: a}\nspec: {function: aGk=, functionContentType: base64}\n")
                 .expect("yaml"),
         )
         .expect("valid");

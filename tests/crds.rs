@@ -99,12 +99,7 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn documents(text: &str) -> Vec<Value> {
-    use serde::Deserialize;
-    serde_yaml::Deserializer::from_str(text)
-        .filter_map(|d| serde_yaml::Value::deserialize(d).ok())
-        .filter(|v| !v.is_null())
-        .map(|v| serde_json::to_value(v).expect("YAML converts to JSON"))
-        .collect()
+    serde_saphyr::from_multiple::<Value>(text).expect("valid YAML")
 }
 
 #[test]

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::rbac::v1::{ClusterRole, Role};
-use serde::Deserialize;
 use serde_json::Value;
 
 fn manifests() -> PathBuf {
@@ -27,11 +26,8 @@ fn documents() -> Vec<(String, Value)> {
             .expect("name")
             .to_string_lossy()
             .into_owned();
-        for doc in serde_yaml::Deserializer::from_str(&text) {
-            let value = serde_yaml::Value::deserialize(doc).expect("valid YAML");
-            if !value.is_null() {
-                docs.push((name.clone(), serde_json::to_value(value).expect("JSON")));
-            }
+        for value in serde_saphyr::from_multiple::<Value>(&text).expect("valid YAML") {
+            docs.push((name.clone(), value));
         }
     }
     docs

@@ -27,7 +27,7 @@ fn settings() -> PodSettings {
 /// A Function as the API server returns it: the YAML plus a namespace and
 /// a uid.
 fn function(yaml: &str) -> FunctionResource {
-    let mut f: FunctionResource = serde_yaml::from_str(yaml).expect("test Function parses");
+    let mut f: FunctionResource = serde_saphyr::from_str(yaml).expect("test Function parses");
     f.metadata.namespace = Some("team".into());
     f.metadata.uid = Some("0b5c7d6e-1111-2222-3333-444455556666".into());
     f
@@ -35,12 +35,12 @@ fn function(yaml: &str) -> FunctionResource {
 
 fn to_yaml(objects: &FunctionObjects) -> String {
     let mut docs = vec![
-        serde_yaml::to_string(&objects.config_map).expect("yaml"),
-        serde_yaml::to_string(&objects.deployment).expect("yaml"),
-        serde_yaml::to_string(&objects.service).expect("yaml"),
+        serde_saphyr::to_string(&objects.config_map).expect("yaml"),
+        serde_saphyr::to_string(&objects.deployment).expect("yaml"),
+        serde_saphyr::to_string(&objects.service).expect("yaml"),
     ];
     if let Some(hpa) = &objects.autoscaler {
-        docs.push(serde_yaml::to_string(hpa).expect("yaml"));
+        docs.push(serde_saphyr::to_string(hpa).expect("yaml"));
     }
     docs.join("---\n")
 }
@@ -145,7 +145,7 @@ fn kafka_triggers_ride_in_the_config_map() {
         "apiVersion: wasmless.io/v1alpha1\nkind: KafkaTrigger\nmetadata: {name: all}\nspec: {brokers: 'k:9092', topic: events, functionSelector: {matchLabels: {kind: sink}}}\n",
     ]
     .iter()
-    .map(|y| serde_yaml::from_str(y).expect("trigger parses"))
+    .map(|y| serde_saphyr::from_str(y).expect("trigger parses"))
     .collect();
     let objects = desired_objects(&f, &triggers, &settings(), &Catalog::built_in()).expect("valid");
     let data = objects.config_map.data.as_ref().expect("data");
@@ -229,7 +229,7 @@ fn functions_that_cannot_run_are_refused_with_a_reason() {
 #[test]
 fn http_triggers_become_an_ingress_or_an_http_route() {
     let trigger = |yaml: &str| {
-        let mut t: HttpTriggerResource = serde_yaml::from_str(yaml).expect("trigger parses");
+        let mut t: HttpTriggerResource = serde_saphyr::from_str(yaml).expect("trigger parses");
         t.metadata.namespace = Some("team".into());
         t.metadata.uid = Some("7a6b5c4d-aaaa-bbbb-cccc-ddddeeeeffff".into());
         t
@@ -252,8 +252,8 @@ fn http_triggers_become_an_ingress_or_an_http_route() {
     golden(
         "http-trigger",
         &[
-            serde_yaml::to_string(&ingress).expect("yaml"),
-            serde_yaml::to_string(&route).expect("yaml"),
+            serde_saphyr::to_string(&ingress).expect("yaml"),
+            serde_saphyr::to_string(&route).expect("yaml"),
         ]
         .join("---\n"),
     );
@@ -459,7 +459,7 @@ fn each_catalog_runtime_gets_its_image_deployment() {
             _ => &["prepare"],
         };
         assert_eq!(init, expected_init, "{name}");
-        docs.push(serde_yaml::to_string(&objects.deployment).expect("yaml"));
+        docs.push(serde_saphyr::to_string(&objects.deployment).expect("yaml"));
     }
     golden("image-deployments", &docs.join("---\n"));
 }
@@ -475,7 +475,7 @@ fn a_python_function_on_its_image_keeps_the_service_and_triggers() {
             ("requirements.txt", b"numpy==2.1\n"),
         ],
     );
-    let trigger: KafkaTrigger = serde_yaml::from_str(
+    let trigger: KafkaTrigger = serde_saphyr::from_str(
         "apiVersion: wasmless.io/v1alpha1\nkind: KafkaTrigger\nmetadata: {name: orders}\n\
          spec: {function: py-native, topic: orders, brokers: 'kafka:9092'}\n",
     )
@@ -677,7 +677,7 @@ async fn a_wasm_source_function_gets_its_packages_installed_in_its_pod() {
     assert_eq!(objects.placement.reason, "WasmRuntime");
     golden(
         "source-dependencies",
-        &serde_yaml::to_string(&objects.deployment).expect("yaml"),
+        &serde_saphyr::to_string(&objects.deployment).expect("yaml"),
     );
     let here = LocalPod::of(&objects);
     let (pod, code, local) = (&here.spec, &here.code, |v: &str| here.local(v));

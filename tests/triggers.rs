@@ -633,7 +633,7 @@ async fn cron_over_http_carries_the_event_fields_as_headers() {
     let dir = tempdir();
     let manifest = recorder_manifest(&dir, "");
     let up = Up::start(&[&manifest]);
-    let trigger: wasmless::crd::CronTrigger = serde_yaml::from_str(
+    let trigger: wasmless::crd::CronTrigger = serde_saphyr::from_str(
         "apiVersion: wasmless.io/v1alpha1\nkind: CronTrigger\nmetadata: {name: remote}\nspec: {function: recorder, schedule: '* * * * * *', payload: hello}\n",
     )
     .expect("a trigger");
@@ -710,7 +710,7 @@ async fn the_cluster_scheduler_fires_only_while_it_holds_the_lease() {
     // The operator's view of the cluster: one CronTrigger in namespace
     // `team`, as its reflector holds it.
     let (store, mut writer) = reflector::store::<CronTriggerResource>();
-    let mut trigger: CronTriggerResource = serde_yaml::from_str(
+    let mut trigger: CronTriggerResource = serde_saphyr::from_str(
         "apiVersion: wasmless.io/v1alpha1\nkind: CronTrigger\nmetadata: {name: beat, namespace: team}\nspec: {function: recorder, schedule: '* * * * * *', payload: beat}\n",
     )
     .expect("a trigger");

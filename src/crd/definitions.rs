@@ -32,7 +32,7 @@ pub fn crds_yaml() -> String {
     );
     for crd in custom_resource_definitions() {
         out.push_str("---\n");
-        out.push_str(&serde_yaml::to_string(&crd).expect("a CRD always serializes to YAML"));
+        out.push_str(&serde_saphyr::to_string(&crd).expect("a CRD always serializes to YAML"));
     }
     out
 }
@@ -140,6 +140,17 @@ mod tests {
             committed == crds_yaml(),
             "manifests/crds.yaml is out of date: run `cargo run -- crds > manifests/crds.yaml`"
         );
+    }
+
+    #[test]
+    fn the_crds_yaml_reads_back_as_the_crds() {
+        let read: Vec<serde_json::Value> =
+            serde_saphyr::from_multiple(&crds_yaml()).expect("the CRDs' YAML parses");
+        let crds: Vec<serde_json::Value> = custom_resource_definitions()
+            .iter()
+            .map(|crd| serde_json::to_value(crd).expect("a CRD is JSON"))
+            .collect();
+        assert_eq!(read, crds);
     }
 
     #[test]

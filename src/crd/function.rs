@@ -512,7 +512,7 @@ mod tests {
         let yaml = format!(
             "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata:\n  name: hello\nspec:\n{spec}"
         );
-        serde_yaml::from_str(&yaml).expect("test manifest parses")
+        serde_saphyr::from_str(&yaml).expect("test manifest parses")
     }
 
     #[test]
@@ -574,7 +574,7 @@ mod tests {
     #[test]
     fn unknown_spec_fields_are_refused() {
         let yaml = "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {name: a}\nspec: {file: a.wasm, timout: 3}\n";
-        let err = serde_yaml::from_str::<Function>(yaml)
+        let err = serde_saphyr::from_str::<Function>(yaml)
             .expect_err("refused")
             .to_string();
         assert!(err.contains("unknown field `timout`"), "{err}");

@@ -161,7 +161,7 @@ mod tests {
     use super::*;
 
     fn spec(yaml: &str) -> HttpTriggerSpec {
-        serde_yaml::from_str(yaml).expect("test spec parses")
+        serde_saphyr::from_str(yaml).expect("test spec parses")
     }
 
     #[test]

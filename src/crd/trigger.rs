@@ -484,7 +484,7 @@ mod tests {
         let yaml = format!(
             "apiVersion: wasmless.io/v1alpha1\nkind: KafkaTrigger\nmetadata:\n  name: orders\nspec:\n{spec}"
         );
-        let trigger: KafkaTrigger = serde_yaml::from_str(&yaml).map_err(|e| e.to_string())?;
+        let trigger: KafkaTrigger = serde_saphyr::from_str(&yaml).map_err(|e| e.to_string())?;
         trigger.validate().map_err(|e| e.to_string())?;
         Ok(trigger)
     }
@@ -493,7 +493,7 @@ mod tests {
         let yaml = format!(
             "apiVersion: wasmless.io/v1alpha1\nkind: CronTrigger\nmetadata:\n  name: nightly\nspec:\n{spec}"
         );
-        let trigger: CronTrigger = serde_yaml::from_str(&yaml).map_err(|e| e.to_string())?;
+        let trigger: CronTrigger = serde_saphyr::from_str(&yaml).map_err(|e| e.to_string())?;
         trigger.validate().map_err(|e| e.to_string())?;
         Ok(trigger)
     }

@@ -753,5 +753,5 @@ fn overlay<T: DeserializeOwned>(
 }
 
 fn to_yaml(value: &Value) -> String {
-    serde_yaml::to_string(value).expect("JSON values serialize to YAML")
+    serde_saphyr::to_string(value).expect("JSON values serialize to YAML")
 }

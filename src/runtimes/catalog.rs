@@ -158,7 +158,7 @@ impl Catalog {
     }
 
     fn parse(text: &str, origin: &str) -> Result<Self, String> {
-        let catalog: Catalog = serde_yaml::from_str(text)
+        let catalog: Catalog = serde_saphyr::from_str(text)
             .map_err(|e| format!("{origin}: not a runtime catalog: {e}"))?;
         catalog.check().map_err(|e| format!("{origin}: {e}"))?;
         Ok(catalog)
@@ -216,7 +216,7 @@ impl Catalog {
 
     /// The catalog as YAML.
     pub fn to_yaml(&self) -> String {
-        serde_yaml::to_string(self).expect("a catalog serializes")
+        serde_saphyr::to_string(self).expect("a catalog serializes")
     }
 }
 

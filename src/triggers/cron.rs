@@ -251,7 +251,7 @@ mod tests {
         let yaml = format!(
             "apiVersion: wasmless.io/v1alpha1\nkind: CronTrigger\nmetadata: {{name: t}}\nspec: {{function: f, schedule: '{schedule}', catchUp: {catch_up}, payload: {{n: 1}}}}\n"
         );
-        let trigger: CronTrigger = serde_yaml::from_str(&yaml).expect("valid yaml");
+        let trigger: CronTrigger = serde_saphyr::from_str(&yaml).expect("valid yaml");
         CronJob::new(&trigger, None).expect("valid trigger")
     }
 

@@ -628,7 +628,7 @@ mod tests {
         let yaml = format!(
             "apiVersion: wasmless.io/v1alpha1\nkind: KafkaTrigger\nmetadata: {{name: orders}}\nspec: {{brokers: 'k:9092', topic: orders, function: f{extra}}}\n"
         );
-        let trigger: KafkaTrigger = serde_yaml::from_str(&yaml).expect("valid yaml");
+        let trigger: KafkaTrigger = serde_saphyr::from_str(&yaml).expect("valid yaml");
         KafkaJob::new(&trigger).expect("valid trigger")
     }
 

@@ -63,9 +63,22 @@ pub fn start(app: Arc<App>, roots: &[PathBuf], files: &[PathBuf]) -> anyhow::Res
             }
             let mut reload = BTreeSet::new();
             for path in changed {
+                if let Some(dir) = projection_swapped(&path) {
+                    // A ConfigMap volume updated in place: every file in it
+                    // now points at the new data.
+                    reload.extend(
+                        manifests
+                            .iter()
+                            .filter(|m| m.parent() == Some(dir))
+                            .cloned(),
+                    );
+                    continue;
+                }
                 if let Some(manifest) = modules.get(&path) {
                     reload.insert(manifest.clone());
-                } else if is_yaml(&path) && (manifests.contains(&path) || under_root(&path, &app)) {
+                } else if is_yaml(&path)
+                    && (manifests.contains(&path) || visible_under_root(&path, &app))
+                {
                     reload.insert(path);
                 }
             }
@@ -149,8 +162,24 @@ fn module_paths(manifest: &Path, functions: &[ManifestFunction]) -> Vec<PathBuf>
         .map(|file| absolute(&base.join(file)))
         .collect()
 }
-fn under_root(path: &Path, app: &App) -> bool {
-    app.watch_roots().iter().any(|root| path.starts_with(root))
+/// The folder of a ConfigMap volume whose `..data` link `path` is, as a
+/// kubelet swaps it on an update.
+fn projection_swapped(path: &Path) -> Option<&Path> {
+    (path.file_name()? == "..data")
+        .then(|| path.parent())
+        .flatten()
+}
+
+/// Whether `path` is below a served folder and not in a hidden folder or
+/// file there (as [`crate::manifest::manifest_files`] leaves them out).
+fn visible_under_root(path: &Path, app: &App) -> bool {
+    app.watch_roots().iter().any(|root| {
+        path.strip_prefix(root).is_ok_and(|rest| {
+            !rest
+                .components()
+                .any(|c| c.as_os_str().to_string_lossy().starts_with('.'))
+        })
+    })
 }
 
 fn is_yaml(path: &Path) -> bool {
