@@ -1,137 +1,230 @@
-//! End to end on a real Kubernetes cluster: install the CRDs, run the
-//! operator, deploy a function with the CLI and call it. Runs only when
-//! `KUBECONFIG` is set and `WASMLESS_E2E_IMAGE` names an image of this
-//! project that the cluster can pull (for kind: `docker build -t
-//! wasmless:e2e . && kind load docker-image wasmless:e2e`); otherwise it
-//! says that it was skipped.
+//! End to end on the real single-node Kubernetes of tests/cluster/ (its own
+//! API server, controllers, kubelet, containerd and kube-proxy): wasmless is
+//! installed as manifests/ deploys it (the operator's two replicas, its
+//! ServiceAccount and RBAC), functions are deployed with the CLI and kubectl
+//! and called through the API server and from other pods. In CI the cluster
+//! is always there (.ci/run brings it up); elsewhere these tests say that
+//! they were skipped unless KUBECONFIG names it.
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::cluster::Namespace;
 use common::wasm;
-use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-use kube::{Client, ResourceExt};
 
-fn wasmless(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_wasmless"))
-        .args(args)
-        .output()
-        .expect("runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+/// A pod start on this machine takes seconds; a first compile in a debug
+/// build more.
+const READY: Duration = Duration::from_secs(180);
+
+/// An inline WASI command that writes `text`, as a Function manifest.
+fn command_function(name: &str, text: &str, extra: &str) -> String {
+    common::manifest_inline(name, &common::wat_writing(text), extra)
+}
+
+/// Applies `yaml` in the namespace.
+fn apply(ns: &Namespace<'_>, yaml: &str) {
+    let dir = common::tempdir();
+    let file = dir.join("objects.yaml");
+    std::fs::write(&file, yaml).expect("write");
+    ns.kubectl_ok(&["apply", "-f", &file.display().to_string()]);
+}
+
+/// The Function's Ready condition: (status, reason, message).
+fn ready_condition(ns: &Namespace<'_>, name: &str) -> Option<(String, String, String)> {
+    let out = ns.kubectl(&[
+        "get",
+        "function",
+        name,
+        "-o",
+        r#"jsonpath={range .status.conditions[?(@.type=="Ready")]}{.status}{"\t"}{.reason}{"\t"}{.message}{end}"#,
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut parts = text.splitn(3, '\t');
+    let status = parts.next().filter(|s| !s.is_empty())?.to_owned();
+    Some((
+        status,
+        parts.next().unwrap_or_default().to_owned(),
+        parts.next().unwrap_or_default().to_owned(),
+    ))
+}
+
+fn wait_ready(ns: &Namespace<'_>, name: &str) {
+    ns_eventually(ns, &format!("{name} Ready"), READY, || {
+        matches!(ready_condition(ns, name), Some((s, _, _)) if s == "True").then_some(())
+    });
+}
+
+fn ns_eventually<T>(
+    ns: &Namespace<'_>,
+    what: &str,
+    limit: Duration,
+    probe: impl FnMut() -> Option<T>,
+) -> T {
+    common::cluster::cluster()
+        .expect("a cluster")
+        .eventually(what, limit, probe, || ns.describe())
+}
+
+/// The Service's cluster IP.
+fn cluster_ip(ns: &Namespace<'_>, service: &str) -> String {
+    ns.kubectl_ok(&[
+        "get",
+        "service",
+        service,
+        "-o",
+        "jsonpath={.spec.clusterIP}",
+    ])
+}
+
+/// Runs a pod of the Python runtime image that POSTs `body` to `url` and
+/// returns what it printed: the status and the body.
+fn call_from_a_pod(ns: &Namespace<'_>, pod: &str, url: &str, body: &str) -> String {
+    let script = format!(
+        "import urllib.request as u; r = u.urlopen(u.Request({url:?}, data={body:?}.encode()), timeout=20); print(r.status, r.read().decode(), end='')"
     );
-    (out.status.success(), text)
+    ns.kubectl_ok(&[
+        "run",
+        pod,
+        "--image",
+        "ghcr.io/wasmless/runtime-python:0.1.0",
+        "--image-pull-policy",
+        "Never",
+        "--restart",
+        "Never",
+        "--command",
+        "--",
+        "python3",
+        "-c",
+        &script,
+    ]);
+    ns_eventually(ns, &format!("pod {pod} done"), READY, || {
+        let phase = ns.kubectl_ok(&["get", "pod", pod, "-o", "jsonpath={.status.phase}"]);
+        matches!(phase.as_str(), "Succeeded" | "Failed").then_some(())
+    });
+    ns.kubectl_ok(&["logs", pod])
 }
 
-/// Kills the operator and deletes the namespace, whatever happens.
-struct Cleanup {
-    operator: Option<Child>,
-    namespace: String,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.operator.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let _ = Command::new("kubectl")
-            .args(["delete", "namespace", &self.namespace, "--wait=false"])
-            .status();
-    }
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_function_applied_to_a_cluster_answers() {
-    let (Some(_), Ok(image)) = (
-        std::env::var_os("KUBECONFIG"),
-        std::env::var("WASMLESS_E2E_IMAGE"),
-    ) else {
-        // Written to stderr directly, so that the test harness does not
-        // capture it: a skip must be visible.
-        use std::io::Write as _;
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED e2e_cluster::a_function_applied_to_a_cluster_answers: no cluster here; set KUBECONFIG and WASMLESS_E2E_IMAGE (an image of this project the cluster can pull) to run it"
-        );
-        return;
-    };
-    let client = Client::try_default().await.expect("KUBECONFIG works");
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in wasmless::crd::custom_resource_definitions() {
-        crds.patch(
-            &crd.name_any(),
-            &PatchParams::apply("wasmless-e2e").force(),
-            &Patch::Apply(&crd),
-        )
-        .await
-        .expect("CRDs install");
-    }
-    // Give the API server a moment to serve the new types.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let namespace = format!("wasmless-e2e-{}", std::process::id());
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    let mut ns = Namespace::default();
-    ns.metadata.name = Some(namespace.clone());
-    namespaces
-        .create(&PostParams::default(), &ns)
-        .await
-        .expect("namespace");
-    let mut cleanup = Cleanup {
-        operator: None,
-        namespace: namespace.clone(),
-    };
-    cleanup.operator = Some(
-        Command::new(env!("CARGO_BIN_EXE_wasmless"))
-            .args([
-                "operator",
-                "--watch-namespace",
-                &namespace,
-                "--lease-namespace",
-                &namespace,
-            ])
-            .args([
-                "--image",
-                &image,
-                "--image-pull-policy",
-                "IfNotPresent",
-                "--listen",
-                "127.0.0.1:0",
-            ])
-            .stdout(Stdio::inherit())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the operator starts"),
-    );
+#[test]
+fn a_wasm_function_deployed_with_the_cli_answers_through_the_api_server_and_its_service() {
+    let cluster = cluster_or_skip!("a_wasm_function_deployed_with_the_cli_answers");
+    let ns = cluster.namespace("wasm");
     let module = wasm("hello").display().to_string();
-    let (ok, out) = wasmless(&[
+    let (ok, out, err) = ns.wasmless(&[
         "function",
         "deploy",
         "hello",
         "--from-file",
         &module,
-        "-n",
-        &namespace,
         "--wait",
         "--wait-timeout",
-        "5m",
+        "3m",
     ]);
-    assert!(ok, "deploy: {out}");
-    let (ok, out) = wasmless(&[
-        "function", "call", "hello", "--data", "cluster", "-n", &namespace,
-    ]);
-    assert!(ok, "call: {out}");
+    assert!(ok, "deploy: {out}{err}\n{}", ns.describe());
+    // Through the API server's service proxy.
+    let (ok, out, err) = ns.wasmless(&["function", "call", "hello", "--data", "cluster"]);
+    assert!(ok, "call: {out}{err}\n{}", ns.describe());
     assert_eq!(out, "Hello, cluster!\n");
-    let (ok, out) = wasmless(&["function", "delete", "hello", "-n", &namespace]);
-    assert!(ok, "delete: {out}");
-    let _ = namespaces
-        .delete(&namespace, &DeleteParams::default())
-        .await;
-    drop(cleanup);
+    // From another pod, to the function's Service (through kube-proxy).
+    let url = format!("http://{}:8080/", cluster_ip(&ns, "hello"));
+    assert_eq!(
+        call_from_a_pod(&ns, "caller", &url, "pod"),
+        "200 Hello, pod!\n"
+    );
+    let (ok, out, err) = ns.wasmless(&["function", "ls"]);
+    assert!(ok && out.contains("hello"), "ls: {out}{err}");
+}
+
+#[test]
+fn an_invalid_function_is_refused_with_its_reason_and_does_not_delay_a_valid_one() {
+    let cluster = cluster_or_skip!("an_invalid_function_is_refused");
+    let ns = cluster.namespace("invalid");
+    apply(
+        &ns,
+        &(command_function("broken", "never", "  functionContentType: base64\n")
+            + &command_function("fine", "fine", "")),
+    );
+    let (status, reason, message) = ns_eventually(&ns, "broken refused", READY, || {
+        ready_condition(&ns, "broken").filter(|(s, _, _)| s == "False")
+    });
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "InvalidSpec"),
+        "{message}"
+    );
+    assert!(message.contains("base64"), "{message}");
+    let events = ns.kubectl_ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=broken,type=Warning",
+        "-o",
+        "jsonpath={.items[*].reason}",
+    ]);
+    assert!(
+        events.contains("InvalidSpec"),
+        "events: {events}\n{}",
+        ns.describe()
+    );
+    wait_ready(&ns, "fine");
+    let (ok, out, err) = ns.wasmless(&["function", "call", "fine"]);
+    assert!(ok, "call: {out}{err}");
+    assert_eq!(out, "fine");
+}
+
+#[test]
+fn kubectl_scale_gives_a_function_three_ready_pods() {
+    let cluster = cluster_or_skip!("kubectl_scale_gives_a_function_three_ready_pods");
+    let ns = cluster.namespace("scale");
+    apply(&ns, &command_function("scaled", "scaled", ""));
+    wait_ready(&ns, "scaled");
+    ns.kubectl_ok(&["scale", "function/scaled", "--replicas=3"]);
+    ns_eventually(&ns, "three ready pods", READY, || {
+        let ready = ns.kubectl_ok(&[
+            "get",
+            "function",
+            "scaled",
+            "-o",
+            "jsonpath={.status.readyReplicas}",
+        ]);
+        (ready == "3").then_some(())
+    });
+    let pods = ns.kubectl_ok(&[
+        "get",
+        "pods",
+        "-l",
+        "function=scaled",
+        "--field-selector",
+        "status.phase=Running",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(pods.lines().count(), 3, "{pods}\n{}", ns.describe());
+}
+
+#[test]
+fn changing_the_source_rolls_the_pods_and_deleting_the_function_collects_its_objects() {
+    let cluster = cluster_or_skip!("changing_the_source_rolls_the_pods");
+    let ns = cluster.namespace("roll");
+    apply(&ns, &command_function("rolled", "v1", ""));
+    wait_ready(&ns, "rolled");
+    let call = || ns.wasmless(&["function", "call", "rolled"]);
+    assert_eq!(call().1, "v1");
+    apply(&ns, &command_function("rolled", "v2", ""));
+    ns_eventually(&ns, "v2 answers", READY, || {
+        (call().1 == "v2").then_some(())
+    });
+
+    ns.kubectl_ok(&["delete", "function", "rolled", "--wait=true"]);
+    ns_eventually(&ns, "owned objects collected", READY, || {
+        let left = ns.kubectl_ok(&[
+            "get",
+            "deployments,services,configmaps,pods",
+            "-l",
+            "function=rolled",
+            "-o",
+            "name",
+        ]);
+        left.trim().is_empty().then_some(())
+    });
 }

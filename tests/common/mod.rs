@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod source;
 
 use std::io::{BufRead, BufReader};
