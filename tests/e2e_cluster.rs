@@ -228,3 +228,108 @@ fn changing_the_source_rolls_the_pods_and_deleting_the_function_collects_its_obj
         left.trim().is_empty().then_some(())
     });
 }
+
+/// Puts the CRDs of manifests/ back when dropped.
+struct RestoreCrds<'a>(&'a common::cluster::Installed);
+
+impl Drop for RestoreCrds<'_> {
+    fn drop(&mut self) {
+        let crds = common::root().join("manifests/crds.yaml");
+        let _ = self.0.kubectl(&[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            &crds.display().to_string(),
+        ]);
+    }
+}
+
+#[test]
+fn an_object_the_operator_cannot_decode_is_reported_and_does_not_stop_the_others() {
+    let cluster = cluster_or_skip!("an_object_the_operator_cannot_decode");
+    let ns = cluster.namespace("undecodable");
+    // The schema bounds every number, so the API server refuses it ...
+    let huge =
+        common::manifest_inline("huge", &common::wat_writing("huge"), "  port: 3000000000\n");
+    let dir = common::tempdir();
+    std::fs::write(dir.join("huge.yaml"), &huge).expect("write");
+    let refused = ns.kubectl(&["apply", "-f", &dir.join("huge.yaml").display().to_string()]);
+    let said = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert!(!refused.status.success(), "a port out of range was stored");
+    assert!(
+        said.contains("spec.port") && said.contains("65535"),
+        "{said}"
+    );
+
+    // ... but a CRD without the bounds and formats (one from before, or
+    // from elsewhere) stores it: such an object must not stop the operator.
+    let restore = RestoreCrds(cluster);
+    let schema = "/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties";
+    cluster.kubectl_ok(&[
+        "patch",
+        "crd",
+        "functions.wasmless.io",
+        "--type=json",
+        "-p",
+        &format!(
+            r#"[{{"op":"remove","path":"{schema}/port/maximum"}},{{"op":"remove","path":"{schema}/port/format"}}]"#
+        ),
+    ]);
+    cluster.kubectl_ok(&[
+        "patch",
+        "crd",
+        "kafkatriggers.wasmless.io",
+        "--type=json",
+        "-p",
+        &format!(
+            r#"[{{"op":"remove","path":"{schema}/maxInFlight/maximum"}},{{"op":"remove","path":"{schema}/maxInFlight/format"}}]"#
+        ),
+    ]);
+    ns_eventually(&ns, "the unbounded CRD in effect", READY, || {
+        ns.kubectl(&["apply", "-f", &dir.join("huge.yaml").display().to_string()])
+            .status
+            .success()
+            .then_some(())
+    });
+    apply(
+        &ns,
+        "apiVersion: wasmless.io/v1alpha1\nkind: KafkaTrigger\nmetadata: {name: flood}\nspec: {brokers: 'k:9092', topic: t, function: after, maxInFlight: 5000000000}\n",
+    );
+    drop(restore);
+
+    // A valid Function created after them, in the same namespace (whose
+    // Kafka triggers every Function's reconcile lists), becomes Ready.
+    apply(&ns, &command_function("after", "after", ""));
+    wait_ready(&ns, "after");
+    let (ok, out, err) = ns.wasmless(&["function", "call", "after"]);
+    assert!(ok, "call: {out}{err}");
+    assert_eq!(out, "after");
+
+    // The undecodable one says why, on itself.
+    let (status, reason, message) = ns_eventually(&ns, "huge reported", READY, || {
+        ready_condition(&ns, "huge").filter(|(s, _, _)| s == "False")
+    });
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "InvalidObject"),
+        "{message}"
+    );
+    assert!(
+        message.contains("replicas") || message.contains("3000000000"),
+        "{message}"
+    );
+    let events = ns.kubectl_ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=huge,type=Warning",
+        "-o",
+        "jsonpath={.items[*].reason}",
+    ]);
+    assert!(
+        events.contains("InvalidObject"),
+        "events: {events}\n{}",
+        ns.describe()
+    );
+}

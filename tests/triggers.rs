@@ -699,6 +699,7 @@ impl wasmless::triggers::Dispatch for Spy {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_cluster_scheduler_fires_only_while_it_holds_the_lease() {
+    use kube::core::DeserializeGuard;
     use kube::runtime::{reflector, watcher};
     use wasmless::crd::CronTriggerResource;
     use wasmless::operator::scheduler::{SchedulerConfig, run};
@@ -709,12 +710,14 @@ async fn the_cluster_scheduler_fires_only_while_it_holds_the_lease() {
     let up = Up::start(&[&manifest]);
     // The operator's view of the cluster: one CronTrigger in namespace
     // `team`, as its reflector holds it.
-    let (store, mut writer) = reflector::store::<CronTriggerResource>();
+    let (store, mut writer) = reflector::store::<DeserializeGuard<CronTriggerResource>>();
     let mut trigger: CronTriggerResource = serde_saphyr::from_str(
         "apiVersion: wasmless.io/v1alpha1\nkind: CronTrigger\nmetadata: {name: beat, namespace: team}\nspec: {function: recorder, schedule: '* * * * * *', payload: beat}\n",
     )
     .expect("a trigger");
-    writer.apply_watcher_event(&watcher::Event::Apply(trigger.clone()));
+    writer.apply_watcher_event(&watcher::Event::Apply(DeserializeGuard(
+        Ok(trigger.clone()),
+    )));
     let (lease, leader) = tokio::sync::watch::channel(false);
     let stop = tokio_util::sync::CancellationToken::new();
     let scheduler = tokio::spawn(run(
@@ -740,7 +743,9 @@ async fn the_cluster_scheduler_fires_only_while_it_holds_the_lease() {
 
     // A changed spec restarts the job with the new payload.
     trigger.spec.payload = Some(serde_json::json!("changed"));
-    writer.apply_watcher_event(&watcher::Event::Apply(trigger.clone()));
+    writer.apply_watcher_event(&watcher::Event::Apply(DeserializeGuard(
+        Ok(trigger.clone()),
+    )));
     wait_for_records(
         &up,
         Duration::from_secs(20),

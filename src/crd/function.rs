@@ -159,6 +159,7 @@ pub struct FunctionSpec {
     /// `kubectl scale` and autoscalers through the scale subresource;
     /// ignored while `autoscaling` is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 10000))]
     pub replicas: Option<i32>,
     /// Cluster only: a HorizontalPodAutoscaler for the function's pods.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -166,6 +167,7 @@ pub struct FunctionSpec {
     /// Cluster only: the port the function's pods listen on and its Service
     /// targets (default 8080). The Service always listens on 8080.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
     pub port: Option<i32>,
     /// Cluster only: CPU and memory requests and limits of the function's
     /// container.
@@ -190,11 +192,14 @@ pub struct FunctionSpec {
 pub struct Autoscaling {
     /// The fewest pods (default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10000))]
     pub min_replicas: Option<i32>,
     /// The most pods.
+    #[schemars(range(min = 1, max = 10000))]
     pub max_replicas: i32,
     /// Average CPU use, in percent of the request, to scale at (default 80).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000))]
     pub target_cpu_utilization: Option<i32>,
 }
 

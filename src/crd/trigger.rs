@@ -162,6 +162,7 @@ pub struct KafkaTriggerSpec {
     /// How many times a failed delivery is retried before the message goes
     /// to the dead-letter topic. Default 5.
     #[serde(default = "default_max_retries")]
+    #[schemars(range(min = 0, max = 1000))]
     pub max_retries: u32,
     /// The first retry's delay; each next retry doubles it. Default `1s`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -176,6 +177,7 @@ pub struct KafkaTriggerSpec {
     pub dead_letter_topic: Option<String>,
     /// Messages taken from Kafka but not yet done, at most. Default 64.
     #[serde(default = "default_max_in_flight")]
+    #[schemars(range(min = 1, max = 10000))]
     pub max_in_flight: u32,
     /// Extra librdkafka client properties (`security.protocol`, ...).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -340,6 +342,18 @@ impl KafkaTrigger {
             return Err(InvalidSpec::new(
                 "spec.brokers",
                 format!("`{bad}` is not host:port"),
+            ));
+        }
+        if !(1..=10_000).contains(&spec.max_in_flight) {
+            return Err(InvalidSpec::new(
+                "spec.maxInFlight",
+                format!("{} is not between 1 and 10000", spec.max_in_flight),
+            ));
+        }
+        if spec.max_retries > 1000 {
+            return Err(InvalidSpec::new(
+                "spec.maxRetries",
+                format!("{} is more than 1000", spec.max_retries),
             ));
         }
         if spec.topics().is_empty() {

@@ -33,6 +33,8 @@ pub struct Context {
     pub recorder: Recorder,
     /// Counts reconciliations by kind and outcome.
     pub reconciliations: Reconciliations,
+    /// Objects already reported as undecodable.
+    pub reported_invalid: super::invalid::Reported,
     failures: Mutex<HashMap<String, u32>>,
     catalog: std::sync::RwLock<std::sync::Arc<crate::runtimes::Catalog>>,
 }
@@ -62,6 +64,7 @@ impl Context {
             client,
             settings,
             reconciliations: Reconciliations::default(),
+            reported_invalid: Default::default(),
             failures: Mutex::default(),
             catalog: std::sync::RwLock::new(std::sync::Arc::new(
                 crate::runtimes::Catalog::built_in(),

@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod context;
 pub mod error;
+pub mod invalid;
 mod merge;
 pub mod reconcile;
 pub mod resources;

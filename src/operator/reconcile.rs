@@ -12,6 +12,7 @@ use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
@@ -21,6 +22,7 @@ use serde_json::json;
 
 use super::context::{Context, FIELD_MANAGER};
 use super::error::Error;
+use super::invalid::valid;
 use super::resources::{Refusal, desired_objects, function_url, selector_text};
 use super::routes::{Route, desired_route, http_route_resource, route_url};
 use super::status::{READY, deployment_readiness, ready_condition};
@@ -43,13 +45,17 @@ pub async fn reconcile_function(
     let objects = match desired_objects(&function, &kafka, &ctx.settings, &ctx.catalog()) {
         Ok(objects) => objects,
         Err(refusal) => {
+            // The refusal is about this generation: `function deploy
+            // --wait` reads that and prints the reason at once.
             let status = FunctionStatus {
+                observed_generation: function.metadata.generation,
                 conditions: vec![refused(
                     function.as_ref(),
                     &function.status_conditions(),
                     &refusal,
                 )],
                 placement: None,
+                url: None,
                 ..function.status.clone().unwrap_or_default()
             };
             write_status(&ctx, function.as_ref(), function.status.as_ref(), status).await?;
@@ -208,16 +214,17 @@ pub async fn reconcile_kafka_trigger(
         };
         return refuse_trigger(&ctx, trigger.as_ref(), &trigger.status, refusal).await;
     }
-    let functions: Api<FunctionResource> = Api::namespaced(ctx.client.clone(), &namespace);
+    let functions: Api<DeserializeGuard<FunctionResource>> =
+        Api::namespaced(ctx.client.clone(), &namespace);
     let target = plain.spec.target();
-    let names: Vec<String> = functions
+    let listed = functions
         .list(&Default::default())
         .await
         .map_err(|source| Error::List {
             kind: "functions",
             source,
-        })?
-        .into_iter()
+        })?;
+    let names: Vec<String> = valid(listed)
         .filter(|f| target.matches(&f.name_any(), f.labels()))
         .map(|f| f.name_any())
         .collect();
@@ -266,6 +273,10 @@ pub fn error_policy<K: Resource<DynamicType = ()> + Send + Sync + 'static>(
     error: &Error,
     ctx: Arc<Context>,
 ) -> Action {
+    if error.namespace_terminating() {
+        tracing::debug!(object = %key(object.as_ref()), "its namespace is being deleted: {error}");
+        return Action::await_change();
+    }
     let delay = ctx.next_retry(&key(object.as_ref()));
     tracing::warn!(object = %key(object.as_ref()), retry_in = ?delay, "reconcile failed: {error}");
     ctx.count(kind_name::<K>(), "error");
@@ -287,7 +298,7 @@ pub fn error_policy<K: Resource<DynamicType = ()> + Send + Sync + 'static>(
 
 /// The kind of `K`, for metric labels and error messages (both need a
 /// `'static` name).
-fn kind_name<K: Resource<DynamicType = ()>>() -> &'static str {
+pub(super) fn kind_name<K: Resource<DynamicType = ()>>() -> &'static str {
     match K::kind(&()).as_ref() {
         "Function" => "Function",
         "HTTPTrigger" => "HTTPTrigger",
@@ -303,7 +314,7 @@ fn kind_name<K: Resource<DynamicType = ()>>() -> &'static str {
 }
 
 /// `Kind/namespace/name`, the key of an object's retry state.
-fn key<K: Resource<DynamicType = ()>>(object: &K) -> String {
+pub(super) fn key<K: Resource<DynamicType = ()>>(object: &K) -> String {
     format!(
         "{}/{}/{}",
         K::kind(&()),
@@ -332,7 +343,8 @@ async fn kafka_triggers_for(
     namespace: &str,
     ctx: &Context,
 ) -> Result<Vec<KafkaTrigger>, Error> {
-    let api: Api<KafkaTriggerResource> = Api::namespaced(ctx.client.clone(), namespace);
+    let api: Api<DeserializeGuard<KafkaTriggerResource>> =
+        Api::namespaced(ctx.client.clone(), namespace);
     let list = api
         .list(&Default::default())
         .await
@@ -341,8 +353,7 @@ async fn kafka_triggers_for(
             source,
         })?;
     let name = function.name_any();
-    Ok(list
-        .into_iter()
+    Ok(valid(list)
         .map(|t| t.to_trigger())
         .filter(|t| t.validate().is_ok() && t.spec.target().matches(&name, function.labels()))
         .collect())
@@ -438,7 +449,7 @@ where
     api.patch_status(
         &name,
         &PatchParams::default(),
-        &Patch::Merge(json!({ "status": status })),
+        &Patch::Merge(json!({ "status": status_patch(current, &status) })),
     )
     .await
     .map_err(|source| Error::PatchStatus {
@@ -474,7 +485,7 @@ async fn warn<K: Resource<DynamicType = ()>>(ctx: &Context, object: &K, refusal:
 }
 
 /// Publishes an Event; a failure is logged, never fatal.
-async fn publish<K: Resource<DynamicType = ()>>(
+pub(super) async fn publish<K: Resource<DynamicType = ()>>(
     ctx: &Context,
     object: &K,
     type_: EventType,
@@ -484,13 +495,50 @@ async fn publish<K: Resource<DynamicType = ()>>(
     let event = Event {
         type_,
         reason: reason.to_owned(),
-        note: Some(note),
+        note: Some(event_note(note)),
         action: "Reconcile".to_owned(),
         secondary: None,
     };
     if let Err(err) = ctx.recorder.publish(&event, &object.object_ref(&())).await {
         tracing::warn!(object = %key(object), "could not publish an Event: {err}");
     }
+}
+
+/// The merge patch that turns `current` into `status`: a field that is gone
+/// from `status` is set to null, which a merge patch removes (a field left
+/// out would keep its stale value).
+fn status_patch<S: Serialize>(current: Option<&S>, status: &S) -> serde_json::Value {
+    let mut patch = serde_json::to_value(status).unwrap_or_default();
+    let old = current.and_then(|c| serde_json::to_value(c).ok());
+    if let (Some(serde_json::Value::Object(old)), serde_json::Value::Object(new)) =
+        (old, &mut patch)
+    {
+        for key in old.keys() {
+            if !new.contains_key(key) {
+                new.insert(key.clone(), serde_json::Value::Null);
+            }
+        }
+    }
+    patch
+}
+
+/// The longest note events.k8s.io accepts, in bytes.
+const MAX_NOTE: usize = 1024;
+
+/// `note`, cut to what an Event can hold (at a character boundary, marked
+/// with an ellipsis), so that a long API error still reaches the user.
+fn event_note(mut note: String) -> String {
+    if note.len() <= MAX_NOTE {
+        return note;
+    }
+    const MORE: &str = " …";
+    let mut end = MAX_NOTE - MORE.len();
+    while !note.is_char_boundary(end) {
+        end -= 1;
+    }
+    note.truncate(end);
+    note.push_str(MORE);
+    note
 }
 
 fn trigger_conditions(status: &Option<TriggerStatus>) -> Vec<Condition> {
@@ -568,5 +616,51 @@ impl FunctionResource {
             .as_ref()
             .map(|s| s.conditions.clone())
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_patch_clears_the_fields_that_are_gone() {
+        let before = FunctionStatus {
+            observed_generation: Some(1),
+            url: Some("http://old".into()),
+            placement: Some(crate::crd::PlacementStatus {
+                path: "wasm".into(),
+                runtime: "wasm".into(),
+                image: None,
+                reason: "Wasm".into(),
+                message: String::new(),
+            }),
+            ..Default::default()
+        };
+        let after = FunctionStatus {
+            observed_generation: Some(2),
+            ..Default::default()
+        };
+        let patch = status_patch(Some(&before), &after);
+        assert_eq!(patch["observedGeneration"], 2);
+        assert!(
+            patch["url"].is_null() && patch.get("url").is_some(),
+            "{patch}"
+        );
+        assert!(
+            patch.get("placement").is_some_and(|p| p.is_null()),
+            "{patch}"
+        );
+        assert_eq!(status_patch(None, &after), json!({"observedGeneration": 2}));
+    }
+
+    #[test]
+    fn a_long_event_note_is_cut_to_what_an_event_holds() {
+        assert_eq!(event_note("short".into()), "short");
+        let long = "é".repeat(2000);
+        let cut = event_note(long.clone());
+        assert!(cut.len() <= MAX_NOTE, "{}", cut.len());
+        assert!(cut.ends_with(" …"));
+        assert!(long.starts_with(cut.trim_end_matches(" …")));
     }
 }

@@ -16,7 +16,8 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, ListParams};
-use kube::runtime::controller::Controller;
+use kube::core::DeserializeGuard;
+use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
@@ -25,6 +26,7 @@ use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
 use super::context::Context;
+use super::invalid::decoded;
 use super::reconcile::{
     error_policy, reconcile_cron_trigger, reconcile_function, reconcile_http_trigger,
     reconcile_kafka_trigger,
@@ -128,7 +130,10 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
     let owned = watcher::Config::default().labels(&format!("{CREATED_BY_LABEL}=wasmless"));
     let all = watcher::Config::default();
 
-    let functions = Controller::new(api::<FunctionResource>(&client, ns), all.clone())
+    // Every resource of ours is watched through DeserializeGuard: an object
+    // that does not decode is reported on its own (super::invalid) instead
+    // of failing the whole list.
+    let functions = Controller::new(guarded::<FunctionResource>(&client, ns), all.clone())
         .owns(api::<ConfigMap>(&client, ns), owned.clone())
         .owns(api::<Deployment>(&client, ns), owned.clone())
         .owns(api::<Service>(&client, ns), owned.clone())
@@ -138,7 +143,7 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
     // any change to one re-reconciles the functions of its namespace.
     let functions = functions
         .watches(
-            api::<KafkaTriggerResource>(&client, ns),
+            guarded::<KafkaTriggerResource>(&client, ns),
             all.clone(),
             move |trigger| same_namespace(&function_store.state(), trigger.namespace()),
         )
@@ -149,32 +154,68 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
             ctx.clone(),
         ))
         .shutdown_on_signal()
-        .run(reconcile_function, error_policy, ctx.clone())
+        .run(
+            |function, ctx| async move {
+                match decoded(&function, &ctx).await {
+                    Some(function) => reconcile_function(function, ctx).await,
+                    None => Ok(Action::await_change()),
+                }
+            },
+            error_policy,
+            ctx.clone(),
+        )
         .for_each(log_outcome);
 
-    let kafka = Controller::new(api::<KafkaTriggerResource>(&client, ns), all.clone());
+    let kafka = Controller::new(guarded::<KafkaTriggerResource>(&client, ns), all.clone());
     let kafka_store = kafka.store();
     let kafka = kafka
         .watches(
-            api::<FunctionResource>(&client, ns),
+            guarded::<FunctionResource>(&client, ns),
             all.clone(),
             move |function| same_namespace(&kafka_store.state(), function.namespace()),
         )
         .shutdown_on_signal()
-        .run(reconcile_kafka_trigger, error_policy, ctx.clone())
+        .run(
+            |trigger, ctx| async move {
+                match decoded(&trigger, &ctx).await {
+                    Some(trigger) => reconcile_kafka_trigger(trigger, ctx).await,
+                    None => Ok(Action::await_change()),
+                }
+            },
+            error_policy,
+            ctx.clone(),
+        )
         .for_each(log_outcome);
 
-    let http = Controller::new(api::<HttpTriggerResource>(&client, ns), all.clone())
+    let http = Controller::new(guarded::<HttpTriggerResource>(&client, ns), all.clone())
         .owns(api::<Ingress>(&client, ns), all.clone())
         .shutdown_on_signal()
-        .run(reconcile_http_trigger, error_policy, ctx.clone())
+        .run(
+            |trigger, ctx| async move {
+                match decoded(&trigger, &ctx).await {
+                    Some(trigger) => reconcile_http_trigger(trigger, ctx).await,
+                    None => Ok(Action::await_change()),
+                }
+            },
+            error_policy,
+            ctx.clone(),
+        )
         .for_each(log_outcome);
 
-    let cron = Controller::new(api::<CronTriggerResource>(&client, ns), all);
+    let cron = Controller::new(guarded::<CronTriggerResource>(&client, ns), all);
     let cron_store = cron.store();
     let cron = cron
         .shutdown_on_signal()
-        .run(reconcile_cron_trigger, error_policy, ctx.clone())
+        .run(
+            |trigger, ctx| async move {
+                match decoded(&trigger, &ctx).await {
+                    Some(trigger) => reconcile_cron_trigger(trigger, ctx).await,
+                    None => Ok(Action::await_change()),
+                }
+            },
+            error_policy,
+            ctx.clone(),
+        )
         .for_each(log_outcome);
 
     let lease = LeaseManagerBuilder::new(client.clone(), CRON_LEASE)
@@ -215,6 +256,14 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
     lease_task.abort();
     health.abort();
     Ok(())
+}
+
+/// The API of one of our resources, read through [`DeserializeGuard`].
+fn guarded<K>(client: &Client, namespace: &Option<String>) -> Api<DeserializeGuard<K>>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
+{
+    api::<DeserializeGuard<K>>(client, namespace)
 }
 
 /// The objects of `objects` in `namespace`.

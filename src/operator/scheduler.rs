@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kube::ResourceExt;
+use kube::core::DeserializeGuard;
 use kube::runtime::reflector::Store;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -37,7 +38,7 @@ pub struct SchedulerConfig {
 
 /// Runs the CronTriggers in `store` while `leader` is true, until `stop`.
 pub async fn run(
-    store: Store<CronTriggerResource>,
+    store: Store<DeserializeGuard<CronTriggerResource>>,
     mut leader: watch::Receiver<bool>,
     config: SchedulerConfig,
     metrics: TriggerMetrics,
@@ -53,8 +54,12 @@ pub async fn run(
         } else {
             Vec::new()
         };
-        let wanted: HashMap<String, Arc<CronTriggerResource>> =
-            wanted.into_iter().map(|t| (key(&t), t)).collect();
+        // An undecodable trigger is reported by its reconciler.
+        let wanted: HashMap<String, Arc<CronTriggerResource>> = wanted
+            .iter()
+            .filter_map(|t| t.0.as_ref().ok())
+            .map(|t| (key(t), Arc::new(t.clone())))
+            .collect();
         running.retain(|name, (spec, token)| {
             let keep = wanted.get(name).is_some_and(|t| t.spec == *spec);
             if !keep {
