@@ -475,6 +475,12 @@ pub enum FunctionCommand {
         /// Only the last N lines of each pod.
         #[arg(long)]
         tail: Option<i64>,
+        /// In a cluster, the container whose log to show: by default the
+        /// function's own output (`runtime` on the image path, where a
+        /// `wasmless host` container forwards events to it; `function` on
+        /// the wasm path).
+        #[arg(short = 'c', long)]
+        container: Option<String>,
         /// Where the function runs.
         #[command(flatten)]
         target: FunctionTarget,
@@ -930,7 +936,12 @@ async fn run_cluster_function(
         }
         FunctionCommand::Ls(_) => cluster::list(&cluster).await,
         FunctionCommand::Describe { name, .. } => cluster::describe(&cluster, &name).await,
-        FunctionCommand::Logs { name, tail, .. } => cluster::logs(&cluster, &name, tail).await,
+        FunctionCommand::Logs {
+            name,
+            tail,
+            container,
+            ..
+        } => cluster::logs(&cluster, &name, tail, container.as_deref()).await,
         FunctionCommand::Delete { name, .. } => cluster::delete(&cluster, &name).await,
     }
 }
@@ -1002,7 +1013,9 @@ async fn run_function(verb: FunctionCommand) -> anyhow::Result<()> {
                 anyhow::bail!("{} answered {}", args.name, answer.status);
             }
         }
-        FunctionCommand::Logs { name, tail, target } => {
+        FunctionCommand::Logs {
+            name, tail, target, ..
+        } => {
             let mut url = format!(
                 "{}{ADMIN_PREFIX}functions/{name}/logs",
                 target.up.url.trim_end_matches('/')

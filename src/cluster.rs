@@ -331,8 +331,27 @@ pub async fn delete(cluster: &Cluster, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `function logs`: the logs of each of the function's pods.
-pub async fn logs(cluster: &Cluster, name: &str, tail: Option<i64>) -> anyhow::Result<()> {
+/// The container of a function's pod whose log is the function's output:
+/// the one asked for, else `runtime` (the image path's user code) when
+/// there is one, else the only one.
+pub fn log_container(pod: &Pod, wanted: Option<&str>) -> Option<String> {
+    if let Some(wanted) = wanted {
+        return Some(wanted.to_owned());
+    }
+    let containers = &pod.spec.as_ref()?.containers;
+    match containers.iter().find(|c| c.name == "runtime") {
+        Some(runtime) => Some(runtime.name.clone()),
+        None => containers.first().map(|c| c.name.clone()),
+    }
+}
+
+/// `function logs`: the function's output from each of its pods.
+pub async fn logs(
+    cluster: &Cluster,
+    name: &str,
+    tail: Option<i64>,
+    container: Option<&str>,
+) -> anyhow::Result<()> {
     let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
     let list = pods
         .list(&ListParams::default().labels(&format!("{FUNCTION_LABEL}={name}")))
@@ -348,6 +367,7 @@ pub async fn logs(cluster: &Cluster, name: &str, tail: Option<i64>) -> anyhow::R
         let pod_name = pod.name_any();
         let params = LogParams {
             tail_lines: tail,
+            container: log_container(&pod, container),
             ..LogParams::default()
         };
         let text = pods
@@ -389,4 +409,31 @@ pub async fn call(
     let status = response.status();
     let body = response.into_body().collect().await?.to_bytes();
     Ok((status, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(containers: &[&str]) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p"},
+            "spec": {"containers": containers.iter().map(|n| serde_json::json!({"name": n})).collect::<Vec<_>>()},
+        }))
+        .expect("a pod")
+    }
+
+    #[test]
+    fn logs_show_the_runtime_container_of_an_image_pod_by_default() {
+        let image_pod = pod(&["function", "runtime"]);
+        assert_eq!(log_container(&image_pod, None).as_deref(), Some("runtime"));
+        assert_eq!(
+            log_container(&image_pod, Some("function")).as_deref(),
+            Some("function")
+        );
+        assert_eq!(
+            log_container(&pod(&["function"]), None).as_deref(),
+            Some("function")
+        );
+    }
 }

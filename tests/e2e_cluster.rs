@@ -333,3 +333,35 @@ fn an_object_the_operator_cannot_decode_is_reported_and_does_not_stop_the_others
         ns.describe()
     );
 }
+
+#[test]
+fn a_function_on_its_image_answers_and_function_logs_shows_its_output() {
+    let cluster = cluster_or_skip!("a_function_on_its_image_answers");
+    let ns = cluster.namespace("image");
+    apply(
+        &ns,
+        "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {name: pyimage}\nspec:\n  runtime: python3.x\n  handler: hello.handler\n  image: ghcr.io/wasmless/runtime-python:0.1.0\n  function: |\n    def handler(event, context):\n        print('handled', event['data'], flush=True)\n        return 'from the image'\n",
+    );
+    wait_ready(&ns, "pyimage");
+    let placement = ns.kubectl_ok(&[
+        "get",
+        "function",
+        "pyimage",
+        "-o",
+        "jsonpath={.status.placement.path}",
+    ]);
+    assert_eq!(placement, "image");
+    let (ok, out, err) = ns.wasmless(&["function", "call", "pyimage", "--data", "marker-42"]);
+    assert!(ok, "call: {out}{err}\n{}", ns.describe());
+    assert_eq!(out, "from the image");
+    // The pod has the wasmless host and the runtime; logs shows the
+    // function's own output by default.
+    let logs = ns_eventually(&ns, "the function's output in its logs", READY, || {
+        let (ok, out, _) = ns.wasmless(&["function", "logs", "pyimage"]);
+        (ok && out.contains("handled marker-42")).then_some(out)
+    });
+    assert!(logs.contains("==> pyimage-"), "{logs}");
+    let (ok, out, err) = ns.wasmless(&["function", "logs", "pyimage", "-c", "function"]);
+    assert!(ok, "logs -c function: {out}{err}");
+    assert!(!out.contains("handled marker-42"), "{out}");
+}
