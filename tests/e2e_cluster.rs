@@ -365,3 +365,74 @@ fn a_function_on_its_image_answers_and_function_logs_shows_its_output() {
     assert!(ok, "logs -c function: {out}{err}");
     assert!(!out.contains("handled marker-42"), "{out}");
 }
+
+#[test]
+fn an_http_trigger_makes_an_ingress_and_with_the_gateway_api_an_http_route() {
+    let cluster = cluster_or_skip!("an_http_trigger_makes_an_ingress");
+    let ns = cluster.namespace("http");
+    apply(
+        &ns,
+        &(command_function("web", "web", "")
+            + "apiVersion: wasmless.io/v1alpha1\nkind: HTTPTrigger\nmetadata: {name: web-ingress}\nspec: {function: web, host: web.example.test, path: /}\n"),
+    );
+    let backend = ns_eventually(&ns, "the Ingress", READY, || {
+        let out = ns.kubectl(&[
+            "get",
+            "ingress",
+            "web-ingress",
+            "-o",
+            "jsonpath={.spec.rules[0].host} {.spec.rules[0].http.paths[0].backend.service.name}:{.spec.rules[0].http.paths[0].backend.service.port.number}",
+        ]);
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    });
+    assert_eq!(backend, "web.example.test web:8080");
+
+    // With the Gateway API's CRDs (from its Go module) installed, a trigger
+    // naming a Gateway gets an HTTPRoute attached to it.
+    let crds = std::process::Command::new("bash")
+        .arg(common::root().join("tests/cluster/gateway-api.sh"))
+        .output()
+        .expect("running gateway-api.sh");
+    assert!(
+        crds.status.success(),
+        "{}",
+        String::from_utf8_lossy(&crds.stderr)
+    );
+    let crds = String::from_utf8_lossy(&crds.stdout).trim().to_owned();
+    cluster.kubectl_ok(&["apply", "--server-side", "-f", &crds]);
+    cluster.kubectl_ok(&[
+        "wait",
+        "--for",
+        "condition=Established",
+        "crd/httproutes.gateway.networking.k8s.io",
+        "--timeout=60s",
+    ]);
+    apply(
+        &ns,
+        &format!(
+            "apiVersion: wasmless.io/v1alpha1\nkind: HTTPTrigger\nmetadata: {{name: web-route}}\nspec: {{function: web, host: web.example.test, path: /api, gateway: {{name: edge, namespace: {}}}}}\n",
+            ns.name
+        ),
+    );
+    let route = ns_eventually(&ns, "the HTTPRoute", READY, || {
+        let out = ns.kubectl(&[
+            "get",
+            "httproute",
+            "web-route",
+            "-o",
+            "jsonpath={.spec.parentRefs[0].name} {.spec.hostnames[0]} {.spec.rules[0].backendRefs[0].name}:{.spec.rules[0].backendRefs[0].port}",
+        ]);
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    });
+    assert_eq!(route, "edge web.example.test web:8080");
+    // The route is owned by its trigger: deleting the trigger removes it.
+    ns.kubectl_ok(&["delete", "httptrigger", "web-route", "--wait=true"]);
+    ns_eventually(&ns, "the HTTPRoute collected", READY, || {
+        let out = ns.kubectl(&["get", "httproute", "web-route"]);
+        (!out.status.success()).then_some(())
+    });
+}

@@ -20,3 +20,5 @@ KUBECONFIG_ADMIN="$CLUSTER_DIR/admin.kubeconfig"
 # Images the cluster runs; none can be pulled.
 PAUSE_IMAGE=wasmless.test/pause:1
 WASMLESS_IMAGE=wasmless.test/wasmless:e2e
+# The Gateway API release whose CRDs the HTTPRoute test installs (from its Go module).
+GATEWAY_API_VERSION=v1.4.1
