@@ -167,6 +167,17 @@ fn an_invalid_function_is_refused_with_its_reason_and_does_not_delay_a_valid_one
         ns.describe()
     );
     wait_ready(&ns, "fine");
+    // A name that would break its Service is refused by the API server.
+    let dir = common::tempdir();
+    let file = dir.join("digit.yaml");
+    std::fs::write(&file, command_function("9lives", "x", "")).expect("write");
+    let refused = ns.kubectl(&["apply", "-f", &file.display().to_string()]);
+    let said = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert!(
+        !refused.status.success(),
+        "a name starting with a digit was stored"
+    );
+    assert!(said.contains("starting with a letter"), "{said}");
     let (ok, out, err) = ns.wasmless(&["function", "call", "fine"]);
     assert!(ok, "call: {out}{err}");
     assert_eq!(out, "fine");
@@ -178,6 +189,18 @@ fn kubectl_scale_gives_a_function_three_ready_pods() {
     let ns = cluster.namespace("scale");
     apply(&ns, &command_function("scaled", "scaled", ""));
     wait_ready(&ns, "scaled");
+    // The schema defaults spec.replicas, so /scale (what an HPA or KEDA
+    // reads) says 1 rather than nothing.
+    let scale = cluster.kubectl_ok(&[
+        "get",
+        "--raw",
+        &format!(
+            "/apis/wasmless.io/v1alpha1/namespaces/{}/functions/scaled/scale",
+            ns.name
+        ),
+    ]);
+    let scale: serde_json::Value = serde_json::from_str(&scale).expect("a Scale");
+    assert_eq!(scale["spec"]["replicas"], 1, "{scale}");
     ns.kubectl_ok(&["scale", "function/scaled", "--replicas=3"]);
     ns_eventually(&ns, "three ready pods", READY, || {
         let ready = ns.kubectl_ok(&[

@@ -1,9 +1,12 @@
 //! The CustomResourceDefinitions of the wasmless API, generated from the
 //! Rust types: what `wasmless crds` prints and `manifests/crds.yaml` holds.
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, ValidationRule,
+};
 use kube::{CustomResourceExt, Resource};
 
+use super::function::NAME_RULE;
 use super::{
     API_VERSION, CronTrigger, CronTriggerResource, Function, FunctionResource, HttpTriggerResource,
     KafkaTrigger, KafkaTriggerResource, ObjectMeta,
@@ -22,6 +25,35 @@ pub fn custom_resource_definitions() -> Vec<CustomResourceDefinition> {
         CronTriggerResource::crd(),
         KafkaTriggerResource::crd(),
     ]
+    .into_iter()
+    .map(with_name_rule)
+    .collect()
+}
+
+/// Adds the rule on `metadata.name` (a DNS-1035 label: it names Services
+/// and goes into labels), which the API server checks on create.
+fn with_name_rule(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    for version in &mut crd.spec.versions {
+        if let Some(schema) = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+        {
+            schema
+                .x_kubernetes_validations
+                .get_or_insert_with(Vec::new)
+                .push(ValidationRule {
+                    rule: NAME_RULE.to_owned(),
+                    message: Some(
+                        "metadata.name: at most 63 lower-case letters, digits and '-', starting with a letter and ending with a letter or digit (it names the function's Service)"
+                            .to_owned(),
+                    ),
+                    reason: Some("FieldValueInvalid".to_owned()),
+                    ..ValidationRule::default()
+                });
+        }
+    }
+    crd
 }
 
 /// The CRDs as one multi-document YAML file, ready for `kubectl apply -f`.

@@ -159,7 +159,9 @@ pub struct FunctionSpec {
     /// `kubectl scale` and autoscalers through the scale subresource;
     /// ignored while `autoscaling` is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0, max = 10000))]
+    // The default is in the schema too, so that the scale subresource (and
+    // an HPA or KEDA reading it) sees 1, not nothing.
+    #[schemars(range(min = 0, max = 10000), extend("default" = 1))]
     pub replicas: Option<i32>,
     /// Cluster only: a HorizontalPodAutoscaler for the function's pods.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -313,7 +315,8 @@ impl Function {
                 format!("expected Function, found `{}`", self.kind),
             ));
         }
-        validate_name(&self.metadata.name).map_err(|m| InvalidSpec::new("metadata.name", m))?;
+        validate_resource_name(&self.metadata.name)
+            .map_err(|m| InvalidSpec::new("metadata.name", m))?;
         self.spec.validate()
     }
 
@@ -477,6 +480,26 @@ fn parse_checksum(text: &str) -> Result<[u8; 32], String> {
     Ok(digest)
 }
 
+/// The name of a Function or trigger: a DNS-1035 label (at most 63
+/// lower-case letters, digits and `-`, starting with a letter), since it
+/// names the function's Service and goes into label values. The CRDs hold
+/// the same rule ([`NAME_RULE`]), so `kubectl apply` refuses what `up`
+/// refuses.
+pub(crate) fn validate_resource_name(name: &str) -> Result<(), String> {
+    validate_name(name)?;
+    if name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` must start with a letter: it names the function's Service (a DNS-1035 label)"
+        ))
+    }
+}
+
+/// [`validate_resource_name`] as a CEL rule on `metadata.name`.
+pub const NAME_RULE: &str =
+    "size(self.metadata.name) <= 63 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')";
+
 /// A Secret or other object name: a DNS subdomain (lower-case letters,
 /// digits, `-` and `.`, at most 253 characters).
 pub(crate) fn validate_object_name(name: &str) -> Result<(), String> {
@@ -518,6 +541,19 @@ mod tests {
             "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata:\n  name: hello\nspec:\n{spec}"
         );
         serde_saphyr::from_str(&yaml).expect("test manifest parses")
+    }
+
+    #[test]
+    fn names_are_dns_1035_labels() {
+        assert!(validate_resource_name("hello-2").is_ok());
+        assert!(
+            validate_resource_name("2hello")
+                .unwrap_err()
+                .contains("start with a letter")
+        );
+        assert!(validate_resource_name(&"a".repeat(64)).is_err());
+        assert!(validate_resource_name("Hello").is_err());
+        assert!(validate_resource_name("a-").is_err());
     }
 
     #[test]

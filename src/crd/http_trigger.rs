@@ -5,7 +5,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::function::{InvalidSpec, validate_name, validate_object_name};
+use super::function::{InvalidSpec, validate_object_name, validate_resource_name};
 use super::status::TriggerStatus;
 
 /// Where and how a function is exposed over HTTP. `wasmless up` serves
@@ -101,7 +101,7 @@ impl HttpTriggerSpec {
     /// Checks the function name, the host and path, and that Ingress-only
     /// settings are not combined with a Gateway.
     pub fn validate(&self) -> Result<(), InvalidSpec> {
-        validate_name(&self.function).map_err(|m| InvalidSpec::new("spec.function", m))?;
+        validate_resource_name(&self.function).map_err(|m| InvalidSpec::new("spec.function", m))?;
         if let Some(host) = &self.host {
             let wildcard = host.strip_prefix("*.").unwrap_or(host);
             validate_object_name(wildcard).map_err(|_| {

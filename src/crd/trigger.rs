@@ -8,7 +8,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::function::{API_VERSION, InvalidSpec, ObjectMeta, validate_name};
+use super::function::{API_VERSION, InvalidSpec, ObjectMeta, validate_resource_name};
 use super::quantity::parse_duration;
 use super::schema;
 use super::status::TriggerStatus;
@@ -281,8 +281,10 @@ impl CronTrigger {
     /// Checks the header, the name, the function name and the schedule.
     pub fn validate(&self) -> Result<(), InvalidSpec> {
         check_header(&self.api_version, &self.kind, "CronTrigger")?;
-        validate_name(&self.metadata.name).map_err(|m| InvalidSpec::new("metadata.name", m))?;
-        validate_name(&self.spec.function).map_err(|m| InvalidSpec::new("spec.function", m))?;
+        validate_resource_name(&self.metadata.name)
+            .map_err(|m| InvalidSpec::new("metadata.name", m))?;
+        validate_resource_name(&self.spec.function)
+            .map_err(|m| InvalidSpec::new("spec.function", m))?;
         let schedule = parse_schedule(&self.spec.schedule)
             .map_err(|m| InvalidSpec::new("spec.schedule", m))?;
         if schedule
@@ -324,7 +326,8 @@ impl KafkaTrigger {
     /// Checks the header, the name and every spec field.
     pub fn validate(&self) -> Result<(), InvalidSpec> {
         check_header(&self.api_version, &self.kind, "KafkaTrigger")?;
-        validate_name(&self.metadata.name).map_err(|m| InvalidSpec::new("metadata.name", m))?;
+        validate_resource_name(&self.metadata.name)
+            .map_err(|m| InvalidSpec::new("metadata.name", m))?;
         let spec = &self.spec;
         if let Brokers::Other(value) = &spec.brokers {
             return Err(InvalidSpec::new(
@@ -382,7 +385,7 @@ impl KafkaTrigger {
                 ));
             }
             (Some(name), None) => {
-                validate_name(name).map_err(|m| InvalidSpec::new("spec.function", m))?;
+                validate_resource_name(name).map_err(|m| InvalidSpec::new("spec.function", m))?;
             }
             (None, Some(selector)) if selector.match_labels.is_empty() => {
                 return Err(InvalidSpec::new(
