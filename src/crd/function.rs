@@ -546,11 +546,7 @@ mod tests {
     #[test]
     fn names_are_dns_1035_labels() {
         assert!(validate_resource_name("hello-2").is_ok());
-        assert!(
-            validate_resource_name("2hello")
-                .unwrap_err()
-                .contains("start with a letter")
-        );
+        assert!(validate_resource_name("2hello").is_err_and(|e| e.contains("start with a letter")));
         assert!(validate_resource_name(&"a".repeat(64)).is_err());
         assert!(validate_resource_name("Hello").is_err());
         assert!(validate_resource_name("a-").is_err());
