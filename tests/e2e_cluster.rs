@@ -459,3 +459,78 @@ fn an_http_trigger_makes_an_ingress_and_with_the_gateway_api_an_http_route() {
         (!out.status.success()).then_some(())
     });
 }
+
+#[test]
+fn namespace_users_with_edit_manage_functions_and_with_view_read_them() {
+    let cluster = cluster_or_skip!("namespace_users_with_edit_manage_functions");
+    let ns = cluster.namespace("rbac");
+    ns.kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "alice-edit",
+        "--clusterrole=edit",
+        "--user=alice",
+    ]);
+    ns.kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "bob-view",
+        "--clusterrole=view",
+        "--user=bob",
+    ]);
+    let can = |user: &str, verb: &str, resource: &str| {
+        ns.kubectl(&["auth", "can-i", verb, resource, "--as", user])
+            .status
+            .success()
+    };
+    // The aggregation controller folds our roles into edit and view.
+    ns_eventually(&ns, "edit and view aggregated", READY, || {
+        (can("alice", "create", "functions.wasmless.io")
+            && can("bob", "list", "crontriggers.wasmless.io"))
+        .then_some(())
+    });
+    assert!(can("alice", "delete", "kafkatriggers.wasmless.io"));
+    assert!(can("alice", "update", "functions.wasmless.io/scale"));
+    assert!(can("bob", "get", "functions.wasmless.io"));
+    assert!(!can("bob", "create", "functions.wasmless.io"));
+    assert!(!can("bob", "delete", "httptriggers.wasmless.io"));
+    // Alice deploys a function of her own, and it runs.
+    let dir = common::tempdir();
+    let file = dir.join("alice.yaml");
+    std::fs::write(&file, command_function("alices", "hers", "")).expect("write");
+    ns.kubectl_ok(&["apply", "-f", &file.display().to_string(), "--as", "alice"]);
+    wait_ready(&ns, "alices");
+}
+
+#[test]
+fn a_users_image_that_runs_as_root_runs_as_its_dockerfile_says() {
+    let cluster = cluster_or_skip!("a_users_image_that_runs_as_root");
+    let ns = cluster.namespace("asimage");
+    let function = |name: &str, extra: &str| {
+        format!(
+            "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {{name: {name}}}\nspec:\n  runtime: python3.x\n  handler: who.handler\n  image: wasmless.test/python-root:1\n{extra}  function: |\n    import os\n    def handler(event, context):\n        with open('/written-by-the-function', 'w') as f:\n            f.write('x')\n        return 'uid %d, root file system writable' % os.getuid()\n---\n"
+        )
+    };
+    // An image without a USER line: root, and a file system it writes to.
+    apply(
+        &ns,
+        &(function("rooted", "") + &function("strict", "  imageSecurity: Restricted\n")),
+    );
+    wait_ready(&ns, "rooted");
+    let (ok, out, err) = ns.wasmless(&["function", "call", "rooted"]);
+    assert!(ok, "call: {out}{err}\n{}", ns.describe());
+    assert_eq!(out, "uid 0, root file system writable");
+    // Asked to be restricted, the same image is refused by the kubelet (it
+    // would run as root), and the Function says it is not available.
+    ns_eventually(&ns, "the restricted pod refused", READY, || {
+        let reasons = ns.kubectl_ok(&[
+            "get",
+            "pods",
+            "-l",
+            "function=strict",
+            "-o",
+            "jsonpath={.items[*].status.containerStatuses[*].state.waiting.reason}",
+        ]);
+        reasons.contains("CreateContainerConfigError").then_some(())
+    });
+}

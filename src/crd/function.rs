@@ -118,6 +118,14 @@ pub struct FunctionSpec {
     /// decides: wasm when it can, the runtime's image otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// Cluster only, on the image path: how the function's container runs.
+    /// `Restricted` (the default for the catalog's images): as a verified
+    /// non-root user, on a read-only root file system, with no
+    /// capabilities. `AsImage` (the default with `spec.image`): as the
+    /// image's Dockerfile says (its user, root included, and a writable
+    /// file system), still without privilege escalation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_security: Option<ImageSecurity>,
     /// The function's source, encoded as `functionContentType` says: text
     /// (WAT or source code), base64 bytes, a base64 zip, or a URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -227,6 +235,16 @@ pub struct EnvVar {
     pub value: String,
 }
 
+/// How a function's own container runs on the image path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ImageSecurity {
+    /// A verified non-root user, a read-only root file system, no
+    /// capabilities, no privilege escalation.
+    Restricted,
+    /// The image's own user and file system; no privilege escalation.
+    AsImage,
+}
+
 /// How `spec.function` is encoded (kubeless's content types).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum ContentType {
@@ -281,6 +299,7 @@ impl Default for FunctionSpec {
             runtime: default_runtime(),
             handler: None,
             image: None,
+            image_security: None,
             function: None,
             function_content_type: ContentType::Text,
             checksum: None,

@@ -168,7 +168,10 @@ pub async fn reconcile_http_trigger(
             delete_owned::<Ingress>(&ctx, &namespace, &name, trigger.as_ref()).await?;
         }
     }
-    let functions: Api<FunctionResource> = Api::namespaced(ctx.client.clone(), &namespace);
+    // Read through the guard: the trigger only needs to know that its
+    // Function exists, even one the operator cannot decode.
+    let functions: Api<DeserializeGuard<FunctionResource>> =
+        Api::namespaced(ctx.client.clone(), &namespace);
     let exists = functions
         .get_opt(&trigger.spec.function)
         .await

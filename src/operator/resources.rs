@@ -16,7 +16,9 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::merge::merge;
-use crate::crd::{ContentType, Function, FunctionResource, KafkaTrigger, WASM_RUNTIME};
+use crate::crd::{
+    ContentType, Function, FunctionResource, ImageSecurity, KafkaTrigger, WASM_RUNTIME,
+};
 use crate::runtimes::{Catalog, Dependencies, Path as RunPath, Placement};
 
 /// Where a container-image function's files are, in its pod.
@@ -528,6 +530,22 @@ pub fn desired_image_deployment(
     if !entry.command.is_empty() {
         runtime["command"] = json!(entry.command);
     }
+    // A user's image runs as its Dockerfile says unless asked otherwise;
+    // the pod-level non-root check moves to the containers that stay
+    // restricted.
+    let as_image = match spec.image_security {
+        Some(ImageSecurity::AsImage) => true,
+        Some(ImageSecurity::Restricted) => false,
+        None => spec.image.is_some(),
+    };
+    let image_context = if as_image {
+        runtime["securityContext"] = json!({"allowPrivilegeEscalation": false});
+        pod["securityContext"] = json!({"seccompProfile": {"type": "RuntimeDefault"}});
+        pod["containers"][0]["securityContext"]["runAsNonRoot"] = json!(true);
+        json!({"allowPrivilegeEscalation": false})
+    } else {
+        restricted.clone()
+    };
     pod["containers"]
         .as_array_mut()
         .expect("built as an array")
@@ -537,15 +555,21 @@ pub fn desired_image_deployment(
         .as_ref()
         .map(|install| install.command.clone())
         .unwrap_or_default();
-    let init = init_containers(
+    let mut init = init_containers(
         plain,
         settings,
         entry,
         &image,
         &install,
-        &restricted,
+        &image_context,
         &resources,
     );
+    if as_image {
+        // `prepare` runs the wasmless image: restricted as ever.
+        let mut context = restricted.clone();
+        context["runAsNonRoot"] = json!(true);
+        init[0]["securityContext"] = context;
+    }
     pod["initContainers"] = json!(init);
     serde_json::from_value(deployment)
         .map_err(|e| Refusal::invalid(format!("the image Deployment does not fit: {e}")))

@@ -42,7 +42,11 @@ use crate::triggers::TriggerMetrics;
 pub const CRON_LEASE: &str = "wasmless-cron";
 
 /// Every API permission the operator uses: (group, resource, verbs).
-/// manifests/rbac.yaml must grant these (a test checks it).
+/// manifests/rbac.yaml grants exactly these (a test checks it). A
+/// server-side apply that creates is authorized as `create`; setting an
+/// owner reference needs `delete` on the object (the
+/// OwnerReferencesPermissionEnforcement admission plugin) and, for
+/// `blockOwnerDeletion`, `update` on the owner's finalizers.
 pub const PERMISSIONS: &[(&str, &str, &[&str])] = &[
     ("wasmless.io", "functions", &["get", "list", "watch"]),
     ("wasmless.io", "httptriggers", &["get", "list", "watch"]),
@@ -52,23 +56,37 @@ pub const PERMISSIONS: &[(&str, &str, &[&str])] = &[
     ("wasmless.io", "httptriggers/status", &["patch"]),
     ("wasmless.io", "crontriggers/status", &["patch"]),
     ("wasmless.io", "kafkatriggers/status", &["patch"]),
-    ("", "configmaps", &["get", "list", "watch", "patch"]),
-    ("", "services", &["get", "list", "watch", "patch"]),
-    ("apps", "deployments", &["get", "list", "watch", "patch"]),
+    ("wasmless.io", "functions/finalizers", &["update"]),
+    ("wasmless.io", "httptriggers/finalizers", &["update"]),
+    (
+        "",
+        "configmaps",
+        &["list", "watch", "create", "patch", "delete"],
+    ),
+    (
+        "",
+        "services",
+        &["list", "watch", "create", "patch", "delete"],
+    ),
+    (
+        "apps",
+        "deployments",
+        &["list", "watch", "create", "patch", "delete"],
+    ),
     (
         "autoscaling",
         "horizontalpodautoscalers",
-        &["get", "list", "watch", "patch", "delete"],
+        &["get", "list", "watch", "create", "patch", "delete"],
     ),
     (
         "networking.k8s.io",
         "ingresses",
-        &["get", "list", "watch", "patch", "delete"],
+        &["get", "list", "watch", "create", "patch", "delete"],
     ),
     (
         "gateway.networking.k8s.io",
         "httproutes",
-        &["get", "patch", "delete"],
+        &["get", "create", "patch", "delete"],
     ),
     ("events.k8s.io", "events", &["create", "patch"]),
     ("coordination.k8s.io", "leases", &["get", "create", "patch"]),

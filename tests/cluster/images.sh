@@ -107,6 +107,10 @@ image ghcr.io/wasmless/runtime-python:0.1.0 "$python_root" "$(stamp_of "$python_
   --config.entrypoint python3 --config.entrypoint /runtime/server.py --config.user 65532:65532 \
   --config.env PYTHONUNBUFFERED=1 --config.env PYTHONDONTWRITEBYTECODE=1 \
   --config.env FUNC_DIR=/kubeless --config.env FUNC_PORT=8080
+# A user's image as many are: the same runtime, run as root (no USER).
+image wasmless.test/python-root:1 "$python_root" "$(stamp_of "$python_root/runtime/server.py" "$python_root/.complete")" \
+  --config.entrypoint python3 --config.entrypoint /runtime/server.py \
+  --config.env PYTHONUNBUFFERED=1 --config.env FUNC_DIR=/kubeless --config.env FUNC_PORT=8080
 node_root=$(with_packages nodejs nodejs)
 install -D -m 644 "$repo/runtimes/images/nodejs/server.js" "$node_root/runtime/server.js"
 image ghcr.io/wasmless/runtime-nodejs:0.1.0 "$node_root" "$(stamp_of "$node_root/runtime/server.js" "$node_root/.complete")" \

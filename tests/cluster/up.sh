@@ -183,7 +183,7 @@ start kube-apiserver kube-apiserver \
   --etcd-servers http://127.0.0.1:2379 \
   --bind-address "$NODE_IP" --advertise-address "$NODE_IP" --secure-port 6443 \
   --service-cluster-ip-range "$SERVICE_CIDR" \
-  --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction \
+  --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction,OwnerReferencesPermissionEnforcement \
   --allow-privileged=true \
   --client-ca-file "$pki/ca.crt" \
   --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
