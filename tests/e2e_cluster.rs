@@ -66,6 +66,14 @@ fn ns_eventually<T>(
         .eventually(what, limit, probe, || ns.describe())
 }
 
+/// `kubectl get OBJECT -o jsonpath=PATH`, when the object exists.
+fn jsonpath(ns: &Namespace<'_>, object: &str, path: &str) -> Option<String> {
+    let out = ns.kubectl(&["get", object, "-o", &format!("jsonpath={path}")]);
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// The Service's cluster IP.
 fn cluster_ip(ns: &Namespace<'_>, service: &str) -> String {
     ns.kubectl_ok(&[
@@ -399,16 +407,11 @@ fn an_http_trigger_makes_an_ingress_and_with_the_gateway_api_an_http_route() {
             + "apiVersion: wasmless.io/v1alpha1\nkind: HTTPTrigger\nmetadata: {name: web-ingress}\nspec: {function: web, host: web.example.test, path: /}\n"),
     );
     let backend = ns_eventually(&ns, "the Ingress", READY, || {
-        let out = ns.kubectl(&[
-            "get",
-            "ingress",
-            "web-ingress",
-            "-o",
-            "jsonpath={.spec.rules[0].host} {.spec.rules[0].http.paths[0].backend.service.name}:{.spec.rules[0].http.paths[0].backend.service.port.number}",
-        ]);
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        jsonpath(
+            &ns,
+            "ingress/web-ingress",
+            "{.spec.rules[0].host} {.spec.rules[0].http.paths[0].backend.service.name}:{.spec.rules[0].http.paths[0].backend.service.port.number}",
+        )
     });
     assert_eq!(backend, "web.example.test web:8080");
 
@@ -440,16 +443,11 @@ fn an_http_trigger_makes_an_ingress_and_with_the_gateway_api_an_http_route() {
         ),
     );
     let route = ns_eventually(&ns, "the HTTPRoute", READY, || {
-        let out = ns.kubectl(&[
-            "get",
-            "httproute",
-            "web-route",
-            "-o",
-            "jsonpath={.spec.parentRefs[0].name} {.spec.hostnames[0]} {.spec.rules[0].backendRefs[0].name}:{.spec.rules[0].backendRefs[0].port}",
-        ]);
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        jsonpath(
+            &ns,
+            "httproute/web-route",
+            "{.spec.parentRefs[0].name} {.spec.hostnames[0]} {.spec.rules[0].backendRefs[0].name}:{.spec.rules[0].backendRefs[0].port}",
+        )
     });
     assert_eq!(route, "edge web.example.test web:8080");
     // The route is owned by its trigger: deleting the trigger removes it.

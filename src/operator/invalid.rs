@@ -16,7 +16,10 @@ use kube::core::{DeserializeGuard, error_boundary::InvalidObject};
 use kube::runtime::events::EventType;
 use serde_json::json;
 
+use kube::runtime::controller::Action;
+
 use super::context::Context;
+use super::error::Error;
 use super::reconcile::{key, kind_name, publish};
 
 /// The condition reason of an object the operator cannot read.
@@ -53,6 +56,24 @@ where
             }
             None
         }
+    }
+}
+
+/// Runs `reconcile` on the object when it decoded; otherwise reports it
+/// and waits for a change. The shell every controller's reconcile runs in.
+pub async fn reconcile_decoded<K, F, Fut>(
+    object: Arc<DeserializeGuard<K>>,
+    ctx: Arc<Context>,
+    reconcile: F,
+) -> Result<Action, Error>
+where
+    K: Resource<DynamicType = ()> + Clone,
+    F: FnOnce(Arc<K>, Arc<Context>) -> Fut,
+    Fut: std::future::Future<Output = Result<Action, Error>>,
+{
+    match decoded(&object, &ctx).await {
+        Some(valid) => reconcile(valid, ctx).await,
+        None => Ok(Action::await_change()),
     }
 }
 

@@ -17,7 +17,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, ListParams};
 use kube::core::DeserializeGuard;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Controller;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
@@ -26,7 +26,7 @@ use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
 use super::context::Context;
-use super::invalid::decoded;
+use super::invalid::reconcile_decoded;
 use super::reconcile::{
     error_policy, reconcile_cron_trigger, reconcile_function, reconcile_http_trigger,
     reconcile_kafka_trigger,
@@ -173,12 +173,7 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
         ))
         .shutdown_on_signal()
         .run(
-            |function, ctx| async move {
-                match decoded(&function, &ctx).await {
-                    Some(function) => reconcile_function(function, ctx).await,
-                    None => Ok(Action::await_change()),
-                }
-            },
+            |object, ctx| reconcile_decoded(object, ctx, reconcile_function),
             error_policy,
             ctx.clone(),
         )
@@ -194,12 +189,7 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
         )
         .shutdown_on_signal()
         .run(
-            |trigger, ctx| async move {
-                match decoded(&trigger, &ctx).await {
-                    Some(trigger) => reconcile_kafka_trigger(trigger, ctx).await,
-                    None => Ok(Action::await_change()),
-                }
-            },
+            |object, ctx| reconcile_decoded(object, ctx, reconcile_kafka_trigger),
             error_policy,
             ctx.clone(),
         )
@@ -209,12 +199,7 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
         .owns(api::<Ingress>(&client, ns), all.clone())
         .shutdown_on_signal()
         .run(
-            |trigger, ctx| async move {
-                match decoded(&trigger, &ctx).await {
-                    Some(trigger) => reconcile_http_trigger(trigger, ctx).await,
-                    None => Ok(Action::await_change()),
-                }
-            },
+            |object, ctx| reconcile_decoded(object, ctx, reconcile_http_trigger),
             error_policy,
             ctx.clone(),
         )
@@ -225,12 +210,7 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
     let cron = cron
         .shutdown_on_signal()
         .run(
-            |trigger, ctx| async move {
-                match decoded(&trigger, &ctx).await {
-                    Some(trigger) => reconcile_cron_trigger(trigger, ctx).await,
-                    None => Ok(Action::await_change()),
-                }
-            },
+            |object, ctx| reconcile_decoded(object, ctx, reconcile_cron_trigger),
             error_policy,
             ctx.clone(),
         )
