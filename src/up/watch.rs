@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use notify::{RecursiveMode, Watcher};
 
-use crate::manifest::{ManifestFunction, absolute, read_manifest};
+use crate::manifest::{ManifestFunction, absolute, is_hidden, read_manifest};
 
 use super::registry::Origin;
 use super::server::App;
@@ -177,7 +177,7 @@ fn visible_under_root(path: &Path, app: &App) -> bool {
         path.strip_prefix(root).is_ok_and(|rest| {
             !rest
                 .components()
-                .any(|c| c.as_os_str().to_string_lossy().starts_with('.'))
+                .any(|c| is_hidden(Path::new(c.as_os_str())))
         })
     })
 }
