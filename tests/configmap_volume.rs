@@ -6,7 +6,7 @@
 mod common;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Up, manifest_inline, tempdir, wat_writing};
 
@@ -44,21 +44,8 @@ async fn a_configmap_volume_is_loaded_once_and_updated_in_place() {
         "2026_12_01_08_05_00.000000002",
         &manifest_inline("projected", &wat_writing("v2"), ""),
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (status, body) = up.get("/").await;
-        assert_eq!(status, 200);
-        if body == "v2" {
-            break;
-        }
-        assert_eq!(body, "v1");
-        assert!(
-            Instant::now() < deadline,
-            "the update was not loaded: {}",
-            up.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    up.wait_for_swap("/", "v1", "v2", Duration::from_secs(10))
+        .await;
     // The old data folder goes, as the kubelet removes it.
     std::fs::remove_dir_all(volume.join("..2026_12_01_08_00_00.000000001")).expect("remove");
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -347,21 +347,8 @@ async fn editing_a_manifest_or_its_module_reloads_the_function() {
         manifest_inline("version", &wat_writing("v2"), ""),
     )
     .expect("write");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let (status, body) = up.get("/version").await;
-        assert_eq!(status, 200);
-        if body == "v2" {
-            break;
-        }
-        assert_eq!(body, "v1", "only the old or the new version may answer");
-        assert!(
-            Instant::now() < deadline,
-            "the edit was not picked up: {}",
-            up.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    up.wait_for_swap("/version", "v1", "v2", Duration::from_secs(15))
+        .await;
 
     // Editing the module a manifest names reloads that function too.
     let module = dir.join("module.wat");

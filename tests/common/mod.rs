@@ -200,6 +200,26 @@ impl Up {
             .await
     }
 
+    /// Polls `path` until it answers `new`, within `limit`; until then
+    /// only `old` may answer (a swap never shows a third state).
+    pub async fn wait_for_swap(&self, path: &str, old: &str, new: &str, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let (status, body) = self.get(path).await;
+            assert_eq!(status, 200);
+            if body == new {
+                return;
+            }
+            assert_eq!(body, old, "only the old or the new version may answer");
+            assert!(
+                Instant::now() < deadline,
+                "{path} did not switch to {new}: {}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Runs `wasmless ARGS --url <this up>` and returns (success, stdout, stderr).
     pub fn cli(&self, args: &[&str]) -> (bool, String, String) {
         let out = Command::new(env!("CARGO_BIN_EXE_wasmless"))
