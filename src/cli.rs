@@ -120,13 +120,6 @@ pub struct OperatorArgs {
     /// The cluster's DNS domain.
     #[arg(long, default_value = "cluster.local", env = "WASMLESS_CLUSTER_DOMAIN")]
     pub cluster_domain: String,
-    /// Where the cron scheduler keeps the last tick of each trigger.
-    #[arg(
-        long,
-        default_value = "/tmp/wasmless/operator",
-        env = "WASMLESS_STATE_DIR"
-    )]
-    pub state_dir: PathBuf,
 }
 
 impl TryFrom<OperatorArgs> for crate::operator::run::OperatorConfig {
@@ -154,7 +147,6 @@ impl TryFrom<OperatorArgs> for crate::operator::run::OperatorConfig {
             listen: args.listen,
             lease_namespace: args.lease_namespace,
             identity,
-            state_dir: Some(args.state_dir),
         })
     }
 }

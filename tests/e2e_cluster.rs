@@ -532,3 +532,88 @@ fn a_users_image_that_runs_as_root_runs_as_its_dockerfile_says() {
         reasons.contains("CreateContainerConfigError").then_some(())
     });
 }
+
+/// The operator pod holding the cron Lease.
+fn cron_leader(cluster: &common::cluster::Installed) -> String {
+    cluster.kubectl_ok(&[
+        "-n",
+        "wasmless",
+        "get",
+        "lease",
+        "wasmless-cron",
+        "-o",
+        "jsonpath={.spec.holderIdentity}",
+    ])
+}
+
+/// The tick times the function printed (`tick beat TIME`), in the order
+/// of its pods' logs.
+fn ticks_logged(ns: &Namespace<'_>, function: &str) -> Vec<String> {
+    let (ok, out, _) = ns.wasmless(&["function", "logs", function]);
+    if !ok {
+        return Vec::new();
+    }
+    out.lines()
+        .filter_map(|l| l.split_once("tick beat "))
+        .filter_map(|(_, rest)| rest.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn cron_ticks_reach_the_function_and_go_on_when_the_lease_holder_dies() {
+    let cluster = cluster_or_skip!("cron_ticks_reach_the_function");
+    let ns = cluster.namespace("cron");
+    apply(
+        &ns,
+        "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {name: ticker}\nspec:\n  runtime: python3.x\n  handler: ticker.handler\n  function: |\n    def handler(event, context):\n        print('tick', event['data'], event['event-time'], flush=True)\n        return 'ok'\n---\napiVersion: wasmless.io/v1alpha1\nkind: CronTrigger\nmetadata: {name: every-second}\nspec:\n  function: ticker\n  schedule: '* * * * * *'\n  payload: beat\n",
+    );
+    wait_ready(&ns, "ticker");
+    // The leader posts each tick to ticker.NAMESPACE.svc.cluster.local:
+    // the cluster's DNS, its Service and kube-proxy on the way.
+    ns_eventually(&ns, "three ticks in the function's logs", READY, || {
+        (ticks_logged(&ns, "ticker").len() >= 3).then_some(())
+    });
+    for tick in ticks_logged(&ns, "ticker") {
+        chrono::DateTime::parse_from_rfc3339(&tick).expect("the tick's time as event-time");
+    }
+    // The last tick is kept where the next leader finds it.
+    let last = ns_eventually(&ns, "status.lastScheduleTime", READY, || {
+        jsonpath(&ns, "crontrigger/every-second", "{.status.lastScheduleTime}")
+            .filter(|t| !t.is_empty())
+    });
+    chrono::DateTime::parse_from_rfc3339(&last).expect("an RFC 3339 time");
+
+    // Kill the Lease's holder: the other replica takes the Lease and the
+    // ticks go on.
+    let leader = cron_leader(cluster);
+    assert!(leader.starts_with("wasmless-operator-"), "{leader:?}");
+    cluster.kubectl_ok(&[
+        "-n",
+        "wasmless",
+        "delete",
+        "pod",
+        &leader,
+        "--grace-period=0",
+        "--force",
+        "--wait=false",
+    ]);
+    let before = ticks_logged(&ns, "ticker").len();
+    let successor = ns_eventually(&ns, "another replica holding the cron Lease", READY, || {
+        let holder = cron_leader(cluster);
+        (!holder.is_empty() && holder != leader).then_some(holder)
+    });
+    let taken_over = ticks_logged(&ns, "ticker").len();
+    assert!(taken_over >= before, "{taken_over} < {before}");
+    ns_eventually(&ns, "ticks from the new leader", READY, || {
+        (ticks_logged(&ns, "ticker").len() >= taken_over + 3).then_some(())
+    });
+    // Each tick time reached the function; a new leader starts from the
+    // last recorded tick, so it repeats at most the one in flight.
+    let lines = ticks_logged(&ns, "ticker");
+    let distinct: std::collections::BTreeSet<&String> = lines.iter().collect();
+    assert!(
+        lines.len() - distinct.len() <= 1,
+        "ticks repeated after {leader} gave way to {successor}: {lines:?}"
+    );
+}

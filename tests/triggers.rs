@@ -727,7 +727,7 @@ async fn the_cluster_scheduler_fires_only_while_it_holds_the_lease() {
             // Stands in for http://{function}.{namespace}.svc...: the
             // namespace must have been filled in for the path to exist.
             url_template: format!("{}/{{function}}?ns={{namespace}}", up.url),
-            state_dir: Some(tempdir()),
+            ticks: wasmless::operator::scheduler::Ticks::Folder(tempdir()),
         },
         TriggerMetrics::default(),
         stop.clone(),

@@ -74,4 +74,9 @@ pub struct TriggerStatus {
     /// Where the trigger is reachable (an HTTPTrigger's URL).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// A CronTrigger's last tick handled (fired, or skipped under
+    /// `catchUp: skip`), written by the replica that fires it, so that the
+    /// next one neither repeats nor silently misses ticks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_schedule_time: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
 }

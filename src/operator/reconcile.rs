@@ -516,9 +516,18 @@ fn status_patch<S: Serialize>(current: Option<&S>, status: &S) -> serde_json::Va
     if let (Some(serde_json::Value::Object(old)), serde_json::Value::Object(new)) =
         (old, &mut patch)
     {
-        for key in old.keys() {
-            if !new.contains_key(key) {
-                new.insert(key.clone(), serde_json::Value::Null);
+        for (key, value) in &old {
+            match new.get(key) {
+                None => {
+                    new.insert(key.clone(), serde_json::Value::Null);
+                }
+                // Unchanged: left out, so that a field another writer
+                // keeps (the cron scheduler's lastScheduleTime) is not
+                // set back to the value this reconcile saw.
+                Some(same) if same == value => {
+                    new.remove(key);
+                }
+                Some(_) => {}
             }
         }
     }
@@ -567,6 +576,7 @@ where
         observed_generation: trigger.meta().generation,
         conditions: vec![refused(trigger, &trigger_conditions(current), &refusal)],
         url: None,
+        last_schedule_time: last_schedule_time(current),
     };
     write_status(ctx, trigger, current.as_ref(), status).await?;
     warn(ctx, trigger, &refusal).await;
@@ -599,11 +609,19 @@ where
             Timestamp::now(),
         )],
         url,
+        last_schedule_time: last_schedule_time(current),
     };
     write_status(ctx, trigger, current.as_ref(), status).await?;
     ctx.count(kind_name::<K>(), "ok");
     ctx.succeeded(&key(trigger));
     Ok(Action::requeue(RESYNC))
+}
+
+/// The cron scheduler's own field, kept by the reconcilers' patches.
+fn last_schedule_time(
+    current: &Option<TriggerStatus>,
+) -> Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time> {
+    current.as_ref().and_then(|s| s.last_schedule_time.clone())
 }
 
 fn is_ready(conditions: &[Condition]) -> bool {
@@ -655,6 +673,15 @@ mod tests {
             "{patch}"
         );
         assert_eq!(status_patch(None, &after), json!({"observedGeneration": 2}));
+        let mut same_url = after.clone();
+        same_url.url = Some("http://old".into());
+        let mut before = before;
+        before.placement = None;
+        assert_eq!(
+            status_patch(Some(&before), &same_url),
+            json!({"observedGeneration": 2}),
+            "unchanged fields are left out"
+        );
     }
 
     #[test]

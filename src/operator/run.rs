@@ -3,7 +3,6 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -105,8 +104,6 @@ pub struct OperatorConfig {
     pub lease_namespace: String,
     /// This replica's name in the Lease and in Events.
     pub identity: String,
-    /// Where the scheduler keeps the last tick of each cron trigger.
-    pub state_dir: Option<PathBuf>,
 }
 
 fn api<K>(client: &Client, namespace: &Option<String>) -> Api<K>
@@ -237,7 +234,7 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
                 config.settings.cluster_domain,
                 super::resources::FUNCTION_PORT
             ),
-            state_dir: config.state_dir.clone(),
+            ticks: scheduler::Ticks::Status(client.clone()),
         },
         trigger_metrics,
         stop.clone(),

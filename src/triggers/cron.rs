@@ -10,8 +10,9 @@
 //! never piled up: with `catchUp: once` the latest missed tick fires once as
 //! soon as the scheduler runs again; with `catchUp: skip` it does not. To
 //! know what was missed across restarts, the scheduler keeps the time of the
-//! last tick it handled in a state file (`<state-dir>/cron/<trigger>.last`,
-//! an RFC 3339 time).
+//! last tick it handled in a [`TickStore`]: under `up` a state file
+//! (`<state-dir>/cron/<trigger>.last`, an RFC 3339 time), on a cluster the
+//! trigger's `status.lastScheduleTime`, where the next leader finds it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,6 +32,47 @@ pub const MISSED_AFTER: Duration = Duration::from_secs(2);
 /// or a suspended machine is noticed.
 const MAX_SLEEP: Duration = Duration::from_secs(1);
 
+/// Where a job keeps the time of the last tick it handled, so that a
+/// restart (or a new leader) neither repeats ticks nor misses them unseen.
+pub trait TickStore: Send + Sync + std::fmt::Debug {
+    /// The last tick handled, if one was recorded.
+    fn load(&self) -> Option<DateTime<Utc>>;
+    /// Records `last`; a failure is logged, never fatal.
+    fn save(&self, last: DateTime<Utc>);
+}
+
+/// A [`TickStore`] in one file holding an RFC 3339 time.
+#[derive(Debug)]
+struct FileTicks {
+    trigger: String,
+    file: PathBuf,
+}
+
+impl TickStore for FileTicks {
+    fn load(&self) -> Option<DateTime<Utc>> {
+        let text = std::fs::read_to_string(&self.file).ok()?;
+        DateTime::parse_from_rfc3339(text.trim())
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    }
+
+    fn save(&self, last: DateTime<Utc>) {
+        let file = &self.file;
+        let written = file
+            .parent()
+            .map(std::fs::create_dir_all)
+            .unwrap_or(Ok(()))
+            .and_then(|()| {
+                let tmp = file.with_extension("tmp");
+                std::fs::write(&tmp, last.to_rfc3339())?;
+                std::fs::rename(&tmp, file)
+            });
+        if let Err(err) = written {
+            tracing::warn!(trigger = %self.trigger, "cannot record the last cron tick in {}: {err}", file.display());
+        }
+    }
+}
+
 /// A validated cron trigger, ready to run.
 #[derive(Clone, Debug)]
 pub struct CronJob {
@@ -40,7 +82,7 @@ pub struct CronJob {
     data: Bytes,
     content_type: String,
     catch_up: CatchUp,
-    state_file: Option<PathBuf>,
+    ticks: Option<Arc<dyn TickStore>>,
 }
 
 impl CronJob {
@@ -68,8 +110,19 @@ impl CronJob {
                 .clone()
                 .unwrap_or_else(|| default_type.to_owned()),
             catch_up: spec.catch_up,
-            state_file: state_dir.map(|d| d.join("cron").join(format!("{}.last", trigger.name()))),
+            ticks: state_dir.map(|d| {
+                Arc::new(FileTicks {
+                    trigger: trigger.name().to_owned(),
+                    file: d.join("cron").join(format!("{}.last", trigger.name())),
+                }) as Arc<dyn TickStore>
+            }),
         })
+    }
+
+    /// Keeps the last tick in `ticks` instead of a state file.
+    pub fn keep_ticks_in(mut self, ticks: Arc<dyn TickStore>) -> Self {
+        self.ticks = Some(ticks);
+        self
     }
 
     /// The event for the tick at `time`.
@@ -107,27 +160,12 @@ impl CronJob {
     }
 
     fn load_last(&self) -> Option<DateTime<Utc>> {
-        let text = std::fs::read_to_string(self.state_file.as_ref()?).ok()?;
-        DateTime::parse_from_rfc3339(text.trim())
-            .ok()
-            .map(|t| t.with_timezone(&Utc))
+        self.ticks.as_ref()?.load()
     }
 
     fn save_last(&self, last: DateTime<Utc>) {
-        let Some(file) = &self.state_file else {
-            return;
-        };
-        let written = file
-            .parent()
-            .map(std::fs::create_dir_all)
-            .unwrap_or(Ok(()))
-            .and_then(|()| {
-                let tmp = file.with_extension("tmp");
-                std::fs::write(&tmp, last.to_rfc3339())?;
-                std::fs::rename(&tmp, file)
-            });
-        if let Err(err) = written {
-            tracing::warn!(trigger = %self.name, "cannot record the last cron tick in {}: {err}", file.display());
+        if let Some(ticks) = &self.ticks {
+            ticks.save(last);
         }
     }
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the test cluster's Kubernetes (one multi-call binary, `kube`, from
-# the k8s.io/kubernetes module of ./kube/go.mod, with etcd linked in) into
+# the k8s.io/kubernetes module of ./kube/go.mod, with etcd linked in) and
+# its DNS server (`coredns`, from ./dns/go.mod) into
 # $WASMLESS_CLUSTER_CACHE/bin, with links named after each command. Go's
 # module and build caches make a second run take seconds.
 set -euo pipefail
@@ -30,6 +31,19 @@ else
   mv "$bin/kube.tmp" "$bin/kube"
   echo "$inputs" >"$stamp"
   echo "built kubernetes $version in $((SECONDS - started)) s" >&2
+fi
+cd "$here/dns"
+dns_stamp="$cache/bin/.stamp-coredns"
+inputs=$(cat go.mod go.sum main.go | sha256sum | cut -d' ' -f1)
+if [[ -x "$bin/coredns" && -f "$dns_stamp" && "$(cat "$dns_stamp")" == "$inputs" ]]; then
+  echo "coredns: up to date in $bin" >&2
+else
+  echo "building coredns (the cluster's DNS) ..." >&2
+  started=$SECONDS
+  CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bin/coredns.tmp" .
+  mv "$bin/coredns.tmp" "$bin/coredns"
+  echo "$inputs" >"$dns_stamp"
+  echo "built coredns in $((SECONDS - started)) s" >&2
 fi
 for name in etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl; do
   ln -sf kube "$bin/$name"

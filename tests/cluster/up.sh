@@ -73,6 +73,7 @@ issue controller-manager "/CN=system:kube-controller-manager"
 issue scheduler "/CN=system:kube-scheduler"
 issue kubelet "/O=system:nodes/CN=system:node:$NODE_NAME" "IP:$NODE_IP,DNS:$NODE_NAME"
 issue kube-proxy "/CN=system:kube-proxy"
+issue coredns "/CN=system:coredns"
 kubeconfig() {
   local name=$1
   cat >"$CLUSTER_DIR/$name.kubeconfig" <<EOF
@@ -97,7 +98,7 @@ current-context: wasmless-test
 EOF
   chmod 600 "$CLUSTER_DIR/$name.kubeconfig"
 }
-for name in admin controller-manager scheduler kubelet kube-proxy; do kubeconfig "$name"; done
+for name in admin controller-manager scheduler kubelet kube-proxy coredns; do kubeconfig "$name"; done
 
 # --- the node's network -------------------------------------------------
 step "network: bridge $BRIDGE with $NODE_IP, pods in $POD_CIDR, services in $SERVICE_CIDR"
@@ -138,7 +139,8 @@ cat >"$CLUSTER_DIR/cni/10-wasmless.conflist" <<EOF
   ]
 }
 EOF
-# Pods get no name servers: nothing outside the cluster is theirs to reach.
+# Pods get the cluster's DNS (CoreDNS on the node's address, below) and no
+# upstream name servers: nothing outside the cluster is theirs to reach.
 : >"$CLUSTER_DIR/resolv.conf"
 
 # --- processes ----------------------------------------------------------
@@ -211,6 +213,49 @@ start kube-scheduler kube-scheduler \
   --authorization-kubeconfig "$CLUSTER_DIR/scheduler.kubeconfig" \
   --bind-address 127.0.0.1 --leader-elect=false --profiling=false
 
+step "coredns"
+# What the kubernetes plugin reads, as the upstream system:coredns role.
+admin_kubectl apply -f - >/dev/null <<EOF
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: system:coredns
+rules:
+- apiGroups: [""]
+  resources: [services, pods, namespaces]
+  verbs: [list, watch]
+- apiGroups: [discovery.k8s.io]
+  resources: [endpointslices]
+  verbs: [list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: system:coredns
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: system:coredns
+subjects:
+- apiGroup: rbac.authorization.k8s.io
+  kind: User
+  name: system:coredns
+EOF
+cat >"$CLUSTER_DIR/Corefile" <<EOF
+cluster.local:53 in-addr.arpa:53 {
+    bind $NODE_IP
+    errors
+    health 127.0.0.1:8053
+    kubernetes cluster.local in-addr.arpa {
+        kubeconfig $CLUSTER_DIR/coredns.kubeconfig wasmless-test
+        pods insecure
+        ttl 5
+    }
+}
+EOF
+start coredns coredns -conf "$CLUSTER_DIR/Corefile"
+wait_for coredns 60 curl -fsS http://127.0.0.1:8053/health
+
 step "containerd"
 cat >"$CLUSTER_DIR/containerd.toml" <<EOF
 version = 2
@@ -268,6 +313,7 @@ cgroupDriver: cgroupfs
 failCgroupV1: false
 failSwapOn: false
 clusterDomain: cluster.local
+clusterDNS: [$NODE_IP]
 resolvConf: $CLUSTER_DIR/resolv.conf
 # Nothing can be pulled, and a full disk must not evict the test's pods.
 imageGCHighThresholdPercent: 100
