@@ -579,8 +579,12 @@ fn cron_ticks_reach_the_function_and_go_on_when_the_lease_holder_dies() {
     }
     // The last tick is kept where the next leader finds it.
     let last = ns_eventually(&ns, "status.lastScheduleTime", READY, || {
-        jsonpath(&ns, "crontrigger/every-second", "{.status.lastScheduleTime}")
-            .filter(|t| !t.is_empty())
+        jsonpath(
+            &ns,
+            "crontrigger/every-second",
+            "{.status.lastScheduleTime}",
+        )
+        .filter(|t| !t.is_empty())
     });
     chrono::DateTime::parse_from_rfc3339(&last).expect("an RFC 3339 time");
 
@@ -616,4 +620,131 @@ fn cron_ticks_reach_the_function_and_go_on_when_the_lease_holder_dies() {
         lines.len() - distinct.len() <= 1,
         "ticks repeated after {leader} gave way to {successor}: {lines:?}"
     );
+}
+
+/// Copies `from` to `to` on a thread of its own until `from` ends.
+fn pipe(mut from: std::net::TcpStream, mut to: std::net::TcpStream) {
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut from, &mut to);
+        let _ = to.shutdown(std::net::Shutdown::Write);
+    });
+}
+
+/// A Kafka-protocol broker that the pods reach: librdkafka's mock cluster
+/// (which listens on loopback only) behind a forwarder on the node's
+/// address, and advertised there, so that metadata sends clients back to
+/// it. The producer owns the broker; it lives as long as the value.
+struct PodBroker {
+    producer: rdkafka::producer::BaseProducer,
+    /// `198.18.0.1:PORT`.
+    address: String,
+}
+
+impl PodBroker {
+    // One FFI call: librdkafka's mock cluster has no safe setter for the
+    // address it advertises.
+    #[allow(unsafe_code)]
+    fn start() -> PodBroker {
+        use rdkafka::ClientConfig;
+        use rdkafka::producer::Producer as _;
+        let producer: rdkafka::producer::BaseProducer = ClientConfig::new()
+            .set("test.mock.num.brokers", "1")
+            .set("message.timeout.ms", "30000")
+            .create()
+            .expect("a producer with its mock broker");
+        let mock = producer.client().mock_cluster().expect("its mock cluster");
+        let loopback = mock.bootstrap_servers();
+        let forwarder = std::net::TcpListener::bind("198.18.0.1:0")
+            .expect("a port on the test cluster's bridge");
+        let port = forwarder.local_addr().expect("its address").port();
+        std::thread::spawn(move || {
+            for client in forwarder.incoming().flatten() {
+                let Ok(broker) = std::net::TcpStream::connect(&loopback) else {
+                    continue;
+                };
+                let (Ok(client_reads), Ok(broker_writes)) =
+                    (client.try_clone(), broker.try_clone())
+                else {
+                    continue;
+                };
+                pipe(client_reads, broker_writes);
+                pipe(broker, client);
+            }
+        });
+        let host = std::ffi::CString::new("198.18.0.1").expect("no NUL");
+        // SAFETY: the mock cluster belongs to `producer`, which outlives
+        // this call; librdkafka copies the host name.
+        unsafe {
+            rdkafka::bindings::rd_kafka_mock_broker_set_host_port(
+                rdkafka::bindings::rd_kafka_handle_mock_cluster(producer.client().native_ptr()),
+                1,
+                host.as_ptr(),
+                i32::from(port),
+            );
+        }
+        mock.create_topic("orders", 2, 1).expect("a topic");
+        drop(mock);
+        PodBroker {
+            producer,
+            address: format!("198.18.0.1:{port}"),
+        }
+    }
+
+    /// Publishes `data` to `topic` and waits until the broker has it.
+    fn publish(&self, topic: &str, keys_and_data: &[(String, String)]) {
+        use rdkafka::producer::{BaseRecord, Producer as _};
+        for (key, data) in keys_and_data {
+            self.producer
+                .send(BaseRecord::to(topic).key(key).payload(data))
+                .map_err(|(e, _)| e)
+                .expect("queued");
+        }
+        self.producer
+            .flush(Duration::from_secs(30))
+            .expect("every message acknowledged");
+    }
+}
+
+#[test]
+fn a_kafka_trigger_delivers_every_message_to_the_function_in_its_pods() {
+    let cluster = cluster_or_skip!("a_kafka_trigger_delivers_every_message");
+    let ns = cluster.namespace("kafka");
+    let broker = PodBroker::start();
+    apply(
+        &ns,
+        &format!(
+            "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {{name: consumer}}\nspec:\n  runtime: python3.x\n  handler: consumer.handler\n  function: |\n    def handler(event, context):\n        print('got', event['data'], flush=True)\n        return 'ok'\n---\napiVersion: wasmless.io/v1alpha1\nkind: KafkaTrigger\nmetadata: {{name: orders}}\nspec:\n  brokers: {brokers}\n  topic: orders\n  function: consumer\n  startFrom: earliest\n",
+            brokers = broker.address
+        ),
+    );
+    wait_ready(&ns, "consumer");
+    const N: usize = 30;
+    let messages: Vec<(String, String)> = (0..N)
+        .map(|i| (format!("key-{}", i % 5), format!("order-{i}")))
+        .collect();
+    broker.publish("orders", &messages);
+    // The consumer runs in the function's pod (the trigger rides in its
+    // ConfigMap); every message reaches the function at least once.
+    let logged = ns_eventually(&ns, "every message in the function's logs", READY, || {
+        let (ok, out, _) = ns.wasmless(&["function", "logs", "consumer"]);
+        let got: std::collections::BTreeSet<String> = out
+            .lines()
+            .filter_map(|l| l.split_once("got "))
+            .filter_map(|(_, rest)| rest.split_whitespace().next())
+            .map(str::to_owned)
+            .collect();
+        (ok && got.len() >= N).then_some(got)
+    });
+    for (_, data) in &messages {
+        assert!(
+            logged.contains(data),
+            "{data} was not delivered: {logged:?}"
+        );
+    }
+    let ready = jsonpath(
+        &ns,
+        "kafkatrigger/orders",
+        r#"{.status.conditions[?(@.type=="Ready")].status}"#,
+    );
+    assert_eq!(ready.as_deref(), Some("True"), "{}", ns.describe());
 }
