@@ -5,25 +5,28 @@
 
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
-# librdkafka is built from source by the rdkafka crate; the Python runtime
-# is built with componentize-py in a virtualenv, the JavaScript runtime is a
-# Rust component.
+# librdkafka is built from source by the rdkafka crate, with OpenSSL (TLS
+# and SASL to brokers); the Python runtime is built with componentize-py in
+# a virtualenv, the JavaScript runtime is a Rust component.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends build-essential zlib1g-dev python3 python3-venv python3-pip \
+ && apt-get install -y --no-install-recommends build-essential pkg-config libssl-dev zlib1g-dev python3 python3-venv python3-pip \
  && rm -rf /var/lib/apt/lists/*
 COPY . .
+# The runtimes by the recipe CI tests them with (runtimes/build.sh: the
+# JavaScript runtime pre-initialized by this very binary).
 RUN rustup target add wasm32-wasip2 \
- && cargo build --release --locked --target wasm32-wasip2 -p wasmless-js \
- && mkdir -p runtimes/dist \
- && cp target/wasm32-wasip2/release/wasmless_js.wasm runtimes/dist/js.wasm \
  && cargo build --release --locked --bin wasmless \
  && cp target/release/wasmless /wasmless \
  && strip /wasmless \
- && bash runtimes/python/build.sh
+ && WASMLESS_BIN=/wasmless bash runtimes/build.sh
 
 # The binary needs glibc and zlib (librdkafka's compression), both in the
-# slim base; TLS roots are compiled in.
+# slim base, and OpenSSL with the CA roots (librdkafka's TLS; the Kubernetes
+# client's roots are compiled in).
 FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libssl3 ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
 COPY --from=build /wasmless /usr/local/bin/wasmless
 # Found by the binary at ../share/wasmless/runtimes.
 COPY --from=build /src/runtimes/dist/python.wasm /src/runtimes/dist/js.wasm /usr/local/share/wasmless/runtimes/

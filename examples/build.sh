@@ -16,19 +16,7 @@ for name in hello echo http_hello misbehave recorder; do
 done
 cp "$target_dir/wasm32-wasip1/release/command.wasm" "$out/command.wasm"
 ls -l "$out"/*.wasm >&2
-# The runtimes of source functions: JavaScript (the Boa engine, a Rust
-# component) and Python (CPython as a component).
-echo "building the JavaScript runtime (wasm32-wasip2) ..." >&2
-cargo build --release --target wasm32-wasip2 -p wasmless-js
-mkdir -p runtimes/dist
-# Its Boa engine is made once here, not in each instance: `wasmless
-# pre-init` runs the runtime's init with no function named and writes the
-# snapshot of its memory (wasmtime's Wizer) as runtimes/dist/js.wasm.
-js_built="$target_dir/wasm32-wasip2/release/wasmless_js.wasm"
-cargo build --bin wasmless
-if [[ ! runtimes/dist/js.wasm -nt "$js_built" || ! runtimes/dist/js.wasm -nt "$target_dir/debug/wasmless" ]]; then
-  echo "pre-initializing the JavaScript runtime (a snapshot of its Boa engine) ..." >&2
-  "$target_dir/debug/wasmless" pre-init "$js_built" runtimes/dist/js.wasm.tmp
-  mv runtimes/dist/js.wasm.tmp runtimes/dist/js.wasm
-fi
-bash runtimes/python/build.sh >&2
+# The runtimes of source functions (JavaScript pre-initialized, Python), by
+# the recipe the Dockerfile uses too. The tests pass the binary they run as
+# WASMLESS_BIN, so nothing is built twice.
+bash runtimes/build.sh

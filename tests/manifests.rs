@@ -171,3 +171,71 @@ fn the_image_runs_wasmless_as_a_numeric_non_root_user() {
     assert!(dockerfile.contains("--bin wasmless"));
     assert!(dockerfile.matches("FROM ").count() >= 2, "multi-stage");
 }
+
+/// The packages an `apt-get install` line of `text` after `from` installs.
+fn apt_packages(text: &str, from: &str) -> Vec<String> {
+    let rest = &text[text.find(from).expect("the marker")..];
+    let line = rest
+        .lines()
+        .find(|l| l.contains("apt-get install"))
+        .expect("an apt-get install");
+    let mut packages: Vec<String> = line
+        .split_whitespace()
+        .skip_while(|w| *w != "install")
+        .skip(1)
+        .filter(|w| !w.starts_with('-') && *w != "\\" && *w != "&&")
+        .take_while(|w| !w.starts_with("rm"))
+        .map(str::to_owned)
+        .collect();
+    packages.sort();
+    packages
+}
+
+#[test]
+fn the_test_clusters_image_is_the_dockerfiles_runtime_stage() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).expect("Dockerfile");
+    let images = std::fs::read_to_string(root.join("tests/cluster/images.sh")).expect("images.sh");
+    // The runtimes by the recipe the tests and CI use.
+    assert!(
+        dockerfile.contains("bash runtimes/build.sh"),
+        "the Dockerfile builds the runtimes with runtimes/build.sh"
+    );
+    let examples = std::fs::read_to_string(root.join("examples/build.sh")).expect("build.sh");
+    assert!(examples.contains("bash runtimes/build.sh"));
+    // The same runtime packages on the same Debian.
+    let runtime_stage = apt_packages(&dockerfile, "FROM debian:bookworm-slim");
+    let line = images
+        .lines()
+        .find(|l| l.contains("with_packages wasmless"))
+        .expect("the wasmless root file system");
+    let mut tested: Vec<String> = line
+        .split("with_packages wasmless")
+        .nth(1)
+        .expect("packages")
+        .trim_end_matches(')')
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    tested.sort();
+    assert_eq!(
+        runtime_stage, tested,
+        "Dockerfile and tests/cluster/images.sh"
+    );
+    // The same layout, user and entry point.
+    for (dockerfile_has, images_has) in [
+        (
+            "/usr/local/share/wasmless/runtimes/",
+            "/usr/local/share/wasmless/runtimes",
+        ),
+        ("USER 65532:65532", "--config.user 65532:65532"),
+        (
+            "ENTRYPOINT [\"/usr/local/bin/wasmless\"]",
+            "--config.entrypoint /usr/local/bin/wasmless",
+        ),
+        ("CMD [\"host\"]", "--config.cmd host"),
+    ] {
+        assert!(dockerfile.contains(dockerfile_has), "{dockerfile_has}");
+        assert!(images.contains(images_has), "{images_has}");
+    }
+}

@@ -777,3 +777,144 @@ async fn the_cluster_scheduler_fires_only_while_it_holds_the_lease() {
     stop.cancel();
     scheduler.await.expect("the scheduler stops");
 }
+
+/// An Apache Kafka broker of tests/kafka/broker.sh on loopback (SASL_SSL
+/// with PLAIN, and PLAINTEXT), stopped when dropped.
+struct KafkaBroker {
+    pid: String,
+    sasl_ssl: String,
+    ca: String,
+}
+
+impl KafkaBroker {
+    fn start() -> KafkaBroker {
+        let dir = tempdir();
+        let out = std::process::Command::new("bash")
+            .arg(common::root().join("tests/kafka/broker.sh"))
+            .arg(&dir)
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .expect("running tests/kafka/broker.sh");
+        assert!(out.status.success(), "tests/kafka/broker.sh failed");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let field = |key: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("{key}=")))
+                .unwrap_or_else(|| panic!("broker.sh printed no {key}=: {text}"))
+                .to_owned()
+        };
+        KafkaBroker {
+            pid: field("pid"),
+            sasl_ssl: field("sasl_ssl"),
+            ca: field("ca"),
+        }
+    }
+
+    /// librdkafka properties for its SASL_SSL listener as `user`.
+    fn client_config(&self, user: &str, password: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("security.protocol", "SASL_SSL".to_owned()),
+            ("sasl.mechanisms", "PLAIN".to_owned()),
+            ("sasl.username", user.to_owned()),
+            ("sasl.password", password.to_owned()),
+            ("ssl.ca.location", self.ca.clone()),
+        ]
+    }
+}
+
+impl Drop for KafkaBroker {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill").arg(&self.pid).status();
+        for _ in 0..100 {
+            let alive = std::process::Command::new("kill")
+                .args(["-0", &self.pid])
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !alive {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &self.pid])
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kafka_over_sasl_ssl_delivers_and_a_wrong_password_is_reported() {
+    let broker = KafkaBroker::start();
+    // The test's own client speaks TLS and SASL too (the same librdkafka).
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", &broker.sasl_ssl)
+        .set("message.timeout.ms", "30000");
+    for (key, value) in broker.client_config("alice", "alice-secret") {
+        config.set(key, value);
+    }
+    let producer: FutureProducer = config.create().expect("a SASL_SSL producer");
+    const N: usize = 40;
+    publish(&producer, "secure", &messages("s", 0..N)).await;
+
+    let yaml_config = |user: &str, password: &str| {
+        broker
+            .client_config(user, password)
+            .iter()
+            .map(|(k, v)| format!("    {k}: \"{v}\"\n"))
+            .collect::<String>()
+    };
+    let dir = tempdir();
+    let manifest = recorder_manifest(
+        &dir,
+        &format!(
+            "{}{}",
+            kafka_trigger(
+                "secure",
+                &broker.sasl_ssl,
+                "secure",
+                &yaml_config("alice", "alice-secret")
+            ),
+            kafka_trigger(
+                "refused",
+                &broker.sasl_ssl,
+                "secure",
+                &yaml_config("alice", "not-her-password")
+            ),
+        ),
+    );
+    let up = Up::start(&[&manifest]);
+    wait_for_records(
+        &up,
+        Duration::from_secs(90),
+        "every message over SASL_SSL",
+        |r| seen(r).len() >= N,
+    );
+    let records = records(&up);
+    assert!(
+        records.iter().all(|r| r.get("trigger") == "secure"),
+        "only the trigger with the right password delivers"
+    );
+    for i in 0..N {
+        assert!(
+            seen(&records).contains_key(&format!("s-{i}")),
+            "s-{i} missing"
+        );
+    }
+    // The refused one says why, by name, and `up` goes on serving.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !up
+        .log()
+        .lines()
+        .any(|l| l.contains("refused") && l.contains("Authentication failed"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no authentication error for the refused trigger:\n{}",
+            up.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (status, _) = up.get("/healthz").await;
+    assert_eq!(status, 200);
+}

@@ -24,6 +24,7 @@ pub fn wasm(name: &str) -> PathBuf {
     BUILT.get_or_init(|| {
         let status = Command::new("bash")
             .arg(root().join("examples/build.sh"))
+            .env("WASMLESS_BIN", env!("CARGO_BIN_EXE_wasmless"))
             .status()
             .expect("running examples/build.sh");
         assert!(status.success(), "examples/build.sh failed");
