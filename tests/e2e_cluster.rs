@@ -748,3 +748,61 @@ fn a_kafka_trigger_delivers_every_message_to_the_function_in_its_pods() {
     );
     assert_eq!(ready.as_deref(), Some("True"), "{}", ns.describe());
 }
+
+#[test]
+fn turning_on_autoscaling_keeps_the_replicas_a_function_has() {
+    let cluster = cluster_or_skip!("turning_on_autoscaling_keeps_the_replicas");
+    let ns = cluster.namespace("autoscale");
+    apply(
+        &ns,
+        &command_function("autoscaled", "autoscaled", "  replicas: 3\n"),
+    );
+    let replicas = || jsonpath(&ns, "deployment/autoscaled", "{.spec.replicas}");
+    ns_eventually(&ns, "three ready pods", READY, || {
+        (jsonpath(&ns, "function/autoscaled", "{.status.readyReplicas}").as_deref() == Some("3"))
+            .then_some(())
+    });
+    ns.kubectl_ok(&[
+        "patch",
+        "function",
+        "autoscaled",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"autoscaling":{"minReplicas":1,"maxReplicas":5}}}"#,
+    ]);
+    ns_eventually(&ns, "its HorizontalPodAutoscaler", READY, || {
+        jsonpath(&ns, "hpa/autoscaled", "{.spec.maxReplicas}").filter(|m| m == "5")
+    });
+    // The operator no longer sets the count but keeps a share of the field:
+    // the Deployment stays at 3 until the autoscaler decides otherwise (it
+    // has no metrics here, so it keeps what there is).
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < until {
+        assert_eq!(
+            replicas().as_deref(),
+            Some("3"),
+            "the Deployment's replicas after autoscaling was turned on\n{}",
+            ns.describe()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // Turned off again, spec.replicas rules once more.
+    ns.kubectl_ok(&[
+        "patch",
+        "function",
+        "autoscaled",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"autoscaling":null,"replicas":2}}"#,
+    ]);
+    ns_eventually(&ns, "two replicas without autoscaling", READY, || {
+        (replicas().as_deref() == Some("2")).then_some(())
+    });
+    ns_eventually(&ns, "the autoscaler removed", READY, || {
+        jsonpath(&ns, "hpa/autoscaled", "{.metadata.name}")
+            .is_none()
+            .then_some(())
+    });
+}

@@ -207,10 +207,10 @@ fn the_test_clusters_image_is_the_dockerfiles_runtime_stage() {
     let runtime_stage = apt_packages(&dockerfile, "FROM debian:bookworm-slim");
     let line = images
         .lines()
-        .find(|l| l.contains("with_packages wasmless"))
+        .find(|l| l.contains("with_packages wasmless-base"))
         .expect("the wasmless root file system");
     let mut tested: Vec<String> = line
-        .split("with_packages wasmless")
+        .split("with_packages wasmless-base")
         .nth(1)
         .expect("packages")
         .trim_end_matches(')')

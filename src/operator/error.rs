@@ -35,6 +35,16 @@ pub enum Error {
         /// The API error.
         source: kube::Error,
     },
+    /// Reading an object the resource owns.
+    #[error("reading {kind} {name}: {source}")]
+    Get {
+        /// The object's kind.
+        kind: &'static str,
+        /// Its name.
+        name: String,
+        /// The API error.
+        source: kube::Error,
+    },
     /// Listing the triggers or functions a resource depends on.
     #[error("listing {kind}: {source}")]
     List {
@@ -56,6 +66,7 @@ impl Error {
             Error::Apply { source, .. }
             | Error::Delete { source, .. }
             | Error::PatchStatus { source, .. }
+            | Error::Get { source, .. }
             | Error::List { source, .. } => source,
             Error::MissingMetadata(_) => return false,
         };

@@ -7,6 +7,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
 
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
@@ -65,7 +66,11 @@ pub async fn reconcile_function(
         }
     };
     apply(&ctx, &namespace, &objects.config_map).await?;
-    let deployment = apply(&ctx, &namespace, &objects.deployment).await?;
+    let mut desired = objects.deployment.clone();
+    if let Some(scaling) = &function.spec.autoscaling {
+        keep_autoscaled_replicas(&ctx, &namespace, scaling, &mut desired).await?;
+    }
+    let deployment = apply(&ctx, &namespace, &desired).await?;
     apply(&ctx, &namespace, &objects.service).await?;
     match &objects.autoscaler {
         Some(autoscaler) => {
@@ -103,6 +108,37 @@ pub async fn reconcile_function(
     ctx.count("Function", "ok");
     ctx.succeeded(&key(function.as_ref()));
     Ok(Action::requeue(RESYNC))
+}
+
+/// Under autoscaling the HorizontalPodAutoscaler sets the replica count;
+/// the apply carries the count the Deployment has (within the autoscaler's
+/// bounds), so that the operator keeps a share of the field. Left out, a
+/// server-side apply that owned `spec.replicas` alone would drop it, and the
+/// Deployment would fall to 1 replica the moment autoscaling is turned on.
+async fn keep_autoscaled_replicas(
+    ctx: &Context,
+    namespace: &str,
+    scaling: &crate::crd::Autoscaling,
+    desired: &mut Deployment,
+) -> Result<(), Error> {
+    let name = desired.name_any();
+    let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), namespace);
+    let live = api.get_opt(&name).await.map_err(|source| Error::Get {
+        kind: "Deployment",
+        name: name.clone(),
+        source,
+    })?;
+    let min = scaling.min_replicas.unwrap_or(1).max(1);
+    let max = scaling.max_replicas.max(min);
+    let replicas = live
+        .and_then(|d| d.spec)
+        .and_then(|s| s.replicas)
+        .unwrap_or(min)
+        .clamp(min, max);
+    if let Some(spec) = desired.spec.as_mut() {
+        spec.replicas = Some(replicas);
+    }
+    Ok(())
 }
 
 /// Applies an HTTPTrigger's Ingress or HTTPRoute.

@@ -70,7 +70,7 @@ pub const PERMISSIONS: &[(&str, &str, &[&str])] = &[
     (
         "apps",
         "deployments",
-        &["list", "watch", "create", "patch", "delete"],
+        &["get", "list", "watch", "create", "patch", "delete"],
     ),
     (
         "autoscaling",

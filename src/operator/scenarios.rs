@@ -241,15 +241,28 @@ async fn dropping_autoscaling_deletes_the_autoscaler_it_made() {
 }
 
 #[tokio::test]
-async fn autoscaling_applies_an_autoscaler_and_leaves_replicas_to_it() {
+async fn autoscaling_applies_an_autoscaler_and_carries_the_live_replica_count() {
     let (ctx, server) = context();
     let f = function(
         "hello",
         json!({"function": "(module)", "autoscaling": {"maxReplicas": 4}}),
         1,
     );
-    let mut steps = apply_steps("hello", available(1));
+    let three = json!({"observedGeneration": 1, "replicas": 3, "updatedReplicas": 3,
+                       "readyReplicas": 3, "availableReplicas": 3,
+                       "conditions": [{"type": "Available", "status": "True"}]});
+    let mut steps = apply_steps("hello", three);
     steps.pop();
+    // The Deployment as the autoscaler left it: 3 replicas.
+    steps.insert(
+        2,
+        Step::reply(
+            Method::GET,
+            &path("deployments", "hello"),
+            200,
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "hello", "namespace": "team"}, "spec": {"replicas": 3, "selector": {}, "template": {}}}),
+        ),
+    );
     steps.push(Step::echo(
         Method::PATCH,
         &path("horizontalpodautoscalers", "hello"),
@@ -261,8 +274,11 @@ async fn autoscaling_applies_an_autoscaler_and_leaves_replicas_to_it() {
         .await
         .expect("reconciles");
     let seen = server.await.expect("server");
-    assert!(seen[2].body["spec"].get("replicas").is_none());
-    assert_eq!(seen[4].body["spec"]["maxReplicas"], 4);
+    assert_eq!(
+        seen[3].body["spec"]["replicas"], 3,
+        "the apply keeps what the autoscaler set"
+    );
+    assert_eq!(seen[5].body["spec"]["maxReplicas"], 4);
 }
 
 #[tokio::test]

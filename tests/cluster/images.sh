@@ -128,7 +128,7 @@ for runtime in python js; do
   [[ -f "$repo/runtimes/dist/$runtime.wasm" ]] || { echo "images: runtimes/dist/$runtime.wasm is missing: run bash examples/build.sh" >&2; exit 1; }
 done
 # The Dockerfile's runtime packages: OpenSSL (librdkafka's TLS) and the CA roots.
-wasmless_base=$(with_packages wasmless libssl3 ca-certificates)
+wasmless_base=$(with_packages wasmless-base libssl3 ca-certificates)
 stamp=$(stamp_of "$bin" "$repo/runtimes/dist/python.wasm" "$repo/runtimes/dist/js.wasm" "$wasmless_base/.complete")
 config=(--config.entrypoint /usr/local/bin/wasmless --config.cmd host --config.user 65532:65532)
 if ! current "$WASMLESS_IMAGE" "$(full_stamp "$stamp" "${config[@]}")"; then
