@@ -13,6 +13,14 @@ use super::quantity::{parse_duration, parse_memory};
 use super::schema;
 use super::status::FunctionStatus;
 
+/// Top-level folders of a function pod's file system (the image's, the
+/// host's `/function` and `/tmp`, the kernel's): a Secret is mounted at
+/// `/<name>`, so these names would hide them.
+pub const RESERVED_MOUNTS: &[&str] = &[
+    "bin", "boot", "dev", "etc", "function", "home", "kubeless", "lib", "lib32", "lib64", "media",
+    "mnt", "opt", "proc", "root", "run", "sbin", "srv", "sys", "tmp", "usr", "var",
+];
+
 /// The API group and version of every wasmless resource.
 pub const API_VERSION: &str = "wasmless.io/v1alpha1";
 /// The runtime name of functions that are WebAssembly modules or components.
@@ -160,7 +168,9 @@ pub struct FunctionSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<EnvVar>,
     /// Cluster only: Kubernetes Secrets of the function's namespace, each
-    /// mounted read-only at `/<secret-name>` in the function's pods.
+    /// mounted read-only at `/<secret-name>` in the function's pods (as
+    /// kubeless did), so the top-level folders of the pod's file system
+    /// ([`RESERVED_MOUNTS`]) cannot be Secret names here.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<String>,
     /// Cluster only: how many pods serve the function (default 1). Set by
@@ -409,6 +419,15 @@ impl FunctionSpec {
         for (i, secret) in self.secrets.iter().enumerate() {
             validate_object_name(secret)
                 .map_err(|m| InvalidSpec::new(&format!("spec.secrets[{i}]"), m))?;
+            if RESERVED_MOUNTS.contains(&secret.as_str()) {
+                return Err(InvalidSpec::new(
+                    &format!("spec.secrets[{i}]"),
+                    format!(
+                        "a Secret named `{secret}` would be mounted over the pod's own /{secret}; the names {} are reserved",
+                        RESERVED_MOUNTS.join(", ")
+                    ),
+                ));
+            }
         }
         if let Some(replicas) = self.replicas
             && replicas < 0
@@ -625,6 +644,20 @@ mod tests {
         let mut f = function("  file: a.wasm\n");
         f.metadata.name = "Hello_World".into();
         assert_eq!(f.validate().expect_err("refused").field, "metadata.name");
+    }
+
+    #[test]
+    fn secrets_named_like_the_pods_own_folders_are_refused() {
+        let err = function("  file: a.wasm\n  secrets: [api-keys, tmp]\n")
+            .validate()
+            .expect_err("refused");
+        assert_eq!(err.field, "spec.secrets[1]");
+        assert!(err.to_string().contains("/tmp"), "{err}");
+        assert!(
+            function("  file: a.wasm\n  secrets: [api-keys, tmpfiles]\n")
+                .validate()
+                .is_ok()
+        );
     }
 
     #[test]

@@ -354,13 +354,7 @@ pub fn desired_deployment(
         volumes.push(json!({"name": volume, "secret": {"secretName": secret}}));
         mounts.push(json!({"name": volume, "mountPath": format!("/{secret}"), "readOnly": true}));
     }
-    let probe = |delay: u32| {
-        json!({
-            "httpGet": {"path": "/healthz", "port": "http"},
-            "initialDelaySeconds": delay,
-            "periodSeconds": 10,
-        })
-    };
+    let probe = json!({"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 10});
     let resources = match &spec.resources {
         Some(resources) => serde_json::to_value(resources).expect("resources serialize"),
         None => json!({"requests": {"cpu": "50m", "memory": "64Mi"}}),
@@ -375,8 +369,12 @@ pub fn desired_deployment(
             {"name": "WASMLESS_LISTEN", "value": format!("0.0.0.0:{port}")},
         ],
         "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
-        "readinessProbe": probe(0),
-        "livenessProbe": probe(10),
+        // The host binds, then compiles its function before it answers:
+        // under a small CPU request a first compile takes a while, and
+        // the startup probe holds the liveness probe off until it is done.
+        "startupProbe": startup_probe("http"),
+        "readinessProbe": probe,
+        "livenessProbe": probe,
         "resources": resources,
         "volumeMounts": mounts,
         "securityContext": restricted_container(),
@@ -521,8 +519,9 @@ pub fn desired_image_deployment(
         "image": image,
         "env": env,
         "ports": [{"name": "runtime", "containerPort": entry.port, "protocol": "TCP"}],
+        "startupProbe": startup_probe("runtime"),
         "readinessProbe": {"httpGet": {"path": "/healthz", "port": "runtime"}, "periodSeconds": 10},
-        "livenessProbe": {"httpGet": {"path": "/healthz", "port": "runtime"}, "initialDelaySeconds": 10, "periodSeconds": 10},
+        "livenessProbe": {"httpGet": {"path": "/healthz", "port": "runtime"}, "periodSeconds": 10},
         "resources": resources,
         "volumeMounts": runtime_mounts,
         "securityContext": restricted,
@@ -729,6 +728,17 @@ pub fn desired_service(function: &FunctionResource) -> Result<Service, Refusal> 
         },
     });
     overlay(service, function.spec.service.as_ref(), "spec.service")
+}
+
+/// How long a container may take to answer `/healthz` the first time:
+/// every 2 s for up to 5 minutes, before the liveness probe takes over.
+fn startup_probe(port: &str) -> Value {
+    json!({
+        "httpGet": {"path": "/healthz", "port": port},
+        "periodSeconds": 2,
+        "timeoutSeconds": 2,
+        "failureThreshold": 150,
+    })
 }
 
 /// The HorizontalPodAutoscaler, when `spec.autoscaling` asks for one.
