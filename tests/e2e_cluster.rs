@@ -806,3 +806,76 @@ fn turning_on_autoscaling_keeps_the_replicas_a_function_has() {
             .then_some(())
     });
 }
+
+/// A WASI command that spins for a while, then writes `burnt`.
+const BURNER: &str = r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "burnt")
+  (func (export "_start") (local $i i32)
+    (local.set $i (i32.const 40000000))
+    (loop $spin
+      (local.set $i (i32.sub (local.get $i) (i32.const 1)))
+      (br_if $spin (i32.ne (local.get $i) (i32.const 0))))
+    (i32.store (i32.const 0) (i32.const 16))
+    (i32.store (i32.const 4) (i32.const 5))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#;
+
+#[test]
+fn an_autoscaled_function_under_load_gets_more_pods_from_its_hpa() {
+    let cluster = cluster_or_skip!("an_autoscaled_function_under_load_gets_more_pods");
+    let ns = cluster.namespace("hpa");
+    apply(
+        &ns,
+        &common::manifest_inline(
+            "burner",
+            BURNER,
+            "  resources:\n    requests: {cpu: 20m, memory: 64Mi}\n  autoscaling:\n    minReplicas: 1\n    maxReplicas: 3\n    targetCpuUtilization: 50\n",
+        ),
+    );
+    wait_ready(&ns, "burner");
+    // Load from inside the cluster, by the Service's name, for as long as
+    // the test needs it (the pod goes with the namespace).
+    let url = format!("http://burner.{}.svc.cluster.local:8080/", ns.name);
+    let script = format!(
+        "import threading, time, urllib.request as u\n\
+         def hammer():\n    end = time.time() + 300\n    while time.time() < end:\n        try: u.urlopen({url:?}, timeout=30).read()\n        except Exception as e: print('error', e, flush=True)\n\
+         ts = [threading.Thread(target=hammer) for _ in range(4)]\n\
+         [t.start() for t in ts]; [t.join() for t in ts]\n"
+    );
+    ns.kubectl_ok(&[
+        "run",
+        "load",
+        "--image",
+        "ghcr.io/wasmless/runtime-python:0.1.0",
+        "--image-pull-policy",
+        "Never",
+        "--restart",
+        "Never",
+        "--command",
+        "--",
+        "python3",
+        "-c",
+        &script,
+    ]);
+    // metrics-server reports the pods' CPU, and the autoscaler acts on it.
+    let utilization = ns_eventually(&ns, "CPU utilization in the HPA's status", READY, || {
+        jsonpath(
+            &ns,
+            "hpa/burner",
+            "{.status.currentMetrics[0].resource.current.averageUtilization}",
+        )
+        .filter(|u| !u.is_empty())
+    });
+    let utilization: u32 = utilization.parse().expect("a percentage");
+    ns_eventually(&ns, "more than one pod for the function", READY, || {
+        let replicas = jsonpath(&ns, "function/burner", "{.status.replicas}")?;
+        (replicas.parse::<u32>().ok()? >= 2).then_some(())
+    });
+    let desired = jsonpath(&ns, "hpa/burner", "{.status.desiredReplicas}").unwrap_or_default();
+    assert!(
+        desired.parse::<u32>().is_ok_and(|d| d >= 2),
+        "desired {desired:?} at {utilization}% of the CPU request\n{}",
+        ns.describe()
+    );
+}

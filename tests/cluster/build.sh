@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the test cluster's Kubernetes (one multi-call binary, `kube`, from
-# the k8s.io/kubernetes module of ./kube/go.mod, with etcd linked in) and
-# its DNS server (`coredns`, from ./dns/go.mod) into
+# the k8s.io/kubernetes module of ./kube/go.mod, with etcd linked in), its
+# DNS server (`coredns`, ./dns/go.mod) and metrics-server (./metrics/go.mod,
+# for HorizontalPodAutoscalers) into
 # $WASMLESS_CLUSTER_CACHE/bin, with links named after each command. Go's
 # module and build caches make a second run take seconds.
 set -euo pipefail
@@ -32,19 +33,26 @@ else
   echo "$inputs" >"$stamp"
   echo "built kubernetes $version in $((SECONDS - started)) s" >&2
 fi
-cd "$here/dns"
-dns_stamp="$cache/bin/.stamp-coredns"
-inputs=$(cat go.mod go.sum main.go | sha256sum | cut -d' ' -f1)
-if [[ -x "$bin/coredns" && -f "$dns_stamp" && "$(cat "$dns_stamp")" == "$inputs" ]]; then
-  echo "coredns: up to date in $bin" >&2
-else
-  echo "building coredns (the cluster's DNS) ..." >&2
-  started=$SECONDS
-  CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bin/coredns.tmp" .
-  mv "$bin/coredns.tmp" "$bin/coredns"
-  echo "$inputs" >"$dns_stamp"
-  echo "built coredns in $((SECONDS - started)) s" >&2
-fi
+# go_tool NAME DIR PACKAGE WHAT: builds PACKAGE of the module in DIR as
+# $bin/NAME, unless its go.mod, go.sum and sources are unchanged.
+go_tool() {
+  local name=$1 dir=$2 package=$3 what=$4
+  cd "$here/$dir"
+  local stamp="$cache/bin/.stamp-$name" inputs
+  inputs=$({ cat go.mod go.sum; cat ./*.go 2>/dev/null || true; } | sha256sum | cut -d' ' -f1)
+  if [[ -x "$bin/$name" && -f "$stamp" && "$(cat "$stamp")" == "$inputs" ]]; then
+    echo "$name: up to date in $bin" >&2
+    return 0
+  fi
+  echo "building $name ($what) ..." >&2
+  local started=$SECONDS
+  CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bin/$name.tmp" "$package"
+  mv "$bin/$name.tmp" "$bin/$name"
+  echo "$inputs" >"$stamp"
+  echo "built $name in $((SECONDS - started)) s" >&2
+}
+go_tool coredns dns . "the cluster's DNS"
+go_tool metrics-server metrics sigs.k8s.io/metrics-server/cmd/metrics-server "resource metrics for autoscaling; the first build takes a few minutes"
 for name in etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl; do
   ln -sf kube "$bin/$name"
 done

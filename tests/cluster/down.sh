@@ -36,7 +36,8 @@ fi
 stop containerd
 # Shims outlive containerd; theirs are those started for this socket.
 pkill -KILL -f "containerd-shim-runc-v2 .*-address $CONTAINERD_SOCK" 2>/dev/null
-say "control plane and DNS"
+say "control plane, DNS and metrics"
+stop metrics-server
 stop coredns
 stop kube-scheduler
 stop kube-controller-manager

@@ -74,6 +74,10 @@ issue scheduler "/CN=system:kube-scheduler"
 issue kubelet "/O=system:nodes/CN=system:node:$NODE_NAME" "IP:$NODE_IP,DNS:$NODE_NAME"
 issue kube-proxy "/CN=system:kube-proxy"
 issue coredns "/CN=system:coredns"
+# The aggregation layer (metrics.k8s.io): the API server's client for
+# extension API servers, and metrics-server's own certificate.
+issue front-proxy-client "/CN=front-proxy-client"
+issue metrics-server "/CN=system:metrics-server" "IP:$NODE_IP,DNS:metrics-server.kube-system.svc"
 kubeconfig() {
   local name=$1
   cat >"$CLUSTER_DIR/$name.kubeconfig" <<EOF
@@ -98,7 +102,7 @@ current-context: wasmless-test
 EOF
   chmod 600 "$CLUSTER_DIR/$name.kubeconfig"
 }
-for name in admin controller-manager scheduler kubelet kube-proxy coredns; do kubeconfig "$name"; done
+for name in admin controller-manager scheduler kubelet kube-proxy coredns metrics-server; do kubeconfig "$name"; done
 
 # --- the node's network -------------------------------------------------
 step "network: bridge $BRIDGE with $NODE_IP, pods in $POD_CIDR, services in $SERVICE_CIDR"
@@ -194,6 +198,11 @@ start kube-apiserver kube-apiserver \
   --kubelet-preferred-address-types InternalIP \
   --service-account-issuer https://kubernetes.default.svc.cluster.local \
   --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
+  --requestheader-client-ca-file "$pki/ca.crt" --requestheader-allowed-names front-proxy-client \
+  --requestheader-username-headers X-Remote-User --requestheader-group-headers X-Remote-Group \
+  --requestheader-extra-headers-prefix X-Remote-Extra- \
+  --proxy-client-cert-file "$pki/front-proxy-client.crt" --proxy-client-key-file "$pki/front-proxy-client.key" \
+  --enable-aggregator-routing=true \
   --profiling=false
 wait_for kube-apiserver 120 admin_kubectl get --raw /readyz
 
@@ -350,11 +359,89 @@ conntrack:
 EOF
 start kube-proxy kube-proxy --config "$CLUSTER_DIR/kube-proxy.yaml"
 
+step "metrics-server (resource metrics for HorizontalPodAutoscalers)"
+# It runs on the node like the control plane; the API server reaches it
+# through an APIService whose Service points at the node's address (an
+# Endpoints object: the one deprecation warning it prints is filtered).
+admin_kubectl apply -f - 2> >(grep -v "v1 Endpoints is deprecated" >&2) >/dev/null <<EOF
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: system:metrics-server
+rules:
+- apiGroups: [""]
+  resources: [nodes/metrics]
+  verbs: [get]
+- apiGroups: [""]
+  resources: [pods, nodes]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: system:metrics-server
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: system:metrics-server}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: system:metrics-server}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: metrics-server:system:auth-delegator
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: system:auth-delegator}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: system:metrics-server}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: metrics-server-auth-reader
+  namespace: kube-system
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: extension-apiserver-authentication-reader}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: system:metrics-server}]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: metrics-server
+  namespace: kube-system
+spec:
+  ports: [{name: https, port: 443, targetPort: 4443, protocol: TCP}]
+---
+apiVersion: v1
+kind: Endpoints
+metadata:
+  name: metrics-server
+  namespace: kube-system
+subsets:
+- addresses: [{ip: $NODE_IP}]
+  ports: [{name: https, port: 4443, protocol: TCP}]
+---
+apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata:
+  name: v1beta1.metrics.k8s.io
+spec:
+  group: metrics.k8s.io
+  version: v1beta1
+  groupPriorityMinimum: 100
+  versionPriority: 100
+  service: {name: metrics-server, namespace: kube-system, port: 443}
+  caBundle: $(base64 -w0 "$pki/ca.crt")
+EOF
+start metrics-server metrics-server \
+  --kubeconfig "$CLUSTER_DIR/metrics-server.kubeconfig" \
+  --authentication-kubeconfig "$CLUSTER_DIR/metrics-server.kubeconfig" \
+  --authorization-kubeconfig "$CLUSTER_DIR/metrics-server.kubeconfig" \
+  --bind-address "$NODE_IP" --secure-port 4443 \
+  --tls-cert-file "$pki/metrics-server.crt" --tls-private-key-file "$pki/metrics-server.key" \
+  --kubelet-certificate-authority "$pki/ca.crt" --kubelet-preferred-address-types InternalIP \
+  --metric-resolution 15s --kubelet-request-timeout 10s --profiling=false
+
 step "waiting for node $NODE_NAME to be Ready"
 node_ready() {
   [[ "$(admin_kubectl get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" == True ]]
 }
 wait_for kubelet 180 node_ready
 wait_for kube-controller-manager 120 admin_kubectl -n default get serviceaccount default
+wait_for metrics-server 120 admin_kubectl get --raw /apis/metrics.k8s.io/v1beta1/nodes/$NODE_NAME
 step "ready: export KUBECONFIG=$KUBECONFIG_ADMIN"
 echo "$KUBECONFIG_ADMIN"
