@@ -879,3 +879,189 @@ fn an_autoscaled_function_under_load_gets_more_pods_from_its_hpa() {
         ns.describe()
     );
 }
+
+/// A package server on the node's address, as a PyPI mirror or an npm
+/// tarball host would be for a real cluster: Python's http.server over a
+/// folder holding a PEP 503 index (`simple/NAME/` listings of wheels) and
+/// npm tarballs. Stopped when dropped.
+struct PackageServer {
+    child: std::process::Child,
+    /// `http://198.18.0.1:PORT`.
+    url: String,
+}
+
+impl PackageServer {
+    fn start(root: &std::path::Path) -> PackageServer {
+        let port = std::net::TcpListener::bind("198.18.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port on the bridge")
+            .port();
+        let child = std::process::Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                "198.18.0.1",
+                "--directory",
+            ])
+            .arg(root)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 -m http.server");
+        let url = format!("http://198.18.0.1:{port}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("198.18.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the package server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        PackageServer { child, url }
+    }
+}
+
+impl Drop for PackageServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn source_functions_install_their_packages_from_a_mirror_on_wasm_or_their_fallback_image() {
+    use common::source::{wheel, zipped};
+    let cluster = cluster_or_skip!("source_functions_install_their_requirements");
+    let ns = cluster.namespace("deps");
+    // The packages: a pure wheel, and an npm tarball (package/...).
+    let root = common::tempdir();
+    let simple = root.join("simple/greeting");
+    std::fs::create_dir_all(&simple).expect("index folder");
+    std::fs::write(
+        simple.join("greeting-1.0-py3-none-any.whl"),
+        wheel(
+            "greeting",
+            "def greet(name):\n    return f'Greetings, {name}'\n",
+            false,
+        ),
+    )
+    .expect("wheel");
+    // A stand-in under the name of a package with native code: the
+    // catalog judges by name, so this function goes to its fallback image.
+    let numpy = root.join("simple/numpy");
+    std::fs::create_dir_all(&numpy).expect("index folder");
+    std::fs::write(
+        numpy.join("numpy-1.0-py3-none-any.whl"),
+        wheel(
+            "numpy",
+            "def where():\n    return 'numpy from the mirror'\n",
+            false,
+        ),
+    )
+    .expect("wheel");
+    let package = root.join("shout/package");
+    std::fs::create_dir_all(&package).expect("package folder");
+    std::fs::write(
+        package.join("package.json"),
+        r#"{"name": "shout", "version": "1.0.0", "main": "index.js"}"#,
+    )
+    .expect("package.json");
+    std::fs::write(
+        package.join("index.js"),
+        "module.exports = (text) => String(text).toUpperCase() + '!';\n",
+    )
+    .expect("index.js");
+    let tarred = std::process::Command::new("tar")
+        .arg("-czf")
+        .arg(root.join("shout-1.0.0.tgz"))
+        .arg("-C")
+        .arg(root.join("shout"))
+        .arg("package")
+        .status()
+        .expect("tar");
+    assert!(tarred.success());
+    let server = PackageServer::start(&root);
+
+    // The Function's env reaches pip (PIP_INDEX_URL); npm takes the
+    // tarball's URL from package.json.
+    let python = zipped(
+        "python3.x",
+        "pygreeter",
+        "main.handler",
+        &[
+            (
+                "main.py",
+                b"import greeting\n\ndef handler(event, context):\n    return greeting.greet(event['data'])\n",
+            ),
+            ("requirements.txt", b"greeting==1.0\n"),
+        ],
+    )
+    .replace(
+        "  handler: main.handler\n",
+        &format!(
+            "  handler: main.handler\n  env:\n  - {{name: PIP_INDEX_URL, value: '{}/simple/'}}\n  - {{name: PIP_TRUSTED_HOST, value: 198.18.0.1}}\n",
+            server.url
+        ),
+    );
+    let native = zipped(
+        "python3.x",
+        "native",
+        "main.handler",
+        &[
+            (
+                "main.py",
+                b"import numpy\n\ndef handler(event, context):\n    print('native handled', event['data'], flush=True)\n    return numpy.where()\n",
+            ),
+            ("requirements.txt", b"numpy\n"),
+        ],
+    )
+    .replace(
+        "  handler: main.handler\n",
+        &format!(
+            "  handler: main.handler\n  env:\n  - {{name: PIP_INDEX_URL, value: '{}/simple/'}}\n  - {{name: PIP_TRUSTED_HOST, value: 198.18.0.1}}\n",
+            server.url
+        ),
+    );
+    let package_json = format!(
+        r#"{{"name": "jsgreeter", "version": "1.0.0", "dependencies": {{"shout": "{}/shout-1.0.0.tgz"}}}}"#,
+        server.url
+    );
+    let javascript = zipped(
+        "nodejs20",
+        "jsgreeter",
+        "main.handler",
+        &[
+            (
+                "main.js",
+                b"const shout = require('shout');\nmodule.exports.handler = (event) => shout(event.data);\n",
+            ),
+            ("package.json", package_json.as_bytes()),
+        ],
+    );
+    apply(&ns, &format!("{python}{javascript}{native}"));
+    wait_ready(&ns, "pygreeter");
+    wait_ready(&ns, "jsgreeter");
+    wait_ready(&ns, "native");
+    let placement = jsonpath(
+        &ns,
+        "function/native",
+        "{.status.placement.path} {.status.placement.reason}",
+    );
+    assert_eq!(placement.as_deref(), Some("image NativeDependencies"));
+    let (ok, out, err) = ns.wasmless(&["function", "call", "native", "--data", "marker-7"]);
+    assert!(ok, "call native: {out}{err}\n{}", ns.describe());
+    assert_eq!(out, "numpy from the mirror");
+    ns_eventually(&ns, "the fallback's output in its logs", READY, || {
+        let (ok, out, _) = ns.wasmless(&["function", "logs", "native"]);
+        (ok && out.contains("native handled marker-7")).then_some(())
+    });
+    for (name, expected) in [("pygreeter", "Greetings, Ada"), ("jsgreeter", "ADA!")] {
+        let path = jsonpath(&ns, &format!("function/{name}"), "{.status.placement.path}");
+        assert_eq!(path.as_deref(), Some("wasm"), "{name} runs on wasm");
+        let (ok, out, err) = ns.wasmless(&["function", "call", name, "--data", "Ada"]);
+        assert!(ok, "call {name}: {out}{err}\n{}", ns.describe());
+        assert_eq!(out, expected, "{name}");
+    }
+}

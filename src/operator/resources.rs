@@ -625,11 +625,21 @@ fn init_containers(
         && !command.is_empty()
         && zipped_file(plain, &install.file).is_some()
     {
+        // The function's env reaches the package manager too, so that
+        // PIP_INDEX_URL, npm_config_registry or HTTPS_PROXY set on the
+        // Function choose where packages come from.
+        let mut env = vec![json!({"name": "HOME", "value": "/tmp"})];
+        env.extend(
+            spec.env
+                .iter()
+                .filter(|v| v.name != "HOME")
+                .map(|v| json!({"name": v.name, "value": v.value})),
+        );
         init.push(json!({
             "name": "install",
             "image": image,
             "command": command,
-            "env": [{"name": "HOME", "value": "/tmp"}],
+            "env": env,
             "volumeMounts": [
                 {"name": "code", "mountPath": CODE_DIR},
                 {"name": "tmp", "mountPath": "/tmp"},

@@ -111,7 +111,7 @@ image ghcr.io/wasmless/runtime-python:0.1.0 "$python_root" "$(stamp_of "$python_
 image wasmless.test/python-root:1 "$python_root" "$(stamp_of "$python_root/runtime/server.py" "$python_root/.complete")" \
   --config.entrypoint python3 --config.entrypoint /runtime/server.py \
   --config.env PYTHONUNBUFFERED=1 --config.env FUNC_DIR=/kubeless --config.env FUNC_PORT=8080
-node_root=$(with_packages nodejs nodejs)
+node_root=$(with_packages nodejs nodejs npm)
 install -D -m 644 "$repo/runtimes/images/nodejs/server.js" "$node_root/runtime/server.js"
 image ghcr.io/wasmless/runtime-nodejs:0.1.0 "$node_root" "$(stamp_of "$node_root/runtime/server.js" "$node_root/.complete")" \
   --config.entrypoint node --config.entrypoint /runtime/server.js --config.user 65532:65532 \
