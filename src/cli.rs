@@ -109,7 +109,7 @@ pub struct OperatorArgs {
     #[arg(long, env = "WASMLESS_WATCH_NAMESPACE")]
     pub watch_namespace: Option<String>,
     /// Where /healthz and /metrics are served.
-    #[arg(long, default_value = "0.0.0.0:8081", env = "WASMLESS_OPERATOR_LISTEN")]
+    #[arg(long, default_value = "[::]:8081", env = "WASMLESS_OPERATOR_LISTEN")]
     pub listen: SocketAddr,
     /// The operator's namespace, where its cron Lease lives.
     #[arg(long, default_value = "wasmless", env = "POD_NAMESPACE")]
@@ -236,7 +236,7 @@ pub struct HostArgs {
     #[arg(long, env = "WASMLESS_CODE_DIR")]
     pub code_dir: Option<PathBuf>,
     /// Address to serve on.
-    #[arg(long, default_value = "0.0.0.0:8080", env = "WASMLESS_LISTEN")]
+    #[arg(long, default_value = "[::]:8080", env = "WASMLESS_LISTEN")]
     pub listen: SocketAddr,
     /// Where compiled functions are cached (a writable folder).
     #[arg(

@@ -12,6 +12,7 @@ pub mod cluster;
 pub mod crd;
 pub mod host;
 pub mod manifest;
+pub mod net;
 pub mod operator;
 pub mod prepare;
 pub mod runtimes;

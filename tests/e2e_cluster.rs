@@ -414,6 +414,30 @@ fn an_http_trigger_makes_an_ingress_and_with_the_gateway_api_an_http_route() {
         )
     });
     assert_eq!(backend, "web.example.test web:8080");
+    // Not Ready until an ingress controller serves it (this cluster has
+    // none); when one writes the address it serves on, it is.
+    let trigger_ready = |name: &str| {
+        jsonpath(
+            &ns,
+            &format!("httptrigger/{name}"),
+            r#"{.status.conditions[?(@.type=="Ready")].status} {.status.conditions[?(@.type=="Ready")].reason}"#,
+        )
+    };
+    ns_eventually(&ns, "the trigger waiting for an address", READY, || {
+        (trigger_ready("web-ingress").as_deref() == Some("False WaitingForAddress")).then_some(())
+    });
+    ns.kubectl_ok(&[
+        "patch",
+        "ingress",
+        "web-ingress",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"loadBalancer":{"ingress":[{"ip":"198.18.0.1"}]}}}"#,
+    ]);
+    ns_eventually(&ns, "the trigger exposed", READY, || {
+        (trigger_ready("web-ingress").as_deref() == Some("True Exposed")).then_some(())
+    });
 
     // With the Gateway API's CRDs (from its Go module) installed, a trigger
     // naming a Gateway gets an HTTPRoute attached to it.
@@ -450,6 +474,28 @@ fn an_http_trigger_makes_an_ingress_and_with_the_gateway_api_an_http_route() {
         )
     });
     assert_eq!(route, "edge web.example.test web:8080");
+    // Ready once its Gateway's controller accepts the route.
+    ns_eventually(&ns, "the trigger waiting for its Gateway", READY, || {
+        (trigger_ready("web-route").as_deref() == Some("False WaitingForGateway")).then_some(())
+    });
+    ns.kubectl_ok(&[
+        "patch",
+        "httproute",
+        "web-route",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        &format!(
+            r#"{{"status":{{"parents":[{{"parentRef":{{"name":"edge","namespace":"{}"}},"controllerName":"example.test/gateway","conditions":[{{"type":"Accepted","status":"True","reason":"Accepted","message":"","lastTransitionTime":"2026-12-01T00:00:00Z","observedGeneration":1}}]}}]}}}}"#,
+            ns.name
+        ),
+    ]);
+    ns_eventually(
+        &ns,
+        "the trigger exposed through its Gateway",
+        READY,
+        || (trigger_ready("web-route").as_deref() == Some("True Exposed")).then_some(()),
+    );
     // The route is owned by its trigger: deleting the trigger removes it.
     ns.kubectl_ok(&["delete", "httptrigger", "web-route", "--wait=true"]);
     ns_eventually(&ns, "the HTTPRoute collected", READY, || {

@@ -154,9 +154,9 @@ pub async fn reconcile_http_trigger(
         };
         return refuse_trigger(&ctx, trigger.as_ref(), &trigger.status, refusal).await;
     }
-    match desired_route(&trigger) {
+    let exposed = match desired_route(&trigger) {
         Route::Ingress(ingress) => {
-            apply(&ctx, &namespace, ingress.as_ref()).await?;
+            let applied = apply(&ctx, &namespace, ingress.as_ref()).await?;
             let routes = Api::<DynamicObject>::namespaced_with(
                 ctx.client.clone(),
                 &namespace,
@@ -175,6 +175,7 @@ pub async fn reconcile_http_trigger(
                         source,
                     })?;
             }
+            ingress_exposure(&applied)
         }
         Route::HttpRoute(route) => {
             let routes = Api::<DynamicObject>::namespaced_with(
@@ -196,14 +197,15 @@ pub async fn reconcile_http_trigger(
                 };
                 return refuse_trigger(&ctx, trigger.as_ref(), &trigger.status, refusal).await;
             }
-            applied.map_err(|source| Error::Apply {
+            let applied = applied.map_err(|source| Error::Apply {
                 kind: "HTTPRoute",
                 name: name.clone(),
                 source,
             })?;
             delete_owned::<Ingress>(&ctx, &namespace, &name, trigger.as_ref()).await?;
+            route_exposure(&applied)
         }
-    }
+    };
     // Read through the guard: the trigger only needs to know that its
     // Function exists, even one the operator cannot decode.
     let functions: Api<DeserializeGuard<FunctionResource>> =
@@ -216,8 +218,15 @@ pub async fn reconcile_http_trigger(
             source,
         })?
         .is_some();
-    let readiness = if exists {
-        (
+    let waiting = exposed.is_err();
+    let readiness = match exposed {
+        _ if !exists => (
+            false,
+            "FunctionNotFound",
+            format!("no function named {} in {namespace}", trigger.spec.function),
+        ),
+        Err((reason, message)) => (false, reason, message),
+        Ok(()) => (
             true,
             "Exposed",
             format!(
@@ -225,16 +234,83 @@ pub async fn reconcile_http_trigger(
                 route_url(&trigger),
                 trigger.spec.function
             ),
-        )
-    } else {
-        (
-            false,
-            "FunctionNotFound",
-            format!("no function named {} in {namespace}", trigger.spec.function),
-        )
+        ),
     };
     let url = Some(route_url(&trigger));
-    finish_trigger(&ctx, trigger.as_ref(), &trigger.status, readiness, url).await
+    let action = finish_trigger(&ctx, trigger.as_ref(), &trigger.status, readiness, url).await?;
+    // An HTTPRoute's status is not watched: look again soon while a
+    // Gateway has not answered (an Ingress's status change is watched).
+    Ok(if waiting {
+        Action::requeue(ROUTE_RECHECK)
+    } else {
+        action
+    })
+}
+
+/// How often an HTTPTrigger waiting for its Ingress's address or its
+/// HTTPRoute's acceptance is looked at again.
+const ROUTE_RECHECK: Duration = Duration::from_secs(10);
+
+/// Whether an ingress controller has taken the Ingress: it writes the
+/// address it serves it on.
+fn ingress_exposure(ingress: &Ingress) -> Result<(), (&'static str, String)> {
+    let addresses = ingress
+        .status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|lb| lb.ingress.as_ref())
+        .map(Vec::len)
+        .unwrap_or(0);
+    if addresses > 0 {
+        return Ok(());
+    }
+    let class = ingress
+        .spec
+        .as_ref()
+        .and_then(|s| s.ingress_class_name.clone())
+        .map(|c| format!("class `{c}`"))
+        .unwrap_or_else(|| "the default class".to_owned());
+    Err((
+        "WaitingForAddress",
+        format!(
+            "the Ingress has no address yet: is an ingress controller serving {class} running?"
+        ),
+    ))
+}
+
+/// Whether a Gateway has accepted the HTTPRoute (its `Accepted` condition
+/// in `status.parents`), with the Gateway's reason when it refused.
+fn route_exposure(route: &DynamicObject) -> Result<(), (&'static str, String)> {
+    let parents = route.data["status"]["parents"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut refusals = Vec::new();
+    for parent in &parents {
+        let gateway = parent["parentRef"]["name"].as_str().unwrap_or("?");
+        let accepted = parent["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["type"] == "Accepted");
+        match accepted {
+            Some(c) if c["status"] == "True" => return Ok(()),
+            Some(c) => refusals.push(format!(
+                "Gateway {gateway}: {}: {}",
+                c["reason"].as_str().unwrap_or_default(),
+                c["message"].as_str().unwrap_or_default()
+            )),
+            None => {}
+        }
+    }
+    if refusals.is_empty() {
+        Err((
+            "WaitingForGateway",
+            "no Gateway has accepted the HTTPRoute yet: is a Gateway API controller serving spec.gateway running?".to_owned(),
+        ))
+    } else {
+        Err(("RouteNotAccepted", refusals.join("; ")))
+    }
 }
 
 /// Reports whether a KafkaTrigger is valid and which functions it reaches.
@@ -717,6 +793,53 @@ mod tests {
             status_patch(Some(&before), &same_url),
             json!({"observedGeneration": 2}),
             "unchanged fields are left out"
+        );
+    }
+
+    #[test]
+    fn an_http_trigger_is_exposed_once_its_ingress_has_an_address_or_its_route_is_accepted() {
+        let mut ingress: Ingress = serde_json::from_value(json!({
+            "metadata": {"name": "web"},
+            "spec": {"ingressClassName": "nginx"},
+        }))
+        .expect("an Ingress");
+        let (reason, message) = ingress_exposure(&ingress).expect_err("no address yet");
+        assert_eq!(reason, "WaitingForAddress");
+        assert!(message.contains("class `nginx`"), "{message}");
+        ingress.status = serde_json::from_value(
+            json!({"loadBalancer": {"ingress": [{"hostname": "lb.example.com"}]}}),
+        )
+        .expect("a status");
+        assert_eq!(ingress_exposure(&ingress), Ok(()));
+
+        let route = |status: serde_json::Value| -> DynamicObject {
+            serde_json::from_value(json!({
+                "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+                "metadata": {"name": "web"}, "status": status,
+            }))
+            .expect("an HTTPRoute")
+        };
+        assert_eq!(
+            route_exposure(&route(json!({}))).expect_err("waiting").0,
+            "WaitingForGateway"
+        );
+        let refused = route_exposure(&route(json!({"parents": [{
+            "parentRef": {"name": "public"},
+            "conditions": [{"type": "Accepted", "status": "False", "reason": "NotAllowedByListeners", "message": "no listener allows this namespace"}],
+        }]})))
+        .expect_err("refused");
+        assert_eq!(refused.0, "RouteNotAccepted");
+        assert!(
+            refused.1.contains("Gateway public: NotAllowedByListeners"),
+            "{}",
+            refused.1
+        );
+        assert_eq!(
+            route_exposure(&route(json!({"parents": [{
+                "parentRef": {"name": "public"},
+                "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted"}],
+            }]}))),
+            Ok(())
         );
     }
 

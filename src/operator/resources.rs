@@ -366,7 +366,7 @@ pub fn desired_deployment(
         "env": [
             {"name": "WASMLESS_FUNCTION", "value": name},
             {"name": "WASMLESS_FUNCTION_DIR", "value": FUNCTION_DIR},
-            {"name": "WASMLESS_LISTEN", "value": format!("0.0.0.0:{port}")},
+            {"name": "WASMLESS_LISTEN", "value": format!("[::]:{port}")},
         ],
         "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
         // The host binds, then compiles its function before it answers:

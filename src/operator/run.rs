@@ -293,9 +293,7 @@ async fn log_outcome<K, E, W>(
 
 /// Serves /healthz and /metrics until aborted.
 async fn serve_health(listen: SocketAddr, registry: Arc<Registry>) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("listening on {listen}"))?;
+    let listener = crate::net::listen(listen).with_context(|| format!("listening on {listen}"))?;
     loop {
         let (stream, _) = listener.accept().await?;
         let registry = registry.clone();

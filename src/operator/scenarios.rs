@@ -321,9 +321,11 @@ async fn an_http_trigger_gets_an_ingress_and_a_ready_status() {
     .expect("trigger");
     let hello: FunctionResource = function("hello", wat("(module)"), 1);
     let server = server.run(vec![
-        Step::echo(
+        // As an ingress controller leaves it: with the address it serves.
+        Step::echo_with_status(
             Method::PATCH,
             "/apis/networking.k8s.io/v1/namespaces/team/ingresses/web",
+            json!({"loadBalancer": {"ingress": [{"ip": "198.18.0.1"}]}}),
         ),
         Step::not_found(
             Method::GET,

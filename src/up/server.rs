@@ -81,8 +81,7 @@ const SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(40)
 /// Loads the manifests, binds, and serves until Ctrl-C or SIGTERM; then
 /// stops the triggers (Kafka triggers finish their deliveries and commit).
 pub async fn run(config: UpConfig, host: Arc<Host>) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(config.listen)
-        .await
+    let listener = crate::net::listen(config.listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let files = manifest_files(&config.paths)?;
     let app = Arc::new(App {
