@@ -586,7 +586,7 @@ fn cron_leader(cluster: &common::cluster::Installed) -> String {
         "wasmless",
         "get",
         "lease",
-        "wasmless-cron",
+        "wasmless-operator",
         "-o",
         "jsonpath={.spec.holderIdentity}",
     ])

@@ -37,6 +37,9 @@ pub struct Context {
     pub reported_invalid: super::invalid::Reported,
     failures: Mutex<HashMap<String, u32>>,
     catalog: std::sync::RwLock<std::sync::Arc<crate::runtimes::Catalog>>,
+    /// Whether this replica holds the operator's Lease (always, unless
+    /// [`Context::follow_lease`] was called).
+    leading: std::sync::atomic::AtomicBool,
 }
 
 impl Context {
@@ -69,7 +72,19 @@ impl Context {
             catalog: std::sync::RwLock::new(std::sync::Arc::new(
                 crate::runtimes::Catalog::built_in(),
             )),
+            leading: std::sync::atomic::AtomicBool::new(true),
         }
+    }
+
+    /// Whether this replica reconciles: it holds the operator's Lease.
+    pub fn is_leading(&self) -> bool {
+        self.leading.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Records whether this replica holds the operator's Lease.
+    pub fn set_leading(&self, leading: bool) {
+        self.leading
+            .store(leading, std::sync::atomic::Ordering::Release);
     }
 
     /// Registers the operator's metrics.

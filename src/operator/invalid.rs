@@ -71,6 +71,11 @@ where
     F: FnOnce(Arc<K>, Arc<Context>) -> Fut,
     Fut: std::future::Future<Output = Result<Action, Error>>,
 {
+    // A standby replica keeps its caches warm and writes nothing; the
+    // leader's election reconciles everything again (run.rs).
+    if !ctx.is_leading() {
+        return Ok(Action::await_change());
+    }
     match decoded(&object, &ctx).await {
         Some(valid) => reconcile(valid, ctx).await,
         None => Ok(Action::await_change()),

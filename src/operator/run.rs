@@ -22,6 +22,7 @@ use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use kube_lease_manager::LeaseManagerBuilder;
 use prometheus_client::registry::Registry;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::context::Context;
@@ -37,8 +38,13 @@ use crate::crd::{
 };
 use crate::triggers::TriggerMetrics;
 
-/// The Lease whose holder fires the cron triggers.
-pub const CRON_LEASE: &str = "wasmless-cron";
+/// The Lease whose holder reconciles and fires the cron triggers; the other
+/// replicas stand by with warm caches.
+pub const LEASE: &str = "wasmless-operator";
+
+/// How long a stopping replica waits for its Lease to be released, so that
+/// a standby takes over at once rather than when the Lease expires.
+const RELEASE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Every API permission the operator uses: (group, resource, verbs).
 /// manifests/rbac.yaml grants exactly these (a test checks it). A
@@ -142,6 +148,25 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     let health = tokio::spawn(serve_health(config.listen, Arc::new(registry)));
 
+    // One replica reconciles at a time: the holder of the Lease. Two that
+    // both applied (an old and a new version during an upgrade) would set
+    // their own templates in turn, forever.
+    let lease = LeaseManagerBuilder::new(client.clone(), LEASE)
+        .with_namespace(&config.lease_namespace)
+        .with_identity(&config.identity)
+        .build()
+        .await
+        .with_context(|| format!("setting up the {LEASE} Lease in {}", config.lease_namespace))?;
+    let (leader, lease_task) = lease.watch().await;
+    ctx.set_leading(*leader.borrow());
+    let (elected, elections) = watch::channel(0u64);
+    let follower = tokio::spawn(follow_lease(
+        leader.clone(),
+        ctx.clone(),
+        elected,
+        stop.clone(),
+    ));
+
     let owned = watcher::Config::default().labels(&format!("{CREATED_BY_LABEL}=wasmless"));
     let all = watcher::Config::default();
 
@@ -162,6 +187,7 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
             all.clone(),
             move |trigger| same_namespace(&function_store.state(), trigger.namespace()),
         )
+        .reconcile_all_on(on_election(elections.clone()))
         // A new runtime catalog may move Functions between wasm and image.
         .reconcile_all_on(super::catalog::watch(
             client.clone(),
@@ -184,6 +210,7 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
             all.clone(),
             move |function| same_namespace(&kafka_store.state(), function.namespace()),
         )
+        .reconcile_all_on(on_election(elections.clone()))
         .shutdown_on_signal()
         .run(
             |object, ctx| reconcile_decoded(object, ctx, reconcile_kafka_trigger),
@@ -194,6 +221,7 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
 
     let http = Controller::new(guarded::<HttpTriggerResource>(&client, ns), all.clone())
         .owns(api::<Ingress>(&client, ns), all.clone())
+        .reconcile_all_on(on_election(elections.clone()))
         .shutdown_on_signal()
         .run(
             |object, ctx| reconcile_decoded(object, ctx, reconcile_http_trigger),
@@ -205,6 +233,7 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
     let cron = Controller::new(guarded::<CronTriggerResource>(&client, ns), all);
     let cron_store = cron.store();
     let cron = cron
+        .reconcile_all_on(on_election(elections))
         .shutdown_on_signal()
         .run(
             |object, ctx| reconcile_decoded(object, ctx, reconcile_cron_trigger),
@@ -213,18 +242,6 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
         )
         .for_each(log_outcome);
 
-    let lease = LeaseManagerBuilder::new(client.clone(), CRON_LEASE)
-        .with_namespace(&config.lease_namespace)
-        .with_identity(&config.identity)
-        .build()
-        .await
-        .with_context(|| {
-            format!(
-                "setting up the {CRON_LEASE} Lease in {}",
-                config.lease_namespace
-            )
-        })?;
-    let (leader, lease_task) = lease.watch().await;
     let scheduler = tokio::spawn(scheduler::run(
         cron_store,
         leader,
@@ -248,9 +265,57 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
     tracing::info!("wasmless operator: stopping");
     stop.cancel();
     let _ = scheduler.await;
-    lease_task.abort();
+    let _ = follower.await;
+    // With every receiver gone the lease manager releases the Lease.
+    if tokio::time::timeout(RELEASE_TIMEOUT, lease_task)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "the {LEASE} Lease was not released in time; a standby takes over when it expires"
+        );
+    }
     health.abort();
     Ok(())
+}
+
+/// Keeps `ctx` told whether this replica holds the Lease, and counts each
+/// election in `elected` (which makes every controller reconcile all its
+/// objects), until `stop` or the lease manager's end.
+async fn follow_lease(
+    mut leader: watch::Receiver<bool>,
+    ctx: Arc<Context>,
+    elected: watch::Sender<u64>,
+    stop: CancellationToken,
+) {
+    loop {
+        let leading = *leader.borrow_and_update();
+        if leading != ctx.is_leading() {
+            ctx.set_leading(leading);
+            if leading {
+                tracing::info!("holding the {LEASE} Lease: reconciling and firing cron triggers");
+                elected.send_modify(|n| *n += 1);
+            } else {
+                tracing::info!("the {LEASE} Lease went to another replica: standing by");
+            }
+        }
+        tokio::select! {
+            () = stop.cancelled() => break,
+            changed = leader.changed() => if changed.is_err() {
+                ctx.set_leading(false);
+                tracing::warn!("the {LEASE} Lease is no longer managed; this replica stops reconciling");
+                break;
+            },
+        }
+    }
+}
+
+/// One item per election won, for `Controller::reconcile_all_on`.
+fn on_election(elections: watch::Receiver<u64>) -> impl futures::Stream<Item = ()> + Send {
+    futures::stream::unfold(elections, |mut elections| async move {
+        elections.changed().await.ok()?;
+        Some(((), elections))
+    })
 }
 
 /// The API of one of our resources, read through [`DeserializeGuard`].

@@ -1,5 +1,5 @@
 //! The cluster's cron scheduler: the operator replica holding the
-//! `wasmless-cron` Lease fires every CronTrigger, posting each tick to the
+//! `wasmless-operator` Lease fires every CronTrigger, posting each tick to the
 //! function's Service. The others stand by, so a tick fires once however
 //! many operator replicas run. The last tick of each trigger is kept in its
 //! `status.lastScheduleTime` (as a CronJob's is), so that a new leader

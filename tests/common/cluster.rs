@@ -96,6 +96,13 @@ fn install() -> Option<Installed> {
 }
 
 impl Installed {
+    /// The wasmless image the operator and function pods run (env.sh's
+    /// WASMLESS_IMAGE, the overlay's image).
+    #[allow(dead_code)]
+    pub fn wasmless_image(&self) -> String {
+        "wasmless.test/wasmless:e2e".to_owned()
+    }
+
     /// Runs kubectl against the cluster.
     pub fn kubectl(&self, args: &[&str]) -> Output {
         Command::new("kubectl")
