@@ -60,6 +60,12 @@ image() {
   local dir="$oci/${name//\//_}"
   stamp=$(full_stamp "$stamp" "$@")
   current "$ref" "$stamp" && return 0
+  # Built before (a new cluster has an empty containerd): import it again.
+  if [[ -f "$dir.stamp" && "$(cat "$dir.stamp")" == "$stamp" && -f "$dir.tar" ]]; then
+    say "$ref (import)"
+    ctr_ images import --base-name "$name" "$dir.tar" >/dev/null
+    return 0
+  fi
   say "$ref ..."
   rm -rf "$dir" "$dir.bundle" "$dir.tar"
   umoci init --layout "$dir"
@@ -72,7 +78,6 @@ image() {
   rm -rf "$dir.bundle"
   tar -C "$dir" -cf "$dir.tar" .
   ctr_ images import --base-name "$name" "$dir.tar" >/dev/null
-  rm -f "$dir.tar"
   echo "$stamp" >"$dir.stamp"
 }
 
