@@ -42,6 +42,10 @@ pub async fn reconcile_function(
     ctx: Arc<Context>,
 ) -> Result<Action, Error> {
     let (namespace, name) = identity(function.as_ref())?;
+    let Some(function) = with_source(&ctx, function, &namespace, &name).await? else {
+        // Deleted since it was cached: its objects go with it.
+        return Ok(Action::await_change());
+    };
     let kafka = kafka_triggers_for(&function, &namespace, &ctx).await?;
     let objects = match desired_objects(&function, &kafka, &ctx.settings, &ctx.catalog()) {
         Ok(objects) => objects,
@@ -108,6 +112,48 @@ pub async fn reconcile_function(
     ctx.count("Function", "ok");
     ctx.succeeded(&key(function.as_ref()));
     Ok(Action::requeue(RESYNC))
+}
+
+/// Marks a cached Function whose inline source was left out of the cache.
+pub const SOURCE_NOT_CACHED: &str = "wasmless.io/source-not-cached";
+
+/// Drops a Function's inline source from the operator's cache (a source
+/// can be about 1 MiB; the cache holds every Function), with the copies of
+/// it that `kubectl apply` keeps (its last-applied annotation) and the
+/// managed fields, marking it so that [`with_source`] reads the whole
+/// object when it is reconciled.
+pub fn without_source(object: &mut DeserializeGuard<FunctionResource>) {
+    let Ok(function) = object.0.as_mut() else {
+        return;
+    };
+    function.metadata.managed_fields = None;
+    let annotations = function.metadata.annotations.get_or_insert_default();
+    let applied = annotations
+        .remove("kubectl.kubernetes.io/last-applied-configuration")
+        .is_some();
+    if function.spec.function.take().is_some() || applied {
+        annotations.insert(SOURCE_NOT_CACHED.to_owned(), "true".to_owned());
+    }
+}
+
+/// The whole Function for a cached one whose source was left out: read
+/// from the API server (`None` when it is gone).
+async fn with_source(
+    ctx: &Context,
+    function: Arc<FunctionResource>,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<Arc<FunctionResource>>, Error> {
+    if !function.annotations().contains_key(SOURCE_NOT_CACHED) {
+        return Ok(Some(function));
+    }
+    let api: Api<FunctionResource> = Api::namespaced(ctx.client.clone(), namespace);
+    let whole = api.get_opt(name).await.map_err(|source| Error::Get {
+        kind: "Function",
+        name: name.to_owned(),
+        source,
+    })?;
+    Ok(whole.map(Arc::new))
 }
 
 /// Under autoscaling the HorizontalPodAutoscaler sets the replica count;

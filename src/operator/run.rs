@@ -16,9 +16,10 @@ use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, ListParams};
 use kube::core::DeserializeGuard;
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Controller;
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use kube_lease_manager::LeaseManagerBuilder;
 use prometheus_client::registry::Registry;
@@ -173,8 +174,25 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
     // Every resource of ours is watched through DeserializeGuard: an object
     // that does not decode is reported on its own (super::invalid) instead
     // of failing the whole list.
-    let functions = Controller::new(guarded::<FunctionResource>(&client, ns), all.clone())
-        .owns(api::<ConfigMap>(&client, ns), owned.clone())
+    // The caches hold no function sources: the Functions without their
+    // `spec.function` (the reconciler reads the whole object), the
+    // ConfigMaps that carry the source as metadata only. The operator's
+    // memory then does not grow with the size of the sources.
+    let (function_cache, function_writer) = reflector::store();
+    let function_events = watcher(guarded::<FunctionResource>(&client, ns), all.clone())
+        .default_backoff()
+        .modify(super::reconcile::without_source)
+        .reflect(function_writer)
+        .applied_objects();
+    let functions = Controller::for_stream(function_events, function_cache)
+        .owns_stream(
+            watcher(
+                api::<PartialObjectMeta<ConfigMap>>(&client, ns),
+                owned.clone(),
+            )
+            .default_backoff()
+            .touched_objects(),
+        )
         .owns(api::<Deployment>(&client, ns), owned.clone())
         .owns(api::<Service>(&client, ns), owned.clone())
         .owns(api::<HorizontalPodAutoscaler>(&client, ns), owned.clone());
@@ -205,9 +223,11 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
     let kafka = Controller::new(guarded::<KafkaTriggerResource>(&client, ns), all.clone());
     let kafka_store = kafka.store();
     let kafka = kafka
-        .watches(
-            guarded::<FunctionResource>(&client, ns),
-            all.clone(),
+        .watches_stream(
+            watcher(guarded::<FunctionResource>(&client, ns), all.clone())
+                .default_backoff()
+                .modify(super::reconcile::without_source)
+                .touched_objects(),
             move |function| same_namespace(&kafka_store.state(), function.namespace()),
         )
         .reconcile_all_on(on_election(elections.clone()))
