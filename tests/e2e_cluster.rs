@@ -926,6 +926,29 @@ fn an_autoscaled_function_under_load_gets_more_pods_from_its_hpa() {
     );
 }
 
+/// Puts a pure wheel of `name` (its `__init__.py` being `init`) in the PEP
+/// 503 index below `root`.
+fn put_wheel(root: &std::path::Path, name: &str, init: &str) {
+    let folder = root.join("simple").join(name);
+    std::fs::create_dir_all(&folder).expect("index folder");
+    std::fs::write(
+        folder.join(format!("{name}-1.0-py3-none-any.whl")),
+        common::source::wheel(name, init, false),
+    )
+    .expect("wheel");
+}
+
+/// `manifest` (one zipped Python Function) with pip pointed at the index of
+/// the package server at `url`, through the Function's env.
+fn pip_from(manifest: &str, url: &str) -> String {
+    manifest.replace(
+        "  handler: main.handler\n",
+        &format!(
+            "  handler: main.handler\n  env:\n  - {{name: PIP_INDEX_URL, value: '{url}/simple/'}}\n  - {{name: PIP_TRUSTED_HOST, value: 198.18.0.1}}\n"
+        ),
+    )
+}
+
 /// A package server on the node's address, as a PyPI mirror or an npm
 /// tarball host would be for a real cluster: Python's http.server over a
 /// folder holding a PEP 503 index (`simple/NAME/` listings of wheels) and
@@ -978,35 +1001,23 @@ impl Drop for PackageServer {
 
 #[test]
 fn source_functions_install_their_packages_from_a_mirror_on_wasm_or_their_fallback_image() {
-    use common::source::{wheel, zipped};
+    use common::source::zipped;
     let cluster = cluster_or_skip!("source_functions_install_their_requirements");
     let ns = cluster.namespace("deps");
     // The packages: a pure wheel, and an npm tarball (package/...).
     let root = common::tempdir();
-    let simple = root.join("simple/greeting");
-    std::fs::create_dir_all(&simple).expect("index folder");
-    std::fs::write(
-        simple.join("greeting-1.0-py3-none-any.whl"),
-        wheel(
-            "greeting",
-            "def greet(name):\n    return f'Greetings, {name}'\n",
-            false,
-        ),
-    )
-    .expect("wheel");
+    put_wheel(
+        &root,
+        "greeting",
+        "def greet(name):\n    return f'Greetings, {name}'\n",
+    );
     // A stand-in under the name of a package with native code: the
     // catalog judges by name, so this function goes to its fallback image.
-    let numpy = root.join("simple/numpy");
-    std::fs::create_dir_all(&numpy).expect("index folder");
-    std::fs::write(
-        numpy.join("numpy-1.0-py3-none-any.whl"),
-        wheel(
-            "numpy",
-            "def where():\n    return 'numpy from the mirror'\n",
-            false,
-        ),
-    )
-    .expect("wheel");
+    put_wheel(
+        &root,
+        "numpy",
+        "def where():\n    return 'numpy from the mirror'\n",
+    );
     let package = root.join("shout/package");
     std::fs::create_dir_all(&package).expect("package folder");
     std::fs::write(
@@ -1043,14 +1054,8 @@ fn source_functions_install_their_packages_from_a_mirror_on_wasm_or_their_fallba
             ),
             ("requirements.txt", b"greeting==1.0\n"),
         ],
-    )
-    .replace(
-        "  handler: main.handler\n",
-        &format!(
-            "  handler: main.handler\n  env:\n  - {{name: PIP_INDEX_URL, value: '{}/simple/'}}\n  - {{name: PIP_TRUSTED_HOST, value: 198.18.0.1}}\n",
-            server.url
-        ),
     );
+    let python = pip_from(&python, &server.url);
     let native = zipped(
         "python3.x",
         "native",
@@ -1062,14 +1067,8 @@ fn source_functions_install_their_packages_from_a_mirror_on_wasm_or_their_fallba
             ),
             ("requirements.txt", b"numpy\n"),
         ],
-    )
-    .replace(
-        "  handler: main.handler\n",
-        &format!(
-            "  handler: main.handler\n  env:\n  - {{name: PIP_INDEX_URL, value: '{}/simple/'}}\n  - {{name: PIP_TRUSTED_HOST, value: 198.18.0.1}}\n",
-            server.url
-        ),
     );
+    let native = pip_from(&native, &server.url);
     let package_json = format!(
         r#"{{"name": "jsgreeter", "version": "1.0.0", "dependencies": {{"shout": "{}/shout-1.0.0.tgz"}}}}"#,
         server.url

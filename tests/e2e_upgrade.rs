@@ -18,23 +18,7 @@ struct RestoreOperator<'a>(&'a common::cluster::Installed);
 
 impl Drop for RestoreOperator<'_> {
     fn drop(&mut self) {
-        let image = format!("WASMLESS_IMAGE={}", self.0.wasmless_image());
-        let _ = self.0.kubectl(&[
-            "-n",
-            "wasmless",
-            "set",
-            "env",
-            "deployment/wasmless-operator",
-            &image,
-        ]);
-        let _ = self.0.kubectl(&[
-            "-n",
-            "wasmless",
-            "rollout",
-            "status",
-            "deployment/wasmless-operator",
-            "--timeout=180s",
-        ]);
+        let _ = self.0.set_function_image(&self.0.wasmless_image());
     }
 }
 
@@ -108,22 +92,12 @@ fn during_a_rolling_upgrade_only_one_operator_version_writes() {
 
     // The new version: its pods give functions another template.
     let _restore = RestoreOperator(cluster);
-    cluster.kubectl_ok(&[
-        "-n",
-        "wasmless",
-        "set",
-        "env",
-        "deployment/wasmless-operator",
-        &format!("WASMLESS_IMAGE={NEXT_IMAGE}"),
-    ]);
-    cluster.kubectl_ok(&[
-        "-n",
-        "wasmless",
-        "rollout",
-        "status",
-        "deployment/wasmless-operator",
-        "--timeout=180s",
-    ]);
+    let rolled = cluster.set_function_image(NEXT_IMAGE);
+    assert!(
+        rolled.status.success(),
+        "rolling the operator: {}",
+        String::from_utf8_lossy(&rolled.stderr)
+    );
     cluster.eventually(
         "the function on the new template",
         Duration::from_secs(120),

@@ -44,8 +44,6 @@ pub struct SchedulerConfig {
 /// Where the scheduler keeps each trigger's last tick.
 #[derive(Clone)]
 pub enum Ticks {
-    /// Nowhere: a restart starts from the present.
-    Nowhere,
     /// In files below a folder (one per namespace and trigger).
     Folder(PathBuf),
     /// In each CronTrigger's `status.lastScheduleTime`, through this client.
@@ -91,7 +89,7 @@ pub async fn run(
             let namespace = trigger.namespace().unwrap_or_default();
             let state_dir = match &config.ticks {
                 Ticks::Folder(dir) => Some(dir.join(&namespace)),
-                Ticks::Nowhere | Ticks::Status(_) => None,
+                Ticks::Status(_) => None,
             };
             let mut job = match CronJob::new(&trigger.to_trigger(), state_dir.as_deref()) {
                 Ok(job) => job,

@@ -84,14 +84,12 @@ fn install() -> Option<Installed> {
         "restart",
         "deployment/wasmless-operator",
     ]);
-    installed.kubectl_ok(&[
-        "-n",
-        "wasmless",
-        "rollout",
-        "status",
-        "deployment/wasmless-operator",
-        "--timeout=180s",
-    ]);
+    let rolled = installed.operator_rollout();
+    assert!(
+        rolled.status.success(),
+        "the operator's rollout: {}",
+        String::from_utf8_lossy(&rolled.stderr)
+    );
     Some(installed)
 }
 
@@ -101,6 +99,36 @@ impl Installed {
     #[allow(dead_code)]
     pub fn wasmless_image(&self) -> String {
         "wasmless.test/wasmless:e2e".to_owned()
+    }
+
+    /// Waits for the operator's Deployment to finish rolling out.
+    pub fn operator_rollout(&self) -> Output {
+        self.kubectl(&[
+            "-n",
+            "wasmless",
+            "rollout",
+            "status",
+            "deployment/wasmless-operator",
+            "--timeout=180s",
+        ])
+    }
+
+    /// Gives function pods `image` (the operator's WASMLESS_IMAGE), which
+    /// rolls the operator, and waits for the rollout.
+    #[allow(dead_code)]
+    pub fn set_function_image(&self, image: &str) -> Output {
+        let set = self.kubectl(&[
+            "-n",
+            "wasmless",
+            "set",
+            "env",
+            "deployment/wasmless-operator",
+            &format!("WASMLESS_IMAGE={image}"),
+        ]);
+        if !set.status.success() {
+            return set;
+        }
+        self.operator_rollout()
     }
 
     /// Runs kubectl against the cluster.
