@@ -14,7 +14,7 @@ NODE_NAME=wasmless-node
 NODE_IP=198.18.0.1
 BRIDGE=wlbr0
 POD_CIDR=198.18.0.0/24
-SERVICE_CIDR=198.19.0.0/24
+SERVICE_CIDR=198.19.0.0/16
 API_SERVER="https://$NODE_IP:6443"
 KUBECONFIG_ADMIN="$CLUSTER_DIR/admin.kubeconfig"
 # Images the cluster runs; none can be pulled.
