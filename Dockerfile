@@ -18,7 +18,8 @@ RUN rustup target add wasm32-wasip2 \
  && cargo build --release --locked --bin wasmless \
  && cp target/release/wasmless /wasmless \
  && strip /wasmless \
- && WASMLESS_BIN=/wasmless bash runtimes/build.sh
+ && WASMLESS_BIN=/wasmless bash runtimes/build.sh \
+ && /wasmless runtimes --precompile /precompiled --runtimes-dir runtimes/dist
 
 # The binary needs glibc and zlib (librdkafka's compression), both in the
 # slim base, and OpenSSL with the CA roots (librdkafka's TLS; the Kubernetes
@@ -30,6 +31,9 @@ RUN apt-get update \
 COPY --from=build /wasmless /usr/local/bin/wasmless
 # Found by the binary at ../share/wasmless/runtimes.
 COPY --from=build /src/runtimes/dist/python.wasm /src/runtimes/dist/js.wasm /usr/local/share/wasmless/runtimes/
+# The runtimes' optimized code for `wasmless host`'s engine (its default
+# --precompiled-dir), so that no pod compiles an interpreter.
+COPY --from=build /precompiled /usr/local/share/wasmless/precompiled
 # A numeric non-root user, so that `runAsNonRoot` can verify it.
 USER 65532:65532
 EXPOSE 8080 8081

@@ -94,6 +94,15 @@ pub struct RuntimesArgs {
     /// Print the catalog as YAML (a starting point for an override).
     #[arg(long)]
     pub yaml: bool,
+    /// Compile the source runtimes (python.wasm, js.wasm) for the engine
+    /// `wasmless host` runs with its default limits, into this folder: an
+    /// image ships it (WASMLESS_PRECOMPILED_DIR) so that no pod compiles an
+    /// interpreter.
+    #[arg(long, value_name = "DIR")]
+    pub precompile: Option<PathBuf>,
+    /// Where the runtimes to precompile are (default: as `up` finds them).
+    #[arg(long, env = "WASMLESS_RUNTIMES_DIR", requires = "precompile")]
+    pub runtimes_dir: Option<PathBuf>,
 }
 
 /// Options of `wasmless operator`.
@@ -277,6 +286,26 @@ pub struct HostArgs {
     /// Where the runtimes of source functions are (python.wasm).
     #[arg(long, env = "WASMLESS_RUNTIMES_DIR")]
     pub runtimes_dir: Option<PathBuf>,
+    /// Be a shared pool: serve the pool Functions of a namespace, read from
+    /// the Kubernetes API (with the pod's ServiceAccount), instead of the
+    /// function folder.
+    #[arg(long, env = "WASMLESS_POOL")]
+    pub pool: bool,
+    /// The namespace a pool serves (the pod's own, from the downward API).
+    #[arg(long, env = "WASMLESS_POOL_NAMESPACE", requires = "pool")]
+    pub pool_namespace: Option<String>,
+    /// A pool parks a function idle this long: its next event loads it
+    /// again from the compile cache.
+    #[arg(long, default_value = "5m", env = "WASMLESS_UNLOAD_IDLE")]
+    pub unload_idle: String,
+    /// The image's precompiled runtimes (`wasmless runtimes --precompile`),
+    /// used when they match this engine.
+    #[arg(
+        long,
+        default_value = "/usr/local/share/wasmless/precompiled",
+        env = "WASMLESS_PRECOMPILED_DIR"
+    )]
+    pub precompiled_dir: PathBuf,
 }
 
 impl From<HostArgs> for UpArgs {
@@ -285,7 +314,11 @@ impl From<HostArgs> for UpArgs {
     /// ConfigMap changes.
     fn from(args: HostArgs) -> Self {
         UpArgs {
-            paths: vec![args.function_dir],
+            paths: if args.pool {
+                Vec::new()
+            } else {
+                vec![args.function_dir]
+            },
             listen: args.listen,
             cache_dir: Some(args.cache_dir),
             no_cache: false,
@@ -293,9 +326,13 @@ impl From<HostArgs> for UpArgs {
             max_memory: args.max_memory,
             max_instances: args.max_instances,
             ready_idle: args.ready_idle,
-            no_watch: false,
+            no_watch: args.pool,
             no_tiering: false,
-            unload_idle: "0".to_owned(),
+            unload_idle: if args.pool {
+                args.unload_idle
+            } else {
+                "0".to_owned()
+            },
             state_dir: Some(args.state_dir),
             runtimes_dir: args.runtimes_dir,
             runtime_catalog: None,
@@ -432,6 +469,62 @@ pub struct UpArgs {
 /// Where the source runtimes are when no folder is given: `runtimes/dist`
 /// in a checkout (after `bash examples/build.sh`), else the installed
 /// `share/wasmless/runtimes` beside the binary's `bin`.
+/// `wasmless runtimes --precompile DIR`: the source runtimes' optimized
+/// code for the engine of a `wasmless host` with its default settings.
+async fn precompile_runtimes(args: RuntimesArgs) -> anyhow::Result<()> {
+    let into = args.precompile.expect("checked by the caller");
+    let Cli {
+        command: Command::Host(defaults),
+        ..
+    } = Cli::parse_from(["wasmless", "host"])
+    else {
+        unreachable!("parsed as the host command");
+    };
+    let (_, mut config) = <(UpConfig, HostConfig)>::try_from(UpArgs::from(defaults))?;
+    config.cache_dir = Some(into.clone());
+    config.tiered = false;
+    config.precompiled_dir = None;
+    let dir = args
+        .runtimes_dir
+        .or_else(default_runtimes_dir)
+        .ok_or_else(|| anyhow::anyhow!("no runtimes folder: give --runtimes-dir (runtimes/dist after `bash runtimes/build.sh`)"))?;
+    let host = Host::new(config).map_err(|e| anyhow::anyhow!("starting the wasm engine: {e:#}"))?;
+    for language in [
+        crate::runtimes::Language::Python,
+        crate::runtimes::Language::JavaScript,
+    ] {
+        let path = dir.join(language.component_file());
+        let bytes = std::fs::read(&path).with_context(|| {
+            format!(
+                "reading the {} runtime at {}",
+                language.title(),
+                path.display()
+            )
+        })?;
+        let started = std::time::Instant::now();
+        eprintln!(
+            "precompiling {} ({} MiB) ...",
+            path.display(),
+            bytes.len() >> 20
+        );
+        let engine_host = host.clone();
+        let compiled = tokio::task::spawn_blocking(move || engine_host.precompile(&bytes))
+            .await?
+            .map_err(|e| anyhow::anyhow!("compiling {}: {e:#}", path.display()))?;
+        eprintln!(
+            "  {} in {:.1} s",
+            if compiled {
+                "compiled"
+            } else {
+                "already there"
+            },
+            started.elapsed().as_secs_f64()
+        );
+    }
+    println!("{}", into.display());
+    Ok(())
+}
+
 fn default_runtimes_dir() -> Option<PathBuf> {
     let checkout = PathBuf::from("runtimes/dist");
     if checkout.is_dir() {
@@ -666,6 +759,7 @@ impl TryFrom<UpArgs> for (UpConfig, HostConfig) {
             admin: true,
             name: "up",
             root_function: None,
+            pool_namespace: None,
             state_dir: args.state_dir.or_else(|| {
                 dirs::state_dir()
                     .or_else(dirs::data_local_dir)
@@ -684,6 +778,7 @@ impl TryFrom<UpArgs> for (UpConfig, HostConfig) {
             runtimes_dir: args.runtimes_dir.or_else(default_runtimes_dir),
             prepared_code: None,
             ready_idle: Some(ready_idle),
+            precompiled_dir: None,
         };
         Ok((up, host))
     }
@@ -700,8 +795,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Host(args) => {
             let dir = args.function_dir.clone();
+            let pool_namespace = match (args.pool, &args.pool_namespace) {
+                (false, _) => None,
+                (true, Some(namespace)) => Some(namespace.clone()),
+                (true, None) => anyhow::bail!(
+                    "--pool needs the namespace it serves: --pool-namespace or WASMLESS_POOL_NAMESPACE"
+                ),
+            };
             anyhow::ensure!(
-                dir.is_dir(),
+                pool_namespace.is_some() || dir.is_dir(),
                 "{}: no such folder (mount the function's ConfigMap there, or give --function-dir)",
                 dir.display()
             );
@@ -709,14 +811,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let forward_to = args.forward_to;
             let code_dir = args.code_dir.clone();
             let secrets_root = args.secrets_root.clone();
+            let precompiled_dir = args.precompiled_dir.clone();
             let (mut up, mut host) = <(UpConfig, HostConfig)>::try_from(UpArgs::from(args))?;
             host.secrets_root = Some(secrets_root);
+            host.precompiled_dir = Some(precompiled_dir);
             host.prepared_code = code_dir;
             up.admin = false;
             up.fallback.local = false;
             up.fallback.forward_to = forward_to;
             up.name = "host";
             up.root_function = root_function;
+            if pool_namespace.is_some() {
+                up.name = "pool";
+                up.root_function = None;
+            }
+            up.pool_namespace = pool_namespace;
             let host =
                 Host::new(host).map_err(|e| anyhow::anyhow!("starting the wasm engine: {e:#}"))?;
             crate::up::run(up, host).await
@@ -733,6 +842,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::prepare::prepare(&args.function_dir, &args.into, args.file.as_deref()).await
         }
         Command::PreInit(args) => crate::snapshot::pre_init(&args.input, &args.output).await,
+        Command::Runtimes(args) if args.precompile.is_some() => precompile_runtimes(args).await,
         Command::Runtimes(args) => {
             let catalog = crate::runtimes::Catalog::load(args.catalog.as_deref())
                 .map_err(anyhow::Error::msg)?;

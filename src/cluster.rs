@@ -235,16 +235,23 @@ pub async fn list(cluster: &Cluster) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("listing functions in {}: {e}", cluster.namespace))?;
     println!(
-        "{:<24} {:<10} {:<6} {:<18} URL",
-        "NAME", "RUNTIME", "READY", "REASON"
+        "{:<24} {:<10} {:<10} {:<6} {:<18} URL",
+        "NAME", "RUNTIME", "PLACEMENT", "READY", "REASON"
     );
     for f in functions {
         let status = f.status.clone().unwrap_or_default();
         let ready = status.conditions.iter().find(|c| c.type_ == "Ready");
+        let hosting = status
+            .placement
+            .as_ref()
+            .map(|p| p.hosting.as_str())
+            .filter(|h| !h.is_empty())
+            .unwrap_or("-");
         println!(
-            "{:<24} {:<10} {:<6} {:<18} {}",
+            "{:<24} {:<10} {:<10} {:<6} {:<18} {}",
             f.name_any(),
             f.spec.runtime,
+            hosting,
             ready.map_or("-", |c| c.status.as_str()),
             ready.map_or("-", |c| c.reason.as_str()),
             status.url.unwrap_or_else(|| "-".into())
@@ -285,6 +292,18 @@ pub async fn describe(cluster: &Cluster, name: &str) -> anyhow::Result<()> {
                 println!("Runs on:    {image}");
             }
             println!("Why:        {}", placement.message);
+            if !placement.hosting.is_empty() {
+                let pool = placement
+                    .pool
+                    .as_deref()
+                    .map(|p| format!(", {p}"))
+                    .unwrap_or_default();
+                println!(
+                    "Placement:  {}{pool} ({})",
+                    placement.hosting, placement.hosting_reason
+                );
+                println!("Why:        {}", placement.hosting_message);
+            }
         }
         None => println!("Path:       - (not decided yet, or refused: see the conditions)"),
     }
@@ -345,7 +364,18 @@ pub fn log_container(pod: &Pod, wanted: Option<&str>) -> Option<String> {
     }
 }
 
-/// `function logs`: the function's output from each of its pods.
+/// Whether a line of a pool's log is about function `name`: the host logs
+/// a function's output (and what it does with it) with a `function=NAME`
+/// field, after the message.
+pub fn logged_for(line: &str, name: &str) -> bool {
+    line.rfind(" function=").is_some_and(|at| {
+        let value = &line[at + " function=".len()..];
+        value.split(' ').next() == Some(name)
+    })
+}
+
+/// `function logs`: the function's output from each of its pods (a pool
+/// function's: its lines from the pool's pods).
 pub async fn logs(
     cluster: &Cluster,
     name: &str,
@@ -353,8 +383,22 @@ pub async fn logs(
     container: Option<&str>,
 ) -> anyhow::Result<()> {
     let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let functions: Api<FunctionResource> =
+        Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let pooled = functions
+        .get_opt(name)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|f| f.status?.placement)
+        .is_some_and(|p| p.hosting == crate::crd::Hosting::Pool.as_str());
+    let selector = if pooled {
+        crate::operator::pool::pool_selector_text()
+    } else {
+        format!("{FUNCTION_LABEL}={name}")
+    };
     let list = pods
-        .list(&ListParams::default().labels(&format!("{FUNCTION_LABEL}={name}")))
+        .list(&ListParams::default().labels(&selector))
         .await
         .map_err(|e| anyhow::anyhow!("listing the pods of {name}: {e}"))?;
     if list.items.is_empty() {
@@ -366,7 +410,9 @@ pub async fn logs(
     for pod in list {
         let pod_name = pod.name_any();
         let params = LogParams {
-            tail_lines: tail,
+            // A pool's log holds every function's lines: the tail is of
+            // this function's.
+            tail_lines: if pooled { None } else { tail },
             container: log_container(&pod, container),
             ..LogParams::default()
         };
@@ -375,7 +421,17 @@ pub async fn logs(
             .await
             .map_err(|e| anyhow::anyhow!("reading the logs of {pod_name}: {e}"))?;
         println!("==> {pod_name} <==");
-        print!("{text}");
+        if pooled {
+            let lines: Vec<&str> = text.lines().filter(|l| logged_for(l, name)).collect();
+            let skip = tail.map_or(0, |t| {
+                lines.len().saturating_sub(usize::try_from(t).unwrap_or(0))
+            });
+            for line in &lines[skip..] {
+                println!("{line}");
+            }
+        } else {
+            print!("{text}");
+        }
     }
     Ok(())
 }
@@ -421,6 +477,19 @@ mod tests {
             "spec": {"containers": containers.iter().map(|n| serde_json::json!({"name": n})).collect::<Vec<_>>()},
         }))
         .expect("a pod")
+    }
+
+    #[test]
+    fn a_pool_log_line_belongs_to_the_function_it_names() {
+        let line = "2026-12-01T15:00:00.1Z  INFO tick beat function=ticker stream=\"stdout\"";
+        assert!(logged_for(line, "ticker"));
+        assert!(!logged_for(line, "tick"));
+        assert!(!logged_for(line, "other"));
+        assert!(logged_for(
+            "x  INFO staged: loads on its first event function=a generation=Some(1)",
+            "a"
+        ));
+        assert!(!logged_for("x  INFO listening", "a"));
     }
 
     #[test]

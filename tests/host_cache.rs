@@ -348,3 +348,39 @@ async fn pre_init_ships_the_memory_init_leaves_in_every_instance() {
         assert_eq!(served(&snapshotted).await, "1");
     }
 }
+
+#[test]
+fn an_images_precompiled_folder_serves_code_with_no_compile() {
+    let bytes = std::fs::read(common::wasm("hello")).expect("hello.wasm");
+    // What `wasmless runtimes --precompile` makes when an image is built.
+    let precompiled = common::tempdir();
+    let maker = host(&precompiled);
+    assert!(maker.precompile(&bytes).expect("compiles"), "compiled once");
+    assert!(!maker.precompile(&bytes).expect("there"), "and not twice");
+
+    // A pod: an empty, writable cache and the image's folder.
+    let cache = common::tempdir();
+    let pod = Host::new(HostConfig {
+        cache_dir: Some(cache.clone()),
+        precompiled_dir: Some(precompiled.clone()),
+        ..HostConfig::default()
+    })
+    .expect("engine starts");
+    assert!(matches!(pod.cache().precompiled(), Some((_, true))));
+    let loaded = pod.load(&bytes, settings("a")).expect("loads");
+    assert_eq!(loaded.cache_outcome(), CacheOutcome::Disk);
+    assert_eq!(pod.cache().compiles(), 0, "nothing compiled in the pod");
+
+    // A folder made for another engine is not used: it compiles.
+    let other = common::tempdir();
+    std::fs::create_dir_all(other.join("0123456789abcdef")).expect("mkdir");
+    let pod = Host::new(HostConfig {
+        cache_dir: Some(common::tempdir()),
+        precompiled_dir: Some(other),
+        ..HostConfig::default()
+    })
+    .expect("engine starts");
+    assert!(matches!(pod.cache().precompiled(), Some((_, false))));
+    let loaded = pod.load(&bytes, settings("a")).expect("loads");
+    assert_ne!(loaded.cache_outcome(), CacheOutcome::Disk);
+}

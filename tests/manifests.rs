@@ -61,6 +61,32 @@ fn the_kustomization_installs_every_manifest() {
     assert_eq!(listed, files);
 }
 
+type Grants = std::collections::BTreeSet<(String, String, String)>;
+
+fn granted_by(rules: &[k8s_openapi::api::rbac::v1::PolicyRule]) -> Grants {
+    let mut granted = Grants::new();
+    for rule in rules {
+        for group in rule.api_groups.iter().flatten() {
+            for resource in rule.resources.iter().flatten() {
+                for verb in &rule.verbs {
+                    granted.insert((group.clone(), resource.clone(), verb.clone()));
+                }
+            }
+        }
+    }
+    granted
+}
+
+fn used_of(permissions: &[(&str, &str, &[&str])]) -> Grants {
+    let mut used = Grants::new();
+    for (group, resource, verbs) in permissions {
+        for verb in *verbs {
+            used.insert((group.to_string(), resource.to_string(), verb.to_string()));
+        }
+    }
+    used
+}
+
 #[test]
 fn rbac_grants_the_operator_exactly_what_it_uses() {
     let docs = documents();
@@ -72,7 +98,14 @@ fn rbac_grants_the_operator_exactly_what_it_uses() {
             l.keys()
                 .any(|k| k.starts_with("rbac.authorization.k8s.io/aggregate-to-"))
         });
-        if !aggregated {
+        let pool = role.metadata.name.as_deref() == Some("wasmless-pool");
+        if pool {
+            assert_eq!(
+                granted_by(role.rules.as_deref().unwrap_or_default()),
+                used_of(wasmless::operator::pool::POOL_PERMISSIONS),
+                "the wasmless-pool ClusterRole grants exactly what a pool uses"
+            );
+        } else if !aggregated {
             rules.extend(role.rules.unwrap_or_default());
         }
     }
@@ -80,22 +113,8 @@ fn rbac_grants_the_operator_exactly_what_it_uses() {
         let role: Role = serde_json::from_value(role.clone()).expect("a Role");
         rules.extend(role.rules.unwrap_or_default());
     }
-    let mut granted = std::collections::BTreeSet::new();
-    for rule in &rules {
-        for group in rule.api_groups.iter().flatten() {
-            for resource in rule.resources.iter().flatten() {
-                for verb in &rule.verbs {
-                    granted.insert((group.clone(), resource.clone(), verb.clone()));
-                }
-            }
-        }
-    }
-    let mut used = std::collections::BTreeSet::new();
-    for (group, resource, verbs) in wasmless::operator::run::PERMISSIONS {
-        for verb in *verbs {
-            used.insert((group.to_string(), resource.to_string(), verb.to_string()));
-        }
-    }
+    let granted = granted_by(&rules);
+    let used = used_of(wasmless::operator::run::PERMISSIONS);
     let missing: Vec<_> = used.difference(&granted).collect();
     let unused: Vec<_> = granted.difference(&used).collect();
     assert!(
@@ -227,6 +246,14 @@ fn the_test_clusters_image_is_the_dockerfiles_runtime_stage() {
         (
             "/usr/local/share/wasmless/runtimes/",
             "/usr/local/share/wasmless/runtimes",
+        ),
+        (
+            "runtimes --precompile",
+            "runtimes --precompile \"$wasmless_root/usr/local/share/wasmless/precompiled\"",
+        ),
+        (
+            "/usr/local/share/wasmless/precompiled",
+            "/usr/local/share/wasmless/precompiled",
         ),
         ("USER 65532:65532", "--config.user 65532:65532"),
         (

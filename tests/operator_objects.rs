@@ -33,12 +33,25 @@ fn function(yaml: &str) -> FunctionResource {
     f
 }
 
+/// What the operator applies: a pool function only has its Service (the
+/// namespace's pool serves it), a dedicated one its own objects.
 fn to_yaml(objects: &FunctionObjects) -> String {
-    let mut docs = vec![
-        serde_saphyr::to_string(&objects.config_map).expect("yaml"),
-        serde_saphyr::to_string(&objects.deployment).expect("yaml"),
-        serde_saphyr::to_string(&objects.service).expect("yaml"),
-    ];
+    let hosting = format!(
+        "# hosting: {} ({}: {})\n",
+        objects.hosting.hosting.as_str(),
+        objects.hosting.reason,
+        objects.hosting.message
+    );
+    let mut docs = match objects.hosting.hosting {
+        wasmless::crd::Hosting::Pool => {
+            vec![hosting + &serde_saphyr::to_string(&objects.service).expect("yaml")]
+        }
+        wasmless::crd::Hosting::Dedicated => vec![
+            hosting + &serde_saphyr::to_string(&objects.config_map).expect("yaml"),
+            serde_saphyr::to_string(&objects.deployment).expect("yaml"),
+            serde_saphyr::to_string(&objects.service).expect("yaml"),
+        ],
+    };
     if let Some(hpa) = &objects.autoscaler {
         docs.push(serde_saphyr::to_string(hpa).expect("yaml"));
     }
@@ -64,11 +77,74 @@ fn golden(name: &str, actual: &str) {
 }
 
 #[test]
+fn a_function_in_the_pool_has_only_its_service_which_selects_the_pool() {
+    let f = function(
+        "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {name: hello, labels: {team: web}}\n\
+         spec:\n  runtime: python3.x\n  handler: greet.handler\n  function: |\n    def handler(event, context):\n        return 'hi'\n",
+    );
+    let objects = desired_objects(&f, &[], &settings(), &Catalog::built_in()).expect("valid");
+    golden("pool-function", &to_yaml(&objects));
+}
+
+#[test]
+fn what_shapes_a_functions_pods_gives_it_a_dedicated_placement() {
+    let base = "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {name: hello}\nspec:\n  function: (module)\n";
+    for (extra, reason) in [
+        ("", "Default"),
+        ("  replicas: 1\n", "Default"),
+        ("  placement: Pool\n", "Requested"),
+        ("  placement: Dedicated\n", "Requested"),
+        ("  replicas: 3\n", "PodSettings"),
+        ("  replicas: 0\n", "PodSettings"),
+        ("  autoscaling: {maxReplicas: 3}\n", "PodSettings"),
+        ("  secrets: [db]\n", "PodSettings"),
+        ("  port: 9000\n", "PodSettings"),
+        ("  resources: {limits: {cpu: '1'}}\n", "PodSettings"),
+        (
+            "  deployment: {metadata: {labels: {a: b}}}\n",
+            "PodSettings",
+        ),
+    ] {
+        let f = function(&format!("{base}{extra}"));
+        let objects = desired_objects(&f, &[], &settings(), &Catalog::built_in()).expect(extra);
+        assert_eq!(objects.hosting.reason, reason, "{extra}");
+        let dedicated = objects.hosting.hosting == wasmless::crd::Hosting::Dedicated;
+        assert_eq!(
+            dedicated,
+            reason == "PodSettings" || extra.contains("Dedicated"),
+            "{extra}"
+        );
+    }
+    // A Kafka trigger's consumers run in the function's own pods.
+    let f = function(base);
+    let trigger: wasmless::crd::KafkaTrigger = serde_saphyr::from_str(
+        "apiVersion: wasmless.io/v1alpha1\nkind: KafkaTrigger\nmetadata: {name: t}\nspec: {function: hello, topic: orders, brokers: 'k:9092'}\n",
+    )
+    .expect("a trigger");
+    let objects =
+        desired_objects(&f, &[trigger], &settings(), &Catalog::built_in()).expect("valid");
+    assert_eq!(objects.hosting.hosting, wasmless::crd::Hosting::Dedicated);
+    assert!(
+        objects.hosting.message.contains("KafkaTrigger"),
+        "{}",
+        objects.hosting.message
+    );
+    // Asked for the pool, but it shapes its pods: refused, saying why.
+    let f = function(&format!("{base}  placement: Pool\n  replicas: 2\n"));
+    let refusal = desired_objects(&f, &[], &settings(), &Catalog::built_in()).expect_err("refused");
+    assert!(
+        refusal.message.contains("spec.replicas"),
+        "{}",
+        refusal.message
+    );
+}
+
+#[test]
 fn a_wasm_module_becomes_a_config_map_deployment_and_service() {
     // `\0asm` version 1: the smallest module, base64 as the CLI sends it.
     let f = function(
         "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {name: hello, labels: {team: web}}\n\
-         spec: {function: AGFzbQEAAAA=, functionContentType: base64, timeout: '10', memory: 64Mi}\n",
+         spec: {function: AGFzbQEAAAA=, functionContentType: base64, timeout: '10', memory: 64Mi, placement: Dedicated}\n",
     );
     let objects = desired_objects(&f, &[], &settings(), &Catalog::built_in()).expect("valid");
     let module = &objects.config_map.binary_data.as_ref().expect("binary")["function.wasm"];
@@ -81,7 +157,7 @@ fn a_wasm_module_becomes_a_config_map_deployment_and_service() {
 fn a_source_function_keeps_its_source_in_the_manifest() {
     let f = function(
         "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {name: greet}\n\
-         spec:\n  runtime: python3.x\n  handler: greet.handler\n  function: |\n    def handler(event, context):\n        return 'hi'\n",
+         spec:\n  runtime: python3.x\n  placement: Dedicated\n  handler: greet.handler\n  function: |\n    def handler(event, context):\n        return 'hi'\n",
     );
     let objects = desired_objects(&f, &[], &settings(), &Catalog::built_in()).expect("valid");
     golden("source-runtime", &to_yaml(&objects));

@@ -88,6 +88,11 @@ pub struct ObjectMeta {
     printcolumn(name = "Runtime", type_ = "string", json_path = ".spec.runtime"),
     printcolumn(name = "Path", type_ = "string", json_path = ".status.placement.path"),
     printcolumn(
+        name = "Placement",
+        type_ = "string",
+        json_path = ".status.placement.hosting"
+    ),
+    printcolumn(
         name = "Ready",
         type_ = "string",
         json_path = ".status.conditions[?(@.type==\"Ready\")].status"
@@ -134,6 +139,15 @@ pub struct FunctionSpec {
     /// file system), still without privilege escalation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_security: Option<ImageSecurity>,
+    /// Cluster only: where the function runs. `Pool` (the default for wasm
+    /// and source functions): the shared `wasmless host` pods of its
+    /// namespace, which load it on its first event, in milliseconds.
+    /// `Dedicated`: a Deployment of its own, as kubeless did (always so on
+    /// the image path, and for Functions that shape their own pods:
+    /// `replicas` other than 1, `autoscaling`, `resources`, `port`,
+    /// `deployment`, `secrets` or installed dependencies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Hosting>,
     /// The function's source, encoded as `functionContentType` says: text
     /// (WAT or source code), base64 bytes, a base64 zip, or a URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -255,6 +269,25 @@ pub enum ImageSecurity {
     AsImage,
 }
 
+/// Where a function runs in a cluster (`spec.placement`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Hosting {
+    /// The shared host pods of the function's namespace.
+    Pool,
+    /// A Deployment of its own.
+    Dedicated,
+}
+
+impl Hosting {
+    /// As written in the spec and status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hosting::Pool => "Pool",
+            Hosting::Dedicated => "Dedicated",
+        }
+    }
+}
+
 /// How `spec.function` is encoded (kubeless's content types).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum ContentType {
@@ -310,6 +343,7 @@ impl Default for FunctionSpec {
             handler: None,
             image: None,
             image_security: None,
+            placement: None,
             function: None,
             function_content_type: ContentType::Text,
             checksum: None,

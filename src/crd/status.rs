@@ -47,6 +47,20 @@ pub struct PlacementStatus {
     pub reason: String,
     /// The decision in a sentence.
     pub message: String,
+    /// `Pool` (the namespace's shared host pods) or `Dedicated` (a
+    /// Deployment of its own).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub hosting: String,
+    /// The pool's Deployment, with `Pool` hosting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<String>,
+    /// Why it is hosted so: `Default`, `Requested`, `ImagePath`, or the
+    /// field that needs pods of its own (`Replicas`, `Autoscaling`, ...).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub hosting_reason: String,
+    /// The hosting decision in a sentence.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub hosting_message: String,
 }
 
 impl From<&crate::runtimes::Placement> for PlacementStatus {
@@ -57,6 +71,7 @@ impl From<&crate::runtimes::Placement> for PlacementStatus {
             image: placement.image.clone(),
             reason: placement.reason.to_owned(),
             message: placement.message.clone(),
+            ..Self::default()
         }
     }
 }

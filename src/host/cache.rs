@@ -48,23 +48,43 @@ pub enum CacheOutcome {
 /// The compile cache of one engine.
 pub struct CompileCache {
     dir: Option<PathBuf>,
+    /// A read-only cache of this engine made ahead (the image's), and
+    /// whether it has this engine's folder.
+    seed: Option<(PathBuf, bool)>,
     memory: Mutex<HashMap<[u8; 32], Weak<Compiled>>>,
     compiles: AtomicU64,
 }
 
 impl CompileCache {
-    /// A cache that keeps artefacts under `root` (none: memory only).
-    pub fn new(engine: &Engine, root: Option<&Path>) -> Self {
-        let dir = root.map(|root| {
+    /// A cache that keeps artefacts under `root` (none: memory only), and
+    /// also finds them in `seed`, a read-only cache of the same layout
+    /// made ahead (used only when it has this engine's folder).
+    pub fn new(engine: &Engine, root: Option<&Path>, seed: Option<&Path>) -> Self {
+        let folder = {
             let mut hasher = std::collections::hash_map::DefaultHasher::new();
             engine.precompile_compatibility_hash().hash(&mut hasher);
-            root.join(format!("{:016x}", hasher.finish()))
+            format!("{:016x}", hasher.finish())
+        };
+        let dir = root.map(|root| root.join(&folder));
+        let seed = seed.filter(|s| s.is_dir()).map(|seed| {
+            let dir = seed.join(&folder);
+            let matches = dir.is_dir();
+            (dir, matches)
         });
         Self {
             dir,
+            seed,
             memory: Mutex::new(HashMap::new()),
             compiles: AtomicU64::new(0),
         }
+    }
+
+    /// The precompiled cache's folder for this engine, and whether it
+    /// exists (a cache made for another engine configuration has none).
+    pub fn precompiled(&self) -> Option<(&Path, bool)> {
+        self.seed
+            .as_ref()
+            .map(|(dir, matches)| (dir.as_path(), *matches))
     }
 
     /// How many times this cache compiled wasm to native code.
@@ -114,7 +134,14 @@ impl CompileCache {
         if let Some(found) = self.lock().get(&digest).and_then(Weak::upgrade) {
             return Some((found, CacheOutcome::Memory));
         }
-        let found = load_artefact(engine, &self.path(digest)?, component)?;
+        let name = format!("{}.cwasm", hex::encode(digest));
+        let found = self
+            .path(digest)
+            .and_then(|path| load_artefact(engine, &path, component))
+            .or_else(|| match &self.seed {
+                Some((dir, true)) => load_artefact(engine, &dir.join(&name), component),
+                _ => None,
+            })?;
         Some((self.remember(digest, found), CacheOutcome::Disk))
     }
 

@@ -69,6 +69,10 @@ pub struct HostConfig {
     /// it is dropped. `None` is [`READY_IDLE`]; zero makes every instance
     /// with its event, on the event's time.
     pub ready_idle: Option<Duration>,
+    /// A read-only compile cache made when the image was built (`wasmless
+    /// runtimes --precompile`): the source runtimes' optimized code, so
+    /// that no pod compiles an interpreter. Used when its engine matches.
+    pub precompiled_dir: Option<PathBuf>,
 }
 
 /// What a function is allowed and told, from its spec.
@@ -206,7 +210,22 @@ impl Host {
         } else {
             None
         };
-        let cache = CompileCache::new(&optimized.engine, config.cache_dir.as_deref());
+        let cache = CompileCache::new(
+            &optimized.engine,
+            config.cache_dir.as_deref(),
+            config.precompiled_dir.as_deref(),
+        );
+        match cache.precompiled() {
+            Some((dir, true)) => {
+                tracing::debug!(dir = %dir.display(), "precompiled code for this engine")
+            }
+            Some((dir, false)) => tracing::warn!(
+                dir = %dir.display(),
+                "the precompiled runtimes were made for another engine configuration (other limits or \
+                 another wasmtime): each is compiled again on its first use"
+            ),
+            None => {}
+        }
         let ready_budget = Budget::new(ready_margin(config.engine.max_instances.max(1)) as usize);
         Ok(Arc::new(Self {
             optimized,
@@ -250,6 +269,18 @@ impl Host {
     /// The compile cache.
     pub fn cache(&self) -> &CompileCache {
         &self.cache
+    }
+
+    /// Compiles `wasm` (a component) with the optimizing compiler into the
+    /// cache folder, unless it is there already; true if it compiled.
+    pub fn precompile(&self, wasm: &[u8]) -> wasmtime::Result<bool> {
+        let digest: [u8; 32] = Sha256::digest(wasm).into();
+        let engine = &self.optimized.engine;
+        if self.cache.lookup(engine, digest, true).is_some() {
+            return Ok(false);
+        }
+        self.cache.compile(engine, digest, wasm, true)?;
+        Ok(true)
     }
 
     /// Compiles (or finds in the cache) and pre-instantiates a function.

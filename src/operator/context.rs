@@ -29,6 +29,8 @@ pub struct Context {
     pub client: Client,
     /// How function pods are built.
     pub settings: PodSettings,
+    /// How each namespace's shared host pool is built.
+    pub pool: super::pool::PoolSettings,
     /// Publishes Events on the reconciled resources.
     pub recorder: Recorder,
     /// Counts reconciliations by kind and outcome.
@@ -66,6 +68,7 @@ impl Context {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             settings,
+            pool: super::pool::PoolSettings::default(),
             reconciliations: Reconciliations::default(),
             reported_invalid: Default::default(),
             failures: Mutex::default(),

@@ -6,6 +6,7 @@ pub mod context;
 pub mod error;
 pub mod invalid;
 mod merge;
+pub mod pool;
 pub mod reconcile;
 pub mod resources;
 pub mod routes;

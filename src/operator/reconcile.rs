@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::jiff::Timestamp;
@@ -24,12 +25,13 @@ use serde_json::json;
 use super::context::{Context, FIELD_MANAGER};
 use super::error::Error;
 use super::invalid::valid;
+use super::pool::{POOL_NAME, desired_pool, pool_selector_text};
 use super::resources::{Refusal, desired_objects, function_url, selector_text};
 use super::routes::{Route, desired_route, http_route_resource, route_url};
 use super::status::{READY, deployment_readiness, ready_condition};
 use crate::crd::{
-    CronTriggerResource, FunctionResource, FunctionStatus, HttpTriggerResource, KafkaTrigger,
-    KafkaTriggerResource, TriggerStatus,
+    CronTriggerResource, FunctionResource, FunctionStatus, Hosting, HttpTriggerResource,
+    KafkaTrigger, KafkaTriggerResource, TriggerStatus,
 };
 
 /// How often a settled resource is checked again without any change.
@@ -69,24 +71,42 @@ pub async fn reconcile_function(
             return Ok(Action::await_change());
         }
     };
-    apply(&ctx, &namespace, &objects.config_map).await?;
-    let mut desired = objects.deployment.clone();
-    if let Some(scaling) = &function.spec.autoscaling {
-        keep_autoscaled_replicas(&ctx, &namespace, scaling, &mut desired).await?;
-    }
-    let deployment = apply(&ctx, &namespace, &desired).await?;
-    apply(&ctx, &namespace, &objects.service).await?;
-    match &objects.autoscaler {
-        Some(autoscaler) => {
-            apply(&ctx, &namespace, autoscaler).await?;
+    let pooled = objects.hosting.hosting == Hosting::Pool;
+    let deployment = if pooled {
+        // The namespace's pool serves it: the pool first, then the Service
+        // that selects it; what a dedicated placement made goes.
+        let pool = ensure_pool(&ctx, &namespace).await?;
+        apply(&ctx, &namespace, &objects.service).await?;
+        delete_owned::<HorizontalPodAutoscaler>(&ctx, &namespace, &name, function.as_ref()).await?;
+        delete_owned::<Deployment>(&ctx, &namespace, &name, function.as_ref()).await?;
+        delete_owned::<ConfigMap>(&ctx, &namespace, &name, function.as_ref()).await?;
+        pool
+    } else {
+        apply(&ctx, &namespace, &objects.config_map).await?;
+        let mut desired = objects.deployment.clone();
+        if let Some(scaling) = &function.spec.autoscaling {
+            keep_autoscaled_replicas(&ctx, &namespace, scaling, &mut desired).await?;
         }
-        None => {
-            delete_owned::<HorizontalPodAutoscaler>(&ctx, &namespace, &name, function.as_ref())
-                .await?
+        let deployment = apply(&ctx, &namespace, &desired).await?;
+        apply(&ctx, &namespace, &objects.service).await?;
+        match &objects.autoscaler {
+            Some(autoscaler) => {
+                apply(&ctx, &namespace, autoscaler).await?;
+            }
+            None => {
+                delete_owned::<HorizontalPodAutoscaler>(&ctx, &namespace, &name, function.as_ref())
+                    .await?
+            }
         }
-    }
+        deployment
+    };
     let (ready, reason, message) = deployment_readiness(&deployment);
     let deployed = deployment.status.unwrap_or_default();
+    let mut placement: crate::crd::PlacementStatus = (&objects.placement).into();
+    placement.hosting = objects.hosting.hosting.as_str().to_owned();
+    placement.pool = pooled.then(|| POOL_NAME.to_owned());
+    placement.hosting_reason = objects.hosting.reason.to_owned();
+    placement.hosting_message = objects.hosting.message.clone();
     let status = FunctionStatus {
         observed_generation: function.metadata.generation,
         conditions: vec![ready_condition(
@@ -99,9 +119,13 @@ pub async fn reconcile_function(
         )],
         replicas: Some(deployed.replicas.unwrap_or(0)),
         ready_replicas: Some(deployed.ready_replicas.unwrap_or(0)),
-        selector: Some(selector_text(&name)),
+        selector: Some(if pooled {
+            pool_selector_text()
+        } else {
+            selector_text(&name)
+        }),
         url: Some(function_url(&function, &ctx.settings)),
-        placement: Some((&objects.placement).into()),
+        placement: Some(placement),
     };
     let was_ready = is_ready(&function.status_conditions());
     write_status(&ctx, function.as_ref(), function.status.as_ref(), status).await?;
@@ -112,6 +136,15 @@ pub async fn reconcile_function(
     ctx.count("Function", "ok");
     ctx.succeeded(&key(function.as_ref()));
     Ok(Action::requeue(RESYNC))
+}
+
+/// Applies the pool of `namespace` (its ServiceAccount, RoleBinding and
+/// Deployment) and returns its Deployment as the API server has it.
+async fn ensure_pool(ctx: &Context, namespace: &str) -> Result<Deployment, Error> {
+    let pool = desired_pool(namespace, &ctx.settings, &ctx.pool);
+    apply(ctx, namespace, &pool.service_account).await?;
+    apply(ctx, namespace, &pool.role_binding).await?;
+    apply(ctx, namespace, &pool.deployment).await
 }
 
 /// Marks a cached Function whose inline source was left out of the cache.
@@ -813,6 +846,7 @@ mod tests {
                 image: None,
                 reason: "Wasm".into(),
                 message: String::new(),
+                ..Default::default()
             }),
             ..Default::default()
         };

@@ -16,8 +16,9 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::merge::merge;
+use super::pool::HostingDecision;
 use crate::crd::{
-    ContentType, Function, FunctionResource, ImageSecurity, KafkaTrigger, WASM_RUNTIME,
+    ContentType, Function, FunctionResource, Hosting, ImageSecurity, KafkaTrigger, WASM_RUNTIME,
 };
 use crate::runtimes::{Catalog, Dependencies, Path as RunPath, Placement};
 
@@ -65,6 +66,10 @@ pub struct FunctionObjects {
     pub autoscaler: Option<HorizontalPodAutoscaler>,
     /// Which path it runs on, and why.
     pub placement: Placement,
+    /// Pool or dedicated, and why. With `Pool` the ConfigMap and the
+    /// Deployment above are not made (the namespace's pool serves the
+    /// function) and the Service selects the pool's pods.
+    pub hosting: HostingDecision,
 }
 
 /// Why a Function cannot be turned into objects: a permanent problem that
@@ -80,7 +85,7 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn invalid(message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
         Self {
             reason: "InvalidSpec",
             message: message.into(),
@@ -136,6 +141,7 @@ pub fn desired_objects(
              (`wasmless function deploy --from-file` does this)",
         ));
     }
+    let hosting = super::pool::decide(&plain, &placement, catalog, !kafka.is_empty())?;
     let config_map = desired_config_map(function, &plain, kafka)?;
     let checksum = checksum(&config_map);
     let deployment = match placement.path {
@@ -151,10 +157,11 @@ pub fn desired_objects(
     };
     Ok(FunctionObjects {
         deployment,
-        service: desired_service(function)?,
+        service: desired_service(function, hosting.hosting)?,
         autoscaler: desired_autoscaler(function)?,
         config_map,
         placement,
+        hosting,
     })
 }
 
@@ -656,21 +663,30 @@ fn init_containers(
 /// the init containers unpacked them and installed the packages with the
 /// runtime's image (pure packages only, `install.wasmCommand`): the
 /// wasmless image has no pip or npm.
+/// Whether a wasm-path Function has a dependency file its pods install
+/// (by an init container of the runtime's image) before it runs.
+pub fn installs_dependencies(plain: &Function, catalog: &Catalog) -> bool {
+    catalog.find(&plain.spec.runtime).is_some_and(|entry| {
+        matches!((&entry.install, &entry.image), (Some(install), Some(_))
+            if !install.wasm_command.is_empty() && zipped_file(plain, &install.file).is_some())
+    })
+}
+
 fn with_installed_dependencies(
     deployment: Deployment,
     plain: &Function,
     settings: &PodSettings,
     catalog: &Catalog,
 ) -> Result<Deployment, Refusal> {
+    if !installs_dependencies(plain, catalog) {
+        return Ok(deployment);
+    }
     let Some(entry) = catalog.find(&plain.spec.runtime) else {
         return Ok(deployment);
     };
     let (Some(install), Some(image)) = (&entry.install, &entry.image) else {
         return Ok(deployment);
     };
-    if install.wasm_command.is_empty() || zipped_file(plain, &install.file).is_none() {
-        return Ok(deployment);
-    }
     let mut deployment = serde_json::to_value(deployment).expect("a Deployment serializes");
     let pod = &mut deployment["spec"]["template"]["spec"];
     let restricted = restricted_container();
@@ -719,16 +735,20 @@ fn secret_volume_name(secret: &str) -> String {
 }
 
 /// The Service in front of the function's pods, with `spec.service`
-/// merged in.
-pub fn desired_service(function: &FunctionResource) -> Result<Service, Refusal> {
+/// merged in. A pool function's Service selects the pool's pods.
+pub fn desired_service(function: &FunctionResource, hosting: Hosting) -> Result<Service, Refusal> {
     let meta = object_meta(function);
     let name = meta.name.clone().unwrap_or_default();
+    let selector = match hosting {
+        Hosting::Pool => super::pool::pool_selector(),
+        Hosting::Dedicated => selector_labels(&name),
+    };
     let service = json!({
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": meta,
         "spec": {
-            "selector": selector_labels(&name),
+            "selector": selector,
             "ports": [{
                 "name": PORT_NAME,
                 "port": FUNCTION_PORT,

@@ -67,7 +67,7 @@ pub const PERMISSIONS: &[(&str, &str, &[&str])] = &[
     (
         "",
         "configmaps",
-        &["list", "watch", "create", "patch", "delete"],
+        &["get", "list", "watch", "create", "patch", "delete"],
     ),
     (
         "",
@@ -96,6 +96,14 @@ pub const PERMISSIONS: &[(&str, &str, &[&str])] = &[
     ),
     ("events.k8s.io", "events", &["create", "patch"]),
     ("coordination.k8s.io", "leases", &["get", "create", "patch"]),
+    // Each namespace's pool: its identity, bound to the wasmless-pool
+    // ClusterRole (whose permissions the operator holds, so it may bind it).
+    ("", "serviceaccounts", &["create", "patch"]),
+    (
+        "rbac.authorization.k8s.io",
+        "rolebindings",
+        &["create", "patch"],
+    ),
 ];
 
 /// Settings of `wasmless operator`, validated.

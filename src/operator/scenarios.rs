@@ -18,6 +18,10 @@ fn path(kind: &str, name: &str) -> String {
     match kind {
         "configmaps" | "services" => format!("/api/v1/namespaces/team/{kind}/{name}"),
         "deployments" => format!("/apis/apps/v1/namespaces/team/deployments/{name}"),
+        "serviceaccounts" => format!("/api/v1/namespaces/team/serviceaccounts/{name}"),
+        "rolebindings" => {
+            format!("/apis/rbac.authorization.k8s.io/v1/namespaces/team/rolebindings/{name}")
+        }
         "horizontalpodautoscalers" => {
             format!("/apis/autoscaling/v2/namespaces/team/horizontalpodautoscalers/{name}")
         }
@@ -34,8 +38,9 @@ fn available(generation: i64) -> Value {
            "conditions": [{"type": "Available", "status": "True"}]})
 }
 
+/// A dedicated wasm function (its own ConfigMap, Deployment, Service).
 fn wat(source: &str) -> Value {
-    json!({"function": source})
+    json!({"function": source, "placement": "Dedicated"})
 }
 
 /// The steps of applying a valid function with no Kafka trigger and no
@@ -88,6 +93,58 @@ async fn a_new_function_gets_its_objects_owned_and_a_deploying_status() {
         "http://hello.team.svc.cluster.local:8080/"
     );
     assert_eq!(status["status"]["observedGeneration"], 1);
+}
+
+#[tokio::test]
+async fn a_pool_function_gets_the_namespaces_pool_and_a_service_selecting_it() {
+    let (ctx, server) = context();
+    let f = function("hello", json!({"function": "(module)"}), 1);
+    let steps = vec![
+        Step::reply(Method::GET, KAFKA, 200, empty_list("KafkaTriggerList")),
+        Step::echo(Method::PATCH, &path("serviceaccounts", "wasmless-pool")),
+        Step::echo(Method::PATCH, &path("rolebindings", "wasmless-pool")),
+        Step::echo_with_status(
+            Method::PATCH,
+            &path("deployments", "wasmless-pool"),
+            available(1),
+        ),
+        Step::echo(Method::PATCH, &path("services", "hello")),
+        // Nothing of a dedicated placement is left.
+        Step::not_found(Method::GET, &path("horizontalpodautoscalers", "hello")),
+        Step::not_found(Method::GET, &path("deployments", "hello")),
+        Step::not_found(Method::GET, &path("configmaps", "hello")),
+        Step::patch(&path("status", "hello"), &f),
+        Step::echo(Method::POST, EVENTS),
+    ];
+    let server = server.run(steps);
+    reconcile_function(Arc::new(f), ctx)
+        .await
+        .expect("reconciles");
+    let seen = server.await.expect("server");
+    let binding = &seen[2].body;
+    assert_eq!(binding["roleRef"]["kind"], "ClusterRole");
+    assert_eq!(binding["roleRef"]["name"], "wasmless-pool");
+    assert_eq!(binding["subjects"][0]["namespace"], "team");
+    let pod = &seen[3].body["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "wasmless-pool");
+    assert_eq!(pod["containers"][0]["args"], json!(["host", "--pool"]));
+    // The pool is shared: no Function owns it.
+    assert!(seen[3].body["metadata"]["ownerReferences"].is_null());
+    let service = &seen[4].body;
+    assert_eq!(
+        service["spec"]["selector"],
+        json!({"wasmless.io/pool": "wasmless-pool"})
+    );
+    assert_eq!(
+        service["metadata"]["ownerReferences"][0]["uid"],
+        "uid-hello"
+    );
+    let status = &seen[8].body["status"];
+    assert_eq!(ready_of(&seen[8].body), ("True".into(), "Available".into()));
+    assert_eq!(status["placement"]["hosting"], "Pool");
+    assert_eq!(status["placement"]["hostingReason"], "Default");
+    assert_eq!(status["placement"]["pool"], "wasmless-pool");
+    assert_eq!(status["selector"], "wasmless.io/pool=wasmless-pool");
 }
 
 #[tokio::test]
@@ -245,7 +302,7 @@ async fn autoscaling_applies_an_autoscaler_and_carries_the_live_replica_count() 
     let (ctx, server) = context();
     let f = function(
         "hello",
-        json!({"function": "(module)", "autoscaling": {"maxReplicas": 4}}),
+        json!({"function": "(module)", "placement": "Dedicated", "autoscaling": {"maxReplicas": 4}}),
         1,
     );
     let three = json!({"observedGeneration": 1, "replicas": 3, "updatedReplicas": 3,

@@ -51,6 +51,7 @@ impl FunctionInfo {
         let origin = match origin {
             Origin::Manifest(path) => path.display().to_string(),
             Origin::Api => "api".to_owned(),
+            Origin::Cluster => "cluster".to_owned(),
         };
         let (status, kind, reason, digest, code) = match entry {
             Entry::Ready(f) => (
@@ -75,6 +76,7 @@ impl FunctionInfo {
                 None,
                 Some("native".to_owned()),
             ),
+            Entry::Pending(_) => ("ready", None, None, None, Some("not loaded".to_owned())),
             Entry::Parked(parked) => (
                 "ready",
                 Some(parked.kind.as_str().to_owned()),

@@ -5,6 +5,7 @@
 mod admin;
 mod fallback;
 mod metrics;
+pub mod pool;
 mod registry;
 mod server;
 mod source;

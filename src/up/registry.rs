@@ -33,6 +33,16 @@ pub enum Origin {
     Manifest(PathBuf),
     /// Deployed through the admin API.
     Api,
+    /// A Function of the pool's namespace, from the Kubernetes API.
+    Cluster,
+}
+
+/// A function known but not loaded yet: its first event loads it.
+pub struct Pending {
+    function: Function,
+    origin: Origin,
+    /// Held while it loads, so that concurrent first events load it once.
+    gate: tokio::sync::Mutex<()>,
 }
 
 /// A function's current state.
@@ -48,6 +58,8 @@ pub enum Entry {
     /// On the container-image fallback: a local process of its runtime's
     /// server.
     Process(Arc<LocalProcess>),
+    /// Known, not loaded yet (a pool loads a function on its first event).
+    Pending(Arc<Pending>),
 }
 
 /// A function ready to take events, on either path.
@@ -166,7 +178,7 @@ impl Registry {
         let fallback = self.fallback.clone();
         let base_dir = match &origin {
             Origin::Manifest(path) => path.parent().map(|p| p.to_owned()),
-            Origin::Api => None,
+            Origin::Api | Origin::Cluster => None,
         };
         let placement;
         let loaded = match fetch(&function).await {
@@ -303,11 +315,23 @@ impl Registry {
     /// loaded again first. `None` if there is no such function, `Err` with
     /// the reason if it cannot run.
     pub async fn ready(&self, name: &str) -> Option<Result<Runner, String>> {
-        let parked = match self.get(name)? {
-            Entry::Ready(function) => return Some(Ok(Runner::Wasm(function))),
-            Entry::Process(process) => return Some(Ok(Runner::Process(process))),
-            Entry::Failed(reason) => return Some(Err(reason)),
-            Entry::Parked(parked) => parked,
+        let parked = loop {
+            match self.get(name)? {
+                Entry::Ready(function) => return Some(Ok(Runner::Wasm(function))),
+                Entry::Process(process) => return Some(Ok(Runner::Process(process))),
+                Entry::Failed(reason) => return Some(Err(reason)),
+                Entry::Parked(parked) => break parked,
+                Entry::Pending(pending) => {
+                    let _loading = pending.gate.lock().await;
+                    // Still the version that was waiting (no one loaded or
+                    // replaced it meanwhile): load it now.
+                    if matches!(self.get(name)?, Entry::Pending(now) if Arc::ptr_eq(&now, &pending))
+                    {
+                        let function = pending.function.clone();
+                        return Some(self.deploy(function, pending.origin.clone()).await);
+                    }
+                }
+            }
         };
         let host = self.host.clone();
         let wanted = parked.clone();
@@ -315,6 +339,21 @@ impl Registry {
             .await
             .map_err(|e| format!("loading panicked: {e}"))
             .and_then(|r| r.map_err(|e| e.to_string()));
+        let woken = self.wake(name, loaded);
+        match woken {
+            Some(outcome) => Some(outcome),
+            None if self.get(name).is_some() => Box::pin(self.ready(name)).await,
+            None => None,
+        }
+    }
+
+    /// Puts a parked function that was loaded again in place, unless it was
+    /// replaced meanwhile. `None`: gone, or replaced by a pending version.
+    fn wake(
+        &self,
+        name: &str,
+        loaded: Result<LoadedFunction, String>,
+    ) -> Option<Result<Runner, String>> {
         let mut slots = self.write();
         let slot = slots.get_mut(name)?;
         match (&slot.entry, loaded) {
@@ -322,6 +361,8 @@ impl Registry {
             (Entry::Ready(current), _) => Some(Ok(Runner::Wasm(current.clone()))),
             (Entry::Process(current), _) => Some(Ok(Runner::Process(current.clone()))),
             (Entry::Failed(reason), _) => Some(Err(reason.clone())),
+            // Replaced by a version not loaded yet: load that one.
+            (Entry::Pending(_), _) => None,
             (Entry::Parked(_), Ok(function)) => {
                 let function = Arc::new(function);
                 slot.entry = Entry::Ready(function.clone());
@@ -399,6 +440,43 @@ impl Registry {
                 );
             }
         });
+    }
+
+    /// Makes `function` known without loading it: its first event loads it
+    /// (from the compile cache when its code was compiled before). When an
+    /// earlier version is loaded, `function` is handed back instead: the
+    /// caller deploys it (the old version serves until the new one is in
+    /// place).
+    pub fn stage(&self, function: Function, origin: Origin) -> Option<Function> {
+        let name = function.name().to_owned();
+        if matches!(self.get(&name), Some(Entry::Ready(_) | Entry::Process(_))) {
+            return Some(function);
+        }
+        let runtime = function.spec.runtime.clone();
+        let labels = function.metadata.labels.clone();
+        let pending = Arc::new(Pending {
+            function,
+            origin: origin.clone(),
+            gate: tokio::sync::Mutex::new(()),
+        });
+        self.put(
+            &name,
+            Entry::Pending(pending),
+            origin,
+            runtime,
+            labels,
+            None,
+        );
+        None
+    }
+
+    /// The names of the functions that came from `origin`.
+    pub fn names_of(&self, origin: &Origin) -> Vec<String> {
+        self.read()
+            .iter()
+            .filter(|(_, slot)| &slot.origin == origin)
+            .map(|(name, _)| name.clone())
+            .collect()
     }
 
     /// Removes a function; true if it was there.

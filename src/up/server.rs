@@ -50,6 +50,9 @@ pub struct UpConfig {
     pub name: &'static str,
     /// `host` in a pod: the one function that answers every path.
     pub root_function: Option<String>,
+    /// `host --pool`: serve the pool Functions of this namespace, learnt
+    /// from the Kubernetes API, each at every path of its own Service.
+    pub pool_namespace: Option<String>,
     /// The runtime catalog, and whether fallbacks run as local processes.
     pub fallback: super::Fallback,
 }
@@ -111,6 +114,9 @@ pub async fn run(config: UpConfig, host: Arc<Host>) -> anyhow::Result<()> {
     }
     if app.config.watch {
         watch::start(app.clone(), &app.config.paths, &files)?;
+    }
+    if let Some(namespace) = app.config.pool_namespace.clone() {
+        tokio::spawn(super::pool::follow(app.clone(), namespace));
     }
     let addr = listener.local_addr()?;
     println!("wasmless {}: listening on http://{addr}", app.config.name);
@@ -280,10 +286,28 @@ impl App {
             return self.handle_admin(req, &rest).await;
         }
         let trimmed = path.trim_start_matches('/');
-        let (name, below) = match (&self.config.root_function, trimmed.find('/')) {
-            (Some(root), _) => (root.as_str(), path.as_str()),
-            (None, Some(i)) => (&trimmed[..i], &trimmed[i..]),
-            (None, None) => (trimmed, "/"),
+        let pooled;
+        let (name, below) = match (&self.config.pool_namespace, &self.config.root_function) {
+            (Some(namespace), _) => match super::pool::addressed(req.headers(), namespace) {
+                Some(name) => {
+                    pooled = name;
+                    (pooled.as_str(), path.as_str())
+                }
+                None => {
+                    return plain(
+                        StatusCode::NOT_FOUND,
+                        format!(
+                            "this is the wasmless pool of namespace {namespace}: call a function through its Service                              (http://NAME.{namespace}.svc:8080/), or name it in the `{}` header\n",
+                            super::pool::FUNCTION_HEADER
+                        ),
+                    );
+                }
+            },
+            (None, Some(root)) => (root.as_str(), path.as_str()),
+            (None, None) => match trimmed.find('/') {
+                Some(i) => (&trimmed[..i], &trimmed[i..]),
+                None => (trimmed, "/"),
+            },
         };
         if name.is_empty() {
             return plain(

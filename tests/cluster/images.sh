@@ -144,6 +144,12 @@ if ! current "$WASMLESS_IMAGE" "$(full_stamp "$stamp" "${config[@]}")"; then
   strip --strip-debug "$wasmless_root/usr/local/bin/wasmless" 2>/dev/null || true
   install -d "$wasmless_root/usr/local/share/wasmless/runtimes"
   install -m 644 "$repo/runtimes/dist/python.wasm" "$repo/runtimes/dist/js.wasm" "$wasmless_root/usr/local/share/wasmless/runtimes/"
+  # The runtimes' optimized code for the host's engine: no pod compiles an
+  # interpreter (the host's default --precompiled-dir).
+  say "precompiling the source runtimes for the image ..."
+  "$bin" runtimes --precompile "$wasmless_root/usr/local/share/wasmless/precompiled" \
+    --runtimes-dir "$repo/runtimes/dist" >/dev/null
+  chmod -R a+rX "$wasmless_root/usr/local/share/wasmless/precompiled"
   image "$WASMLESS_IMAGE" "$wasmless_root" "$stamp" "${config[@]}"
   rm -rf "$wasmless_root"
 fi

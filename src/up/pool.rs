@@ -1,0 +1,289 @@
+//! A shared host pool (`wasmless host --pool`): the Functions of one
+//! namespace, learnt from the Kubernetes API, and which of them a request
+//! is for.
+//!
+//! The pool watches the Functions of its namespace and stages every one the
+//! operator placed in the pool (`status.placement.hosting: Pool`) in the
+//! registry, unloaded: its first event loads it (from the compile cache
+//! when its code was compiled before), it is parked when idle, and a new
+//! generation replaces it atomically, as under `up`. Every pool Function
+//! has its own Service selecting the pool's pods, so a request names its
+//! function by the Service it came to.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use futures::StreamExt as _;
+use http::HeaderMap;
+use kube::ResourceExt as _;
+use kube::api::Api;
+use kube::core::DeserializeGuard;
+use kube::runtime::WatchStreamExt as _;
+use kube::runtime::watcher::{self, Event as Watched};
+
+use super::registry::Origin;
+use super::server::App;
+use crate::crd::{Function, FunctionResource, Hosting};
+
+/// A header naming the function outright (routes that cannot keep the
+/// Service's name in `Host` set it, as the operator's HTTPRoutes do).
+pub const FUNCTION_HEADER: &str = "wasmless-function";
+
+/// The function a request to a pool of `namespace` is for: the
+/// `wasmless-function` header; else the Service named in the API server's
+/// service proxy path (`X-Forwarded-Uri: /api/v1/namespaces/NS/services/
+/// NAME[:PORT]/proxy/...`); else the Service in `Host` (`NAME`, `NAME.NS`,
+/// `NAME.NS.svc`, `NAME.NS.svc.cluster.local`, with or without a port).
+pub fn addressed(headers: &HeaderMap, namespace: &str) -> Option<String> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(name) = header(FUNCTION_HEADER)
+        .map(str::trim)
+        .filter(|n| is_name(n))
+    {
+        return Some(name.to_owned());
+    }
+    if let Some(uri) = header("x-forwarded-uri")
+        && let Some(name) = proxied_service(uri, namespace)
+    {
+        return Some(name);
+    }
+    let host = header("host")?;
+    // `[::1]:8080` or an address: not a Service's name.
+    let host = host.rsplit_once(':').map_or(host, |(h, port)| {
+        if port.chars().all(|c| c.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
+    let labels: Vec<&str> = host.trim_end_matches('.').split('.').collect();
+    let name = match labels.as_slice() {
+        [name] => name,
+        [name, ns] if *ns == namespace => name,
+        [name, ns, "svc", ..] if *ns == namespace => name,
+        _ => return None,
+    };
+    (is_name(name) && !name.chars().all(|c| c.is_ascii_digit())).then(|| (*name).to_owned())
+}
+
+/// The Service of the API server's proxy path, when it is in `namespace`.
+fn proxied_service(uri: &str, namespace: &str) -> Option<String> {
+    let rest = uri.strip_prefix("/api/v1/namespaces/")?;
+    let (ns, rest) = rest.split_once('/')?;
+    if ns != namespace {
+        return None;
+    }
+    let rest = rest.strip_prefix("services/")?;
+    let (service, rest) = rest.split_once('/')?;
+    if !rest.starts_with("proxy") {
+        return None;
+    }
+    // NAME, NAME:PORT or SCHEME:NAME:PORT.
+    let parts: Vec<&str> = service.split(':').collect();
+    let name = match parts.as_slice() {
+        [name] | [name, _] => name,
+        [_, name, _] => name,
+        _ => return None,
+    };
+    is_name(name).then(|| (*name).to_owned())
+}
+
+/// A DNS label: what a Function's (and its Service's) name is.
+fn is_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+}
+
+/// Whether the operator placed this Function in its namespace's pool.
+fn pooled(function: &FunctionResource) -> bool {
+    function
+        .status
+        .as_ref()
+        .and_then(|s| s.placement.as_ref())
+        .is_some_and(|p| p.hosting == Hosting::Pool.as_str())
+}
+
+/// The Function as the pool's host runs it: what the pool cannot honour
+/// (the fields that shape pods of its own) the operator keeps out of the
+/// pool, and is dropped here.
+fn as_run(resource: &FunctionResource) -> Function {
+    let mut function = resource.to_function();
+    let spec = &mut function.spec;
+    spec.replicas = None;
+    spec.autoscaling = None;
+    spec.port = None;
+    spec.resources = None;
+    spec.deployment = None;
+    spec.service = None;
+    spec.secrets.clear();
+    spec.image = None;
+    spec.image_security = None;
+    spec.placement = None;
+    spec.file = None;
+    function.metadata.namespace = None;
+    function
+}
+
+/// Follows the Functions of `namespace` until the process ends: stages the
+/// pool's, drops the others and the deleted. A Function that cannot be
+/// decoded is logged and not served; the others go on.
+pub async fn follow(app: Arc<App>, namespace: String) {
+    let client = match kube::Client::try_default().await {
+        Ok(client) => client,
+        Err(err) => {
+            tracing::error!(
+                "the pool cannot reach the Kubernetes API, so it serves no function: {err}"
+            );
+            return;
+        }
+    };
+    let api: Api<DeserializeGuard<FunctionResource>> = Api::namespaced(client, &namespace);
+    let mut served: HashMap<String, Option<i64>> = HashMap::new();
+    let mut listed: Option<HashSet<String>> = None;
+    let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
+    futures::pin_mut!(stream);
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(Watched::Init) => listed = Some(HashSet::new()),
+            Ok(Watched::InitApply(object) | Watched::Apply(object)) => {
+                let name = object.name_any();
+                if let Some(listed) = listed.as_mut() {
+                    listed.insert(name.clone());
+                }
+                track(&app, &mut served, &namespace, name, object);
+            }
+            Ok(Watched::InitDone) => {
+                // Deleted while the watch was down.
+                if let Some(listed) = listed.take() {
+                    let gone: Vec<String> = served
+                        .keys()
+                        .filter(|name| !listed.contains(*name))
+                        .cloned()
+                        .collect();
+                    for name in gone {
+                        forget(&app, &mut served, &name);
+                    }
+                }
+            }
+            Ok(Watched::Delete(object)) => forget(&app, &mut served, &object.name_any()),
+            Err(err) => tracing::warn!("watching the Functions of namespace {namespace}: {err}"),
+        }
+    }
+}
+
+fn track(
+    app: &Arc<App>,
+    served: &mut HashMap<String, Option<i64>>,
+    namespace: &str,
+    name: String,
+    object: DeserializeGuard<FunctionResource>,
+) {
+    let function = match object.0 {
+        Ok(function) => function,
+        Err(invalid) => {
+            if served.contains_key(&name) {
+                forget(app, served, &name);
+            }
+            tracing::error!(function = %name, "Function {namespace}/{name} cannot be read, so the pool does not serve it: {}", invalid.error);
+            return;
+        }
+    };
+    if !pooled(&function) {
+        if served.contains_key(&name) {
+            tracing::info!(function = %name, "no longer in the pool");
+            forget(app, served, &name);
+        }
+        return;
+    }
+    let generation = function.metadata.generation;
+    // Status writes come as changes too: only a new spec is a new version.
+    if served.get(&name) == Some(&generation) {
+        return;
+    }
+    tracing::info!(function = %name, generation = ?generation, "staged: loads on its first event");
+    served.insert(name, generation);
+    if let Some(function) = app.registry.stage(as_run(&function), Origin::Cluster) {
+        // Loaded: swap in the new version as soon as it has loaded.
+        let app = app.clone();
+        tokio::spawn(async move {
+            let name = function.name().to_owned();
+            if let Err(reason) = app.registry.deploy(function, Origin::Cluster).await {
+                tracing::warn!(function = %name, "the new version did not load: {reason}");
+            }
+        });
+    }
+}
+
+fn forget(app: &Arc<App>, served: &mut HashMap<String, Option<i64>>, name: &str) {
+    served.remove(name);
+    if app.registry.remove(name) {
+        tracing::info!(function = %name, "removed from the pool");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.insert(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn a_request_names_its_function_by_the_service_it_came_to() {
+        let at = |pairs: &[(&str, &str)]| addressed(&headers(pairs), "team");
+        assert_eq!(at(&[("host", "hello:8080")]).as_deref(), Some("hello"));
+        assert_eq!(at(&[("host", "hello.team")]).as_deref(), Some("hello"));
+        assert_eq!(
+            at(&[("host", "hello.team.svc:8080")]).as_deref(),
+            Some("hello")
+        );
+        assert_eq!(
+            at(&[("host", "hello.team.svc.cluster.local:8080")]).as_deref(),
+            Some("hello")
+        );
+        // Another namespace's Service, an address, a foreign name: none.
+        assert_eq!(at(&[("host", "hello.other.svc.cluster.local")]), None);
+        assert_eq!(at(&[("host", "198.18.0.7:8080")]), None);
+        assert_eq!(at(&[("host", "[::1]:8080")]), None);
+        assert_eq!(at(&[("host", "example.com")]), None);
+        // Through the API server's service proxy, Host is the API server.
+        let proxied = |uri: &str| at(&[("host", "198.18.0.1:6443"), ("x-forwarded-uri", uri)]);
+        assert_eq!(
+            proxied("/api/v1/namespaces/team/services/hello:http-function-port/proxy/a/b")
+                .as_deref(),
+            Some("hello")
+        );
+        assert_eq!(
+            proxied("/api/v1/namespaces/team/services/http:hello:8080/proxy").as_deref(),
+            Some("hello")
+        );
+        assert_eq!(
+            proxied("/api/v1/namespaces/team/services/hello/proxy/").as_deref(),
+            Some("hello")
+        );
+        assert_eq!(
+            proxied("/api/v1/namespaces/other/services/hello/proxy/"),
+            None
+        );
+        assert_eq!(proxied("/api/v1/namespaces/team/pods/hello/proxy/"), None);
+        // The explicit header wins.
+        assert_eq!(
+            at(&[("host", "example.com"), (FUNCTION_HEADER, "orders")]).as_deref(),
+            Some("orders")
+        );
+        assert_eq!(at(&[(FUNCTION_HEADER, "Not A Name")]), None);
+    }
+}
