@@ -88,8 +88,24 @@ fn cluster_ip(ns: &Namespace<'_>, service: &str) -> String {
 /// Runs a pod of the Python runtime image that POSTs `body` to `url` and
 /// returns what it printed: the status and the body.
 fn call_from_a_pod(ns: &Namespace<'_>, pod: &str, url: &str, body: &str) -> String {
+    call_from_a_pod_with(ns, pod, url, body, &[])
+}
+
+/// [`call_from_a_pod`] with request headers; an error status is printed
+/// as a success is.
+fn call_from_a_pod_with(
+    ns: &Namespace<'_>,
+    pod: &str,
+    url: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> String {
+    let headers: std::collections::BTreeMap<&str, &str> = headers.iter().copied().collect();
     let script = format!(
-        "import urllib.request as u; r = u.urlopen(u.Request({url:?}, data={body:?}.encode()), timeout=20); print(r.status, r.read().decode(), end='')"
+        "import urllib.request as u, urllib.error as e\n\
+         try:\n    r = u.urlopen(u.Request({url:?}, data={body:?}.encode(), headers={headers:?}), timeout=20)\n\
+         except e.HTTPError as err:\n    r = err\n\
+         print(r.status, r.read().decode(), end='')"
     );
     ns.kubectl_ok(&[
         "run",
@@ -209,6 +225,16 @@ fn kubectl_scale_gives_a_function_three_ready_pods() {
     ]);
     let scale: serde_json::Value = serde_json::from_str(&scale).expect("a Scale");
     assert_eq!(scale["spec"]["replicas"], 1, "{scale}");
+    let hosting = || {
+        jsonpath(
+            &ns,
+            "function/scaled",
+            "{.status.placement.hosting} {.status.placement.hostingReason}",
+        )
+    };
+    assert_eq!(hosting().as_deref(), Some("Pool Default"));
+    // More than one replica needs pods of its own: it moves to a
+    // Deployment of its own, and its status says why.
     ns.kubectl_ok(&["scale", "function/scaled", "--replicas=3"]);
     ns_eventually(&ns, "three ready pods", READY, || {
         let ready = ns.kubectl_ok(&[
@@ -231,17 +257,123 @@ fn kubectl_scale_gives_a_function_three_ready_pods() {
         "name",
     ]);
     assert_eq!(pods.lines().count(), 3, "{pods}\n{}", ns.describe());
+    assert_eq!(hosting().as_deref(), Some("Dedicated PodSettings"));
+    let (ok, out, err) = ns.wasmless(&["function", "call", "scaled"]);
+    assert!(ok && out == "scaled", "call: {out}{err}");
+}
+
+#[test]
+fn pool_functions_share_one_pod_and_a_new_source_reaches_it_without_a_new_pod() {
+    let cluster = cluster_or_skip!("pool_functions_share_one_pod");
+    let ns = cluster.namespace("pool");
+    apply(
+        &ns,
+        &(command_function("one", "one v1", "")
+            + "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {name: two}\nspec:\n  runtime: python3.x\n  handler: two.handler\n  function: |\n    def handler(event, context):\n        print('two got', event['data'], flush=True)\n        return 'two: %s %s' % (event['data'], event['extensions']['request']['path'])\n"),
+    );
+    wait_ready(&ns, "one");
+    wait_ready(&ns, "two");
+    let placement = ns.kubectl_ok(&[
+        "get",
+        "function",
+        "-o",
+        "jsonpath={.items[*].status.placement.hosting}",
+    ]);
+    assert_eq!(placement, "Pool Pool", "{}", ns.describe());
+    let pool_pods = || {
+        ns.kubectl_ok(&[
+            "get",
+            "pods",
+            "-l",
+            "wasmless.io/pool=wasmless-pool",
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.uid}:{.status.containerStatuses[0].restartCount}{\"\\n\"}{end}",
+        ])
+    };
+    let pods = pool_pods();
+    assert_eq!(
+        pods.lines().count(),
+        1,
+        "one pool pod serves both: {pods}\n{}",
+        ns.describe()
+    );
+    // No pod of their own.
+    let own = ns.kubectl_ok(&["get", "pods", "-l", "function", "-o", "name"]);
+    assert!(own.trim().is_empty(), "{own}");
+    // Through the API server's service proxy (the CLI), each by its name.
+    let (ok, out, err) = ns.wasmless(&["function", "call", "one"]);
+    assert!(
+        ok && out == "one v1",
+        "call one: {out}{err}\n{}",
+        ns.describe()
+    );
+    let (ok, out, err) = ns.wasmless(&["function", "call", "two", "--data", "proxy"]);
+    assert!(
+        ok && out == "two: proxy /",
+        "call two: {out}{err}\n{}",
+        ns.describe()
+    );
+    // From a pod, by each Service's DNS name, at any path.
+    let url = format!("http://two.{}.svc.cluster.local:8080/orders/7", ns.name);
+    assert_eq!(
+        call_from_a_pod(&ns, "caller", &url, "pod"),
+        "200 two: pod /orders/7"
+    );
+    // A new source reaches the pool without a new pod.
+    apply(&ns, &command_function("one", "one v2", ""));
+    ns_eventually(&ns, "one v2 answers", READY, || {
+        (ns.wasmless(&["function", "call", "one"]).1 == "one v2").then_some(())
+    });
+    assert_eq!(pool_pods(), pods, "the same pool pod, never restarted");
+    // Each function's own lines from the pool's log.
+    let (ok, out, err) = ns.wasmless(&["function", "logs", "two"]);
+    assert!(ok && out.contains("two got proxy"), "logs: {out}{err}");
+    assert!(!out.contains("function=one"), "only two's lines: {out}");
+    // A deleted function is gone from the pool too, and a request that
+    // names no function of it says what the pool is.
+    ns.kubectl_ok(&["delete", "function", "one", "--wait=true"]);
+    ns_eventually(&ns, "one removed from the pool", READY, || {
+        let log = ns.kubectl_ok(&[
+            "logs",
+            "-l",
+            "wasmless.io/pool=wasmless-pool",
+            "--tail",
+            "-1",
+        ]);
+        log.contains("removed from the pool function=one")
+            .then_some(())
+    });
+    let pool = ns.kubectl_ok(&[
+        "get",
+        "pods",
+        "-l",
+        "wasmless.io/pool=wasmless-pool",
+        "-o",
+        "jsonpath={.items[0].status.podIP}",
+    ]);
+    let direct = format!("http://{pool}:8080/");
+    let answer = call_from_a_pod_with(&ns, "gone", &direct, "x", &[("wasmless-function", "one")]);
+    assert!(
+        answer.starts_with("404 no function named `one`"),
+        "{answer}"
+    );
+    let answer = call_from_a_pod(&ns, "nameless", &direct, "x");
+    assert!(
+        answer.starts_with("404 this is the wasmless pool of namespace"),
+        "{answer}"
+    );
 }
 
 #[test]
 fn changing_the_source_rolls_the_pods_and_deleting_the_function_collects_its_objects() {
     let cluster = cluster_or_skip!("changing_the_source_rolls_the_pods");
     let ns = cluster.namespace("roll");
-    apply(&ns, &command_function("rolled", "v1", ""));
+    let dedicated = "  placement: Dedicated\n";
+    apply(&ns, &command_function("rolled", "v1", dedicated));
     wait_ready(&ns, "rolled");
     let call = || ns.wasmless(&["function", "call", "rolled"]);
     assert_eq!(call().1, "v1");
-    apply(&ns, &command_function("rolled", "v2", ""));
+    apply(&ns, &command_function("rolled", "v2", dedicated));
     ns_eventually(&ns, "v2 answers", READY, || {
         (call().1 == "v2").then_some(())
     });

@@ -40,7 +40,11 @@ fn during_a_rolling_upgrade_only_one_operator_version_writes() {
     let file = dir.join("steady.yaml");
     std::fs::write(
         &file,
-        common::manifest_inline("steady", &common::wat_writing("steady"), ""),
+        common::manifest_inline(
+            "steady",
+            &common::wat_writing("steady"),
+            "  placement: Dedicated\n",
+        ),
     )
     .expect("write");
     ns.kubectl_ok(&["apply", "-f", &file.display().to_string()]);

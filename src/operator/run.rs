@@ -205,9 +205,17 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
         .owns(api::<Service>(&client, ns), owned.clone())
         .owns(api::<HorizontalPodAutoscaler>(&client, ns), owned.clone());
     let function_store = functions.store();
+    let pool_store = functions.store();
     // A Kafka trigger rides in the ConfigMaps of the functions it selects:
     // any change to one re-reconciles the functions of its namespace.
     let functions = functions
+        // A pool's readiness is its Functions': a change to its Deployment
+        // re-reconciles the pool Functions of its namespace.
+        .watches(
+            api::<Deployment>(&client, ns),
+            watcher::Config::default().labels(super::pool::POOL_LABEL),
+            move |pool| pool_functions(&pool_store.state(), pool.namespace()),
+        )
         .watches(
             guarded::<KafkaTriggerResource>(&client, ns),
             all.clone(),
@@ -355,6 +363,25 @@ where
 }
 
 /// The objects of `objects` in `namespace`.
+/// The Functions of `namespace` in its pool (or not placed yet).
+fn pool_functions(
+    functions: &[Arc<DeserializeGuard<FunctionResource>>],
+    namespace: Option<String>,
+) -> Vec<ObjectRef<DeserializeGuard<FunctionResource>>> {
+    functions
+        .iter()
+        .filter(|f| f.meta().namespace == namespace)
+        .filter(|f| {
+            let hosting =
+                f.0.as_ref()
+                    .ok()
+                    .and_then(|f| Some(f.status.as_ref()?.placement.as_ref()?.hosting.clone()));
+            hosting.is_none_or(|h| h == crate::crd::Hosting::Pool.as_str())
+        })
+        .map(|f| ObjectRef::from_obj(f.as_ref()))
+        .collect()
+}
+
 fn same_namespace<K: Resource<DynamicType = ()>>(
     objects: &[Arc<K>],
     namespace: Option<String>,
