@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks on the test cluster (tests/cluster/up.sh), not run by CI.
 #
-#   bash benches/cluster.sh memory    # the operator's memory with COUNT Functions
+#   bash benches/cluster.sh memory       # the operator's memory with COUNT Functions
+#   bash benches/cluster.sh pool-memory  # one pool pod serving COUNT Functions
+#   bash benches/cluster.sh cold-start   # apply -> first answer, pool and dedicated
 #
 # memory: installs wasmless (tests/cluster/overlay, the image of
 # $WASMLESS_BIN), creates a namespace with COUNT Functions (default 1000)
@@ -12,6 +14,13 @@
 # and after. The Functions are deleted at the end. Functions are created
 # with `replicas: 0` so that their pods do not crowd the one node: the
 # operator still owns a ConfigMap, a Deployment and a Service for each.
+#
+# pool-memory: the same COUNT Functions in the namespace's pool instead:
+# the pool pod's VmRSS once they are staged (known, not loaded), then after
+# one call to each (all loaded), beside the operator's.
+#
+# cold-start: `wasmless bench cold-start --cluster` in a fresh namespace
+# (TRIALS, default 20, and DEDICATED_TRIALS, default 5, per kind).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 source "$here/tests/cluster/env.sh"
@@ -39,13 +48,28 @@ operator_memory() {
   done
 }
 
-memory() {
+pool_memory() {
+  # pgrep's pattern: the pool's host process.
+  local pid
+  for pid in $(pgrep -f 'wasmless host --pool' || true); do
+    awk -v pid="$pid" '/^VmRSS|^RssAnon|^RssFile|^VmHWM/ {v[$1]=$2}
+      END {printf "  pool pid %s: VmRSS %.1f MiB (anon %.1f, file %.1f), peak VmHWM %.1f MiB\n",
+        pid, v["VmRSS:"]/1024, v["RssAnon:"]/1024, v["RssFile:"]/1024, v["VmHWM:"]/1024}' "/proc/$pid/status"
+  done
+}
+
+install() {
   step "image and install ($bin)"
   WASMLESS_BIN="$bin" bash "$here/tests/cluster/images.sh"
   kubectl apply --server-side --force-conflicts -k "$here/tests/cluster/overlay" >/dev/null
   kubectl wait --for condition=Established crd/functions.wasmless.io --timeout=60s >/dev/null
   kubectl -n wasmless rollout restart deployment/wasmless-operator >/dev/null
   kubectl -n wasmless rollout status deployment/wasmless-operator --timeout=180s >/dev/null
+}
+
+memory() {
+  local placement=${1:-Dedicated}
+  install
   kubectl delete namespace "$ns" --ignore-not-found --wait=true >/dev/null
   kubectl create namespace "$ns" >/dev/null
   sleep 20
@@ -56,9 +80,12 @@ memory() {
   local manifests
   manifests=$(mktemp -d)
   trap 'rm -rf "$manifests"' RETURN
-  python3 - "$manifests" "$count" "$size_kb" <<'EOF'
+  python3 - "$manifests" "$count" "$size_kb" "$placement" <<'EOF'
 import sys, os
-out, count, size_kb = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+out, count, size_kb, placement = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+# Dedicated with no replicas (no pods), or in the pool.
+extra = "  replicas: 0\n  placement: Dedicated\n" if placement == "Dedicated" else ""
+
 for i in range(count):
     filler = "".join(f"# line {j} of function {i}: {'x' * 40}\n" for j in range(size_kb * 1024 // 60))
     source = f"def handler(event, context):\n    return 'function {i}'\n" + filler
@@ -71,8 +98,7 @@ metadata:
 spec:
   runtime: python3.x
   handler: handler.handler
-  replicas: 0
-  function: |
+{extra}  function: |
 {body}
 """)
 EOF
@@ -86,11 +112,36 @@ EOF
   sleep 30
   step "with $count Functions ($size_kb KB each), idle"
   operator_memory
+  if [[ $placement == Pool ]]; then
+    pool_memory
+    local ip
+    ip=$(kubectl -n "$ns" get pods -l wasmless.io/pool=wasmless-pool -o jsonpath='{.items[0].status.podIP}')
+    step "one call to each of the $count Functions (the pool pod at $ip, by the wasmless-function header)"
+    start=$SECONDS
+    for ((i = 0; i < count; i++)); do
+      curl -sf -H "wasmless-function: $(printf 'fn-%04d' "$i")" -d x "http://$ip:8080/" >/dev/null \
+        || echo "  fn-$i did not answer" >&2
+    done
+    step "called in $((SECONDS - start)) s; all loaded:"
+    pool_memory
+  fi
   step "deleting the namespace"
   kubectl delete namespace "$ns" --wait=false >/dev/null
 }
 
+cold_start() {
+  install
+  kubectl delete namespace bench-cold-start --ignore-not-found --wait=true >/dev/null
+  kubectl create namespace bench-cold-start >/dev/null
+  step "wasmless bench cold-start --cluster"
+  (cd "$here" && "$bin" bench cold-start --cluster -n bench-cold-start \
+    --trials "${TRIALS:-20}" --dedicated-trials "${DEDICATED_TRIALS:-5}")
+  kubectl delete namespace bench-cold-start --wait=false >/dev/null
+}
+
 case "${1:-}" in
-  memory) memory ;;
-  *) sed -n '2,15p' "$0" >&2; exit 2 ;;
+  memory) memory Dedicated ;;
+  pool-memory) memory Pool ;;
+  cold-start) cold_start ;;
+  *) sed -n '2,25p' "$0" >&2; exit 2 ;;
 esac

@@ -169,12 +169,20 @@ pub enum BenchCommand {
         /// Trials per kind and cache state.
         #[arg(long, default_value_t = 30)]
         trials: usize,
+        /// With a cluster: trials per kind on a Deployment of its own (each
+        /// waits for a new pod).
+        #[arg(long, default_value_t = 5)]
+        dedicated_trials: usize,
         /// What to measure.
         #[command(flatten)]
         subjects: SubjectArgs,
         /// Where `up` runs.
         #[command(flatten)]
         target: TargetArgs,
+        /// Measure on a cluster instead: apply a fresh Function, time it to
+        /// its first answer through its Service (the API server's proxy).
+        #[command(flatten)]
+        cluster: ClusterArgs,
     },
     /// Time requests to functions that are loaded and have answered
     /// before, one at a time with a pause between them (as sporadic
@@ -865,11 +873,21 @@ async fn run_bench(verb: BenchCommand) -> anyhow::Result<()> {
     match verb {
         BenchCommand::ColdStart {
             trials,
+            dedicated_trials,
             subjects,
             target,
+            cluster,
         } => {
             anyhow::ensure!(trials > 0, "--trials must be at least 1");
             let subjects = bench_subjects(&subjects)?;
+            if let Some(target) = cluster.target() {
+                let cluster = crate::cluster::Cluster::connect(&target).await?;
+                let rows =
+                    bench::cluster::cold_start(&cluster, &subjects, trials, dedicated_trials)
+                        .await?;
+                print!("{}", bench::cluster::table(&rows));
+                return Ok(());
+            }
             let rows = bench::cold_start(&target.url, &subjects, trials).await?;
             print!("{}", bench::table(&rows));
         }

@@ -64,7 +64,7 @@ impl Cluster {
         Ok(Self { client, namespace })
     }
 
-    fn functions(&self) -> Api<FunctionResource> {
+    pub(crate) fn functions(&self) -> Api<FunctionResource> {
         Api::namespaced(self.client.clone(), &self.namespace)
     }
 }

@@ -584,13 +584,17 @@ fn an_http_trigger_makes_an_ingress_and_with_the_gateway_api_an_http_route() {
     );
     let crds = String::from_utf8_lossy(&crds.stdout).trim().to_owned();
     cluster.kubectl_ok(&["apply", "--server-side", "-f", &crds]);
-    cluster.kubectl_ok(&[
-        "wait",
-        "--for",
-        "condition=Established",
-        "crd/httproutes.gateway.networking.k8s.io",
-        "--timeout=60s",
-    ]);
+    // Right after the apply the CRD may have no conditions yet, which
+    // `kubectl wait` takes for an error: ask until it is Established.
+    ns_eventually(&ns, "the HTTPRoute CRD established", READY, || {
+        let established = cluster.kubectl(&[
+            "get",
+            "crd/httproutes.gateway.networking.k8s.io",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Established\")].status}",
+        ]);
+        (String::from_utf8_lossy(&established.stdout) == "True").then_some(())
+    });
     apply(
         &ns,
         &format!(

@@ -26,6 +26,10 @@ pub struct FunctionStatus {
     /// The function's URL inside the cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// Its Service's cluster IP: a pool tells a request to that address
+    /// by it.
+    #[serde(default, rename = "clusterIP", skip_serializing_if = "Option::is_none")]
+    pub cluster_ip: Option<String>,
     /// Which path the function runs on, and why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placement: Option<PlacementStatus>,

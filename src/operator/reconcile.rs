@@ -72,11 +72,12 @@ pub async fn reconcile_function(
         }
     };
     let pooled = objects.hosting.hosting == Hosting::Pool;
+    let service;
     let deployment = if pooled {
         // The namespace's pool serves it: the pool first, then the Service
         // that selects it; what a dedicated placement made goes.
         let pool = ensure_pool(&ctx, &namespace).await?;
-        apply(&ctx, &namespace, &objects.service).await?;
+        service = apply(&ctx, &namespace, &objects.service).await?;
         delete_owned::<HorizontalPodAutoscaler>(&ctx, &namespace, &name, function.as_ref()).await?;
         delete_owned::<Deployment>(&ctx, &namespace, &name, function.as_ref()).await?;
         delete_owned::<ConfigMap>(&ctx, &namespace, &name, function.as_ref()).await?;
@@ -88,7 +89,7 @@ pub async fn reconcile_function(
             keep_autoscaled_replicas(&ctx, &namespace, scaling, &mut desired).await?;
         }
         let deployment = apply(&ctx, &namespace, &desired).await?;
-        apply(&ctx, &namespace, &objects.service).await?;
+        service = apply(&ctx, &namespace, &objects.service).await?;
         match &objects.autoscaler {
             Some(autoscaler) => {
                 apply(&ctx, &namespace, autoscaler).await?;
@@ -125,6 +126,10 @@ pub async fn reconcile_function(
             selector_text(&name)
         }),
         url: Some(function_url(&function, &ctx.settings)),
+        cluster_ip: service
+            .spec
+            .and_then(|s| s.cluster_ip)
+            .filter(|ip| ip != "None"),
         placement: Some(placement),
     };
     let was_ready = is_ready(&function.status_conditions());

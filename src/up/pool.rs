@@ -29,12 +29,40 @@ use crate::crd::{Function, FunctionResource, Hosting};
 /// Service's name in `Host` set it, as the operator's HTTPRoutes do).
 pub const FUNCTION_HEADER: &str = "wasmless-function";
 
+/// The cluster IPs of the pool's Functions' Services, from their status.
+#[derive(Debug, Default)]
+pub struct Addresses(std::sync::RwLock<HashMap<String, String>>);
+
+impl Addresses {
+    /// The function whose Service has `address`.
+    pub fn function(&self, address: &str) -> Option<String> {
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(address)
+            .cloned()
+    }
+
+    fn set(&self, name: &str, address: Option<String>) {
+        let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
+        map.retain(|_, n| n != name);
+        if let Some(address) = address {
+            map.insert(address, name.to_owned());
+        }
+    }
+}
+
 /// The function a request to a pool of `namespace` is for: the
 /// `wasmless-function` header; else the Service named in the API server's
 /// service proxy path (`X-Forwarded-Uri: /api/v1/namespaces/NS/services/
 /// NAME[:PORT]/proxy/...`); else the Service in `Host` (`NAME`, `NAME.NS`,
-/// `NAME.NS.svc`, `NAME.NS.svc.cluster.local`, with or without a port).
-pub fn addressed(headers: &HeaderMap, namespace: &str) -> Option<String> {
+/// `NAME.NS.svc`, `NAME.NS.svc.cluster.local`, with or without a port),
+/// or its Service's cluster IP (`by_address`).
+pub fn addressed(
+    headers: &HeaderMap,
+    namespace: &str,
+    by_address: impl Fn(&str) -> Option<String>,
+) -> Option<String> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if let Some(name) = header(FUNCTION_HEADER)
         .map(str::trim)
@@ -48,7 +76,6 @@ pub fn addressed(headers: &HeaderMap, namespace: &str) -> Option<String> {
         return Some(name);
     }
     let host = header("host")?;
-    // `[::1]:8080` or an address: not a Service's name.
     let host = host.rsplit_once(':').map_or(host, |(h, port)| {
         if port.chars().all(|c| c.is_ascii_digit()) {
             h
@@ -56,6 +83,12 @@ pub fn addressed(headers: &HeaderMap, namespace: &str) -> Option<String> {
             host
         }
     });
+    // An address: a Service's cluster IP (`[fd00::1]` in brackets), or not
+    // a Service at all.
+    let address = host.trim_start_matches('[').trim_end_matches(']');
+    if address.parse::<std::net::IpAddr>().is_ok() {
+        return by_address(address);
+    }
     let labels: Vec<&str> = host.trim_end_matches('.').split('.').collect();
     let name = match labels.as_slice() {
         [name] => name,
@@ -193,6 +226,9 @@ fn track(
             return;
         }
     };
+    let address = function.status.as_ref().and_then(|s| s.cluster_ip.clone());
+    app.pool_addresses
+        .set(&name, address.filter(|_| pooled(&function)));
     if !pooled(&function) {
         if served.contains_key(&name) {
             tracing::info!(function = %name, "no longer in the pool");
@@ -221,6 +257,7 @@ fn track(
 
 fn forget(app: &Arc<App>, served: &mut HashMap<String, Option<i64>>, name: &str) {
     served.remove(name);
+    app.pool_addresses.set(name, None);
     if app.registry.remove(name) {
         tracing::info!(function = %name, "removed from the pool");
     }
@@ -243,7 +280,8 @@ mod tests {
 
     #[test]
     fn a_request_names_its_function_by_the_service_it_came_to() {
-        let at = |pairs: &[(&str, &str)]| addressed(&headers(pairs), "team");
+        let ips = |ip: &str| (ip == "198.19.0.9" || ip == "fd00::9").then(|| "by-ip".to_owned());
+        let at = |pairs: &[(&str, &str)]| addressed(&headers(pairs), "team", ips);
         assert_eq!(at(&[("host", "hello:8080")]).as_deref(), Some("hello"));
         assert_eq!(at(&[("host", "hello.team")]).as_deref(), Some("hello"));
         assert_eq!(
@@ -258,6 +296,11 @@ mod tests {
         assert_eq!(at(&[("host", "hello.other.svc.cluster.local")]), None);
         assert_eq!(at(&[("host", "198.18.0.7:8080")]), None);
         assert_eq!(at(&[("host", "[::1]:8080")]), None);
+        // A Service's cluster IP.
+        assert_eq!(at(&[("host", "198.19.0.9:8080")]).as_deref(), Some("by-ip"));
+        assert_eq!(at(&[("host", "198.19.0.9")]).as_deref(), Some("by-ip"));
+        assert_eq!(at(&[("host", "[fd00::9]:8080")]).as_deref(), Some("by-ip"));
+        assert_eq!(at(&[("host", "[fd00::9]")]).as_deref(), Some("by-ip"));
         assert_eq!(at(&[("host", "example.com")]), None);
         // Through the API server's service proxy, Host is the API server.
         let proxied = |uri: &str| at(&[("host", "198.18.0.1:6443"), ("x-forwarded-uri", uri)]);

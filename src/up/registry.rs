@@ -814,3 +814,57 @@ fn secret_mounts(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::HostConfig;
+
+    fn registry() -> Registry {
+        let host = Host::new(HostConfig::default()).expect("engine starts");
+        Registry::new(
+            host,
+            Fallback {
+                catalog: Arc::new(Catalog::built_in()),
+                local: false,
+                forward_to: None,
+            },
+        )
+    }
+
+    fn function(name: &str, wat: &str) -> Function {
+        let yaml = format!(
+            "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {{name: {name}}}\nspec:\n  function: '{wat}'\n"
+        );
+        serde_saphyr::from_str(&yaml).expect("a Function")
+    }
+
+    const MODULE: &str = r#"(module (memory (export "memory") 1) (func (export "_start")))"#;
+
+    #[tokio::test]
+    async fn a_staged_function_loads_once_on_its_first_events() {
+        let registry = Arc::new(registry());
+        assert!(
+            registry
+                .stage(function("a", MODULE), Origin::Cluster)
+                .is_none()
+        );
+        assert!(matches!(registry.get("a"), Some(Entry::Pending(_))));
+        assert_eq!(registry.names_of(&Origin::Cluster), vec!["a".to_owned()]);
+        // Two first events at once: one load, both served.
+        let (one, two) = tokio::join!(registry.ready("a"), registry.ready("a"));
+        assert!(matches!(one, Some(Ok(Runner::Wasm(_)))));
+        assert!(matches!(two, Some(Ok(Runner::Wasm(_)))));
+        assert!(matches!(registry.get("a"), Some(Entry::Ready(_))));
+        assert_eq!(registry.host.cache().compiles(), 1);
+        // A new version of a loaded function comes back to be deployed
+        // (the loaded one serves meanwhile).
+        let again = registry.stage(function("a", MODULE), Origin::Cluster);
+        assert!(again.is_some());
+        assert!(matches!(registry.get("a"), Some(Entry::Ready(_))));
+        // One that does not load says why, on its first event.
+        registry.stage(function("bad", "(module"), Origin::Cluster);
+        assert!(matches!(registry.ready("bad").await, Some(Err(_))));
+        assert!(registry.ready("none").await.is_none());
+    }
+}

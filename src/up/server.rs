@@ -64,6 +64,8 @@ pub struct App {
     pub(crate) triggers: TriggerSet,
     config: UpConfig,
     permits: Semaphore,
+    /// A pool's Services' cluster IPs.
+    pub(crate) pool_addresses: super::pool::Addresses,
 }
 
 /// Why a call to a function by name did not run it.
@@ -92,6 +94,7 @@ pub async fn run(config: UpConfig, host: Arc<Host>) -> anyhow::Result<()> {
         metrics: Metrics::default(),
         triggers: TriggerSet::default(),
         permits: Semaphore::new(config.max_concurrency.max(1)),
+        pool_addresses: Default::default(),
         config,
     });
     load_manifests(&app, &files).await;
@@ -288,7 +291,9 @@ impl App {
         let trimmed = path.trim_start_matches('/');
         let pooled;
         let (name, below) = match (&self.config.pool_namespace, &self.config.root_function) {
-            (Some(namespace), _) => match super::pool::addressed(req.headers(), namespace) {
+            (Some(namespace), _) => match super::pool::addressed(req.headers(), namespace, |ip| {
+                self.pool_addresses.function(ip)
+            }) {
                 Some(name) => {
                     pooled = name;
                     (pooled.as_str(), path.as_str())
@@ -297,7 +302,7 @@ impl App {
                     return plain(
                         StatusCode::NOT_FOUND,
                         format!(
-                            "this is the wasmless pool of namespace {namespace}: call a function through its Service                              (http://NAME.{namespace}.svc:8080/), or name it in the `{}` header\n",
+                            "this is the wasmless pool of namespace {namespace}: call a function through its Service (http://NAME.{namespace}.svc:8080/), or name it in the `{}` header\n",
                             super::pool::FUNCTION_HEADER
                         ),
                     );

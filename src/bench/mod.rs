@@ -3,7 +3,8 @@
 //! - `cold-start`: deploy fresh functions and time each from the deploy call
 //!   to its first successful response, with the compile cache cold (every
 //!   module distinct) and warm (the module compiled before, deployed under a
-//!   new name), per kind of function.
+//!   new name), per kind of function; with `--cluster`, on a cluster
+//!   ([`cluster`]), pool and dedicated placement side by side.
 //! - `warm`: time requests to functions that are loaded and have answered
 //!   before, one request at a time with a pause between them, per kind of
 //!   function.
@@ -25,6 +26,8 @@ use hyper_util::rt::TokioIo;
 
 use crate::client::Http;
 use crate::up::{ADMIN_PREFIX, DeployRequest};
+
+pub mod cluster;
 
 /// The name of the custom section that makes a module distinct.
 const NONCE_SECTION: &str = "wasmless-bench-nonce";
