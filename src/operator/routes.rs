@@ -54,6 +54,14 @@ pub fn desired_route(trigger: &HttpTriggerResource) -> Route {
             "parentRefs": [parent],
             "rules": [{
                 "matches": [{"path": {"type": "PathPrefix", "value": spec.path()}}],
+                // The route keeps the caller's Host: the header names the
+                // function for a shared pool behind its Service.
+                "filters": [{
+                    "type": "RequestHeaderModifier",
+                    "requestHeaderModifier": {
+                        "set": [{"name": crate::up::pool::FUNCTION_HEADER, "value": spec.function}],
+                    },
+                }],
                 "backendRefs": [{"name": spec.function, "port": FUNCTION_PORT}],
             }],
         });
@@ -64,6 +72,15 @@ pub fn desired_route(trigger: &HttpTriggerResource) -> Route {
         return Route::HttpRoute(Box::new(route));
     }
     let mut annotations = BTreeMap::new();
+    // ingress-nginx sends the function's Service name as Host (the
+    // caller's is in X-Forwarded-Host), by which a shared pool behind the
+    // Service tells its functions apart.
+    if let Some(namespace) = &trigger.metadata.namespace {
+        annotations.insert(
+            format!("{NGINX}/upstream-vhost"),
+            format!("{}.{namespace}.svc", spec.function),
+        );
+    }
     if let Some(secret) = &spec.basic_auth_secret {
         annotations.insert(format!("{NGINX}/auth-type"), "basic".to_owned());
         annotations.insert(format!("{NGINX}/auth-secret"), secret.clone());
