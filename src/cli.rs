@@ -278,6 +278,10 @@ pub struct HostArgs {
     /// How many instances may exist at once.
     #[arg(long, default_value_t = 1000, env = "WASMLESS_MAX_INSTANCES")]
     pub max_instances: u32,
+    /// How many events of one function may run at once (its fair share of
+    /// the host; a pool's default is a quarter of --max-instances).
+    #[arg(long, env = "WASMLESS_FUNCTION_CONCURRENCY")]
+    pub function_concurrency: Option<usize>,
     /// How long a function's next instance, made ahead of its event after
     /// the last one, waits for it before it is dropped (`0`: make every
     /// instance with its event).
@@ -334,6 +338,9 @@ impl From<HostArgs> for UpArgs {
             max_memory: args.max_memory,
             max_instances: args.max_instances,
             ready_idle: args.ready_idle,
+            function_concurrency: args.function_concurrency.or(args
+                .pool
+                .then_some((args.max_instances as usize / 4).max(1))),
             no_watch: args.pool,
             no_tiering: false,
             unload_idle: if args.pool {
@@ -442,6 +449,11 @@ pub struct UpArgs {
     /// How many instances may exist at once.
     #[arg(long, default_value_t = 1000)]
     pub max_instances: u32,
+    /// How many events of one function may run at once; more of its
+    /// events wait their turn while other functions' run (default: no
+    /// limit but --max-instances).
+    #[arg(long, env = "WASMLESS_FUNCTION_CONCURRENCY")]
+    pub function_concurrency: Option<usize>,
     /// How long a function's next instance, made ahead of its event after
     /// the last one, waits for it before it is dropped (`0`: make every
     /// instance with its event).
@@ -762,6 +774,7 @@ impl TryFrom<UpArgs> for (UpConfig, HostConfig) {
             paths: args.paths,
             max_body_bytes: usize::try_from(max_body).unwrap_or(usize::MAX),
             max_concurrency: args.max_instances as usize,
+            function_concurrency: args.function_concurrency,
             watch: !args.no_watch,
             unload_idle,
             admin: true,

@@ -519,3 +519,55 @@ async fn a_pod_function_reads_its_secrets_and_nothing_else() {
     assert!(body.contains("secret `missing` is not mounted"), "{body}");
     assert!(host.terminate(Duration::from_secs(30)));
 }
+
+/// The `wasmless_function_in_flight` gauge of `function`.
+async fn in_flight(up: &Up, function: &str) -> u64 {
+    let (_, metrics) = up.get("/metrics").await;
+    let series = format!("wasmless_function_in_flight{{function=\"{function}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&series))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_flood_of_one_functions_events_waits_in_its_own_line() {
+    let dir = tempdir();
+    let yaml = manifest_for_file("slow", &wasm("misbehave"), "  timeout: 3s\n")
+        + &manifest_for_file("fast", &wasm("hello"), "");
+    std::fs::write(dir.join("functions.yaml"), yaml).expect("writing manifest");
+    // Four instances in all, one at a time per function.
+    let up = Up::start_with(
+        &[&dir],
+        &["--max-instances", "4", "--function-concurrency", "1", "--ready-idle", "0"],
+    );
+    // Six events that each run until their timeout: without a share per
+    // function they would take all four slots and the neighbour would wait.
+    let flood = async {
+        let calls = (0..6).map(|_| up.get("/slow/loop"));
+        futures::future::join_all(calls).await
+    };
+    let neighbour = async {
+        // Once all six are in (one runs, five wait their turn) ...
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while in_flight(&up, "slow").await < 6 {
+            assert!(Instant::now() < deadline, "the flood never arrived: {}", up.log());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // ... the neighbour is served at once, with the flood still there.
+        let (status, body) = up.post("/fast", "Ada").await;
+        let waiting = in_flight(&up, "slow").await;
+        (status, body, waiting)
+    };
+    let (answers, (status, body, waiting)) = tokio::join!(flood, neighbour);
+    assert_eq!((status, body.as_str()), (200, "Hello, Ada!\n"));
+    assert!(
+        waiting >= 5,
+        "the neighbour waited behind the flood ({waiting} of its events left)"
+    );
+    for (status, _) in answers {
+        assert_eq!(status, 408);
+    }
+    assert_eq!(in_flight(&up, "slow").await, 0);
+}

@@ -6,6 +6,7 @@ use std::time::Duration;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -30,6 +31,7 @@ pub struct Metrics {
     calls: Family<FunctionLabels, Counter>,
     failures: Family<FailureLabels, Counter>,
     duration: Family<FunctionLabels, Histogram>,
+    in_flight: Family<FunctionLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -56,6 +58,12 @@ impl Default for Metrics {
             "Time to handle an event, instantiation included",
             duration.clone(),
         );
+        let in_flight = Family::<FunctionLabels, Gauge>::default();
+        registry.register(
+            "function_in_flight",
+            "Events running or waiting for their turn now, per function (for KEDA)",
+            in_flight.clone(),
+        );
         let triggers = TriggerMetrics::default();
         triggers.register(&mut registry);
         Self {
@@ -64,6 +72,7 @@ impl Default for Metrics {
             calls,
             failures,
             duration,
+            in_flight,
         }
     }
 }
@@ -88,11 +97,32 @@ impl Metrics {
         }
     }
 
+    /// Counts an event of `function` in flight until the guard is dropped.
+    pub fn in_flight(&self, function: &str) -> InFlight {
+        let gauge = self
+            .in_flight
+            .get_or_create(&FunctionLabels {
+                function: function.to_owned(),
+            })
+            .clone();
+        gauge.inc();
+        InFlight(gauge)
+    }
+
     /// The metrics in Prometheus text format.
     pub fn encode(&self) -> String {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
         out
+    }
+}
+
+/// An event in flight ([`Metrics::in_flight`]).
+pub struct InFlight(Gauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }

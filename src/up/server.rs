@@ -37,6 +37,10 @@ pub struct UpConfig {
     pub max_body_bytes: usize,
     /// How many events may run at once; more wait their turn.
     pub max_concurrency: usize,
+    /// How many events of one function may run at once (more of its
+    /// events wait their turn, while other functions' run): a pool's
+    /// fair share. `None`: only `max_concurrency`.
+    pub function_concurrency: Option<usize>,
     /// Reload functions when their manifests or modules change.
     pub watch: bool,
     /// Where triggers keep state across restarts (the last cron tick).
@@ -66,6 +70,8 @@ pub struct App {
     permits: Semaphore,
     /// A pool's Services' cluster IPs.
     pub(crate) pool_addresses: super::pool::Addresses,
+    /// Each function's share of the events that run at once.
+    function_permits: std::sync::Mutex<std::collections::HashMap<String, Arc<Semaphore>>>,
 }
 
 /// Why a call to a function by name did not run it.
@@ -95,6 +101,7 @@ pub async fn run(config: UpConfig, host: Arc<Host>) -> anyhow::Result<()> {
         triggers: TriggerSet::default(),
         permits: Semaphore::new(config.max_concurrency.max(1)),
         pool_addresses: Default::default(),
+        function_permits: Default::default(),
         config,
     });
     load_manifests(&app, &files).await;
@@ -363,6 +370,18 @@ impl App {
         function: &super::Runner,
         event: Event,
     ) -> Result<Response, InvokeError> {
+        let _in_flight = self.metrics.in_flight(name);
+        // Its own share first, so that a flood of one function's events
+        // waits in its own line and leaves the host's slots to the others.
+        let _share = match self.config.function_concurrency {
+            Some(limit) => Some(
+                self.function_share(name, limit)
+                    .acquire_owned()
+                    .await
+                    .expect("the semaphore is never closed"),
+            ),
+            None => None,
+        };
         let _permit = self
             .permits
             .acquire()
@@ -376,6 +395,21 @@ impl App {
             tracing::warn!(function = %name, "event failed: {err}");
         }
         outcome
+    }
+
+    fn function_share(&self, name: &str, limit: usize) -> Arc<Semaphore> {
+        let mut shares = self
+            .function_permits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if shares.len() > 4096 {
+            // Forget the idle ones (all permits back) of removed functions.
+            shares.retain(|_, s| s.available_permits() < limit);
+        }
+        shares
+            .entry(name.to_owned())
+            .or_insert_with(|| Arc::new(Semaphore::new(limit.max(1))))
+            .clone()
     }
 
     /// Runs one event on the function called `name`.
