@@ -540,7 +540,14 @@ async fn a_flood_of_one_functions_events_waits_in_its_own_line() {
     // Four instances in all, one at a time per function.
     let up = Up::start_with(
         &[&dir],
-        &["--max-instances", "4", "--function-concurrency", "1", "--ready-idle", "0"],
+        &[
+            "--max-instances",
+            "4",
+            "--function-concurrency",
+            "1",
+            "--ready-idle",
+            "0",
+        ],
     );
     // Six events that each run until their timeout: without a share per
     // function they would take all four slots and the neighbour would wait.
@@ -552,7 +559,11 @@ async fn a_flood_of_one_functions_events_waits_in_its_own_line() {
         // Once all six are in (one runs, five wait their turn) ...
         let deadline = Instant::now() + Duration::from_secs(20);
         while in_flight(&up, "slow").await < 6 {
-            assert!(Instant::now() < deadline, "the flood never arrived: {}", up.log());
+            assert!(
+                Instant::now() < deadline,
+                "the flood never arrived: {}",
+                up.log()
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         // ... the neighbour is served at once, with the flood still there.

@@ -76,8 +76,10 @@ pub async fn reconcile_function(
     let deployment = if pooled {
         // The namespace's pool serves it: the pool first, then the Service
         // that selects it; what a dedicated placement made goes.
-        let pool = ensure_pool(&ctx, &namespace).await?;
+        // The Service first: with the pool up, that is all a new function
+        // waits for (the pool has staged it from the Function itself).
         service = apply(&ctx, &namespace, &objects.service).await?;
+        let pool = ensure_pool(&ctx, &namespace).await?;
         delete_owned::<HorizontalPodAutoscaler>(&ctx, &namespace, &name, function.as_ref()).await?;
         delete_owned::<Deployment>(&ctx, &namespace, &name, function.as_ref()).await?;
         delete_owned::<ConfigMap>(&ctx, &namespace, &name, function.as_ref()).await?;

@@ -165,6 +165,17 @@ pub fn desired_objects(
     })
 }
 
+/// Where a Function will run, as [`desired_objects`] decides it (leaving
+/// Kafka triggers aside); `None` if it cannot run.
+pub fn hosting_of(function: &FunctionResource, catalog: &Catalog) -> Option<Hosting> {
+    let plain = function.to_function();
+    plain.validate().ok()?;
+    let placement = place(&plain, catalog).ok()?;
+    super::pool::decide(&plain, &placement, catalog, false)
+        .ok()
+        .map(|d| d.hosting)
+}
+
 /// The catalog's decision for a Function: the dependencies it is judged by
 /// are the names in its zip's dependency file (`requirements.txt`,
 /// `package.json`), checked against the runtime's `nativePackages`.

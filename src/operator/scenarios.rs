@@ -101,6 +101,8 @@ async fn a_pool_function_gets_the_namespaces_pool_and_a_service_selecting_it() {
     let f = function("hello", json!({"function": "(module)"}), 1);
     let steps = vec![
         Step::reply(Method::GET, KAFKA, 200, empty_list("KafkaTriggerList")),
+        // The Service first: it is what a new function waits for.
+        Step::echo(Method::PATCH, &path("services", "hello")),
         Step::echo(Method::PATCH, &path("serviceaccounts", "wasmless-pool")),
         Step::echo(Method::PATCH, &path("rolebindings", "wasmless-pool")),
         Step::echo_with_status(
@@ -108,7 +110,6 @@ async fn a_pool_function_gets_the_namespaces_pool_and_a_service_selecting_it() {
             &path("deployments", "wasmless-pool"),
             available(1),
         ),
-        Step::echo(Method::PATCH, &path("services", "hello")),
         // Nothing of a dedicated placement is left.
         Step::not_found(Method::GET, &path("horizontalpodautoscalers", "hello")),
         Step::not_found(Method::GET, &path("deployments", "hello")),
@@ -121,16 +122,16 @@ async fn a_pool_function_gets_the_namespaces_pool_and_a_service_selecting_it() {
         .await
         .expect("reconciles");
     let seen = server.await.expect("server");
-    let binding = &seen[2].body;
+    let binding = &seen[3].body;
     assert_eq!(binding["roleRef"]["kind"], "ClusterRole");
     assert_eq!(binding["roleRef"]["name"], "wasmless-pool");
     assert_eq!(binding["subjects"][0]["namespace"], "team");
-    let pod = &seen[3].body["spec"]["template"]["spec"];
+    let pod = &seen[4].body["spec"]["template"]["spec"];
     assert_eq!(pod["serviceAccountName"], "wasmless-pool");
     assert_eq!(pod["containers"][0]["args"], json!(["host", "--pool"]));
     // The pool is shared: no Function owns it.
-    assert!(seen[3].body["metadata"]["ownerReferences"].is_null());
-    let service = &seen[4].body;
+    assert!(seen[4].body["metadata"]["ownerReferences"].is_null());
+    let service = &seen[1].body;
     assert_eq!(
         service["spec"]["selector"],
         json!({"wasmless.io/pool": "wasmless-pool"})

@@ -3,8 +3,9 @@
 //! is for.
 //!
 //! The pool watches the Functions of its namespace and stages every one the
-//! operator placed in the pool (`status.placement.hosting: Pool`) in the
-//! registry, unloaded: its first event loads it (from the compile cache
+//! operator places in the pool (`status.placement.hosting: Pool`, decided
+//! here the same way until the operator has written it) in the registry,
+//! unloaded: its first event loads it (from the compile cache
 //! when its code was compiled before), it is parked when idle, and a new
 //! generation replaces it atomically, as under `up`. Every pool Function
 //! has its own Service selecting the pool's pods, so a request names its
@@ -24,6 +25,8 @@ use kube::runtime::watcher::{self, Event as Watched};
 use super::registry::Origin;
 use super::server::App;
 use crate::crd::{Function, FunctionResource, Hosting};
+use crate::operator::resources::hosting_of;
+use crate::runtimes::Catalog;
 
 /// A header naming the function outright (routes that cannot keep the
 /// Service's name in `Host` set it, as the operator's HTTPRoutes do).
@@ -132,13 +135,19 @@ fn is_name(name: &str) -> bool {
         && !name.ends_with('-')
 }
 
-/// Whether the operator placed this Function in its namespace's pool.
-fn pooled(function: &FunctionResource) -> bool {
-    function
-        .status
-        .as_ref()
-        .and_then(|s| s.placement.as_ref())
-        .is_some_and(|p| p.hosting == Hosting::Pool.as_str())
+/// Whether this Function is the pool's: the operator's decision for its
+/// current spec, or, until the operator has written it, the same decision
+/// made here (so that a new Function is staged as soon as it is created,
+/// not after its status; one the operator then puts elsewhere is dropped).
+fn pooled(function: &FunctionResource, catalog: &Catalog) -> bool {
+    let status = function.status.as_ref();
+    let current = status.and_then(|s| s.observed_generation) == function.metadata.generation;
+    match status.and_then(|s| s.placement.as_ref()) {
+        Some(placement) if current && !placement.hosting.is_empty() => {
+            placement.hosting == Hosting::Pool.as_str()
+        }
+        _ => hosting_of(function, catalog) == Some(Hosting::Pool),
+    }
 }
 
 /// The Function as the pool's host runs it: what the pool cannot honour
@@ -226,10 +235,10 @@ fn track(
             return;
         }
     };
+    let pooled = pooled(&function, &app.catalog());
     let address = function.status.as_ref().and_then(|s| s.cluster_ip.clone());
-    app.pool_addresses
-        .set(&name, address.filter(|_| pooled(&function)));
-    if !pooled(&function) {
+    app.pool_addresses.set(&name, address.filter(|_| pooled));
+    if !pooled {
         if served.contains_key(&name) {
             tracing::info!(function = %name, "no longer in the pool");
             forget(app, served, &name);

@@ -248,6 +248,11 @@ pub async fn serve(listener: TcpListener, app: Arc<App>) -> anyhow::Result<()> {
 }
 
 impl App {
+    /// The runtime catalog.
+    pub(crate) fn catalog(&self) -> Arc<crate::runtimes::Catalog> {
+        self.config.fallback.catalog.clone()
+    }
+
     /// Where triggers keep state, if anywhere.
     pub(crate) fn state_dir(&self) -> Option<&std::path::Path> {
         self.config.state_dir.as_deref()
