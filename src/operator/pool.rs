@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::rbac::v1::RoleBinding;
 use serde_json::json;
@@ -42,16 +43,26 @@ pub struct HostingDecision {
     pub message: String,
 }
 
-/// How the operator builds pools: the settings of every namespace's pool.
+/// The ConfigMap of a namespace that sets its pool's size and resources
+/// (keys `replicas`, `maxReplicas`, `targetCPUUtilization`, `cpu`,
+/// `memory`, `memoryLimit`); without it the operator's defaults apply.
+pub const POOL_CONFIG: &str = "wasmless-pool";
+
+/// How a namespace's pool is built.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PoolSettings {
-    /// Pods per pool.
+    /// Pods per pool (the fewest, with autoscaling).
     pub replicas: i32,
+    /// With more than `replicas`: a HorizontalPodAutoscaler on CPU scales
+    /// the pool up to this many pods.
+    pub max_replicas: Option<i32>,
+    /// The autoscaler's target: average CPU use in percent of the request.
+    pub target_cpu_utilization: i32,
     /// The host container's CPU request (a quantity).
     pub cpu: String,
-    /// The host container's memory request and limit (quantities).
+    /// The host container's memory request (a quantity).
     pub memory: String,
-    /// The memory limit.
+    /// Its memory limit.
     pub memory_limit: String,
 }
 
@@ -59,10 +70,71 @@ impl Default for PoolSettings {
     fn default() -> Self {
         Self {
             replicas: 1,
+            max_replicas: None,
+            target_cpu_utilization: 80,
             cpu: "100m".into(),
             memory: "128Mi".into(),
             memory_limit: "2Gi".into(),
         }
+    }
+}
+
+impl PoolSettings {
+    /// These settings with a namespace's [`POOL_CONFIG`] data laid over
+    /// them; an unknown key or a bad value is an error naming it.
+    pub fn with_overrides(
+        &self,
+        data: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Self, String> {
+        let mut settings = self.clone();
+        let number = |key: &str, value: &str, min: i32, max: i32| {
+            value
+                .trim()
+                .parse::<i32>()
+                .ok()
+                .filter(|n| (min..=max).contains(n))
+                .ok_or_else(|| {
+                    format!("{key}: `{value}` is not a whole number from {min} to {max}")
+                })
+        };
+        let quantity = |key: &str, value: &str| {
+            let value = value.trim();
+            let valid = value.chars().next().is_some_and(|c| c.is_ascii_digit())
+                && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '.');
+            valid
+                .then(|| value.to_owned())
+                .ok_or_else(|| format!("{key}: `{value}` is not a quantity such as 250m or 512Mi"))
+        };
+        for (key, value) in data {
+            match key.as_str() {
+                "replicas" => settings.replicas = number(key, value, 1, 1000)?,
+                "maxReplicas" => settings.max_replicas = Some(number(key, value, 1, 1000)?),
+                "targetCPUUtilization" => {
+                    settings.target_cpu_utilization = number(key, value, 1, 1000)?
+                }
+                "cpu" => settings.cpu = quantity(key, value)?,
+                "memory" => settings.memory = quantity(key, value)?,
+                "memoryLimit" => settings.memory_limit = quantity(key, value)?,
+                other => {
+                    return Err(format!(
+                        "unknown key `{other}` (known: replicas, maxReplicas, targetCPUUtilization, cpu, memory, memoryLimit)"
+                    ));
+                }
+            }
+        }
+        if let Some(max) = settings.max_replicas
+            && max < settings.replicas
+        {
+            return Err(format!(
+                "maxReplicas ({max}) is below replicas ({})",
+                settings.replicas
+            ));
+        }
+        Ok(settings)
+    }
+
+    fn autoscaled(&self) -> bool {
+        self.max_replicas.is_some_and(|max| max > self.replicas)
     }
 }
 
@@ -193,6 +265,8 @@ pub struct PoolObjects {
     pub role_binding: RoleBinding,
     /// The pods running `wasmless host --pool`.
     pub deployment: Deployment,
+    /// Scales the pool on CPU, when its settings allow more pods.
+    pub autoscaler: Option<HorizontalPodAutoscaler>,
 }
 
 /// The pool of `namespace`.
@@ -240,12 +314,11 @@ pub fn desired_pool(namespace: &str, settings: &PodSettings, pool: &PoolSettings
     if let Some(policy) = &settings.image_pull_policy {
         container["imagePullPolicy"] = json!(policy);
     }
-    let deployment = json!({
+    let mut deployment = json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": meta,
         "spec": {
-            "replicas": pool.replicas,
             "selector": {"matchLabels": pool_selector()},
             "template": {
                 "metadata": {
@@ -268,9 +341,94 @@ pub fn desired_pool(namespace: &str, settings: &PodSettings, pool: &PoolSettings
             },
         },
     });
+    // With an autoscaler the autoscaler owns the count.
+    let autoscaler = pool.autoscaled().then(|| {
+        serde_json::from_value(json!({
+            "apiVersion": "autoscaling/v2",
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": meta,
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": POOL_NAME},
+                "minReplicas": pool.replicas,
+                "maxReplicas": pool.max_replicas,
+                "metrics": [{
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {"type": "Utilization", "averageUtilization": pool.target_cpu_utilization},
+                    },
+                }],
+            },
+        }))
+        .expect("a HorizontalPodAutoscaler")
+    });
+    if autoscaler.is_none() {
+        deployment["spec"]["replicas"] = json!(pool.replicas);
+    }
     PoolObjects {
         service_account: serde_json::from_value(service_account).expect("a ServiceAccount"),
         role_binding: serde_json::from_value(role_binding).expect("a RoleBinding"),
         deployment: serde_json::from_value(deployment).expect("a Deployment"),
+        autoscaler,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn a_namespace_sets_its_pools_size_and_resources_and_is_told_what_is_wrong() {
+        let base = PoolSettings::default();
+        let set = base
+            .with_overrides(&data(&[
+                ("replicas", "2"),
+                ("maxReplicas", "6"),
+                ("cpu", "250m"),
+                ("memoryLimit", "1Gi"),
+            ]))
+            .expect("valid");
+        assert_eq!(
+            (set.replicas, set.max_replicas, set.cpu.as_str()),
+            (2, Some(6), "250m")
+        );
+        let settings = PodSettings {
+            image: "img".into(),
+            image_pull_policy: None,
+            cluster_domain: "cluster.local".into(),
+        };
+        let pool = desired_pool("team", &settings, &set);
+        let hpa = pool.autoscaler.expect("an autoscaler");
+        let spec = hpa.spec.expect("spec");
+        assert_eq!((spec.min_replicas, spec.max_replicas), (Some(2), 6));
+        // The autoscaler owns the count, not the operator.
+        assert_eq!(pool.deployment.spec.as_ref().and_then(|s| s.replicas), None);
+        let fixed = desired_pool("team", &settings, &base);
+        assert!(fixed.autoscaler.is_none());
+        assert_eq!(
+            fixed.deployment.spec.as_ref().and_then(|s| s.replicas),
+            Some(1)
+        );
+        for (bad, says) in [
+            (("replicas", "0"), "replicas"),
+            (("replicas", "many"), "replicas"),
+            (("cpu", "lots"), "cpu"),
+            (("memory", "-1Gi"), "memory"),
+            (("size", "2"), "unknown key `size`"),
+        ] {
+            let error = base.with_overrides(&data(&[bad])).expect_err(bad.0);
+            assert!(error.contains(says), "{error}");
+        }
+        let error = base
+            .with_overrides(&data(&[("replicas", "3"), ("maxReplicas", "2")]))
+            .expect_err("max below min");
+        assert!(error.contains("below"), "{error}");
     }
 }

@@ -25,7 +25,7 @@ use serde_json::json;
 use super::context::{Context, FIELD_MANAGER};
 use super::error::Error;
 use super::invalid::valid;
-use super::pool::{POOL_NAME, desired_pool, pool_selector_text};
+use super::pool::{POOL_CONFIG, POOL_NAME, PoolSettings, desired_pool, pool_selector_text};
 use super::resources::{Refusal, desired_objects, function_url, selector_text};
 use super::routes::{Route, desired_route, http_route_resource, route_url};
 use super::status::{READY, deployment_readiness, ready_condition};
@@ -148,10 +148,95 @@ pub async fn reconcile_function(
 /// Applies the pool of `namespace` (its ServiceAccount, RoleBinding and
 /// Deployment) and returns its Deployment as the API server has it.
 async fn ensure_pool(ctx: &Context, namespace: &str) -> Result<Deployment, Error> {
-    let pool = desired_pool(namespace, &ctx.settings, &ctx.pool);
+    let settings = pool_settings(ctx, namespace).await?;
+    let pool = desired_pool(namespace, &ctx.settings, &settings);
     apply(ctx, namespace, &pool.service_account).await?;
     apply(ctx, namespace, &pool.role_binding).await?;
-    apply(ctx, namespace, &pool.deployment).await
+    let deployment = apply(ctx, namespace, &pool.deployment).await?;
+    match &pool.autoscaler {
+        Some(autoscaler) => {
+            apply(ctx, namespace, autoscaler).await?;
+        }
+        None => {
+            let api: Api<HorizontalPodAutoscaler> = Api::namespaced(ctx.client.clone(), namespace);
+            match api.delete(POOL_NAME, &DeleteParams::default()).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 404 => {}
+                Err(source) => {
+                    return Err(Error::Delete {
+                        kind: "HorizontalPodAutoscaler",
+                        name: POOL_NAME.to_owned(),
+                        source,
+                    });
+                }
+            }
+        }
+    }
+    Ok(deployment)
+}
+
+/// Deletes the pool of `namespace`: its Deployment, autoscaler,
+/// RoleBinding and ServiceAccount (those that are there).
+pub(super) async fn delete_pool(ctx: &Context, namespace: &str) -> Result<(), Error> {
+    async fn gone<K>(ctx: &Context, namespace: &str, kind: &'static str) -> Result<(), Error>
+    where
+        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + Debug
+            + DeserializeOwned,
+    {
+        let api: Api<K> = Api::namespaced(ctx.client.clone(), namespace);
+        match api.delete(POOL_NAME, &DeleteParams::background()).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+            Err(source) => Err(Error::Delete {
+                kind,
+                name: POOL_NAME.to_owned(),
+                source,
+            }),
+        }
+    }
+    gone::<HorizontalPodAutoscaler>(ctx, namespace, "HorizontalPodAutoscaler").await?;
+    gone::<Deployment>(ctx, namespace, "Deployment").await?;
+    gone::<k8s_openapi::api::rbac::v1::RoleBinding>(ctx, namespace, "RoleBinding").await?;
+    gone::<k8s_openapi::api::core::v1::ServiceAccount>(ctx, namespace, "ServiceAccount").await
+}
+
+/// The operator's pool settings with the namespace's `wasmless-pool`
+/// ConfigMap laid over them. A ConfigMap with a mistake is reported with
+/// a Warning Event on it, and the defaults apply meanwhile.
+async fn pool_settings(ctx: &Context, namespace: &str) -> Result<PoolSettings, Error> {
+    let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), namespace);
+    let config = api
+        .get_opt(POOL_CONFIG)
+        .await
+        .map_err(|source| Error::Get {
+            kind: "ConfigMap",
+            name: POOL_CONFIG.to_owned(),
+            source,
+        })?;
+    let Some(config) = config else {
+        return Ok(ctx.pool.clone());
+    };
+    match ctx
+        .pool
+        .with_overrides(&config.data.clone().unwrap_or_default())
+    {
+        Ok(settings) => Ok(settings),
+        Err(message) => {
+            let note = format!("the pool's settings are not used: {message}");
+            tracing::warn!(namespace, "ConfigMap {POOL_CONFIG}: {note}");
+            publish(
+                ctx,
+                &config,
+                EventType::Warning,
+                "InvalidPoolSettings",
+                note,
+            )
+            .await;
+            Ok(ctx.pool.clone())
+        }
+    }
 }
 
 /// Marks a cached Function whose inline source was left out of the cache.

@@ -98,11 +98,11 @@ pub const PERMISSIONS: &[(&str, &str, &[&str])] = &[
     ("coordination.k8s.io", "leases", &["get", "create", "patch"]),
     // Each namespace's pool: its identity, bound to the wasmless-pool
     // ClusterRole (whose permissions the operator holds, so it may bind it).
-    ("", "serviceaccounts", &["create", "patch"]),
+    ("", "serviceaccounts", &["create", "patch", "delete"]),
     (
         "rbac.authorization.k8s.io",
         "rolebindings",
-        &["create", "patch"],
+        &["create", "patch", "delete"],
     ),
 ];
 
@@ -206,6 +206,8 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
         .owns(api::<HorizontalPodAutoscaler>(&client, ns), owned.clone());
     let function_store = functions.store();
     let pool_store = functions.store();
+    let config_store = functions.store();
+    let sweep_store = functions.store();
     // A Kafka trigger rides in the ConfigMaps of the functions it selects:
     // any change to one re-reconciles the functions of its namespace.
     let functions = functions
@@ -215,6 +217,17 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
             api::<Deployment>(&client, ns),
             watcher::Config::default().labels(super::pool::POOL_LABEL),
             move |pool| pool_functions(&pool_store.state(), pool.namespace()),
+        )
+        // So does a change to the namespace's pool settings.
+        .watches_stream(
+            watcher(
+                api::<PartialObjectMeta<ConfigMap>>(&client, ns),
+                watcher::Config::default()
+                    .fields(&format!("metadata.name={}", super::pool::POOL_CONFIG)),
+            )
+            .default_backoff()
+            .touched_objects(),
+            move |config| pool_functions(&config_store.state(), config.namespace()),
         )
         .watches(
             guarded::<KafkaTriggerResource>(&client, ns),
@@ -278,6 +291,12 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
         )
         .for_each(log_outcome);
 
+    let sweeper = tokio::spawn(sweep_pools(
+        ctx.clone(),
+        sweep_store,
+        ns.clone(),
+        stop.clone(),
+    ));
     let scheduler = tokio::spawn(scheduler::run(
         cron_store,
         leader,
@@ -301,6 +320,7 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
     tracing::info!("wasmless operator: stopping");
     stop.cancel();
     let _ = scheduler.await;
+    let _ = sweeper.await;
     let _ = follower.await;
     // With every receiver gone the lease manager releases the Lease.
     if tokio::time::timeout(RELEASE_TIMEOUT, lease_task)
@@ -363,6 +383,62 @@ where
 }
 
 /// The objects of `objects` in `namespace`.
+/// How often the leader looks for pools no Function uses any more.
+const POOL_SWEEP: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Deletes the pool of a namespace that has no pool Function left (none
+/// was placed there, or all were deleted or moved): an idle namespace
+/// costs no pod. A pool younger than a sweep period is left alone, so that
+/// a Function just created is seen first.
+async fn sweep_pools(
+    ctx: Arc<Context>,
+    functions: reflector::Store<DeserializeGuard<FunctionResource>>,
+    namespace: Option<String>,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(POOL_SWEEP) => {}
+        }
+        if !ctx.is_leading() || !functions_ready(&functions) {
+            continue;
+        }
+        let pools = match api::<Deployment>(&ctx.client, &namespace)
+            .list_metadata(&ListParams::default().labels(super::pool::POOL_LABEL))
+            .await
+        {
+            Ok(pools) => pools,
+            Err(err) => {
+                tracing::warn!("listing the pools: {err}");
+                continue;
+            }
+        };
+        for pool in pools {
+            let ns = pool.namespace();
+            let young = pool.metadata.creation_timestamp.as_ref().is_none_or(|t| {
+                t.0.duration_until(k8s_openapi::jiff::Timestamp::now())
+                    .unsigned_abs()
+                    < POOL_SWEEP
+            });
+            if young || !pool_functions(&functions.state(), ns.clone()).is_empty() {
+                continue;
+            }
+            let Some(ns) = ns else { continue };
+            if let Err(err) = super::reconcile::delete_pool(&ctx, &ns).await {
+                tracing::warn!(namespace = %ns, "deleting the unused pool: {err}");
+            } else {
+                tracing::info!(namespace = %ns, "deleted the pool: no Function of the namespace uses it");
+            }
+        }
+    }
+}
+
+/// Whether the Function cache has listed at least once.
+fn functions_ready(functions: &reflector::Store<DeserializeGuard<FunctionResource>>) -> bool {
+    futures::FutureExt::now_or_never(functions.wait_until_ready()).is_some_and(|r| r.is_ok())
+}
+
 /// The Functions of `namespace` in its pool (or not placed yet).
 fn pool_functions(
     functions: &[Arc<DeserializeGuard<FunctionResource>>],

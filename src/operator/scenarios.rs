@@ -103,12 +103,18 @@ async fn a_pool_function_gets_the_namespaces_pool_and_a_service_selecting_it() {
         Step::reply(Method::GET, KAFKA, 200, empty_list("KafkaTriggerList")),
         // The Service first: it is what a new function waits for.
         Step::echo(Method::PATCH, &path("services", "hello")),
+        // No settings of the namespace's own: the operator's.
+        Step::not_found(Method::GET, &path("configmaps", "wasmless-pool")),
         Step::echo(Method::PATCH, &path("serviceaccounts", "wasmless-pool")),
         Step::echo(Method::PATCH, &path("rolebindings", "wasmless-pool")),
         Step::echo_with_status(
             Method::PATCH,
             &path("deployments", "wasmless-pool"),
             available(1),
+        ),
+        Step::not_found(
+            Method::DELETE,
+            &path("horizontalpodautoscalers", "wasmless-pool"),
         ),
         // Nothing of a dedicated placement is left.
         Step::not_found(Method::GET, &path("horizontalpodautoscalers", "hello")),
@@ -122,15 +128,15 @@ async fn a_pool_function_gets_the_namespaces_pool_and_a_service_selecting_it() {
         .await
         .expect("reconciles");
     let seen = server.await.expect("server");
-    let binding = &seen[3].body;
+    let binding = &seen[4].body;
     assert_eq!(binding["roleRef"]["kind"], "ClusterRole");
     assert_eq!(binding["roleRef"]["name"], "wasmless-pool");
     assert_eq!(binding["subjects"][0]["namespace"], "team");
-    let pod = &seen[4].body["spec"]["template"]["spec"];
+    let pod = &seen[5].body["spec"]["template"]["spec"];
     assert_eq!(pod["serviceAccountName"], "wasmless-pool");
     assert_eq!(pod["containers"][0]["args"], json!(["host", "--pool"]));
     // The pool is shared: no Function owns it.
-    assert!(seen[4].body["metadata"]["ownerReferences"].is_null());
+    assert!(seen[5].body["metadata"]["ownerReferences"].is_null());
     let service = &seen[1].body;
     assert_eq!(
         service["spec"]["selector"],
@@ -140,8 +146,11 @@ async fn a_pool_function_gets_the_namespaces_pool_and_a_service_selecting_it() {
         service["metadata"]["ownerReferences"][0]["uid"],
         "uid-hello"
     );
-    let status = &seen[8].body["status"];
-    assert_eq!(ready_of(&seen[8].body), ("True".into(), "Available".into()));
+    let status = &seen[10].body["status"];
+    assert_eq!(
+        ready_of(&seen[10].body),
+        ("True".into(), "Available".into())
+    );
     assert_eq!(status["placement"]["hosting"], "Pool");
     assert_eq!(status["placement"]["hostingReason"], "Default");
     assert_eq!(status["placement"]["pool"], "wasmless-pool");
