@@ -362,6 +362,61 @@ fn pool_functions_share_one_pod_and_a_new_source_reaches_it_without_a_new_pod() 
         answer.starts_with("404 this is the wasmless pool of namespace"),
         "{answer}"
     );
+
+    // The namespace sizes its pool: two pods at least, an HPA up to three.
+    ns.kubectl_ok(&[
+        "create",
+        "configmap",
+        "wasmless-pool",
+        "--from-literal=replicas=2",
+        "--from-literal=maxReplicas=3",
+    ]);
+    ns_eventually(&ns, "the pool's autoscaler", READY, || {
+        jsonpath(
+            &ns,
+            "hpa/wasmless-pool",
+            "{.spec.minReplicas} {.spec.maxReplicas}",
+        )
+        .filter(|r| r == "2 3")
+    });
+    ns_eventually(&ns, "two pool pods ready", READY, || {
+        jsonpath(&ns, "deployment/wasmless-pool", "{.status.readyReplicas}").filter(|r| r == "2")
+    });
+    // A mistake in it is reported on it.
+    ns.kubectl_ok(&[
+        "patch",
+        "configmap",
+        "wasmless-pool",
+        "-p",
+        r#"{"data":{"size":"2"}}"#,
+    ]);
+    ns_eventually(&ns, "a Warning about the pool's settings", READY, || {
+        let events = ns.kubectl_ok(&[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=wasmless-pool,involvedObject.kind=ConfigMap,type=Warning",
+            "-o",
+            "jsonpath={.items[*].message}",
+        ]);
+        events.contains("unknown key `size`").then_some(())
+    });
+    // With no pool Function left, the pool goes.
+    ns.kubectl_ok(&["delete", "function", "two", "--wait=true"]);
+    ns_eventually(
+        &ns,
+        "the unused pool deleted",
+        Duration::from_secs(240),
+        || {
+            let left = ns.kubectl_ok(&[
+                "get",
+                "deployments,serviceaccounts,rolebindings",
+                "-o",
+                "name",
+            ]);
+            (!left.contains("wasmless-pool")).then_some(())
+        },
+    );
 }
 
 #[test]
