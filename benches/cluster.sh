@@ -7,7 +7,8 @@
 #
 # memory: installs wasmless (tests/cluster/overlay, the image of
 # $WASMLESS_BIN), creates a namespace with COUNT Functions (default 1000)
-# whose inline Python source is SIZE_KB kilobytes (default 16), waits until
+# whose inline Python source is SIZE_KB kilobytes (default 16; KIND=wasm:
+# WASI command modules with SIZE_KB of data), waits until
 # the operator has reconciled every one, and prints the resident
 # memory of the operator's processes (VmRSS split into anonymous and
 # file-backed pages, and the peak VmHWM, from /proc on this node) idle before
@@ -85,10 +86,23 @@ import sys, os
 out, count, size_kb, placement = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 # Dedicated with no replicas (no pods), or in the pool.
 extra = "  replicas: 0\n  placement: Dedicated\n" if placement == "Dedicated" else ""
+kind = os.environ.get("KIND", "python")
 
 for i in range(count):
-    filler = "".join(f"# line {j} of function {i}: {'x' * 40}\n" for j in range(size_kb * 1024 // 60))
-    source = f"def handler(event, context):\n    return 'function {i}'\n" + filler
+    if kind == "wasm":
+        # A WASI command (WAT) that writes its name, with SIZE_KB of data.
+        source = f"""(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") {(1024 + size_kb * 1024) // 65536 + 1})
+  (data (i32.const 8) "\\10\\00\\00\\00\\0f\\00\\00\\00")
+  (data (i32.const 16) "fn {i:04} said hi")
+  (data (i32.const 1024) "{'x' * (size_kb * 1024)}")
+  (func (export "_start") (drop (call $w (i32.const 1) (i32.const 8) (i32.const 1) (i32.const 0)))))"""
+        header = "  runtime: wasm\n"
+    else:
+        filler = "".join(f"# line {j} of function {i}: {'x' * 40}\n" for j in range(size_kb * 1024 // 60))
+        source = f"def handler(event, context):\n    return 'function {i}'\n" + filler
+        header = "  runtime: python3.x\n  handler: handler.handler\n"
     body = "\n".join("      " + line for line in source.splitlines())
     with open(os.path.join(out, f"fn-{i:04}.yaml"), "w") as f:
         f.write(f"""apiVersion: wasmless.io/v1alpha1
@@ -96,9 +110,7 @@ kind: Function
 metadata:
   name: fn-{i:04}
 spec:
-  runtime: python3.x
-  handler: handler.handler
-{extra}  function: |
+{header}{extra}  function: |
 {body}
 """)
 EOF
