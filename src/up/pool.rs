@@ -280,8 +280,8 @@ mod tests {
         let mut map = HeaderMap::new();
         for (k, v) in pairs {
             map.insert(
-                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                v.parse().unwrap(),
+                http::HeaderName::from_bytes(k.as_bytes()).expect("a header name"),
+                v.parse().expect("a header value"),
             );
         }
         map
