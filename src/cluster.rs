@@ -36,6 +36,10 @@ pub struct ClusterTarget {
 /// A connected client and the namespace to work in.
 pub struct Cluster {
     client: Client,
+    /// For requests to functions through the API server's service proxy:
+    /// no retries, so that a function's own 503 (its source did not load)
+    /// is shown at once rather than retried for minutes.
+    proxy: Client,
     namespace: String,
 }
 
@@ -59,9 +63,17 @@ impl Cluster {
             .namespace
             .clone()
             .unwrap_or_else(|| config.default_namespace.clone());
+        let mut once = config.clone();
+        once.default_retry = false;
         let client = Client::try_from(config)
             .map_err(|e| anyhow::anyhow!("connecting to the cluster: {e}"))?;
-        Ok(Self { client, namespace })
+        let proxy = Client::try_from(once)
+            .map_err(|e| anyhow::anyhow!("connecting to the cluster: {e}"))?;
+        Ok(Self {
+            client,
+            proxy,
+            namespace,
+        })
     }
 
     pub(crate) fn functions(&self) -> Api<FunctionResource> {
@@ -458,7 +470,7 @@ pub async fn call(
     }
     let request = request.body(kube::client::Body::from(body))?;
     let response = cluster
-        .client
+        .proxy
         .send(request)
         .await
         .map_err(|e| anyhow::anyhow!("calling {name} in {}: {e}", cluster.namespace))?;

@@ -1301,3 +1301,45 @@ fn source_functions_install_their_packages_from_a_mirror_on_wasm_or_their_fallba
         assert_eq!(out, expected, "{name}");
     }
 }
+
+#[test]
+fn a_url_source_with_its_checksum_reaches_the_pool_and_a_wrong_checksum_is_refused() {
+    use sha2::Digest as _;
+    let cluster = cluster_or_skip!("a_url_source_with_its_checksum_reaches_the_pool");
+    let ns = cluster.namespace("url");
+    // The module on a web server the pool's pod reaches (the node).
+    let root = common::tempdir();
+    let module = std::fs::read(wasm("hello")).expect("hello.wasm");
+    std::fs::write(root.join("hello.wasm"), &module).expect("write");
+    let checksum = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&module)));
+    let server = PackageServer::start(&root);
+    let function = |name: &str, checksum: &str| {
+        format!(
+            "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {{name: {name}}}\nspec:\n  functionContentType: url\n  function: {}/hello.wasm\n  checksum: '{checksum}'\n---\n",
+            server.url
+        )
+    };
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    apply(
+        &ns,
+        &(function("fetched", &checksum) + &function("tampered", &wrong)),
+    );
+    wait_ready(&ns, "fetched");
+    let placement = jsonpath(&ns, "function/fetched", "{.status.placement.hosting}");
+    assert_eq!(placement.as_deref(), Some("Pool"), "{}", ns.describe());
+    let (ok, out, err) = ns.wasmless(&["function", "call", "fetched", "--data", "url"]);
+    assert!(
+        ok && out == "Hello, url!\n",
+        "call: {out}{err}\n{}",
+        ns.describe()
+    );
+    // The pool fetched it and checked it; a source that is not what its
+    // checksum says is not run, and the answer says why.
+    wait_ready(&ns, "tampered");
+    let (ok, out, err) = ns.wasmless(&["function", "call", "tampered", "--data", "url"]);
+    assert!(!ok, "a wrong checksum ran: {out}");
+    assert!(
+        out.contains("checksum") && err.contains("503"),
+        "call: {out}{err}"
+    );
+}
