@@ -39,25 +39,18 @@ fi
 [[ -x "$bin" ]] || { echo "no wasmless binary: cargo build --release, or set WASMLESS_BIN" >&2; exit 1; }
 step() { echo "== $*" >&2; }
 
-operator_memory() {
-  # Every operator process on this node: its pid, then kB figures.
-  local pid
-  for pid in $(pgrep -f 'wasmless operator' || true); do
-    awk -v pid="$pid" '/^VmRSS|^RssAnon|^RssFile|^VmHWM/ {v[$1]=$2}
-      END {printf "  pid %s: VmRSS %.1f MiB (anon %.1f, file %.1f), peak VmHWM %.1f MiB\n",
-        pid, v["VmRSS:"]/1024, v["RssAnon:"]/1024, v["RssFile:"]/1024, v["VmHWM:"]/1024}' "/proc/$pid/status"
+# rss LABEL PATTERN: each process matching PATTERN (pgrep -f) on this
+# node, with its VmRSS (heap and file-backed) and peak VmHWM.
+rss() {
+  local label=$1 pid
+  for pid in $(pgrep -f "$2" || true); do
+    awk -v label="$label" -v pid="$pid" '/^VmRSS|^RssAnon|^RssFile|^VmHWM/ {v[$1]=$2}
+      END {printf "  %s pid %s: VmRSS %.1f MiB (anon %.1f, file %.1f), peak VmHWM %.1f MiB\n",
+        label, pid, v["VmRSS:"]/1024, v["RssAnon:"]/1024, v["RssFile:"]/1024, v["VmHWM:"]/1024}' "/proc/$pid/status"
   done
 }
-
-pool_memory() {
-  # pgrep's pattern: the pool's host process.
-  local pid
-  for pid in $(pgrep -f 'wasmless host --pool' || true); do
-    awk -v pid="$pid" '/^VmRSS|^RssAnon|^RssFile|^VmHWM/ {v[$1]=$2}
-      END {printf "  pool pid %s: VmRSS %.1f MiB (anon %.1f, file %.1f), peak VmHWM %.1f MiB\n",
-        pid, v["VmRSS:"]/1024, v["RssAnon:"]/1024, v["RssFile:"]/1024, v["VmHWM:"]/1024}' "/proc/$pid/status"
-  done
-}
+operator_memory() { rss operator 'wasmless operator'; }
+pool_memory() { rss pool 'wasmless host --pool'; }
 
 install() {
   step "image and install ($bin)"

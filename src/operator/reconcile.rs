@@ -157,20 +157,7 @@ async fn ensure_pool(ctx: &Context, namespace: &str) -> Result<Deployment, Error
         Some(autoscaler) => {
             apply(ctx, namespace, autoscaler).await?;
         }
-        None => {
-            let api: Api<HorizontalPodAutoscaler> = Api::namespaced(ctx.client.clone(), namespace);
-            match api.delete(POOL_NAME, &DeleteParams::default()).await {
-                Ok(_) => {}
-                Err(kube::Error::Api(e)) if e.code == 404 => {}
-                Err(source) => {
-                    return Err(Error::Delete {
-                        kind: "HorizontalPodAutoscaler",
-                        name: POOL_NAME.to_owned(),
-                        source,
-                    });
-                }
-            }
-        }
+        None => delete_pool_object::<HorizontalPodAutoscaler>(ctx, namespace).await?,
     }
     Ok(deployment)
 }
@@ -178,28 +165,30 @@ async fn ensure_pool(ctx: &Context, namespace: &str) -> Result<Deployment, Error
 /// Deletes the pool of `namespace`: its Deployment, autoscaler,
 /// RoleBinding and ServiceAccount (those that are there).
 pub(super) async fn delete_pool(ctx: &Context, namespace: &str) -> Result<(), Error> {
-    async fn gone<K>(ctx: &Context, namespace: &str, kind: &'static str) -> Result<(), Error>
-    where
-        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-            + Clone
-            + Debug
-            + DeserializeOwned,
-    {
-        let api: Api<K> = Api::namespaced(ctx.client.clone(), namespace);
-        match api.delete(POOL_NAME, &DeleteParams::background()).await {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
-            Err(source) => Err(Error::Delete {
-                kind,
-                name: POOL_NAME.to_owned(),
-                source,
-            }),
-        }
+    delete_pool_object::<HorizontalPodAutoscaler>(ctx, namespace).await?;
+    delete_pool_object::<Deployment>(ctx, namespace).await?;
+    delete_pool_object::<k8s_openapi::api::rbac::v1::RoleBinding>(ctx, namespace).await?;
+    delete_pool_object::<k8s_openapi::api::core::v1::ServiceAccount>(ctx, namespace).await
+}
+
+/// Deletes the pool's object of kind `K` in `namespace`, if it is there.
+async fn delete_pool_object<K>(ctx: &Context, namespace: &str) -> Result<(), Error>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + Debug
+        + DeserializeOwned,
+{
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), namespace);
+    match api.delete(POOL_NAME, &DeleteParams::background()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(source) => Err(Error::Delete {
+            kind: kind_name::<K>(),
+            name: POOL_NAME.to_owned(),
+            source,
+        }),
     }
-    gone::<HorizontalPodAutoscaler>(ctx, namespace, "HorizontalPodAutoscaler").await?;
-    gone::<Deployment>(ctx, namespace, "Deployment").await?;
-    gone::<k8s_openapi::api::rbac::v1::RoleBinding>(ctx, namespace, "RoleBinding").await?;
-    gone::<k8s_openapi::api::core::v1::ServiceAccount>(ctx, namespace, "ServiceAccount").await
 }
 
 /// The operator's pool settings with the namespace's `wasmless-pool`
@@ -595,6 +584,8 @@ pub(super) fn kind_name<K: Resource<DynamicType = ()>>() -> &'static str {
         "Service" => "Service",
         "HorizontalPodAutoscaler" => "HorizontalPodAutoscaler",
         "Ingress" => "Ingress",
+        "ServiceAccount" => "ServiceAccount",
+        "RoleBinding" => "RoleBinding",
         _ => "object",
     }
 }
