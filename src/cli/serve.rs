@@ -1,0 +1,339 @@
+//! `wasmless up` and `wasmless host`: their flags, validated into the
+//! configs of `up` and the host, and the pod helpers `prepare` and
+//! `pre-init`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::host::{EngineConfig, Host, HostConfig};
+use crate::up::UpConfig;
+
+/// Options of `wasmless prepare`.
+#[derive(Debug, Args)]
+pub struct PrepareArgs {
+    /// The folder holding function.yaml (the mounted ConfigMap).
+    #[arg(long, default_value = "/function", env = "WASMLESS_FUNCTION_DIR")]
+    pub function_dir: PathBuf,
+    /// Where to write the files.
+    #[arg(long, default_value = "/kubeless")]
+    pub into: PathBuf,
+    /// The file name of a single source (`hello.py`); a zip is unpacked.
+    #[arg(long)]
+    pub file: Option<String>,
+}
+
+/// Options of `wasmless pre-init`.
+#[derive(Debug, Args)]
+pub struct PreInitArgs {
+    /// The runtime component.
+    pub input: PathBuf,
+    /// Where to write the pre-initialized component.
+    pub output: PathBuf,
+}
+
+/// Options of `wasmless host`.
+#[derive(Debug, Args)]
+pub struct HostArgs {
+    /// The folder holding the manifests (Functions, triggers) and modules.
+    #[arg(long, default_value = "/function", env = "WASMLESS_FUNCTION_DIR")]
+    pub function_dir: PathBuf,
+    /// Front a container-image function: send every event (HTTP, cron,
+    /// Kafka) to its runtime container at this address, such as
+    /// 127.0.0.1:9000.
+    #[arg(long, env = "WASMLESS_FORWARD_TO")]
+    pub forward_to: Option<SocketAddr>,
+    /// A source function's files, already unpacked with their packages
+    /// installed (by the pod's init containers), such as /kubeless.
+    #[arg(long, env = "WASMLESS_CODE_DIR")]
+    pub code_dir: Option<PathBuf>,
+    /// Address to serve on.
+    #[arg(long, default_value = "[::]:8080", env = "WASMLESS_LISTEN")]
+    pub listen: SocketAddr,
+    /// Where compiled functions are cached (a writable folder).
+    #[arg(
+        long,
+        default_value = "/tmp/wasmless/cache",
+        env = "WASMLESS_CACHE_DIR"
+    )]
+    pub cache_dir: PathBuf,
+    /// Where triggers keep state (a writable folder).
+    #[arg(
+        long,
+        default_value = "/tmp/wasmless/state",
+        env = "WASMLESS_STATE_DIR"
+    )]
+    pub state_dir: PathBuf,
+    /// Largest request body accepted (bytes, or a quantity such as 10Mi).
+    #[arg(long, default_value = "10Mi", env = "WASMLESS_MAX_BODY_SIZE")]
+    pub max_body_size: String,
+    /// Largest memory limit a function may ask for.
+    #[arg(long, default_value = "1Gi", env = "WASMLESS_MAX_MEMORY")]
+    pub max_memory: String,
+    /// How many instances may exist at once.
+    #[arg(long, default_value_t = 1000, env = "WASMLESS_MAX_INSTANCES")]
+    pub max_instances: u32,
+    /// How many events of one function may run at once (its fair share of
+    /// the host; a pool's default is a quarter of --max-instances).
+    #[arg(long, env = "WASMLESS_FUNCTION_CONCURRENCY")]
+    pub function_concurrency: Option<usize>,
+    /// How long a function's next instance, made ahead of its event after
+    /// the last one, waits for it before it is dropped (`0`: make every
+    /// instance with its event).
+    #[arg(long, default_value = "60s", env = "WASMLESS_READY_IDLE")]
+    pub ready_idle: String,
+    /// Serve this function at every path (`/`, `/orders/42`), as a
+    /// kubeless function's Service did; without it, `/<name>/...`.
+    #[arg(long, env = "WASMLESS_FUNCTION")]
+    pub function: Option<String>,
+    /// Where the pod mounts the functions' Secrets: `spec.secrets` are
+    /// read-only folders below it.
+    #[arg(long, default_value = "/", env = "WASMLESS_SECRETS_ROOT")]
+    pub secrets_root: PathBuf,
+    /// Where the runtimes of source functions are (python.wasm).
+    #[arg(long, env = "WASMLESS_RUNTIMES_DIR")]
+    pub runtimes_dir: Option<PathBuf>,
+    /// Be a shared pool: serve the pool Functions of a namespace, read from
+    /// the Kubernetes API (with the pod's ServiceAccount), instead of the
+    /// function folder.
+    #[arg(long, env = "WASMLESS_POOL")]
+    pub pool: bool,
+    /// The namespace a pool serves (the pod's own, from the downward API).
+    #[arg(long, env = "WASMLESS_POOL_NAMESPACE", requires = "pool")]
+    pub pool_namespace: Option<String>,
+    /// A pool parks a function idle this long: its next event loads it
+    /// again from the compile cache.
+    #[arg(long, default_value = "5m", env = "WASMLESS_UNLOAD_IDLE")]
+    pub unload_idle: String,
+    /// The image's precompiled runtimes (`wasmless runtimes --precompile`),
+    /// used when they match this engine.
+    #[arg(
+        long,
+        default_value = "/usr/local/share/wasmless/precompiled",
+        env = "WASMLESS_PRECOMPILED_DIR"
+    )]
+    pub precompiled_dir: PathBuf,
+}
+
+impl From<HostArgs> for UpArgs {
+    /// `host` is `up` on one folder with a pod's defaults: no admin API, no
+    /// parking (the pod serves its function), reloads when the mounted
+    /// ConfigMap changes.
+    fn from(args: HostArgs) -> Self {
+        UpArgs {
+            paths: if args.pool {
+                Vec::new()
+            } else {
+                vec![args.function_dir]
+            },
+            listen: args.listen,
+            cache_dir: Some(args.cache_dir),
+            no_cache: false,
+            max_body_size: args.max_body_size,
+            max_memory: args.max_memory,
+            max_instances: args.max_instances,
+            ready_idle: args.ready_idle,
+            function_concurrency: args.function_concurrency.or(args
+                .pool
+                .then_some((args.max_instances as usize / 4).max(1))),
+            no_watch: args.pool,
+            no_tiering: false,
+            unload_idle: if args.pool {
+                args.unload_idle
+            } else {
+                "0".to_owned()
+            },
+            state_dir: Some(args.state_dir),
+            runtimes_dir: args.runtimes_dir,
+            runtime_catalog: None,
+        }
+    }
+}
+
+/// Options of `wasmless up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Function manifests: YAML files, or folders searched for *.yaml.
+    pub paths: Vec<PathBuf>,
+    /// Address to serve on.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "WASMLESS_LISTEN")]
+    pub listen: SocketAddr,
+    /// Where compiled functions are cached.
+    #[arg(long, env = "WASMLESS_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Keep compiled functions in memory only.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Largest request body accepted (bytes, or a quantity such as 10Mi).
+    #[arg(long, default_value = "10Mi")]
+    pub max_body_size: String,
+    /// Largest memory limit a function may ask for.
+    #[arg(long, default_value = "1Gi")]
+    pub max_memory: String,
+    /// How many instances may exist at once.
+    #[arg(long, default_value_t = 1000)]
+    pub max_instances: u32,
+    /// How many events of one function may run at once; more of its
+    /// events wait their turn while other functions' run (default: no
+    /// limit but --max-instances).
+    #[arg(long, env = "WASMLESS_FUNCTION_CONCURRENCY")]
+    pub function_concurrency: Option<usize>,
+    /// How long a function's next instance, made ahead of its event after
+    /// the last one, waits for it before it is dropped (`0`: make every
+    /// instance with its event).
+    #[arg(long, default_value = "60s")]
+    pub ready_idle: String,
+    /// Do not reload functions when their files change.
+    #[arg(long)]
+    pub no_watch: bool,
+    /// Compile new modules with the optimizing compiler only (no baseline
+    /// tier answering first).
+    #[arg(long)]
+    pub no_tiering: bool,
+    /// Unload a function idle this long (`30s`, `5m`; `0` never): its next
+    /// event loads it again from the compile cache in well under a
+    /// millisecond. Needs the compile cache.
+    #[arg(long, default_value = "5m")]
+    pub unload_idle: String,
+    /// Where triggers keep state across restarts (the last cron tick);
+    /// default: the user's state folder.
+    #[arg(long, env = "WASMLESS_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Where the runtimes of source functions are (python.wasm); default:
+    /// runtimes/dist here, else share/wasmless/runtimes beside the binary.
+    #[arg(long, env = "WASMLESS_RUNTIMES_DIR")]
+    pub runtimes_dir: Option<PathBuf>,
+    /// A runtime catalog (YAML, as `wasmless runtimes` prints) laid over the
+    /// built-in one: its entries replace those with the same id, or add
+    /// runtimes.
+    #[arg(long, env = "WASMLESS_RUNTIME_CATALOG")]
+    pub runtime_catalog: Option<PathBuf>,
+}
+
+/// Where the source runtimes are when no folder is given: `runtimes/dist`
+/// in a checkout (after `bash examples/build.sh`), else the installed
+/// `share/wasmless/runtimes` beside the binary's `bin`.
+pub(super) fn default_runtimes_dir() -> Option<PathBuf> {
+    let checkout = PathBuf::from("runtimes/dist");
+    if checkout.is_dir() {
+        return std::path::absolute(checkout).ok();
+    }
+    let exe = std::env::current_exe().ok()?;
+    let installed = exe.parent()?.parent()?.join("share/wasmless/runtimes");
+    installed.is_dir().then_some(installed)
+}
+
+impl TryFrom<UpArgs> for (UpConfig, HostConfig) {
+    type Error = anyhow::Error;
+
+    fn try_from(args: UpArgs) -> anyhow::Result<Self> {
+        let max_body = crate::crd::parse_memory(&args.max_body_size)
+            .map_err(|e| anyhow::anyhow!("--max-body-size: {e}"))?;
+        let max_memory = crate::crd::parse_memory(&args.max_memory)
+            .map_err(|e| anyhow::anyhow!("--max-memory: {e}"))?;
+        let cache_dir = if args.no_cache {
+            None
+        } else {
+            args.cache_dir
+                .or_else(|| dirs::cache_dir().map(|d| d.join("wasmless")))
+        };
+        let unload_idle = match args.unload_idle.trim() {
+            "0" | "never" => None,
+            text => Some(
+                crate::crd::parse_duration(text)
+                    .map_err(|e| anyhow::anyhow!("--unload-idle: {e}"))?,
+            ),
+        };
+        let ready_idle = match args.ready_idle.trim() {
+            "0" | "never" => std::time::Duration::ZERO,
+            text => crate::crd::parse_duration(text)
+                .map_err(|e| anyhow::anyhow!("--ready-idle: {e}"))?,
+        };
+        let catalog = crate::runtimes::Catalog::load(args.runtime_catalog.as_deref())
+            .map_err(|e| anyhow::anyhow!("--runtime-catalog: {e}"))?;
+        let up = UpConfig {
+            fallback: crate::up::Fallback {
+                catalog: std::sync::Arc::new(catalog),
+                local: true,
+                forward_to: None,
+            },
+            listen: args.listen,
+            paths: args.paths,
+            max_body_bytes: usize::try_from(max_body).unwrap_or(usize::MAX),
+            max_concurrency: args.max_instances as usize,
+            function_concurrency: args.function_concurrency,
+            watch: !args.no_watch,
+            unload_idle,
+            admin: true,
+            name: "up",
+            root_function: None,
+            pool_namespace: None,
+            state_dir: args.state_dir.or_else(|| {
+                dirs::state_dir()
+                    .or_else(dirs::data_local_dir)
+                    .map(|d| d.join("wasmless"))
+            }),
+        };
+        let host = HostConfig {
+            engine: EngineConfig {
+                max_instances: args.max_instances,
+                max_memory,
+            },
+            cache_dir,
+            max_response_bytes: 0,
+            tiered: !args.no_tiering,
+            secrets_root: None,
+            runtimes_dir: args.runtimes_dir.or_else(default_runtimes_dir),
+            prepared_code: None,
+            ready_idle: Some(ready_idle),
+            precompiled_dir: None,
+        };
+        Ok((up, host))
+    }
+}
+
+/// `wasmless up`.
+pub(super) async fn up(args: UpArgs) -> anyhow::Result<()> {
+    let (up, host) = <(UpConfig, HostConfig)>::try_from(args)?;
+    let host = Host::new(host).map_err(|e| anyhow::anyhow!("starting the wasm engine: {e:#}"))?;
+    crate::up::run(up, host).await
+}
+
+/// `wasmless host`: `up` on a pod's function folder, or a namespace's pool.
+pub(super) async fn host(args: HostArgs) -> anyhow::Result<()> {
+    let dir = args.function_dir.clone();
+    let pool_namespace = match (args.pool, &args.pool_namespace) {
+        (false, _) => None,
+        (true, Some(namespace)) => Some(namespace.clone()),
+        (true, None) => anyhow::bail!(
+            "--pool needs the namespace it serves: --pool-namespace or WASMLESS_POOL_NAMESPACE"
+        ),
+    };
+    anyhow::ensure!(
+        pool_namespace.is_some() || dir.is_dir(),
+        "{}: no such folder (mount the function's ConfigMap there, or give --function-dir)",
+        dir.display()
+    );
+    let root_function = args.function.clone();
+    let forward_to = args.forward_to;
+    let code_dir = args.code_dir.clone();
+    let secrets_root = args.secrets_root.clone();
+    let precompiled_dir = args.precompiled_dir.clone();
+    let (mut up, mut host) = <(UpConfig, HostConfig)>::try_from(UpArgs::from(args))?;
+    host.secrets_root = Some(secrets_root);
+    host.precompiled_dir = Some(precompiled_dir);
+    host.prepared_code = code_dir;
+    up.admin = false;
+    up.fallback.local = false;
+    up.fallback.forward_to = forward_to;
+    up.name = "host";
+    up.root_function = root_function;
+    if pool_namespace.is_some() {
+        up.name = "pool";
+        up.root_function = None;
+    }
+    up.pool_namespace = pool_namespace;
+    let host = Host::new(host).map_err(|e| anyhow::anyhow!("starting the wasm engine: {e:#}"))?;
+    crate::up::run(up, host).await
+}
