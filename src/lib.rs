@@ -5,12 +5,14 @@
 //! cron schedules and Kafka messages into events; [`crd`] holds the
 //! resource types users write.
 
+pub mod archive;
 pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod cluster;
 pub mod crd;
 pub mod host;
+pub mod kubeless;
 pub mod manifest;
 pub mod net;
 pub mod operator;

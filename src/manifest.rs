@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
-use crate::crd::{ContentType, CronTrigger, Function, HttpTriggerSpec, KafkaTrigger};
+use crate::crd::{
+    ContentType, CronTrigger, Function, HttpTriggerResource, HttpTriggerSpec, KafkaTrigger,
+};
 
 /// A Function read from a manifest file.
 #[derive(Clone, Debug)]
@@ -43,6 +45,12 @@ pub struct Manifest {
     pub functions: Vec<ManifestFunction>,
     /// Its cron and Kafka triggers.
     pub triggers: Vec<Trigger>,
+    /// Its HTTPTriggers, checked (`up` serves every function at `/NAME/`
+    /// already; on a cluster they are Ingresses and routes).
+    pub http_triggers: Vec<HttpTriggerResource>,
+    /// What was ignored or changed in converting kubeless objects, one
+    /// line each, naming the document and field.
+    pub notes: Vec<String>,
 }
 
 /// A manifest document that could not be read, with where it is.
@@ -140,14 +148,23 @@ pub fn read_manifest(path: &Path) -> (Manifest, Vec<ManifestError>) {
         position: None,
         message,
     };
-    let text = match std::fs::read(path) {
-        Ok(text) => text,
-        Err(err) => {
-            return (
-                Manifest::default(),
-                vec![error(0, format!("cannot read: {err}"))],
-            );
-        }
+    match std::fs::read(path) {
+        Ok(text) => parse_manifest(&text, path),
+        Err(err) => (
+            Manifest::default(),
+            vec![error(0, format!("cannot read: {err}"))],
+        ),
+    }
+}
+
+/// Reads the documents of a manifest's text, as [`read_manifest`] does;
+/// `path` names it in errors.
+pub fn parse_manifest(text: &[u8], path: &Path) -> (Manifest, Vec<ManifestError>) {
+    let error = |document, message: String| ManifestError {
+        path: path.to_owned(),
+        document,
+        position: None,
+        message,
     };
     let mut manifest = Manifest::default();
     let mut errors = Vec::new();
@@ -155,7 +172,7 @@ pub fn read_manifest(path: &Path) -> (Manifest, Vec<ManifestError>) {
     // are skipped. The parser's budget bounds the work and memory one file
     // can cost (alias bombs, deep nesting).
     let options = serde_saphyr::options! { with_snippet: false };
-    let mut reader = std::io::Cursor::new(&text);
+    let mut reader = std::io::Cursor::new(text);
     let documents = serde_saphyr::read_with_options::<_, serde_json::Value>(&mut reader, options);
     for (index, document) in documents.enumerate() {
         let number = index + 1;
@@ -171,11 +188,37 @@ pub fn read_manifest(path: &Path) -> (Manifest, Vec<ManifestError>) {
                 break;
             }
         };
-        if let Err(message) = read_document(path, value, &mut manifest) {
+        let read = if crate::kubeless::is_kubeless(&value) {
+            read_kubeless(path, value, number, &mut manifest)
+        } else {
+            read_document(path, value, &mut manifest)
+        };
+        if let Err(message) = read {
             errors.push(error(number, message));
         }
     }
     (manifest, errors)
+}
+
+/// Adds the wasmless objects made from one of kubeless's, with notes on
+/// what was ignored or changed.
+fn read_kubeless(
+    path: &Path,
+    value: serde_json::Value,
+    number: usize,
+    manifest: &mut Manifest,
+) -> Result<(), String> {
+    let converted =
+        crate::kubeless::convert(value, &crate::runtimes::Catalog::built_in())?;
+    for note in converted.notes {
+        manifest
+            .notes
+            .push(format!("{}: document {number}: {note}", path.display()));
+    }
+    for document in converted.documents {
+        read_document(path, document, manifest)?;
+    }
+    Ok(())
 }
 
 /// Adds one document to `manifest`, or says why it cannot be used.
@@ -203,7 +246,11 @@ fn read_document(
             .map(|t| manifest.triggers.push(Trigger::Kafka(t))),
         // A cluster resource: `up` serves every function at /<name>/
         // already, so it is only checked, to report mistakes early.
-        Some("HTTPTrigger") => check_http_trigger(value),
+        Some("HTTPTrigger") => {
+            check_http_trigger(value.clone())?;
+            parse_resource(value, |_: &HttpTriggerResource| Ok::<(), String>(()))
+                .map(|t| manifest.http_triggers.push(t))
+        }
         Some(_) => Ok(()),
         None => Err("kind: missing (a Kubernetes object names its kind)".to_owned()),
     }

@@ -28,8 +28,11 @@ pub async fn prepare(function_dir: &Path, into: &Path, file: Option<&str>) -> an
     };
     let source = resolve_source(&function, Some(function_dir), fetched)?;
     std::fs::create_dir_all(into)?;
-    if spec.function_content_type == ContentType::Base64Zip {
-        crate::up::unzip(&source, into).map_err(anyhow::Error::msg)?;
+    let fetched_archive = spec.function_content_type == ContentType::Url
+        && crate::archive::Archive::of(&source).is_some();
+    if spec.function_content_type == ContentType::Base64Zip || fetched_archive {
+        let zip = crate::archive::to_zip(&source).map_err(anyhow::Error::msg)?;
+        crate::up::unzip(&zip, into).map_err(anyhow::Error::msg)?;
     } else if !source.is_empty() {
         let file = file.unwrap_or("function");
         anyhow::ensure!(

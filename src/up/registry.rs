@@ -640,7 +640,18 @@ fn load(
     })?;
     let (module, entry) = runtimes::split_handler(handler)
         .map_err(|m| with(&placement)(format!("spec.handler: {m}")))?;
+    // A source from a URL (kubeless's url+zip, url+compressedtar) is
+    // unpacked by what its bytes are; a tar archive travels as a zip.
+    let fetched_archive = spec.function_content_type == ContentType::Url
+        && crate::archive::Archive::of(&source).is_some();
+    let source = if fetched_archive {
+        crate::archive::to_zip(&source)
+            .map_err(|e| with(&placement)(format!("spec.function: {e}")))?
+    } else {
+        source
+    };
     let zip = spec.function_content_type == ContentType::Base64Zip
+        || fetched_archive
         || spec.file.as_deref().is_some_and(|f| f.ends_with(".zip"));
     let code_root = match &host.config.cache_dir {
         Some(cache) => cache.join("code"),

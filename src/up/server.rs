@@ -187,6 +187,10 @@ async fn load_manifests(app: &Arc<App>, files: &[PathBuf]) {
             tracing::error!("invalid manifest: {error}");
             eprintln!("error: {error}");
         }
+        for note in &found.notes {
+            tracing::info!("{note}");
+            eprintln!("note: {note}");
+        }
         functions.extend(found.functions);
         triggers.push((file.clone(), found.triggers));
     }

@@ -123,6 +123,9 @@ async fn reload_manifest(app: &Arc<App>, path: &Path) -> Vec<PathBuf> {
         return Vec::new();
     }
     let (manifest, errors) = read_manifest(path);
+    for note in &manifest.notes {
+        eprintln!("note: {note}");
+    }
     let functions = manifest.functions;
     if !errors.is_empty() {
         for error in errors {
