@@ -131,9 +131,7 @@ pub fn to_zip(bytes: &[u8]) -> Result<Vec<u8>, String> {
             }
         }
     }
-    let written = zip
-        .finish()
-        .map_err(|e| format!("writing the zip: {e}"))?;
+    let written = zip.finish().map_err(|e| format!("writing the zip: {e}"))?;
     Ok(written.into_inner())
 }
 
@@ -148,9 +146,7 @@ pub fn zip_files(files: &[(String, Vec<u8>)]) -> Result<Vec<u8>, String> {
             .and_then(|()| zip.write_all(content).map_err(Into::into))
             .map_err(|e| format!("writing `{name}`: {e}"))?;
     }
-    let written = zip
-        .finish()
-        .map_err(|e| format!("writing the zip: {e}"))?;
+    let written = zip.finish().map_err(|e| format!("writing the zip: {e}"))?;
     Ok(written.into_inner())
 }
 

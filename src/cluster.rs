@@ -5,8 +5,6 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
-use base64::Engine as _;
 use http_body_util::BodyExt;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::events::v1::Event;
@@ -14,9 +12,7 @@ use kube::api::{Api, DeleteParams, ListParams, LogParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config, ResourceExt};
 
-use crate::crd::{
-    Autoscaling, ContentType, EnvVar, FunctionResource, FunctionSpec, Seconds, WASM_RUNTIME,
-};
+use crate::crd::{CronTrigger, CronTriggerResource, Function, FunctionResource};
 use crate::operator::resources::{FUNCTION_LABEL, PORT_NAME};
 
 /// The field manager of the CLI's server-side applies.
@@ -44,6 +40,11 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    /// The namespace it works in.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
     /// Connects as kubectl would.
     pub async fn connect(target: &ClusterTarget) -> anyhow::Result<Self> {
         let options = KubeConfigOptions {
@@ -81,98 +82,129 @@ impl Cluster {
     }
 }
 
-/// What `function deploy` sends to a cluster.
-#[derive(Clone, Debug, Default)]
-pub struct Deployment {
-    /// The function's name.
-    pub name: String,
-    /// The module or source file.
-    pub from_file: PathBuf,
-    /// `--runtime`.
-    pub runtime: Option<String>,
-    /// `--handler`.
-    pub handler: Option<String>,
-    /// `--image`.
-    pub image: Option<String>,
-    /// `--timeout`.
-    pub timeout: Option<String>,
-    /// `--memory`.
-    pub memory: Option<String>,
-    /// `--env KEY=VALUE`.
-    pub env: Vec<(String, String)>,
-    /// `--secrets`.
-    pub secrets: Vec<String>,
-    /// `--port`.
-    pub port: Option<i32>,
-    /// `--replicas`.
-    pub replicas: Option<i32>,
-    /// `--max-replicas`: autoscale between `replicas` (or 1) and this.
-    pub max_replicas: Option<i32>,
+/// The cluster object of a Function.
+pub fn function_resource(function: &Function) -> FunctionResource {
+    let mut resource = FunctionResource::new(function.name(), function.spec.clone());
+    if !function.metadata.labels.is_empty() {
+        resource.metadata.labels = Some(function.metadata.labels.clone());
+    }
+    if !function.metadata.annotations.is_empty() {
+        resource.metadata.annotations = Some(function.metadata.annotations.clone());
+    }
+    resource
 }
 
-/// The Function resource for a deployment: a `.wasm` file (or any binary)
-/// goes base64, text (WAT, source) as it is.
-pub fn function_resource(deployment: &Deployment) -> anyhow::Result<FunctionResource> {
-    let bytes = std::fs::read(&deployment.from_file)
-        .with_context(|| format!("reading {}", deployment.from_file.display()))?;
-    let encoded = || base64::engine::general_purpose::STANDARD.encode(&bytes);
-    let (source, content_type) = if bytes.starts_with(b"PK\x03\x04") {
-        // Several files of a source function, unpacked by the host.
-        (encoded(), ContentType::Base64Zip)
-    } else if bytes.starts_with(b"\0") || std::str::from_utf8(&bytes).is_err() {
-        (encoded(), ContentType::Base64)
-    } else {
-        (
-            String::from_utf8_lossy(&bytes).into_owned(),
-            ContentType::Text,
+/// The Function `name`, as `up` reads it, if it exists.
+pub async fn get_function(cluster: &Cluster, name: &str) -> anyhow::Result<Option<Function>> {
+    let found = cluster
+        .functions()
+        .get_opt(name)
+        .await
+        .map_err(|e| anyhow::anyhow!("reading {name} in {}: {e}", cluster.namespace))?;
+    Ok(found.map(|f| f.to_function()))
+}
+
+/// Changes fields of a Function (a JSON merge patch).
+pub async fn patch_function(
+    cluster: &Cluster,
+    name: &str,
+    patch: serde_json::Value,
+) -> anyhow::Result<()> {
+    cluster
+        .functions()
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(|e| anyhow::anyhow!("changing {name} in {}: {e}", cluster.namespace))?;
+    Ok(())
+}
+
+/// Applies a CronTrigger (server-side apply).
+pub async fn apply_cron(cluster: &Cluster, trigger: &CronTrigger) -> anyhow::Result<()> {
+    let name = &trigger.metadata.name;
+    let mut resource = CronTriggerResource::new(name, trigger.spec.clone());
+    if !trigger.metadata.labels.is_empty() {
+        resource.metadata.labels = Some(trigger.metadata.labels.clone());
+    }
+    apply(cluster, name, &resource).await
+}
+
+/// Server-side applies one namespaced object of ours.
+pub async fn apply<K>(cluster: &Cluster, name: &str, object: &K) -> anyhow::Result<()>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + serde::Serialize
+        + serde::de::DeserializeOwned,
+    K::DynamicType: Default,
+{
+    let api: Api<K> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    api.patch(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(object),
+    )
+    .await
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "applying {}/{name} in {}: {e}",
+            K::kind(&Default::default()),
+            cluster.namespace
         )
-    };
-    let spec = FunctionSpec {
-        runtime: deployment
-            .runtime
-            .clone()
-            .unwrap_or_else(|| WASM_RUNTIME.to_owned()),
-        handler: deployment.handler.clone(),
-        image: deployment.image.clone(),
-        function: Some(source),
-        function_content_type: content_type,
-        timeout: deployment.timeout.clone().map(Seconds::Text),
-        memory: deployment.memory.clone(),
-        env: deployment
-            .env
-            .iter()
-            .map(|(name, value)| EnvVar {
-                name: name.clone(),
-                value: value.clone(),
-            })
-            .collect(),
-        secrets: deployment.secrets.clone(),
-        port: deployment.port,
-        replicas: deployment.replicas,
-        autoscaling: deployment.max_replicas.map(|max| Autoscaling {
-            min_replicas: deployment.replicas,
-            max_replicas: max,
-            target_cpu_utilization: None,
-        }),
-        ..FunctionSpec::default()
-    };
-    let resource = FunctionResource::new(&deployment.name, spec);
-    resource
-        .to_function()
-        .validate()
-        .map_err(|e| anyhow::anyhow!("{}: {e}", deployment.name))?;
-    Ok(resource)
+    })?;
+    Ok(())
+}
+
+/// Deletes one namespaced object of ours; false if there was none.
+pub async fn delete_object<K>(cluster: &Cluster, name: &str) -> anyhow::Result<bool>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned,
+    K::DynamicType: Default,
+{
+    let api: Api<K> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    match api.delete(name, &DeleteParams::default()).await {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
+        Err(e) => Err(anyhow::anyhow!(
+            "deleting {}/{name} in {}: {e}",
+            K::kind(&Default::default()),
+            cluster.namespace
+        )),
+    }
+}
+
+/// The namespaced objects of one kind.
+pub async fn list_objects<K>(cluster: &Cluster) -> anyhow::Result<Vec<K>>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned,
+    K::DynamicType: Default,
+{
+    let api: Api<K> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let list = api.list(&ListParams::default()).await.map_err(|e| {
+        anyhow::anyhow!(
+            "listing {} in {}: {e}",
+            K::plural(&Default::default()),
+            cluster.namespace
+        )
+    })?;
+    Ok(list.items)
 }
 
 /// `function deploy`: creates or updates the Function; with `wait`, waits
 /// until it is ready (or refused) and says so.
 pub async fn deploy(
     cluster: &Cluster,
-    deployment: &Deployment,
+    function: &Function,
     wait: Option<Duration>,
 ) -> anyhow::Result<()> {
-    let resource = function_resource(deployment)?;
-    let name = &deployment.name;
+    let resource = function_resource(function);
+    let name = function.name();
     let applied = cluster
         .functions()
         .patch(
@@ -240,12 +272,33 @@ async fn wait_ready(
 }
 
 /// `function ls`: one line per Function.
-pub async fn list(cluster: &Cluster) -> anyhow::Result<()> {
-    let functions = cluster
+pub async fn list(
+    cluster: &Cluster,
+    names: &[String],
+    out: Option<crate::cli::Output>,
+) -> anyhow::Result<()> {
+    let mut functions = cluster
         .functions()
         .list(&ListParams::default())
         .await
-        .map_err(|e| anyhow::anyhow!("listing functions in {}: {e}", cluster.namespace))?;
+        .map_err(|e| anyhow::anyhow!("listing functions in {}: {e}", cluster.namespace))?
+        .items;
+    if !names.is_empty() {
+        for name in names {
+            anyhow::ensure!(
+                functions.iter().any(|f| &f.name_any() == name),
+                "no function {name} in namespace {}",
+                cluster.namespace
+            );
+        }
+        functions.retain(|f| names.contains(&f.name_any()));
+    }
+    if let Some(out) = out {
+        for f in &mut functions {
+            f.metadata.managed_fields = None;
+        }
+        return crate::cli::print_as(&functions, out);
+    }
     println!(
         "{:<24} {:<10} {:<10} {:<6} {:<18} URL",
         "NAME", "RUNTIME", "PLACEMENT", "READY", "REASON"
@@ -392,6 +445,7 @@ pub async fn logs(
     cluster: &Cluster,
     name: &str,
     tail: Option<i64>,
+    follow: bool,
     container: Option<&str>,
 ) -> anyhow::Result<()> {
     let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
@@ -419,13 +473,13 @@ pub async fn logs(
             cluster.namespace
         );
     }
-    for pod in list {
+    for pod in &list.items {
         let pod_name = pod.name_any();
         let params = LogParams {
             // A pool's log holds every function's lines: the tail is of
             // this function's.
             tail_lines: if pooled { None } else { tail },
-            container: log_container(&pod, container),
+            container: log_container(pod, container),
             ..LogParams::default()
         };
         let text = pods
@@ -445,7 +499,102 @@ pub async fn logs(
             print!("{text}");
         }
     }
+    if follow {
+        follow_logs(&pods, &list.items, name, pooled, container).await?;
+    }
     Ok(())
+}
+
+/// `logs -f`: the new lines of every pod, as they come, until the pods
+/// end or the user stops it.
+async fn follow_logs(
+    pods: &Api<Pod>,
+    list: &[Pod],
+    name: &str,
+    pooled: bool,
+    container: Option<&str>,
+) -> anyhow::Result<()> {
+    use futures::{AsyncBufReadExt as _, StreamExt as _};
+    let mut streams = Vec::new();
+    for pod in list {
+        let pod_name = pod.name_any();
+        let params = LogParams {
+            follow: true,
+            since_seconds: Some(1),
+            container: log_container(pod, container),
+            ..LogParams::default()
+        };
+        let stream = pods
+            .log_stream(&pod_name, &params)
+            .await
+            .map_err(|e| anyhow::anyhow!("following the logs of {pod_name}: {e}"))?;
+        let many = list.len() > 1;
+        streams.push(
+            stream
+                .lines()
+                .map(move |line| (many, pod_name.clone(), line)),
+        );
+    }
+    let mut all = futures::stream::select_all(streams);
+    while let Some((many, pod_name, line)) = all.next().await {
+        let line = line.map_err(|e| anyhow::anyhow!("reading the logs of {pod_name}: {e}"))?;
+        if pooled && !logged_for(&line, name) {
+            continue;
+        }
+        if many {
+            println!("[{pod_name}] {line}");
+        } else {
+            println!("{line}");
+        }
+    }
+    Ok(())
+}
+
+/// The names of the Functions (or the one asked for) and the `/metrics`
+/// text of the pods serving them, read through the API server's pod
+/// proxy.
+pub async fn metrics(
+    cluster: &Cluster,
+    only: Option<&str>,
+) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+    let functions = cluster
+        .functions()
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| anyhow::anyhow!("listing functions in {}: {e}", cluster.namespace))?;
+    let names: Vec<String> = functions
+        .iter()
+        .map(|f| f.name_any())
+        .filter(|n| only.is_none_or(|o| o == n))
+        .collect();
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let mut selectors = vec![crate::operator::pool::pool_selector_text()];
+    selectors.extend(names.iter().map(|n| format!("{FUNCTION_LABEL}={n}")));
+    let mut texts = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for selector in selectors {
+        let list = pods
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .map_err(|e| anyhow::anyhow!("listing pods ({selector}): {e}"))?;
+        for pod in list {
+            let pod_name = pod.name_any();
+            let running = pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
+            if !running || !seen.insert(pod_name.clone()) {
+                continue;
+            }
+            let uri = format!(
+                "/api/v1/namespaces/{}/pods/{pod_name}:{PORT_NAME}/proxy/metrics",
+                cluster.namespace
+            );
+            let request = http::Request::get(&uri).body(Vec::new())?;
+            match cluster.proxy.request_text(request).await {
+                Ok(text) => texts.push(text),
+                Err(e) => eprintln!("note: no metrics from {pod_name}: {e}"),
+            }
+        }
+    }
+    Ok((names, texts))
 }
 
 /// `function call`: an HTTP request to the function through the API

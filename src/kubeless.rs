@@ -129,8 +129,15 @@ fn converted_metadata(mut metadata: Map<String, Value>, notes: &mut Vec<String>)
         }
     }
     for key in metadata.keys() {
-        if !["uid", "resourceVersion", "generation", "creationTimestamp", "selfLink", "managedFields"]
-            .contains(&key.as_str())
+        if ![
+            "uid",
+            "resourceVersion",
+            "generation",
+            "creationTimestamp",
+            "selfLink",
+            "managedFields",
+        ]
+        .contains(&key.as_str())
         {
             notes.push(format!("metadata.{key}: ignored"));
         }
@@ -242,7 +249,9 @@ fn function_spec(
                 catalog,
             )?;
             if packing == Some("compressedtar") {
-                notes.push("spec.function: the tar archive is sent as a zip (base64+zip)".to_owned());
+                notes.push(
+                    "spec.function: the tar archive is sent as a zip (base64+zip)".to_owned(),
+                );
             }
             out.insert("function".into(), json!(source));
             if content != ContentType::Text {
@@ -252,7 +261,8 @@ fn function_spec(
                 );
             }
             if checksum.is_some() && (content != ContentType::Text || deps.is_some()) {
-                notes.push("spec.checksum: checked here; the packed source carries none".to_owned());
+                notes
+                    .push("spec.checksum: checked here; the packed source carries none".to_owned());
             } else if let Some(checksum) = &checksum {
                 out.insert("checksum".into(), json!(checksum));
             }
@@ -284,10 +294,12 @@ fn function_spec(
             out.insert("service".into(), service);
         }
     }
-    if let Some(hpa) = spec.remove("horizontalPodAutoscaler").filter(|h| !h.is_null()) {
-        if let Some(autoscaling) = autoscaling(&hpa, notes) {
-            out.insert("autoscaling".into(), autoscaling);
-        }
+    if let Some(hpa) = spec
+        .remove("horizontalPodAutoscaler")
+        .filter(|h| !h.is_null())
+        && let Some(autoscaling) = autoscaling(&hpa, notes)
+    {
+        out.insert("autoscaling".into(), autoscaling);
     }
     rest_ignored(spec, notes);
     Ok(Value::Object(out))
@@ -393,10 +405,7 @@ fn autoscaling(hpa: &Value, notes: &mut Vec<String>) -> Option<Value> {
         .flatten()
     {
         let resource = metric.get("resource");
-        let cpu = resource
-            .and_then(|r| r.get("name"))
-            .and_then(Value::as_str)
-            == Some("cpu");
+        let cpu = resource.and_then(|r| r.get("name")).and_then(Value::as_str) == Some("cpu");
         let target = resource.and_then(|r| {
             r.get("targetAverageUtilization")
                 .or_else(|| r.get("target").and_then(|t| t.get("averageUtilization")))
@@ -413,7 +422,10 @@ fn autoscaling(hpa: &Value, notes: &mut Vec<String>) -> Option<Value> {
     Some(out)
 }
 
-fn http_trigger_spec(mut spec: Map<String, Value>, notes: &mut Vec<String>) -> Result<Value, String> {
+fn http_trigger_spec(
+    mut spec: Map<String, Value>,
+    notes: &mut Vec<String>,
+) -> Result<Value, String> {
     let mut out = Map::new();
     let function = take_string(&mut spec, "function-name")?
         .ok_or_else(|| "spec.function-name: missing".to_owned())?;
@@ -450,7 +462,10 @@ fn http_trigger_spec(mut spec: Map<String, Value>, notes: &mut Vec<String>) -> R
     Ok(Value::Object(out))
 }
 
-fn cron_trigger_spec(mut spec: Map<String, Value>, notes: &mut Vec<String>) -> Result<Value, String> {
+fn cron_trigger_spec(
+    mut spec: Map<String, Value>,
+    notes: &mut Vec<String>,
+) -> Result<Value, String> {
     let mut out = Map::new();
     let function = take_string(&mut spec, "function-name")?
         .ok_or_else(|| "spec.function-name: missing".to_owned())?;
@@ -465,7 +480,10 @@ fn cron_trigger_spec(mut spec: Map<String, Value>, notes: &mut Vec<String>) -> R
     Ok(Value::Object(out))
 }
 
-fn kafka_trigger_spec(mut spec: Map<String, Value>, notes: &mut Vec<String>) -> Result<Value, String> {
+fn kafka_trigger_spec(
+    mut spec: Map<String, Value>,
+    notes: &mut Vec<String>,
+) -> Result<Value, String> {
     let mut out = Map::new();
     let topic = take_string(&mut spec, "topic")?.ok_or_else(|| "spec.topic: missing".to_owned())?;
     let selector = spec
@@ -617,7 +635,10 @@ spec:
         let mut files = archive::zip_entries(&zip).expect("a zip");
         files.sort();
         assert_eq!(files[0].0, "helloget.py");
-        assert_eq!(files[1], ("requirements.txt".to_owned(), b"requests==2.31.0".to_vec()));
+        assert_eq!(
+            files[1],
+            ("requirements.txt".to_owned(), b"requests==2.31.0".to_vec())
+        );
         let function: crate::crd::Function =
             serde_json::from_value(function.clone()).expect("a wasmless Function");
         function.validate().expect("valid");

@@ -208,8 +208,7 @@ fn read_kubeless(
     number: usize,
     manifest: &mut Manifest,
 ) -> Result<(), String> {
-    let converted =
-        crate::kubeless::convert(value, &crate::runtimes::Catalog::built_in())?;
+    let converted = crate::kubeless::convert(value, &crate::runtimes::Catalog::built_in())?;
     for note in converted.notes {
         manifest
             .notes

@@ -313,7 +313,8 @@ async fn function_verbs_work_against_a_cluster() {
     let (ok, _, err) = cli(args(&["function", "describe", "nope"], &config)).await;
     assert!(!ok);
     assert!(err.contains("no function nope in namespace team"), "{err}");
-    // Cluster-only flags against a local `up` are refused with the fix.
+    // Cluster-only flags against a local `up` are noted, with the fix, and
+    // the deploy goes on (here to no `up` at all).
     let (ok, _, err) = cli(vec![
         "function".into(),
         "deploy".into(),
@@ -325,7 +326,11 @@ async fn function_verbs_work_against_a_cluster() {
     ])
     .await;
     assert!(!ok);
-    assert!(err.contains("--port applies to a cluster"), "{err}");
+    assert!(
+        err.contains("note: --port is a cluster's (add --cluster to use a cluster)"),
+        "{err}"
+    );
+    assert!(err.contains("is `wasmless up` running?"), "{err}");
 
     // The operator against a cluster without the CRDs says what to do.
     let operator = {

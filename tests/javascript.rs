@@ -35,7 +35,7 @@ module.exports.handler = (event, context) => ({
   "event-namespace": event["event-namespace"],
   method: event.extensions.request.method,
   path: event.extensions.request.path,
-  query: event.extensions.request.query,
+  query: event.extensions.request.url.split("?")[1],
   "x-trace": event.extensions.request.headers["x-trace"],
   context,
 });

@@ -7,7 +7,9 @@ instance, so the function's module is imported (its module-level code runs)
 once per instance, before its event: in `init` when the host makes the
 instance ahead of its event, else at the start of the event.
 
-The handler is kubeless's: ``def handler(event, context)``. ``event["data"]``
+The handler is kubeless's: ``def handler(event, context)``;
+``event["extensions"]["request"]`` answers the bottle request calls kubeless
+functions make (``_wasmless_request.py``). ``event["data"]``
 is the parsed JSON when the content type is JSON, else text (or bytes when
 it is not UTF-8). A str or bytes result is the body; any other value is sent
 as JSON; ``(body, status)`` or ``(body, status, headers)`` sets the status
@@ -52,6 +54,7 @@ for _name in STDLIB:
     except Exception:  # not in this build of CPython, or needs the OS
         pass
 
+from _wasmless_request import Request
 from componentize_py_types import Err
 from wit_world import exports
 from wit_world.imports.types import Context, Error, Event, Extensions, HttpRequest, Response
@@ -98,12 +101,9 @@ def _event(event):
         "extensions": {
             "request": None
             if request is None
-            else {
-                "method": request.method,
-                "path": request.path,
-                "query": request.query,
-                "headers": dict(request.headers),
-            },
+            else Request(
+                request.method, request.path, request.query, request.headers, bytes(event.data)
+            ),
             "attributes": dict(event.extensions.attributes),
         },
     }

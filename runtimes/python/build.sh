@@ -9,7 +9,7 @@ out="$root/runtimes/dist/python.wasm"
 version="0.25.1"
 venv="${WASMLESS_PY_VENV:-$root/target/componentize-py-$version}"
 stamp="$out.inputs"
-inputs="$(cat "$here/app.py" "$root/wit/wasmless.wit" | sha256sum | cut -d' ' -f1) $version"
+inputs="$(cat "$here"/*.py "$root/wit/wasmless.wit" | sha256sum | cut -d' ' -f1) $version"
 if [[ -f "$out" && -f "$stamp" && "$(cat "$stamp")" == "$inputs" ]]; then
   echo "python runtime: up to date ($out)"
   exit 0

@@ -1,23 +1,28 @@
-//! `wasmless function`: deploy, call, list, describe, show the logs of
-//! and delete functions, on `up` or a cluster.
-
-use std::path::PathBuf;
+//! `wasmless function`: kubeless's function verbs (deploy, update, call,
+//! ls, describe, logs, top, delete), on a running `up` or, with any
+//! cluster flag, a cluster.
 
 use anyhow::Context as _;
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 
-use super::target::{ClusterArgs, FunctionTarget, TargetArgs};
-use crate::up::{ADMIN_PREFIX, DeployRequest, FunctionInfo};
+use super::local::Local;
+use super::spec::{self, FunctionFlags};
+use super::target::FunctionTarget;
+use crate::crd::Function;
+use crate::up::FunctionInfo;
 
 /// The `wasmless function` verbs.
 #[derive(Debug, Subcommand)]
 pub enum FunctionCommand {
-    /// Deploy (or replace) a function from a file.
+    /// Deploy (or replace) a function.
     Deploy(DeployArgs),
+    /// Change a deployed function: only the flags given change.
+    Update(DeployArgs),
     /// Call a function and print its response.
     Call(CallArgs),
-    /// List the functions and their state.
-    Ls(FunctionTarget),
+    /// List the functions (all, or those named) and their state.
+    #[command(visible_alias = "list")]
+    Ls(LsArgs),
     /// Show a function's settings, state and (in a cluster) Events.
     Describe {
         /// The function's name.
@@ -34,6 +39,9 @@ pub enum FunctionCommand {
         /// Only the last N lines of each pod.
         #[arg(long)]
         tail: Option<i64>,
+        /// Keep printing new lines as they come.
+        #[arg(short = 'f', long)]
+        follow: bool,
         /// In a cluster, the container whose log to show: by default the
         /// function's own output (`runtime` on the image path, where a
         /// `wasmless host` container forwards events to it; `function` on
@@ -44,6 +52,8 @@ pub enum FunctionCommand {
         #[command(flatten)]
         target: FunctionTarget,
     },
+    /// Calls, failures and durations per function, from the metrics.
+    Top(TopArgs),
     /// Delete a function.
     Delete {
         /// The function's name.
@@ -54,289 +64,171 @@ pub enum FunctionCommand {
     },
 }
 
-/// Options of `wasmless function deploy`.
+/// Options of `function deploy` and `function update`.
 #[derive(Debug, Args)]
 pub struct DeployArgs {
     /// The function's name.
     pub name: String,
-    /// The module (.wasm or .wat) or source file.
-    #[arg(long)]
-    pub from_file: PathBuf,
-    /// The runtime (default `wasm`).
-    #[arg(long)]
-    pub runtime: Option<String>,
-    /// The handler, for source runtimes.
-    #[arg(long)]
-    pub handler: Option<String>,
-    /// Run on this container image instead of wasm (the runtime's contract,
-    /// or any image with `--runtime custom`).
-    #[arg(long)]
-    pub image: Option<String>,
-    /// Per-event timeout: seconds or a duration (`500ms`).
-    #[arg(long)]
-    pub timeout: Option<String>,
-    /// Per-event memory limit (`64Mi`).
-    #[arg(long)]
-    pub memory: Option<String>,
-    /// Environment variables, KEY=VALUE; may be repeated.
-    #[arg(long = "env", value_parser = parse_env)]
-    pub env: Vec<(String, String)>,
-    /// Cluster only: Secrets mounted at /<secret>; comma-separated or
-    /// repeated.
-    #[arg(long, value_delimiter = ',')]
-    pub secrets: Vec<String>,
-    /// Cluster only: the port the function's pods listen on.
-    #[arg(long)]
-    pub port: Option<i32>,
-    /// Cluster only: how many pods (with --max-replicas, the fewest).
-    #[arg(long)]
-    pub replicas: Option<i32>,
-    /// Cluster only: autoscale on CPU up to this many pods.
-    #[arg(long)]
-    pub max_replicas: Option<i32>,
-    /// Cluster only: wait until the function is ready (or refused).
+    /// What the function is.
+    #[command(flatten)]
+    pub flags: FunctionFlags,
+    /// Cluster: wait until the function is ready (or refused).
     #[arg(long)]
     pub wait: bool,
     /// How long --wait waits.
     #[arg(long, default_value = "2m", value_parser = parse_wait)]
     pub wait_timeout: std::time::Duration,
-    /// Where `up` runs.
+    /// Where it runs.
     #[command(flatten)]
-    pub target: TargetArgs,
-    /// Which cluster.
-    #[command(flatten)]
-    pub cluster: ClusterArgs,
+    pub target: FunctionTarget,
 }
 
 fn parse_wait(text: &str) -> Result<std::time::Duration, String> {
     crate::crd::parse_duration(text)
 }
 
-/// Options of `wasmless function call`.
+/// Options of `function call`.
 #[derive(Debug, Args)]
 pub struct CallArgs {
     /// The function's name.
     pub name: String,
-    /// The event data (the request body).
+    /// The event data, POSTed (without it, a GET). JSON is sent as
+    /// `application/json`, anything else as
+    /// `application/x-www-form-urlencoded`, as kubeless did.
     #[arg(long)]
     pub data: Option<String>,
-    /// Its content type.
+    /// Its content type, instead of the guess.
     #[arg(long)]
     pub content_type: Option<String>,
-    /// Where `up` runs.
+    /// Where the function runs.
     #[command(flatten)]
-    pub target: TargetArgs,
-    /// Which cluster.
-    #[command(flatten)]
-    pub cluster: ClusterArgs,
+    pub target: FunctionTarget,
 }
 
+/// An output format, as kubeless's `--out` took it.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Output {
+    /// JSON.
+    Json,
+    /// YAML.
+    Yaml,
+}
+
+/// Options of `function ls`.
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Only these functions.
+    pub names: Vec<String>,
+    /// Print the functions as JSON or YAML instead of a table.
+    #[arg(short = 'o', long = "out")]
+    pub out: Option<Output>,
+    /// Where the functions run.
+    #[command(flatten)]
+    pub target: FunctionTarget,
+}
+
+/// Options of `function top`.
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    /// Only this function.
+    #[arg(long = "function", short = 'f')]
+    pub function: Option<String>,
+    /// Print as JSON or YAML instead of a table.
+    #[arg(short = 'o', long = "out")]
+    pub out: Option<Output>,
+    /// Where the functions run.
+    #[command(flatten)]
+    pub target: FunctionTarget,
+}
+
+/// `KEY=VALUE`, for flags that take exactly that.
 pub(super) fn parse_env(text: &str) -> Result<(String, String), String> {
     text.split_once('=')
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .ok_or_else(|| format!("`{text}` is not KEY=VALUE"))
 }
 
-/// The cluster a function verb names, if any.
-fn cluster_of(verb: &FunctionCommand) -> Option<crate::cluster::ClusterTarget> {
-    match verb {
-        FunctionCommand::Deploy(args) => args.cluster.target(),
-        FunctionCommand::Call(args) => args.cluster.target(),
-        FunctionCommand::Ls(target)
-        | FunctionCommand::Describe { target, .. }
-        | FunctionCommand::Logs { target, .. }
-        | FunctionCommand::Delete { target, .. } => target.cluster.target(),
+/// The content type kubeless's `function call --data` sent.
+pub fn call_content_type(data: &str) -> &'static str {
+    if serde_json::from_str::<serde_json::Value>(data).is_ok() {
+        "application/json"
+    } else {
+        "application/x-www-form-urlencoded"
     }
 }
 
-async fn run_cluster_function(
-    verb: FunctionCommand,
-    target: crate::cluster::ClusterTarget,
-) -> anyhow::Result<()> {
-    use crate::cluster;
-    let cluster = cluster::Cluster::connect(&target).await?;
-    match verb {
-        FunctionCommand::Deploy(args) => {
-            let deployment = cluster::Deployment {
-                name: args.name,
-                from_file: args.from_file,
-                runtime: args.runtime,
-                handler: args.handler,
-                image: args.image,
-                timeout: args.timeout,
-                memory: args.memory,
-                env: args.env,
-                secrets: args.secrets,
-                port: args.port,
-                replicas: args.replicas,
-                max_replicas: args.max_replicas,
-            };
-            let wait = args.wait.then_some(args.wait_timeout);
-            cluster::deploy(&cluster, &deployment, wait).await
+/// Prints `value` as JSON or YAML.
+pub fn print_as<T: serde::Serialize>(value: &T, out: Output) -> anyhow::Result<()> {
+    match out {
+        Output::Json => println!("{}", serde_json::to_string_pretty(value)?),
+        Output::Yaml => print!("{}", serde_saphyr::to_string(value)?),
+    }
+    Ok(())
+}
+
+impl FunctionCommand {
+    fn target(&self) -> &FunctionTarget {
+        match self {
+            FunctionCommand::Deploy(args) | FunctionCommand::Update(args) => &args.target,
+            FunctionCommand::Call(args) => &args.target,
+            FunctionCommand::Ls(args) => &args.target,
+            FunctionCommand::Top(args) => &args.target,
+            FunctionCommand::Describe { target, .. }
+            | FunctionCommand::Logs { target, .. }
+            | FunctionCommand::Delete { target, .. } => target,
         }
-        FunctionCommand::Call(args) => {
-            let (status, body) = cluster::call(
-                &cluster,
-                &args.name,
-                args.data,
-                args.content_type.as_deref(),
-            )
-            .await?;
-            use std::io::Write as _;
-            std::io::stdout().write_all(&body)?;
-            anyhow::ensure!(status.is_success(), "{} answered {status}", args.name);
-            Ok(())
-        }
-        FunctionCommand::Ls(_) => cluster::list(&cluster).await,
-        FunctionCommand::Describe { name, .. } => cluster::describe(&cluster, &name).await,
-        FunctionCommand::Logs {
-            name,
-            tail,
-            container,
-            ..
-        } => cluster::logs(&cluster, &name, tail, container.as_deref()).await,
-        FunctionCommand::Delete { name, .. } => cluster::delete(&cluster, &name).await,
     }
 }
 
 pub(super) async fn run(verb: FunctionCommand) -> anyhow::Result<()> {
-    use crate::client::send;
-    use http::Method;
-    if let Some(target) = cluster_of(&verb) {
-        return run_cluster_function(verb, target).await;
+    if let Some(target) = verb.target().cluster.target() {
+        return run_on_cluster(verb, target).await;
     }
+    let local = Local::new(&verb.target().up.url);
     match verb {
-        FunctionCommand::Deploy(args) => {
-            let cluster_only = [
-                ("--secrets", !args.secrets.is_empty()),
-                ("--port", args.port.is_some()),
-                ("--replicas", args.replicas.is_some()),
-                ("--max-replicas", args.max_replicas.is_some()),
-                ("--wait", args.wait),
-            ];
-            if let Some((flag, _)) = cluster_only.iter().find(|(_, set)| *set) {
-                anyhow::bail!(
-                    "{flag} applies to a cluster; add --cluster (or --namespace, --context, --kubeconfig)"
-                );
-            }
-            let source = std::fs::read(&args.from_file)
-                .with_context(|| format!("reading {}", args.from_file.display()))?;
-            let request = DeployRequest {
-                runtime: args.runtime,
-                handler: args.handler,
-                image: args.image,
-                timeout: args.timeout,
-                memory: args.memory,
-                env: args.env,
-                source,
-            };
-            let url = format!(
-                "{}{ADMIN_PREFIX}functions/{}",
-                args.target.url.trim_end_matches('/'),
-                args.name
-            );
-            let answer = send(
-                Method::PUT,
-                &url,
-                Some("application/json"),
-                serde_json::to_vec(&request)?,
-            )
-            .await?;
-            if !answer.status.is_success() {
-                anyhow::bail!(
-                    "deploying {} failed: {}",
-                    args.name,
-                    String::from_utf8_lossy(&answer.body).trim()
-                );
-            }
-            let info: Option<FunctionInfo> = serde_json::from_slice(&answer.body)?;
-            let kind = info.and_then(|i| i.kind).unwrap_or_default();
-            println!("deployed {} ({kind})", args.name);
-        }
+        FunctionCommand::Deploy(args) => deploy_local(&local, args, false).await,
+        FunctionCommand::Update(args) => deploy_local(&local, args, true).await,
         FunctionCommand::Call(args) => {
-            let url = format!("{}/{}", args.target.url.trim_end_matches('/'), args.name);
-            let (method, body) = match args.data {
-                Some(data) => (Method::POST, data.into_bytes()),
-                None => (Method::GET, Vec::new()),
+            let url = format!("{}/{}", local.url(), args.name);
+            let (method, body, content_type) = match args.data {
+                Some(data) => {
+                    let content_type = args
+                        .content_type
+                        .unwrap_or_else(|| call_content_type(&data).to_owned());
+                    (http::Method::POST, data.into_bytes(), Some(content_type))
+                }
+                None => (http::Method::GET, Vec::new(), args.content_type),
             };
-            let answer = send(method, &url, args.content_type.as_deref(), body).await?;
+            let answer = crate::client::send(method, &url, content_type.as_deref(), body).await?;
             use std::io::Write as _;
             std::io::stdout().write_all(&answer.body)?;
-            if !answer.status.is_success() {
-                anyhow::bail!("{} answered {}", args.name, answer.status);
-            }
+            anyhow::ensure!(
+                answer.status.is_success(),
+                "{} answered {}",
+                args.name,
+                answer.status
+            );
+            Ok(())
         }
         FunctionCommand::Logs {
-            name, tail, target, ..
-        } => {
-            let mut url = format!(
-                "{}{ADMIN_PREFIX}functions/{name}/logs",
-                target.up.url.trim_end_matches('/')
-            );
-            if let Some(tail) = tail {
-                url.push_str(&format!("?tail={tail}"));
-            }
-            let answer = send(Method::GET, &url, None, Vec::new()).await?;
-            anyhow::ensure!(
-                answer.status.is_success(),
-                "{}",
-                String::from_utf8_lossy(&answer.body).trim()
-            );
-            use std::io::Write as _;
-            std::io::stdout().write_all(&answer.body)?;
-        }
-        FunctionCommand::Describe { name, target } => {
-            let url = format!(
-                "{}{ADMIN_PREFIX}functions",
-                target.up.url.trim_end_matches('/')
-            );
-            let answer = send(Method::GET, &url, None, Vec::new()).await?;
-            anyhow::ensure!(
-                answer.status.is_success(),
-                "listing failed: {}",
-                String::from_utf8_lossy(&answer.body).trim()
-            );
-            let list: Vec<FunctionInfo> = serde_json::from_slice(&answer.body)?;
-            let f = list
-                .into_iter()
-                .find(|f| f.name == name)
-                .ok_or_else(|| anyhow::anyhow!("no function named {name} at {}", target.up.url))?;
-            println!("Name:     {}", f.name);
-            println!("Status:   {}", f.status);
-            println!("Runtime:  {}", f.runtime);
-            println!("Kind:     {}", f.kind.as_deref().unwrap_or("-"));
-            println!("Code:     {}", f.code.as_deref().unwrap_or("-"));
-            println!("Origin:   {}", f.origin);
-            if let Some(placement) = &f.placement {
-                println!("Path:     {} ({})", placement.path, placement.reason);
-                if let Some(image) = &placement.image {
-                    println!("Image:    {image}");
+            name, tail, follow, ..
+        } => logs_local(&local, &name, tail, follow).await,
+        FunctionCommand::Describe { name, .. } => describe_local(&local, &name).await,
+        FunctionCommand::Ls(args) => {
+            let mut list: Vec<FunctionInfo> = local.get("functions").await?.unwrap_or_default();
+            if !args.names.is_empty() {
+                for name in &args.names {
+                    anyhow::ensure!(
+                        list.iter().any(|f| &f.name == name),
+                        "no function named {name} at {}",
+                        local.url()
+                    );
                 }
-                println!("Why:      {}", placement.message);
+                list.retain(|f| args.names.contains(&f.name));
             }
-            if let Some(reason) = f.reason {
-                println!("Reason:   {reason}");
+            if let Some(out) = args.out {
+                return print_as(&list, out);
             }
-            println!(
-                "URL:      {}/{}/",
-                target.up.url.trim_end_matches('/'),
-                f.name
-            );
-        }
-        FunctionCommand::Ls(target) => {
-            let target = target.up;
-            let url = format!(
-                "{}{ADMIN_PREFIX}functions",
-                target.url.trim_end_matches('/')
-            );
-            let answer = send(Method::GET, &url, None, Vec::new()).await?;
-            if !answer.status.is_success() {
-                anyhow::bail!(
-                    "listing failed: {}",
-                    String::from_utf8_lossy(&answer.body).trim()
-                );
-            }
-            let list: Vec<FunctionInfo> = serde_json::from_slice(&answer.body)?;
             println!(
                 "{:<24} {:<8} {:<13} {:<10} {:<10} DETAIL",
                 "NAME", "STATUS", "KIND", "CODE", "RUNTIME"
@@ -352,22 +244,279 @@ pub(super) async fn run(verb: FunctionCommand) -> anyhow::Result<()> {
                     f.runtime
                 );
             }
+            Ok(())
         }
-        FunctionCommand::Delete { name, target } => {
-            let target = target.up;
-            let url = format!(
-                "{}{ADMIN_PREFIX}functions/{name}",
-                target.url.trim_end_matches('/')
-            );
-            let answer = send(Method::DELETE, &url, None, Vec::new()).await?;
-            if !answer.status.is_success() {
-                anyhow::bail!(
-                    "deleting {name} failed: {}",
-                    String::from_utf8_lossy(&answer.body).trim()
-                );
+        FunctionCommand::Top(args) => {
+            let text = local.metrics().await?;
+            let list: Vec<FunctionInfo> = local.get("functions").await?.unwrap_or_default();
+            let figures = super::top::parse(&[text], "-");
+            let rows = top_rows(
+                list.iter().map(|f| f.name.clone()),
+                figures,
+                args.function.as_deref(),
+                "-",
+            )?;
+            match args.out {
+                Some(out) => print_as(&rows, out),
+                None => {
+                    print!("{}", super::top::table(&rows));
+                    Ok(())
+                }
+            }
+        }
+        FunctionCommand::Delete { name, .. } => {
+            local.delete("Function", &name).await?;
+            // Its --schedule trigger goes with it.
+            let cron = format!("trigger-{name}");
+            let triggers: Vec<crate::up::TriggerInfo> =
+                local.get("triggers").await?.unwrap_or_default();
+            if triggers
+                .iter()
+                .any(|t| t.name == format!("CronTrigger/{cron}") && t.origin == "api")
+            {
+                local.delete("CronTrigger", &cron).await?;
             }
             println!("deleted {name}");
+            Ok(())
         }
     }
+}
+
+/// The rows of `top`: every function listed, with its figures (zero when
+/// it has had no event).
+fn top_rows(
+    names: impl Iterator<Item = String>,
+    mut figures: std::collections::BTreeMap<String, super::top::FunctionMetrics>,
+    only: Option<&str>,
+    namespace: &str,
+) -> anyhow::Result<Vec<super::top::FunctionMetrics>> {
+    let mut rows: Vec<super::top::FunctionMetrics> = names
+        .filter(|n| only.is_none_or(|o| o == n))
+        .map(|name| {
+            figures
+                .remove(&name)
+                .unwrap_or_else(|| super::top::FunctionMetrics {
+                    function: name,
+                    namespace: namespace.to_owned(),
+                    method: "ANY".to_owned(),
+                    ..Default::default()
+                })
+        })
+        .collect();
+    if let Some(only) = only {
+        anyhow::ensure!(!rows.is_empty(), "no function named {only}");
+    }
+    rows.sort_by(|a, b| a.function.cmp(&b.function));
+    Ok(rows)
+}
+
+/// Notes the flags that mean nothing under `up`, once each.
+fn note_cluster_flags(flags: &FunctionFlags, wait: bool, url: &str) {
+    let mut ignored = spec::cluster_only(flags);
+    if wait {
+        ignored.push("--wait");
+    }
+    if !ignored.is_empty() {
+        eprintln!(
+            "note: {} {} a cluster's (add --cluster to use a cluster); under up every function answers at {url}/NAME/ as soon as it is deployed",
+            ignored.join(", "),
+            if ignored.len() == 1 { "is" } else { "are" }
+        );
+    }
+}
+
+async fn deploy_local(local: &Local, args: DeployArgs, update: bool) -> anyhow::Result<()> {
+    let name = &args.name;
+    note_cluster_flags(&args.flags, args.wait, local.url());
+    let base = if update {
+        let found: Option<Function> = local.get(&format!("objects/Function/{name}")).await?;
+        Some(found.ok_or_else(|| {
+            anyhow::anyhow!(
+                "no function named {name} at {}: deploy it first",
+                local.url()
+            )
+        })?)
+    } else {
+        None
+    };
+    let catalog = crate::runtimes::Catalog::built_in();
+    let described = spec::describe(name, &args.flags, base, &catalog).await?;
+    let function = spec::without_cluster_fields(described.function);
+    let mut objects = vec![serde_json::to_value(&function)?];
+    if let Some(cron) = &described.cron {
+        objects.push(serde_json::to_value(cron)?);
+    }
+    let answer = local.apply(&objects).await?;
+    let mut failed = None;
+    for object in answer.objects {
+        match (object.kind.as_str(), object.outcome.as_str()) {
+            ("Function", "failed") => {
+                failed = Some(object.message.unwrap_or_default());
+            }
+            ("Function", _) => println!(
+                "{} {} ({})",
+                if update { "updated" } else { "deployed" },
+                object.name,
+                object.message.unwrap_or_default()
+            ),
+            (kind, _) => println!("applied {kind}/{}", object.name),
+        }
+    }
+    if let Some(reason) = failed {
+        anyhow::bail!("{name} did not load: {}", reason.trim());
+    }
     Ok(())
+}
+
+async fn logs_local(
+    local: &Local,
+    name: &str,
+    tail: Option<i64>,
+    follow: bool,
+) -> anyhow::Result<()> {
+    let base = format!("functions/{name}/logs");
+    let fetch = |tail: Option<i64>| {
+        let mut url = format!("{}{}{base}", local.url(), crate::up::ADMIN_PREFIX);
+        if let Some(tail) = tail {
+            url.push_str(&format!("?tail={tail}"));
+        }
+        async move {
+            let answer = crate::client::send(http::Method::GET, &url, None, Vec::new()).await?;
+            anyhow::ensure!(
+                answer.status.is_success(),
+                "{}",
+                String::from_utf8_lossy(&answer.body).trim()
+            );
+            Ok::<_, anyhow::Error>(String::from_utf8_lossy(&answer.body).into_owned())
+        }
+    };
+    let mut seen: Vec<String> = fetch(tail).await?.lines().map(str::to_owned).collect();
+    for line in &seen {
+        println!("{line}");
+    }
+    if !follow {
+        return Ok(());
+    }
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let now: Vec<String> = fetch(None).await?.lines().map(str::to_owned).collect();
+        // The new lines are what follows the last one seen.
+        let start = match seen.last() {
+            Some(last) => now.iter().rposition(|l| l == last).map_or(0, |at| at + 1),
+            None => 0,
+        };
+        for line in &now[start..] {
+            println!("{line}");
+        }
+        if start < now.len() {
+            seen = now;
+        }
+    }
+}
+
+async fn describe_local(local: &Local, name: &str) -> anyhow::Result<()> {
+    let list: Vec<FunctionInfo> = local.get("functions").await?.unwrap_or_default();
+    let f = list
+        .into_iter()
+        .find(|f| f.name == name)
+        .ok_or_else(|| anyhow::anyhow!("no function named {name} at {}", local.url()))?;
+    println!("Name:     {}", f.name);
+    println!("Status:   {}", f.status);
+    println!("Runtime:  {}", f.runtime);
+    println!("Kind:     {}", f.kind.as_deref().unwrap_or("-"));
+    println!("Code:     {}", f.code.as_deref().unwrap_or("-"));
+    println!("Origin:   {}", f.origin);
+    if let Some(placement) = &f.placement {
+        println!("Path:     {} ({})", placement.path, placement.reason);
+        if let Some(image) = &placement.image {
+            println!("Image:    {image}");
+        }
+        println!("Why:      {}", placement.message);
+    }
+    if let Some(reason) = f.reason {
+        println!("Reason:   {reason}");
+    }
+    println!("URL:      {}/{}/", local.url(), f.name);
+    Ok(())
+}
+
+async fn run_on_cluster(
+    verb: FunctionCommand,
+    target: crate::cluster::ClusterTarget,
+) -> anyhow::Result<()> {
+    use crate::cluster;
+    let cluster = cluster::Cluster::connect(&target).await?;
+    match verb {
+        FunctionCommand::Deploy(args) => deploy_cluster(&cluster, args, false).await,
+        FunctionCommand::Update(args) => deploy_cluster(&cluster, args, true).await,
+        FunctionCommand::Call(args) => {
+            let content_type = args.content_type.or_else(|| {
+                args.data
+                    .as_deref()
+                    .map(|d| call_content_type(d).to_owned())
+            });
+            let (status, body) =
+                cluster::call(&cluster, &args.name, args.data, content_type.as_deref()).await?;
+            use std::io::Write as _;
+            std::io::stdout().write_all(&body)?;
+            anyhow::ensure!(status.is_success(), "{} answered {status}", args.name);
+            Ok(())
+        }
+        FunctionCommand::Ls(args) => cluster::list(&cluster, &args.names, args.out).await,
+        FunctionCommand::Describe { name, .. } => cluster::describe(&cluster, &name).await,
+        FunctionCommand::Logs {
+            name,
+            tail,
+            follow,
+            container,
+            ..
+        } => cluster::logs(&cluster, &name, tail, follow, container.as_deref()).await,
+        FunctionCommand::Top(args) => {
+            let (names, texts) = cluster::metrics(&cluster, args.function.as_deref()).await?;
+            let figures = super::top::parse(&texts, cluster.namespace());
+            let rows = top_rows(
+                names.into_iter(),
+                figures,
+                args.function.as_deref(),
+                cluster.namespace(),
+            )?;
+            match args.out {
+                Some(out) => print_as(&rows, out),
+                None => {
+                    print!("{}", super::top::table(&rows));
+                    Ok(())
+                }
+            }
+        }
+        FunctionCommand::Delete { name, .. } => cluster::delete(&cluster, &name).await,
+    }
+}
+
+async fn deploy_cluster(
+    cluster: &crate::cluster::Cluster,
+    args: DeployArgs,
+    update: bool,
+) -> anyhow::Result<()> {
+    let name = &args.name;
+    let base = if update {
+        let found = crate::cluster::get_function(cluster, name).await?;
+        Some(found.ok_or_else(|| {
+            anyhow::anyhow!(
+                "no function {name} in namespace {}: deploy it first",
+                cluster.namespace()
+            )
+        })?)
+    } else {
+        None
+    };
+    let catalog = crate::runtimes::Catalog::built_in();
+    let described = spec::describe(name, &args.flags, base, &catalog)
+        .await
+        .with_context(|| format!("{} {name}", if update { "updating" } else { "deploying" }))?;
+    if let Some(cron) = &described.cron {
+        crate::cluster::apply_cron(cluster, cron).await?;
+        println!("cron trigger {} applied", cron.metadata.name);
+    }
+    let wait = args.wait.then_some(args.wait_timeout);
+    crate::cluster::deploy(cluster, &described.function, wait).await
 }

@@ -2,23 +2,31 @@
 //! and `topic` verbs, and the operator's and benchmarks' entry points. One
 //! file per verb group.
 
+mod autoscale;
 mod bench;
+mod convert;
 mod function;
+mod local;
 mod operator;
 mod pipe;
 mod runtimes;
 mod serve;
+mod spec;
 mod target;
+mod top;
 mod topic;
 mod trigger;
 
 use clap::{Parser, Subcommand};
 
 pub use bench::{BenchCommand, SubjectArgs};
-pub use function::{CallArgs, DeployArgs, FunctionCommand};
+pub use convert::ConvertArgs;
+pub use function::print_as;
+pub use function::{CallArgs, DeployArgs, FunctionCommand, Output, call_content_type};
 pub use operator::OperatorArgs;
 pub use runtimes::RuntimesArgs;
 pub use serve::{HostArgs, PreInitArgs, PrepareArgs, UpArgs};
+pub use spec::{FunctionFlags, parse_pair};
 pub use target::{ClusterArgs, FunctionTarget, TargetArgs};
 pub use topic::{KafkaArgs, PublishArgs, TopicCommand};
 pub use trigger::TriggerCommand;
@@ -47,9 +55,17 @@ pub enum Command {
     /// Deploy, call, list and delete functions on a running `wasmless up`.
     #[command(subcommand)]
     Function(FunctionCommand),
-    /// List the cron and Kafka triggers of a running `wasmless up`.
+    /// kubeless's trigger verbs: http, cronjob and kafka triggers, on `up`
+    /// or a cluster.
     #[command(subcommand)]
     Trigger(TriggerCommand),
+    /// Autoscale a function's pods on a cluster (kubeless's verbs).
+    #[command(subcommand)]
+    Autoscale(autoscale::AutoscaleCommand),
+    /// Print kubeless.io/v1beta1 objects (files, or stdin with `-`) as
+    /// wasmless ones, for `kubectl apply -f -`, with a note per field
+    /// that was ignored or changed.
+    Convert(ConvertArgs),
     /// Create, delete, list and publish to Kafka topics.
     #[command(subcommand)]
     Topic(TopicCommand),
@@ -94,7 +110,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Up(args) => serve::up(args).await,
         Command::Host(args) => serve::host(args).await,
         Command::Function(verb) => function::run(verb).await,
-        Command::Trigger(TriggerCommand::Ls(target)) => trigger::list(target).await,
+        Command::Trigger(verb) => trigger::run(verb).await,
+        Command::Autoscale(verb) => autoscale::run(verb).await,
+        Command::Convert(args) => convert::run(args),
         Command::Topic(verb) => topic::run(verb).await,
         Command::Bench(verb) => bench::run(verb).await,
         Command::Operator(args) => {

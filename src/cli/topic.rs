@@ -33,6 +33,7 @@ pub enum TopicCommand {
         kafka: KafkaArgs,
     },
     /// List the topics.
+    #[command(visible_alias = "list")]
     Ls(KafkaArgs),
     /// Publish a message.
     Publish(PublishArgs),
@@ -49,8 +50,12 @@ pub struct KafkaArgs {
 /// Options of `wasmless topic publish`.
 #[derive(Debug, Args)]
 pub struct PublishArgs {
+    /// The topic (or --topic, as kubeless took it).
+    #[arg(required_unless_present = "topic_flag", conflicts_with = "topic_flag")]
+    pub topic: Option<String>,
     /// The topic.
-    pub topic: String,
+    #[arg(long = "topic", id = "topic_flag")]
+    pub topic_flag: Option<String>,
     /// The message (default: read from --file, or stdin).
     #[arg(long, conflicts_with = "file")]
     pub data: Option<String>,
@@ -115,9 +120,13 @@ pub(super) async fn run(verb: TopicCommand) -> anyhow::Result<()> {
                 key: args.key,
                 headers,
             };
-            let placed = topic::publish(&args.kafka.brokers, &args.topic, &[message]).await?;
+            let name = args
+                .topic
+                .or(args.topic_flag)
+                .expect("clap requires one of them");
+            let placed = topic::publish(&args.kafka.brokers, &name, &[message]).await?;
             for (partition, offset) in placed {
-                println!("published to {}/{partition} at offset {offset}", args.topic);
+                println!("published to {name}/{partition} at offset {offset}");
             }
         }
     }

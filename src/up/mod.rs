@@ -7,12 +7,13 @@ mod fallback;
 mod metrics;
 pub mod pool;
 mod registry;
+mod routes;
 mod server;
 mod source;
 mod triggers;
 mod watch;
 
-pub use admin::{ADMIN_PREFIX, DeployRequest, FunctionInfo};
+pub use admin::{ADMIN_PREFIX, AppliedObject, ApplyAnswer, DeployRequest, FunctionInfo};
 pub use metrics::Metrics;
 pub use registry::{Fallback, Origin, Registry, Runner};
 pub use server::{App, UpConfig, run, serve};

@@ -66,6 +66,11 @@ pub struct App {
     pub(crate) registry: Registry,
     pub(crate) metrics: Metrics,
     pub(crate) triggers: TriggerSet,
+    /// HTTPTriggers: more paths that reach a function.
+    pub(crate) routes: super::routes::Routes,
+    /// The Functions applied through the admin API, as applied (what
+    /// `function update` starts from).
+    pub(super) applied: std::sync::Mutex<std::collections::BTreeMap<String, crate::crd::Function>>,
     config: UpConfig,
     permits: Semaphore,
     /// A pool's Services' cluster IPs.
@@ -81,7 +86,7 @@ enum CallError {
     Invoke(InvokeError),
 }
 
-type HttpResponse = http::Response<Full<Bytes>>;
+pub(super) type HttpResponse = http::Response<Full<Bytes>>;
 
 /// Headers that carry an event's fields rather than the request's.
 const EVENT_FIELD_HEADERS: [&str; 4] = ["event-id", "event-type", "event-time", "event-namespace"];
@@ -99,6 +104,8 @@ pub async fn run(config: UpConfig, host: Arc<Host>) -> anyhow::Result<()> {
         registry: Registry::new(host, config.fallback.clone()),
         metrics: Metrics::default(),
         triggers: TriggerSet::default(),
+        routes: Default::default(),
+        applied: Default::default(),
         permits: Semaphore::new(config.max_concurrency.max(1)),
         pool_addresses: Default::default(),
         function_permits: Default::default(),
@@ -192,6 +199,7 @@ async fn load_manifests(app: &Arc<App>, files: &[PathBuf]) {
             eprintln!("note: {note}");
         }
         functions.extend(found.functions);
+        app.routes.apply(file, found.http_triggers);
         triggers.push((file.clone(), found.triggers));
     }
     let total = functions.len();
@@ -272,7 +280,11 @@ impl App {
             .collect()
     }
 
-    async fn handle_request(&self, req: Request<Incoming>, peer: SocketAddr) -> HttpResponse {
+    async fn handle_request(
+        self: &Arc<Self>,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> HttpResponse {
         let path = req.uri().path().to_owned();
         match path.as_str() {
             "/healthz" => return plain(StatusCode::OK, "ok\n"),
@@ -306,6 +318,7 @@ impl App {
         }
         let trimmed = path.trim_start_matches('/');
         let pooled;
+        let routed;
         let (name, below) = match (&self.config.pool_namespace, &self.config.root_function) {
             (Some(namespace), _) => match super::pool::addressed(req.headers(), namespace, |ip| {
                 self.pool_addresses.function(ip)
@@ -325,10 +338,28 @@ impl App {
                 }
             },
             (None, Some(root)) => (root.as_str(), path.as_str()),
-            (None, None) => match trimmed.find('/') {
-                Some(i) => (&trimmed[..i], &trimmed[i..]),
-                None => (trimmed, "/"),
-            },
+            (None, None) => {
+                let (first, rest) = match trimmed.find('/') {
+                    Some(i) => (&trimmed[..i], &trimmed[i..]),
+                    None => (trimmed, "/"),
+                };
+                // An HTTPTrigger's path, unless a function has the name.
+                let host = req
+                    .headers()
+                    .get(http::header::HOST)
+                    .and_then(|h| h.to_str().ok());
+                match self.registry.get(first) {
+                    None => match self.routes.route(host, &path) {
+                        Some((function, below)) => {
+                            pooled = function;
+                            routed = below;
+                            (pooled.as_str(), routed.as_str())
+                        }
+                        None => (first, rest),
+                    },
+                    Some(_) => (first, rest),
+                }
+            }
         };
         if name.is_empty() {
             return plain(
@@ -500,7 +531,7 @@ impl App {
         Ok(event)
     }
 
-    async fn handle_admin(&self, req: Request<Incoming>, rest: &str) -> HttpResponse {
+    async fn handle_admin(self: &Arc<Self>, req: Request<Incoming>, rest: &str) -> HttpResponse {
         let method = req.method().clone();
         let name = rest
             .strip_prefix("functions/")
@@ -526,9 +557,17 @@ impl App {
                 ),
             };
         }
+        if let Some(object) = rest.strip_prefix("objects/") {
+            return match method {
+                Method::GET => self.admin_object(object),
+                Method::DELETE => self.admin_delete_object(object).await,
+                _ => plain(StatusCode::METHOD_NOT_ALLOWED, "GET or DELETE\n"),
+            };
+        }
         match (method, rest) {
             (Method::GET, "functions") => json(StatusCode::OK, &self.registry.list()),
-            (Method::GET, "triggers") => json(StatusCode::OK, &self.triggers.list()),
+            (Method::GET, "triggers") => json(StatusCode::OK, &self.trigger_list()),
+            (Method::PUT | Method::POST, "apply") => self.admin_apply(req).await,
             (Method::GET, _) if !name.is_empty() => {
                 match self.registry.list().into_iter().find(|f| f.name == name) {
                     Some(info) => json(StatusCode::OK, &info),
@@ -540,6 +579,7 @@ impl App {
             }
             (Method::PUT, _) if !name.is_empty() => self.admin_deploy(req, &name).await,
             (Method::DELETE, _) if !name.is_empty() => {
+                self.lock_applied().remove(&name);
                 if self.registry.remove(&name) {
                     plain(StatusCode::OK, format!("deleted {name}\n"))
                 } else {
@@ -632,7 +672,7 @@ fn to_http(response: Response) -> HttpResponse {
         })
 }
 
-fn plain(status: StatusCode, body: impl Into<Bytes>) -> HttpResponse {
+pub(super) fn plain(status: StatusCode, body: impl Into<Bytes>) -> HttpResponse {
     let mut response = http::Response::new(Full::new(body.into()));
     *response.status_mut() = status;
     response.headers_mut().insert(
@@ -642,7 +682,7 @@ fn plain(status: StatusCode, body: impl Into<Bytes>) -> HttpResponse {
     response
 }
 
-fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> HttpResponse {
+pub(super) fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> HttpResponse {
     let body = serde_json::to_vec_pretty(value).expect("listings always serialize");
     let mut response = plain(status, body);
     response.headers_mut().insert(

@@ -105,6 +105,11 @@ impl TriggerSet {
         }
     }
 
+    /// The trigger with `key` (`CronTrigger/NAME`), as applied.
+    pub fn get(&self, key: &str) -> Option<Trigger> {
+        self.lock().get(key).map(|r| r.trigger.clone())
+    }
+
     /// A listing of every trigger, sorted by key.
     pub fn list(&self) -> Vec<TriggerInfo> {
         let mut list: Vec<TriggerInfo> = self

@@ -119,6 +119,7 @@ async fn reload_manifest(app: &Arc<App>, path: &Path) -> Vec<PathBuf> {
             registry.remove(&name);
             eprintln!("removed {name}: {} was deleted", path.display());
         }
+        app.routes.apply(path, Vec::new());
         app.triggers.apply(app, path, Vec::new()).await;
         return Vec::new();
     }
@@ -152,6 +153,7 @@ async fn reload_manifest(app: &Arc<App>, path: &Path) -> Vec<PathBuf> {
         registry.remove(&name);
         eprintln!("removed {name}: no longer in {}", path.display());
     }
+    app.routes.apply(path, manifest.http_triggers);
     app.triggers.apply(app, path, manifest.triggers).await;
     modules
 }

@@ -6,8 +6,11 @@
 //! The handler is `module.exports = { handler: (event, context) => ... }`
 //! (or `async`). `event.data` is the parsed JSON when the content type is
 //! JSON, else text. A string result is the body, any other value is sent as
-//! JSON; `event.extensions.response.status(201).set("location", "/x")` sets
-//! the status and headers, as kubeless's Express response did. A thrown
+//! JSON. `event.extensions.request` and `event.extensions.response` answer
+//! the calls kubeless functions made on Express's (`req.get`, `req.is`,
+//! `req.query`, `req.body`; `res.status(201).set("location", "/x")`,
+//! `res.send`, `res.write`, `res.end`, a stream piped into `res`: see
+//! `express.js`); what `res.send` or `res.end` sent is the answer. A thrown
 //! error is a 500 with its message; `console.log` goes to the host's log.
 //!
 //! Each event gets a fresh instance, so the handler's module is loaded (its
@@ -114,7 +117,9 @@ fn init() {
     let made = ENGINE.with(|slot| {
         let mut slot = slot.borrow_mut();
         let made = slot.is_none();
-        slot.get_or_insert_with(Js::default);
+        if made {
+            *slot = Some(engine());
+        }
         made
     });
     if made {
@@ -124,10 +129,21 @@ fn init() {
     LOADED.with(|slot| *slot.borrow_mut() = Some(loaded));
 }
 
+/// The engine with the runtime's own JavaScript evaluated: the request and
+/// response classes of `express.js`.
+fn engine() -> Js {
+    let mut js = Js::default();
+    if let Err(err) = js.eval(boa_engine::Source::from_bytes(include_str!("express.js"))) {
+        let text = message(err, &mut js);
+        eprintln!("the runtime's express.js did not evaluate: {text}");
+    }
+    js
+}
+
 fn load() -> Result<Loaded, String> {
     let mut js = ENGINE
         .with(|slot| slot.borrow_mut().take())
-        .unwrap_or_default();
+        .unwrap_or_else(engine);
     match load_handler(&mut js) {
         Ok(handler) => Ok(Loaded { js, handler }),
         Err(e) => Err(message(e, &mut js)),
@@ -172,11 +188,37 @@ fn run(
     handler: &JsObject,
     js: &mut Js,
 ) -> JsResult<Result<Response, Error>> {
-    let event_value = JsValue::from_json(&event_json(event), js)?;
-    let response: JsValue = modules::response(js).into();
+    let event_json = event_json(event);
+    let event_value = JsValue::from_json(&event_json, js)?;
+    let helpers = js
+        .global_object()
+        .get(JsString::from("__wasmless"), js)?
+        .as_object()
+        .ok_or_else(|| {
+            JsNativeError::error().with_message("the runtime's express.js is missing")
+        })?;
+    let call = |name: &str, args: &[JsValue], js: &mut Js| -> JsResult<JsValue> {
+        let function = helpers
+            .get(JsString::from(name), js)?
+            .as_callable()
+            .ok_or_else(|| {
+                JsNativeError::error().with_message("the runtime's express.js is missing")
+            })?;
+        function.call(&JsValue::undefined(), args, js)
+    };
+    let response = call("response", &[], js)?;
     if let Some(object) = event_value.as_object() {
         let extensions = object.get(JsString::from("extensions"), js)?;
         if let Some(extensions) = extensions.as_object() {
+            let raw = extensions.get(JsString::from("request"), js)?;
+            if raw.is_object() {
+                let text = JsValue::from(JsString::from(
+                    String::from_utf8_lossy(&event.data).as_ref(),
+                ));
+                let data = object.get(JsString::from("data"), js)?;
+                let request = call("request", &[raw, text, data], js)?;
+                extensions.set(JsString::from("request"), request, false, js)?;
+            }
             extensions.set(JsString::from("response"), response.clone(), false, js)?;
         }
     }
@@ -199,11 +241,23 @@ fn run(
         };
     }
     let settings = response.to_json(js)?.unwrap_or(Value::Null);
+    // A number the handler computed may be a float to the engine.
     let status = settings["statusCode"]
-        .as_u64()
-        .and_then(|s| u16::try_from(s).ok())
-        .unwrap_or(200);
-    let (body, content_type) = if let Some(text) = result.as_string() {
+        .as_f64()
+        .filter(|s| s.fract() == 0.0 && (100.0..=999.0).contains(s))
+        .map_or(200, |s| s as u16);
+    let sent = settings["finished"].as_bool() == Some(true);
+    let (body, content_type) = if sent {
+        // What `res.send` or `res.end` sent, whatever the handler returned.
+        (
+            settings["body"]
+                .as_str()
+                .unwrap_or_default()
+                .as_bytes()
+                .to_vec(),
+            "text/html; charset=utf-8",
+        )
+    } else if let Some(text) = result.as_string() {
         (
             text.to_std_string_escaped().into_bytes(),
             "text/plain; charset=utf-8",

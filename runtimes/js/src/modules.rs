@@ -1,7 +1,6 @@
 //! The runtime's globals, in Rust: a CommonJS `require` over the function's
 //! files at /kubeless (relative files, `.json`, `node_modules` with
-//! `package.json`'s `main`), `console` writing to the log, and kubeless's
-//! `event.extensions.response`. They were JavaScript evaluated on every
+//! `package.json`'s `main`) and `console` writing to the log. They were JavaScript evaluated on every
 //! event; parsing that took most of an event's time.
 
 use std::path::Path;
@@ -191,54 +190,6 @@ fn resolve(from: &str, name: &str) -> Option<String> {
         }
         dir = dirname(&dir).to_owned();
     }
-}
-
-/// kubeless's `event.extensions.response`: `status(code)` and
-/// `set(name, value)` (also `setHeader`, `header`), chainable.
-pub fn response(js: &mut Js) -> JsObject {
-    let headers = JsObject::with_object_proto(js.intrinsics());
-    let mut response = ObjectInitializer::new(js);
-    response
-        .property(js_string!("statusCode"), 200, Attribute::all())
-        .property(js_string!("headers"), headers, Attribute::all())
-        .function(NativeFunction::from_fn_ptr(status), js_string!("status"), 1);
-    for name in ["set", "setHeader", "header"] {
-        response.function(NativeFunction::from_fn_ptr(set), JsString::from(name), 2);
-    }
-    response.build()
-}
-
-fn this_object(this: &JsValue) -> JsResult<JsObject> {
-    this.as_object().ok_or_else(|| {
-        JsNativeError::typ()
-            .with_message("call it on event.extensions.response")
-            .into()
-    })
-}
-
-fn status(this: &JsValue, args: &[JsValue], js: &mut Js) -> JsResult<JsValue> {
-    this_object(this)?.set(
-        js_string!("statusCode"),
-        args.get_or_undefined(0).clone(),
-        true,
-        js,
-    )?;
-    Ok(this.clone())
-}
-
-fn set(this: &JsValue, args: &[JsValue], js: &mut Js) -> JsResult<JsValue> {
-    let object = this_object(this)?;
-    let name = args
-        .get_or_undefined(0)
-        .to_string(js)?
-        .to_std_string_escaped()
-        .to_lowercase();
-    let value = args.get_or_undefined(1).to_string(js)?;
-    let headers = object.get(js_string!("headers"), js)?;
-    if let Some(headers) = headers.as_object() {
-        headers.set(JsString::from(name), value, true, js)?;
-    }
-    Ok(this.clone())
 }
 
 #[cfg(test)]

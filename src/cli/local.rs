@@ -1,0 +1,104 @@
+//! The admin API of a running `wasmless up`, as the verbs use it: apply
+//! objects, read a Function back, delete objects, list.
+
+use http::Method;
+use serde::de::DeserializeOwned;
+
+use crate::client::send;
+use crate::up::{ADMIN_PREFIX, ApplyAnswer};
+
+/// A running `up`.
+pub struct Local {
+    url: String,
+}
+
+impl Local {
+    /// The `up` at `url`.
+    pub fn new(url: &str) -> Self {
+        Self {
+            url: url.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// Its base URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn admin(&self, path: &str) -> String {
+        format!("{}{ADMIN_PREFIX}{path}", self.url)
+    }
+
+    /// Applies objects (each serialized as JSON, one YAML document each):
+    /// all are checked before any is applied. Prints the notes of kubeless
+    /// conversions.
+    pub async fn apply(&self, objects: &[serde_json::Value]) -> anyhow::Result<ApplyAnswer> {
+        let body: Vec<String> = objects
+            .iter()
+            .map(|o| serde_json::to_string(o).expect("a JSON value serializes"))
+            .collect();
+        let answer = send(
+            Method::PUT,
+            &self.admin("apply"),
+            Some("application/yaml"),
+            body.join("\n---\n").into_bytes(),
+        )
+        .await?;
+        if !answer.status.is_success() && answer.status != http::StatusCode::UNPROCESSABLE_ENTITY {
+            anyhow::bail!("{}", String::from_utf8_lossy(&answer.body).trim());
+        }
+        let applied: ApplyAnswer = serde_json::from_slice(&answer.body)?;
+        for note in &applied.notes {
+            eprintln!("note: {note}");
+        }
+        Ok(applied)
+    }
+
+    /// GETs an admin path as JSON; `None` on 404.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<Option<T>> {
+        let answer = send(Method::GET, &self.admin(path), None, Vec::new()).await?;
+        if answer.status == http::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        anyhow::ensure!(
+            answer.status.is_success(),
+            "{}",
+            String::from_utf8_lossy(&answer.body).trim()
+        );
+        Ok(Some(serde_json::from_slice(&answer.body)?))
+    }
+
+    /// Deletes `KIND/NAME`, applied through the admin API.
+    pub async fn delete(&self, kind: &str, name: &str) -> anyhow::Result<()> {
+        let answer = send(
+            Method::DELETE,
+            &self.admin(&format!("objects/{kind}/{name}")),
+            None,
+            Vec::new(),
+        )
+        .await?;
+        anyhow::ensure!(
+            answer.status.is_success(),
+            "{}",
+            String::from_utf8_lossy(&answer.body).trim()
+        );
+        Ok(())
+    }
+
+    /// Its `/metrics` text.
+    pub async fn metrics(&self) -> anyhow::Result<String> {
+        let answer = send(
+            Method::GET,
+            &format!("{}/metrics", self.url),
+            None,
+            Vec::new(),
+        )
+        .await?;
+        anyhow::ensure!(
+            answer.status.is_success(),
+            "/metrics answered {}",
+            answer.status
+        );
+        Ok(String::from_utf8_lossy(&answer.body).into_owned())
+    }
+}
