@@ -13,9 +13,10 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 COPY . .
 # The runtimes by the recipe CI tests them with (runtimes/build.sh: the
-# JavaScript runtime pre-initialized by this very binary).
+# JavaScript runtime pre-initialized by this very binary), beside the
+# binary rather than in it (WASMLESS_EMBED_RUNTIMES=0, see build.rs).
 RUN rustup target add wasm32-wasip2 \
- && cargo build --release --locked --bin wasmless \
+ && WASMLESS_EMBED_RUNTIMES=0 cargo build --release --locked --bin wasmless \
  && cp target/release/wasmless /wasmless \
  && strip /wasmless \
  && WASMLESS_BIN=/wasmless bash runtimes/build.sh \

@@ -23,9 +23,15 @@ echo "building the JavaScript runtime (wasm32-wasip2) ..." >&2
 cargo build --release --target wasm32-wasip2 -p wasmless-js
 mkdir -p runtimes/dist
 js_built="$target_dir/wasm32-wasip2/release/wasmless_js.wasm"
-if [[ ! runtimes/dist/js.wasm -nt "$js_built" || ! runtimes/dist/js.wasm -nt "$bin" ]]; then
+# The snapshot depends on the runtime and on the pre-initializer (wasmtime's
+# version, src/snapshot.rs), not on when the binary was last linked: the
+# binary embeds js.wasm (build.rs), so a test of the mtime would rebuild
+# each after the other.
+js_inputs="$(cat "$js_built" src/snapshot.rs | sha256sum | cut -d' ' -f1) $(grep -A1 '^name = "wasmtime-wizer"$' Cargo.lock | tail -1)"
+if [[ ! -f runtimes/dist/js.wasm || "$(cat runtimes/dist/js.wasm.inputs 2>/dev/null)" != "$js_inputs" ]]; then
   echo "pre-initializing the JavaScript runtime (a snapshot of its Boa engine) ..." >&2
   "$bin" pre-init "$js_built" runtimes/dist/js.wasm.tmp
   mv runtimes/dist/js.wasm.tmp runtimes/dist/js.wasm
+  echo "$js_inputs" > runtimes/dist/js.wasm.inputs
 fi
 bash runtimes/python/build.sh >&2

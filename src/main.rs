@@ -8,7 +8,20 @@ use clap::Parser;
 /// and a SIGTERM must not wait a minute for a compile.
 const BLOCKING_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// The source runtimes built in (build.rs), when they were.
+#[cfg(wasmless_embedded)]
+static RUNTIMES: &[(&str, &[u8])] = &[
+    (
+        "python.wasm",
+        include_bytes!(env!("WASMLESS_EMBEDDED_PYTHON")),
+    ),
+    ("js.wasm", include_bytes!(env!("WASMLESS_EMBEDDED_JS"))),
+];
+#[cfg(not(wasmless_embedded))]
+static RUNTIMES: &[(&str, &[u8])] = &[];
+
 fn main() -> std::process::ExitCode {
+    wasmless::runtimes::embedded::provide(RUNTIMES);
     let cli = wasmless::cli::Cli::parse();
     wasmless::telemetry::init(cli.log.as_deref());
     let runtime = match tokio::runtime::Builder::new_multi_thread()

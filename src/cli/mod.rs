@@ -131,6 +131,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 print!("{}", catalog.to_yaml());
             } else {
                 print!("{}", runtimes::table(&catalog));
+                println!("\nsource runtimes: {}", runtimes::source_runtimes());
             }
             Ok(())
         }

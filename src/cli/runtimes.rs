@@ -135,3 +135,23 @@ pub(super) fn table(catalog: &crate::runtimes::Catalog) -> String {
         })
         .collect()
 }
+
+/// Where `up` finds the source runtimes when no folder is given.
+pub(super) fn source_runtimes() -> String {
+    if let Some(dir) = default_runtimes_dir() {
+        return format!("{} (--runtimes-dir overrides)", dir.display());
+    }
+    let embedded = crate::runtimes::embedded::list();
+    if embedded.is_empty() {
+        return "none: give --runtimes-dir (this binary was built without runtimes/dist)"
+            .to_owned();
+    }
+    let files: Vec<String> = embedded
+        .iter()
+        .map(|(name, size)| format!("{name} {} MiB", size >> 20))
+        .collect();
+    format!(
+        "built into this binary ({}; --runtimes-dir overrides)",
+        files.join(", ")
+    )
+}

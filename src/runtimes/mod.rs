@@ -3,6 +3,7 @@
 //! (`placement`), and the wasm language runtimes.
 
 pub mod catalog;
+pub mod embedded;
 pub mod placement;
 
 pub use catalog::{Catalog, RuntimeEntry};

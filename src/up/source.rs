@@ -49,16 +49,25 @@ impl SourceRuntimes {
         if let Some(loaded) = self.lock().get(file) {
             return Ok(loaded.clone());
         }
-        let dir = self.dir.as_ref().ok_or_else(|| {
-            format!("no runtimes folder is set: give --runtimes-dir (or WASMLESS_RUNTIMES_DIR), the folder holding {file}")
-        })?;
-        let path = dir.join(file);
-        let bytes = std::fs::read(&path).map_err(|e| {
-            format!(
-                "spec.runtime: the {language:?} runtime is not at {} ({e}); build it with `bash examples/build.sh`, or point --runtimes-dir at it",
-                path.display()
-            )
-        })?;
+        let bytes = match (&self.dir, crate::runtimes::embedded::get(file)) {
+            (Some(dir), _) => {
+                let path = dir.join(file);
+                std::fs::read(&path).map_err(|e| {
+                    format!(
+                        "spec.runtime: the {language:?} runtime is not at {} ({e}); build it with `bash runtimes/build.sh`, or point --runtimes-dir at it",
+                        path.display()
+                    )
+                })?
+            }
+            // Built into the binary (build.rs).
+            (None, Some(bytes)) => bytes.to_vec(),
+            (None, None) => {
+                return Err(format!(
+                    "spec.runtime: this wasmless has no {} runtime: it was built without runtimes/dist and no runtimes folder is set; in a checkout, `bash runtimes/build.sh` then `cargo install --path .` embeds them, or give --runtimes-dir (WASMLESS_RUNTIMES_DIR) the folder holding {file}",
+                    language.title()
+                ));
+            }
+        };
         let component = Arc::new(RuntimeComponent {
             digest: Sha256::digest(&bytes).into(),
             bytes: bytes.into(),
