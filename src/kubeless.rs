@@ -16,6 +16,10 @@ use crate::archive::{self, Archive};
 use crate::crd::{API_VERSION, ContentType};
 use crate::runtimes::Catalog;
 
+/// The name of a function's container in its pods, which a converted
+/// `deployment`'s first container merges into.
+const FUNCTION_CONTAINER: &str = "function";
+
 /// The apiVersion of kubeless's objects.
 pub const KUBELESS_API_VERSION: &str = "kubeless.io/v1beta1";
 
@@ -180,9 +184,12 @@ fn function_spec(
     if let Some(handler) = &handler {
         out.insert("handler".into(), json!(handler));
     }
-    let (encoding, packing) = content_type
+    // `+deps`: the dependency file is in the archive, where the host looks
+    // for it anyway.
+    let bare = content_type.strip_suffix("+deps").unwrap_or(&content_type);
+    let (encoding, packing) = bare
         .split_once('+')
-        .map_or((content_type.as_str(), None), |(e, p)| (e, Some(p)));
+        .map_or((bare, None), |(e, p)| (e, Some(p)));
     let checked = |bytes: &[u8]| -> Result<(), String> {
         if let Some(expected) = &checksum {
             let actual = format!("sha256:{}", hex::encode(Sha256::digest(bytes)));
@@ -200,7 +207,7 @@ fn function_spec(
             // what the bytes are.
             if !matches!(packing, None | Some("zip" | "compressedtar")) {
                 return Err(format!(
-                    "spec.function-content-type: `{content_type}` is not one of text, base64, url, base64+zip, url+zip, base64+compressedtar, url+compressedtar"
+                    "spec.function-content-type: `{content_type}` is not one of text, base64, url, base64+zip, url+zip, base64+compressedtar, url+compressedtar (each with +deps)"
                 ));
             }
             out.insert("function".into(), json!(function));
@@ -231,7 +238,7 @@ fn function_spec(
                 Some("zip") | Some("compressedtar") => true,
                 Some(_) => {
                     return Err(format!(
-                        "spec.function-content-type: `{content_type}` is not one of text, base64, url, base64+zip, url+zip, base64+compressedtar, url+compressedtar"
+                        "spec.function-content-type: `{content_type}` is not one of text, base64, url, base64+zip, url+zip, base64+compressedtar, url+compressedtar (each with +deps)"
                     ));
                 }
             };
@@ -269,7 +276,7 @@ fn function_spec(
         }
         _ => {
             return Err(format!(
-                "spec.function-content-type: `{content_type}` is not one of text, base64, url, base64+zip, url+zip, base64+compressedtar, url+compressedtar"
+                "spec.function-content-type: `{content_type}` is not one of text, base64, url, base64+zip, url+zip, base64+compressedtar, url+compressedtar (each with +deps)"
             ));
         }
     }
@@ -281,12 +288,30 @@ fn function_spec(
     }
     if let Some(service) = spec.remove("service").filter(|s| !s.is_null()) {
         // kubeless's is a ServiceSpec; ours is a partial Service.
-        let service = match service {
+        let mut service = match service {
             Value::Object(s) if s.contains_key("spec") || s.contains_key("metadata") => {
                 Value::Object(s)
             }
             other => json!({ "spec": other }),
         };
+        // The operator's selector reaches the pods that serve the function
+        // (a pool's among them), and its Service listens on 8080.
+        if let Some(spec) = service.get_mut("spec").and_then(Value::as_object_mut) {
+            for (key, why) in [
+                (
+                    "selector",
+                    "the operator selects the pods that serve the function",
+                ),
+                (
+                    "ports",
+                    "the Service listens on 8080 (spec.port sets the pods' port)",
+                ),
+            ] {
+                if spec.remove(key).is_some() {
+                    notes.push(format!("spec.service.{key}: not taken: {why}"));
+                }
+            }
+        }
         if service
             .get("spec")
             .is_some_and(|s| s.as_object().is_some_and(|s| !s.is_empty()))
@@ -358,6 +383,10 @@ fn deployment_fields(
             first.remove("name");
             if first.is_empty() {
                 containers.remove(0);
+            } else {
+                // What is left (volume mounts, probes) is the function's
+                // container's, merged by that name.
+                first.insert("name".into(), json!(FUNCTION_CONTAINER));
             }
         }
         if containers.is_empty()

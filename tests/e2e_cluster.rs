@@ -1343,3 +1343,192 @@ fn a_url_source_with_its_checksum_reaches_the_pool_and_a_wrong_checksum_is_refus
         "call: {out}{err}"
     );
 }
+
+/// The commands of kubeless's documentation, with `wasmless` for
+/// `kubeless`, on the cluster: deploy with its flags and a schedule,
+/// update, call, top, the trigger verbs, autoscale, and kubeless's YAML
+/// through `wasmless convert`.
+#[test]
+fn the_kubeless_cli_deploys_triggers_scales_and_converts_on_a_cluster() {
+    let cluster = cluster_or_skip!("the_kubeless_cli_deploys_triggers_scales_and_converts");
+    let ns = cluster.namespace("kubeless");
+    let dir = common::tempdir();
+    let source = dir.join("helloget.py");
+    std::fs::write(
+        &source,
+        "import os\ndef foo(event, context):\n    print('got', event['data'], flush=True)\n    return {'data': event['data'], 'greeting': os.environ.get('GREETING')}\n",
+    )
+    .expect("write");
+    let source = source.display().to_string();
+    let (ok, out, err) = ns.wasmless(&[
+        "function",
+        "deploy",
+        "get-python",
+        "--runtime",
+        "python3.9",
+        "--handler",
+        "helloget.foo",
+        "--from-file",
+        &source,
+        "--env",
+        "GREETING:kube",
+        "--label",
+        "team=a",
+        "--schedule",
+        "* * * * * *",
+        "--wait",
+        "--wait-timeout",
+        "3m",
+    ]);
+    assert!(ok, "deploy: {out}{err}\n{}", ns.describe());
+    assert!(
+        out.contains("cron trigger trigger-get-python applied"),
+        "{out}"
+    );
+    assert_eq!(
+        jsonpath(&ns, "function/get-python", "{.metadata.labels.created-by}").as_deref(),
+        Some("kubeless")
+    );
+    let (ok, out, err) = ns.wasmless(&["function", "call", "get-python", "--data", r#"{"a": 1}"#]);
+    assert!(ok, "call: {out}{err}\n{}", ns.describe());
+    let answer: serde_json::Value = serde_json::from_str(&out).expect("JSON back");
+    assert_eq!(
+        answer,
+        serde_json::json!({"data": {"a": 1}, "greeting": "kube"})
+    );
+    // The schedule's ticks reach it.
+    ns_eventually(&ns, "a cron tick in the function's logs", READY, || {
+        let (_, logs, _) = ns.wasmless(&["function", "logs", "get-python"]);
+        logs.lines()
+            .filter(|l| l.contains("got"))
+            .nth(2)
+            .map(|_| ())
+    });
+    // `update` changes what is given and keeps the rest.
+    let (ok, out, err) = ns.wasmless(&[
+        "function",
+        "update",
+        "get-python",
+        "--timeout",
+        "7",
+        "--wait",
+    ]);
+    assert!(ok, "update: {out}{err}\n{}", ns.describe());
+    assert_eq!(
+        jsonpath(&ns, "function/get-python", "{.spec.timeout}").as_deref(),
+        Some("7")
+    );
+    assert_eq!(
+        jsonpath(&ns, "function/get-python", "{.spec.handler}").as_deref(),
+        Some("helloget.foo")
+    );
+    // `top`: from the pool pod's metrics, through the API server.
+    let (ok, out, err) =
+        ns.wasmless(&["function", "top", "--function", "get-python", "-o", "json"]);
+    assert!(ok, "top: {out}{err}");
+    let top: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert!(top[0]["total_calls"].as_f64() >= Some(1.0), "{top}");
+
+    // Triggers, with kubeless's flags.
+    let (ok, out, err) = ns.wasmless(&[
+        "trigger",
+        "http",
+        "create",
+        "get-python",
+        "--function-name",
+        "get-python",
+        "--path",
+        "echo",
+        "--hostname",
+        "example.com",
+    ]);
+    assert!(ok, "trigger http: {out}{err}");
+    assert_eq!(
+        jsonpath(&ns, "httptrigger/get-python", "{.spec.path}").as_deref(),
+        Some("/echo")
+    );
+    let (ok, out, _) = ns.wasmless(&["trigger", "http", "list"]);
+    assert!(
+        ok && out.contains("example.com/echo -> get-python"),
+        "{out}"
+    );
+    let (ok, out, err) = ns.wasmless(&[
+        "trigger",
+        "cronjob",
+        "update",
+        "trigger-get-python",
+        "--schedule",
+        "*/5 * * * *",
+    ]);
+    assert!(ok, "trigger cronjob update: {out}{err}");
+    assert_eq!(
+        jsonpath(&ns, "crontrigger/trigger-get-python", "{.spec.schedule}").as_deref(),
+        Some("*/5 * * * *")
+    );
+    let (ok, out, err) = ns.wasmless(&["trigger", "http", "delete", "get-python"]);
+    assert!(ok, "{out}{err}");
+
+    // Autoscaling on CPU: the Function's spec, and its own pods again.
+    let (ok, out, err) = ns.wasmless(&[
+        "autoscale",
+        "create",
+        "get-python",
+        "--min",
+        "1",
+        "--max",
+        "3",
+        "--value",
+        "70",
+    ]);
+    assert!(ok, "autoscale: {out}{err}");
+    assert_eq!(
+        jsonpath(
+            &ns,
+            "function/get-python",
+            "{.spec.autoscaling.maxReplicas}"
+        )
+        .as_deref(),
+        Some("3")
+    );
+    let (ok, out, _) = ns.wasmless(&["autoscale", "list"]);
+    assert!(
+        ok && out.contains("get-python") && out.contains("70"),
+        "{out}"
+    );
+    let (ok, out, err) = ns.wasmless(&["autoscale", "delete", "get-python"]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(
+        jsonpath(&ns, "function/get-python", "{.spec.autoscaling}").as_deref(),
+        Some("")
+    );
+
+    // kubeless's own YAML, converted for kubectl.
+    let yaml = dir.join("kubeless.yaml");
+    std::fs::write(
+        &yaml,
+        "apiVersion: kubeless.io/v1beta1\nkind: Function\nmetadata:\n  name: from-kubeless\n  label: {created-by: kubeless, function: from-kubeless}\nspec:\n  runtime: python3.9\n  handler: hello.foo\n  timeout: \"180\"\n  function-content-type: text\n  function: |\n    def foo(event, context):\n        return 'converted'\n  deployment:\n    spec:\n      template:\n        spec:\n          containers:\n          - env:\n            - {name: A, value: b}\n",
+    )
+    .expect("write");
+    let (ok, converted, err) = cluster.wasmless(&["convert", "-f", &yaml.display().to_string()]);
+    assert!(ok, "convert: {err}");
+    apply(&ns, &converted);
+    wait_ready(&ns, "from-kubeless");
+    let (ok, out, err) = ns.wasmless(&["function", "call", "from-kubeless"]);
+    assert!(ok && out == "converted", "{out}{err}\n{}", ns.describe());
+    let (ok, out, _) = ns.wasmless(&["function", "ls", "from-kubeless", "-o", "json"]);
+    assert!(ok, "{out}");
+    let listed: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(
+        listed[0]["spec"]["env"],
+        serde_json::json!([{"name": "A", "value": "b"}])
+    );
+
+    // Deleting the function deletes its --schedule trigger.
+    let (ok, out, err) = ns.wasmless(&["function", "delete", "get-python"]);
+    assert!(
+        ok && out.contains("cron trigger trigger-get-python deleted"),
+        "{out}{err}"
+    );
+    let (ok, out, _) = ns.wasmless(&["trigger", "cronjob", "list"]);
+    assert!(ok && !out.contains("trigger-get-python"), "{out}");
+}

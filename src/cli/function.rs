@@ -488,7 +488,22 @@ async fn run_on_cluster(
                 }
             }
         }
-        FunctionCommand::Delete { name, .. } => cluster::delete(&cluster, &name).await,
+        FunctionCommand::Delete { name, .. } => {
+            cluster::delete(&cluster, &name).await?;
+            // Its --schedule trigger goes with it.
+            let cron = format!("trigger-{name}");
+            let triggers =
+                cluster::list_objects::<crate::crd::CronTriggerResource>(&cluster).await?;
+            if triggers
+                .iter()
+                .any(|t| t.metadata.name.as_deref() == Some(&cron) && t.spec.function == name)
+                && cluster::delete_object::<crate::crd::CronTriggerResource>(&cluster, &cron)
+                    .await?
+            {
+                println!("cron trigger {cron} deleted");
+            }
+            Ok(())
+        }
     }
 }
 
