@@ -15,6 +15,10 @@ use kube::{Client, Config, ResourceExt};
 use crate::crd::{CronTrigger, CronTriggerResource, Function, FunctionResource};
 use crate::operator::resources::{FUNCTION_LABEL, PORT_NAME};
 
+/// The port of a `wasmless host` container in a function's or pool's pod,
+/// by name: its `/metrics` are there.
+const HOST_PORT_NAME: &str = "http";
+
 /// The field manager of the CLI's server-side applies.
 const FIELD_MANAGER: &str = "wasmless-cli";
 
@@ -583,14 +587,34 @@ pub async fn metrics(
             if !running || !seen.insert(pod_name.clone()) {
                 continue;
             }
+            // The pod proxy takes a port number, not a name.
+            let port = pod
+                .spec
+                .as_ref()
+                .into_iter()
+                .flat_map(|s| &s.containers)
+                .flat_map(|c| c.ports.iter().flatten())
+                .find(|p| p.name.as_deref() == Some(HOST_PORT_NAME))
+                .map(|p| p.container_port);
+            let Some(port) = port else { continue };
             let uri = format!(
-                "/api/v1/namespaces/{}/pods/{pod_name}:{PORT_NAME}/proxy/metrics",
+                "/api/v1/namespaces/{}/pods/{pod_name}:{port}/proxy/metrics",
                 cluster.namespace
             );
-            let request = http::Request::get(&uri).body(Vec::new())?;
-            match cluster.proxy.request_text(request).await {
+            let request = http::Request::get(&uri).body(kube::client::Body::empty())?;
+            let text = match cluster.proxy.send(request).await {
+                Ok(response) if response.status().is_success() => response
+                    .into_body()
+                    .collect()
+                    .await
+                    .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
+                    .map_err(anyhow::Error::from),
+                Ok(response) => Err(anyhow::anyhow!("{}", response.status())),
+                Err(e) => Err(e.into()),
+            };
+            match text {
                 Ok(text) => texts.push(text),
-                Err(e) => eprintln!("note: no metrics from {pod_name}: {e}"),
+                Err(e) => eprintln!("note: no metrics from {pod_name}: {e:#}"),
             }
         }
     }
