@@ -180,6 +180,25 @@ where
     }
 }
 
+/// One namespaced object of ours, if it exists.
+pub async fn get_object<K>(cluster: &Cluster, name: &str) -> anyhow::Result<Option<K>>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned,
+    K::DynamicType: Default,
+{
+    let api: Api<K> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    api.get_opt(name).await.map_err(|e| {
+        anyhow::anyhow!(
+            "reading {}/{name} in {}: {e}",
+            K::kind(&Default::default()),
+            cluster.namespace
+        )
+    })
+}
+
 /// The namespaced objects of one kind.
 pub async fn list_objects<K>(cluster: &Cluster) -> anyhow::Result<Vec<K>>
 where

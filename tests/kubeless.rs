@@ -105,6 +105,37 @@ async fn the_kubeless_docs_function_and_trigger_commands_run_as_written() {
         ok && out.contains("example.com/echo -> get-python"),
         "{out}"
     );
+    // The docs' other HTTP trigger commands, as written (TLS, basic auth
+    // and the gateway are the cluster Ingress's; under up they are kept).
+    for (name, flags) in [
+        ("tls", &["--path", "get-python", "--enableTLSAcme"][..]),
+        (
+            "secret",
+            &["--hostname", "foo.bar.com", "--tls-secret", "secret-name"][..],
+        ),
+        (
+            "auth",
+            &["--basic-auth-secret", "basic-auth", "--gateway", "nginx"][..],
+        ),
+        (
+            "kong",
+            &["--gateway", "kong", "--hostname", "foo.bar.com"][..],
+        ),
+    ] {
+        let mut args = vec![
+            "trigger",
+            "http",
+            "create",
+            name,
+            "--function-name",
+            "get-python",
+        ];
+        args.extend_from_slice(flags);
+        let (ok, out, err) = up.cli(&args);
+        assert!(ok, "{args:?}: {out}{err}");
+        let (ok, out, err) = up.cli(&["trigger", "http", "delete", name]);
+        assert!(ok, "{out}{err}");
+    }
 
     // `function update` changes the code and keeps the rest.
     let echo = dir.join("echo.py");

@@ -492,11 +492,9 @@ async fn run_on_cluster(
             cluster::delete(&cluster, &name).await?;
             // Its --schedule trigger goes with it.
             let cron = format!("trigger-{name}");
-            let triggers =
-                cluster::list_objects::<crate::crd::CronTriggerResource>(&cluster).await?;
-            if triggers
-                .iter()
-                .any(|t| t.metadata.name.as_deref() == Some(&cron) && t.spec.function == name)
+            let trigger =
+                cluster::get_object::<crate::crd::CronTriggerResource>(&cluster, &cron).await?;
+            if trigger.is_some_and(|t| t.spec.function == name)
                 && cluster::delete_object::<crate::crd::CronTriggerResource>(&cluster, &cron)
                     .await?
             {
