@@ -673,8 +673,13 @@ async fn an_image_pod_serves_through_its_containers_here() {
     let runtime = &pod.containers[1];
     let command = runtime.command.clone().unwrap_or_default();
     assert_eq!(command, ["python3", "/runtime/server.py"]);
+    // /runtime as the image lays it out: the server and its request module.
+    let runtime_dir = common::tempdir();
+    for (file, source) in wasmless::runtimes::catalog::LocalServer::Python.files() {
+        std::fs::write(runtime_dir.join(file), source).expect("write the runtime");
+    }
     let mut server = std::process::Command::new(&command[0]);
-    server.arg(common::root().join("runtimes/images/python/server.py"));
+    server.arg(runtime_dir.join("server.py"));
     for var in runtime.env.iter().flatten() {
         server.env(&var.name, local(var.value.as_deref().unwrap_or_default()));
     }

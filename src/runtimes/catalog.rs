@@ -111,17 +111,31 @@ pub enum LocalServer {
 }
 
 impl LocalServer {
-    /// The server's source and its file name.
-    pub fn source(self) -> (&'static str, &'static str) {
+    /// The server's files (name, source); the first is the one to run. The
+    /// second is the request (and response) the wasm runtime gives a
+    /// function too, so that both paths give the same objects.
+    pub fn files(self) -> [(&'static str, &'static str); 2] {
         match self {
-            LocalServer::Python => (
-                "server.py",
-                include_str!("../../runtimes/images/python/server.py"),
-            ),
-            LocalServer::Nodejs => (
-                "server.js",
-                include_str!("../../runtimes/images/nodejs/server.js"),
-            ),
+            LocalServer::Python => [
+                (
+                    "server.py",
+                    include_str!("../../runtimes/images/python/server.py"),
+                ),
+                (
+                    "_wasmless_request.py",
+                    include_str!("../../runtimes/python/_wasmless_request.py"),
+                ),
+            ],
+            LocalServer::Nodejs => [
+                (
+                    "server.js",
+                    include_str!("../../runtimes/images/nodejs/server.js"),
+                ),
+                (
+                    "express.js",
+                    include_str!("../../runtimes/js/src/express.js"),
+                ),
+            ],
         }
     }
 }

@@ -427,27 +427,29 @@ async fn forward(
     }
 }
 
-/// Writes the built-in server's source into `dir` (once per content) and
-/// returns its path.
+/// Writes the built-in server's files into `dir` (once per content) and
+/// returns the path of the one to run.
 fn write_server(dir: &Path, server: LocalServer) -> Result<PathBuf, String> {
-    let (file, source) = server.source();
-    let path = dir.join(file);
-    if std::fs::read_to_string(&path).is_ok_and(|existing| existing == source) {
-        return Ok(path);
+    let files = server.files();
+    for (file, source) in files {
+        let path = dir.join(file);
+        if std::fs::read_to_string(&path).is_ok_and(|existing| existing == source) {
+            continue;
+        }
+        std::fs::create_dir_all(dir)
+            .and_then(|()| {
+                let staging = dir.join(format!(".{file}.{}", uuid::Uuid::new_v4().simple()));
+                std::fs::write(&staging, source)?;
+                std::fs::rename(&staging, &path)
+            })
+            .map_err(|e| {
+                format!(
+                    "cannot write the fallback server to {}: {e}",
+                    path.display()
+                )
+            })?;
     }
-    std::fs::create_dir_all(dir)
-        .and_then(|()| {
-            let staging = dir.join(format!(".{file}.{}", uuid::Uuid::new_v4().simple()));
-            std::fs::write(&staging, source)?;
-            std::fs::rename(&staging, &path)
-        })
-        .map_err(|e| {
-            format!(
-                "cannot write the fallback server to {}: {e}",
-                path.display()
-            )
-        })?;
-    Ok(path)
+    Ok(dir.join(files[0].0))
 }
 
 /// The interpreter's path: `name` itself when it has a slash, else the

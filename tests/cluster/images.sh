@@ -108,17 +108,19 @@ image "$PAUSE_IMAGE" "$pause_root" "$(stamp_of "$pause_root/pause")" \
 # The fallback runtimes, with the catalog's image names.
 python_root=$(with_packages python python3 python3-pip)
 install -D -m 644 "$repo/runtimes/images/python/server.py" "$python_root/runtime/server.py"
-image ghcr.io/wasmless/runtime-python:0.1.0 "$python_root" "$(stamp_of "$python_root/runtime/server.py" "$python_root/.complete")" \
+install -D -m 644 "$repo/runtimes/python/_wasmless_request.py" "$python_root/runtime/_wasmless_request.py"
+image ghcr.io/wasmless/runtime-python:0.1.0 "$python_root" "$(stamp_of "$python_root/runtime/server.py" "$python_root/runtime/_wasmless_request.py" "$python_root/.complete")" \
   --config.entrypoint python3 --config.entrypoint /runtime/server.py --config.user 65532:65532 \
   --config.env PYTHONUNBUFFERED=1 --config.env PYTHONDONTWRITEBYTECODE=1 \
   --config.env FUNC_DIR=/kubeless --config.env FUNC_PORT=8080
 # A user's image as many are: the same runtime, run as root (no USER).
-image wasmless.test/python-root:1 "$python_root" "$(stamp_of "$python_root/runtime/server.py" "$python_root/.complete")" \
+image wasmless.test/python-root:1 "$python_root" "$(stamp_of "$python_root/runtime/server.py" "$python_root/runtime/_wasmless_request.py" "$python_root/.complete")" \
   --config.entrypoint python3 --config.entrypoint /runtime/server.py \
   --config.env PYTHONUNBUFFERED=1 --config.env FUNC_DIR=/kubeless --config.env FUNC_PORT=8080
 node_root=$(with_packages nodejs nodejs npm)
 install -D -m 644 "$repo/runtimes/images/nodejs/server.js" "$node_root/runtime/server.js"
-image ghcr.io/wasmless/runtime-nodejs:0.1.0 "$node_root" "$(stamp_of "$node_root/runtime/server.js" "$node_root/.complete")" \
+install -D -m 644 "$repo/runtimes/js/src/express.js" "$node_root/runtime/express.js"
+image ghcr.io/wasmless/runtime-nodejs:0.1.0 "$node_root" "$(stamp_of "$node_root/runtime/server.js" "$node_root/runtime/express.js" "$node_root/.complete")" \
   --config.entrypoint node --config.entrypoint /runtime/server.js --config.user 65532:65532 \
   --config.env FUNC_DIR=/kubeless --config.env FUNC_PORT=8080
 say "imported before $WASMLESS_IMAGE: $(ctr_ images ls -q | grep -v '^sha256:' | tr '\n' ' ')"

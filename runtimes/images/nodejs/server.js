@@ -3,8 +3,9 @@
 // Runs a kubeless-style function that cannot run in wasm (a package with a
 // native addon, say) on Node.js, with the same handler contract as the wasm
 // runtime (runtimes/js/): `module.exports.handler = (event, context) => ...`,
-// the same event and context fields, `event.extensions.response.status(n)
-// .set(name, value)` for the status and headers, a string or JSON result as
+// the same event and context fields, the same Express-like
+// `event.extensions.request` and `response` (express.js, beside this file:
+// the wasm runtime's own), a string or JSON result as
 // the body, a throw or rejection as a 500 with its message, and a call past
 // the timeout as a 408.
 //
@@ -53,28 +54,26 @@ function loadHandler() {
   return handler;
 }
 
-function responseSettings() {
-  return {
-    statusCode: 200,
-    headers: {},
-    status(code) { this.statusCode = code; return this; },
-    set(name, value) { this.headers[String(name).toLowerCase()] = String(value); return this; },
-    setHeader(name, value) { return this.set(name, value); },
-    header(name, value) { return this.set(name, value); },
-  };
-}
-
 // In a worker: run the handler on one event and post the outcome.
 async function runEvent() {
-  const { event, context } = workerData;
+  const { event, context, text } = workerData;
   try {
     const handler = loadHandler();
-    const response = responseSettings();
+    // The wasm runtime's Express-like request and response.
+    require(path.join(__dirname, "express.js"));
+    const helpers = globalThis.__wasmless;
+    const response = helpers.response();
     event.extensions.response = response;
+    if (event.extensions.request) {
+      event.extensions.request = helpers.request(event.extensions.request, text, event.data);
+    }
     const result = await handler(event, context);
     let body;
     let contentType = "text/plain; charset=utf-8";
-    if (typeof result === "string") {
+    if (response.finished) {
+      body = response.body;
+      contentType = "text/html; charset=utf-8";
+    } else if (typeof result === "string") {
       body = result;
     } else if (result === undefined || result === null) {
       body = "";
@@ -133,9 +132,9 @@ function toEvent(req, raw) {
 }
 
 // Runs one event in a fresh worker; resolves to {status, headers, body, error}.
-function call(event) {
+function call(event, text) {
   return new Promise((resolve) => {
-    const worker = new Worker(__filename, { workerData: { event, context: CONTEXT } });
+    const worker = new Worker(__filename, { workerData: { event, context: CONTEXT, text } });
     let settled = false;
     const finish = (outcome) => {
       if (settled) return;
@@ -218,7 +217,8 @@ function serve() {
     req.on("end", async () => {
       if (size > MAX_BODY) return reply(res, 413, { "content-type": "text/plain" }, "request body too large\n");
       const started = process.hrtime.bigint();
-      const outcome = await call(toEvent(req, Buffer.concat(chunks)));
+      const raw = Buffer.concat(chunks);
+      const outcome = await call(toEvent(req, raw), raw.toString("utf8"));
       observe(Number(process.hrtime.bigint() - started) / 1e9, outcome.error);
       const headers = { ...outcome.headers };
       if (outcome.error) headers["wasmless-error"] = outcome.error;

@@ -44,6 +44,8 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
+from _wasmless_request import Request
+
 # Forking per event from a threaded server is what this runtime does on
 # purpose: the child only runs the handler and exits.
 warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*fork.*")
@@ -268,16 +270,18 @@ class Server(BaseHTTPRequestHandler):
         attributes = {k[len(ATTRIBUTE_PREFIX):]: v for k, v in headers.items() if k.startswith(ATTRIBUTE_PREFIX)}
         request = None
         if headers.get("event-request") != "none":
-            request = {
-                "method": self.command,
-                "path": url.path or "/",
-                "query": url.query,
-                "headers": {
-                    k: v
+            # The wasm runtime's request (bottle's calls), beside this file.
+            request = Request(
+                self.command,
+                url.path or "/",
+                url.query,
+                [
+                    (k, v)
                     for k, v in headers.items()
                     if k not in EVENT_HEADERS and not k.startswith(ATTRIBUTE_PREFIX)
-                },
-            }
+                ],
+                raw,
+            )
         return {
             "data": parse_data(raw, content_type),
             "event-id": headers.get("event-id") or str(uuid.uuid4()),
