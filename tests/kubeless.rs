@@ -314,21 +314,24 @@ async fn the_kubeless_docs_function_and_trigger_commands_run_as_written() {
         "{out}"
     );
 
-    // A closed pipe ends the listing quietly (no panic, no message).
-    let listing = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "{} function ls --url {} | head -c 1 >/dev/null",
-            env!("CARGO_BIN_EXE_wasmless"),
-            up.url
-        ))
-        .output()
-        .expect("a pipeline");
-    assert!(listing.status.success());
-    assert!(
-        !String::from_utf8_lossy(&listing.stderr).contains("panicked"),
-        "{}",
-        String::from_utf8_lossy(&listing.stderr)
+    // A closed pipe ends the listing quietly, as `| head -1` closes it: the
+    // reading end is gone before the CLI has its answer from up to print.
+    let mut listing = Command::new(env!("CARGO_BIN_EXE_wasmless"))
+        .args(["function", "ls", "--url", &up.url])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("wasmless function ls");
+    drop(listing.stdout.take());
+    let listing = listing.wait_with_output().expect("it ends");
+    let stderr = String::from_utf8_lossy(&listing.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    use std::os::unix::process::ExitStatusExt as _;
+    assert_eq!(
+        listing.status.signal(),
+        Some(13),
+        "ended by SIGPIPE, as Unix tools do: {:?} {stderr}",
+        listing.status
     );
 
     let (ok, out, _) = up.cli(&["trigger", "http", "delete", "get-python"]);

@@ -256,13 +256,7 @@ pub(super) async fn run(verb: FunctionCommand) -> anyhow::Result<()> {
                 args.function.as_deref(),
                 "-",
             )?;
-            match args.out {
-                Some(out) => print_as(&rows, out),
-                None => {
-                    print!("{}", super::top::table(&rows));
-                    Ok(())
-                }
-            }
+            print_top(&rows, args.out)
         }
         FunctionCommand::Delete { name, .. } => {
             local.delete("Function", &name).await?;
@@ -308,6 +302,17 @@ fn top_rows(
     }
     rows.sort_by(|a, b| a.function.cmp(&b.function));
     Ok(rows)
+}
+
+/// `top`'s rows as kubeless printed them: its table, or JSON or YAML.
+fn print_top(rows: &[super::top::FunctionMetrics], out: Option<Output>) -> anyhow::Result<()> {
+    match out {
+        Some(out) => print_as(&rows, out),
+        None => {
+            print!("{}", super::top::table(rows));
+            Ok(())
+        }
+    }
 }
 
 /// Notes the flags that mean nothing under `up`, once each.
@@ -480,13 +485,7 @@ async fn run_on_cluster(
                 args.function.as_deref(),
                 cluster.namespace(),
             )?;
-            match args.out {
-                Some(out) => print_as(&rows, out),
-                None => {
-                    print!("{}", super::top::table(&rows));
-                    Ok(())
-                }
-            }
+            print_top(&rows, args.out)
         }
         FunctionCommand::Delete { name, .. } => {
             cluster::delete(&cluster, &name).await?;

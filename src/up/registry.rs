@@ -160,6 +160,11 @@ impl Registry {
         }
     }
 
+    /// Whether there is a function called `name`.
+    pub fn contains(&self, name: &str) -> bool {
+        self.read().contains_key(name)
+    }
+
     /// The function called `name`, if any.
     pub fn get(&self, name: &str) -> Option<Entry> {
         self.read().get(name).map(|slot| slot.entry.clone())

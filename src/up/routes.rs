@@ -48,6 +48,14 @@ impl Routes {
         }
     }
 
+    /// Whether there are none (the common case: no lookup per request).
+    pub fn is_empty(&self) -> bool {
+        self.routes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+    }
+
     /// HTTPTrigger `name`, as applied.
     pub fn get(&self, name: &str) -> Option<HttpTriggerResource> {
         let routes = self.routes.read().unwrap_or_else(|e| e.into_inner());

@@ -348,16 +348,18 @@ impl App {
                     .headers()
                     .get(http::header::HOST)
                     .and_then(|h| h.to_str().ok());
-                match self.registry.get(first) {
-                    None => match self.routes.route(host, &path) {
-                        Some((function, below)) => {
-                            pooled = function;
-                            routed = below;
-                            (pooled.as_str(), routed.as_str())
-                        }
-                        None => (first, rest),
-                    },
-                    Some(_) => (first, rest),
+                let routed_to = if self.routes.is_empty() || self.registry.contains(first) {
+                    None
+                } else {
+                    self.routes.route(host, &path)
+                };
+                match routed_to {
+                    Some((function, below)) => {
+                        pooled = function;
+                        routed = below;
+                        (pooled.as_str(), routed.as_str())
+                    }
+                    None => (first, rest),
                 }
             }
         };
