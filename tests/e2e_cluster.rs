@@ -806,6 +806,14 @@ fn cron_ticks_reach_the_function_and_go_on_when_the_lease_holder_dies() {
         "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {name: ticker}\nspec:\n  runtime: python3.x\n  handler: ticker.handler\n  function: |\n    def handler(event, context):\n        print('tick', event['data'], event['event-time'], flush=True)\n        return 'ok'\n---\napiVersion: wasmless.io/v1alpha1\nkind: CronTrigger\nmetadata: {name: every-second}\nspec:\n  function: ticker\n  schedule: '* * * * * *'\n  payload: beat\n",
     );
     wait_ready(&ns, "ticker");
+    // ticker is served by the namespace's pool: the ticks go to its
+    // Service, which selects the pool's pods.
+    assert_eq!(
+        jsonpath(&ns, "function/ticker", "{.status.placement.hosting}").as_deref(),
+        Some("Pool"),
+        "{}",
+        ns.describe()
+    );
     // The leader posts each tick to ticker.NAMESPACE.svc.cluster.local:
     // the cluster's DNS, its Service and kube-proxy on the way.
     ns_eventually(&ns, "three ticks in the function's logs", READY, || {
@@ -943,47 +951,85 @@ impl PodBroker {
 }
 
 #[test]
-fn a_kafka_trigger_delivers_every_message_to_the_function_in_its_pods() {
+fn a_kafka_trigger_delivers_every_message_in_the_pool_and_in_dedicated_pods() {
     let cluster = cluster_or_skip!("a_kafka_trigger_delivers_every_message");
     let ns = cluster.namespace("kafka");
     let broker = PodBroker::start();
+    let consumer = |name: &str, extra: &str| {
+        format!(
+            "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {{name: {name}, labels: {{role: sink}}}}\nspec:\n  runtime: python3.x\n  handler: {name}.handler\n{extra}  function: |\n    def handler(event, context):\n        print('got', event['data'], flush=True)\n        return 'ok'\n"
+        )
+    };
+    // `consumer` is served by the namespace's pool, which runs the
+    // consumer of `orders` for it; `auditor` has a pod of its own, whose
+    // host runs the consumer of `audit` (a selector) for it.
     apply(
         &ns,
         &format!(
-            "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {{name: consumer}}\nspec:\n  runtime: python3.x\n  handler: consumer.handler\n  function: |\n    def handler(event, context):\n        print('got', event['data'], flush=True)\n        return 'ok'\n---\napiVersion: wasmless.io/v1alpha1\nkind: KafkaTrigger\nmetadata: {{name: orders}}\nspec:\n  brokers: {brokers}\n  topic: orders\n  function: consumer\n  startFrom: earliest\n",
+            "{}---\n{}---\napiVersion: wasmless.io/v1alpha1\nkind: KafkaTrigger\nmetadata: {{name: orders}}\nspec:\n  brokers: {brokers}\n  topic: orders\n  function: consumer\n  startFrom: earliest\n---\napiVersion: wasmless.io/v1alpha1\nkind: KafkaTrigger\nmetadata: {{name: audit}}\nspec:\n  brokers: {brokers}\n  topic: orders\n  functionSelector: {{matchLabels: {{role: sink}}}}\n  startFrom: earliest\n",
+            consumer("consumer", ""),
+            consumer("auditor", "  placement: Dedicated\n"),
             brokers = broker.address
         ),
     );
     wait_ready(&ns, "consumer");
+    wait_ready(&ns, "auditor");
+    let hosting = |name: &str| {
+        jsonpath(
+            &ns,
+            &format!("function/{name}"),
+            "{.status.placement.hosting}",
+        )
+    };
+    assert_eq!(hosting("consumer").as_deref(), Some("Pool"), "{}", ns.describe());
+    assert_eq!(hosting("auditor").as_deref(), Some("Dedicated"), "{}", ns.describe());
     const N: usize = 30;
     let messages: Vec<(String, String)> = (0..N)
         .map(|i| (format!("key-{}", i % 5), format!("order-{i}")))
         .collect();
     broker.publish("orders", &messages);
-    // The consumer runs in the function's pod (the trigger rides in its
-    // ConfigMap); every message reaches the function at least once.
-    let logged = ns_eventually(&ns, "every message in the function's logs", READY, || {
-        let (ok, out, _) = ns.wasmless(&["function", "logs", "consumer"]);
-        let got: std::collections::BTreeSet<String> = out
-            .lines()
-            .filter_map(|l| l.split_once("got "))
-            .filter_map(|(_, rest)| rest.split_whitespace().next())
-            .map(str::to_owned)
-            .collect();
-        (ok && got.len() >= N).then_some(got)
-    });
-    for (_, data) in &messages {
-        assert!(
-            logged.contains(data),
-            "{data} was not delivered: {logged:?}"
+    // Every message reaches each function at least once per group:
+    // `consumer` twice (by name and by the selector, two groups), `auditor`
+    // once (the selector's group for it).
+    let each_delivered = |name: &str, copies: usize| {
+        ns_eventually(&ns, &format!("every message in {name}'s logs {copies}×"), READY, || {
+            let (ok, out, _) = ns.wasmless(&["function", "logs", name]);
+            let mut seen: std::collections::BTreeMap<String, usize> = Default::default();
+            for data in out
+                .lines()
+                .filter_map(|l| l.split_once("got "))
+                .filter_map(|(_, rest)| rest.split_whitespace().next())
+            {
+                *seen.entry(data.to_owned()).or_default() += 1;
+            }
+            let all = messages
+                .iter()
+                .all(|(_, data)| seen.get(data).is_some_and(|n| *n >= copies));
+            (ok && all).then_some(seen)
+        })
+    };
+    let in_pool = each_delivered("consumer", 2);
+    let in_pod = each_delivered("auditor", 1);
+    assert_eq!(in_pool.len(), N, "only the messages sent: {in_pool:?}");
+    assert_eq!(in_pod.len(), N, "only the messages sent: {in_pod:?}");
+    for trigger in ["orders", "audit"] {
+        let ready = jsonpath(
+            &ns,
+            &format!("kafkatrigger/{trigger}"),
+            r#"{.status.conditions[?(@.type=="Ready")].status}"#,
         );
+        assert_eq!(ready.as_deref(), Some("True"), "{}", ns.describe());
     }
-    let ready = jsonpath(
+    let message = jsonpath(
         &ns,
-        "kafkatrigger/orders",
-        r#"{.status.conditions[?(@.type=="Ready")].status}"#,
+        "kafkatrigger/audit",
+        r#"{.status.conditions[?(@.type=="Ready")].message}"#,
+    )
+    .unwrap_or_default();
+    assert!(
+        message.contains("auditor (its pods)") && message.contains("consumer (the pool)"),
+        "{message}"
     );
-    assert_eq!(ready.as_deref(), Some("True"), "{}", ns.describe());
 }
 
 #[test]

@@ -436,6 +436,31 @@ impl KafkaTrigger {
             .clone()
             .unwrap_or_else(|| format!("wasmless-{}", self.metadata.name))
     }
+
+    /// The consumer group that delivers to `function`: the trigger's own
+    /// when it names its function; with a selector, one group for each
+    /// selected function (`GROUP.FUNCTION`), so that every selected
+    /// function sees every message. The hosts that run one function share
+    /// its group and split the partitions.
+    pub fn group_for(&self, function: &str) -> String {
+        if self.spec.function.is_some() {
+            self.consumer_group()
+        } else {
+            format!("{}.{function}", self.consumer_group())
+        }
+    }
+
+    /// This trigger as it delivers to `function` alone, in that function's
+    /// consumer group ([`group_for`](Self::group_for)).
+    pub fn for_function(&self, function: &str) -> KafkaTrigger {
+        let mut trigger = self.clone();
+        trigger.spec.consumer_group = Some(self.group_for(function));
+        trigger.spec.function = Some(function.to_owned());
+        trigger.spec.function_selector = None;
+        trigger.metadata.namespace = None;
+        trigger.status = None;
+        trigger
+    }
 }
 
 impl KafkaTriggerSpec {

@@ -26,9 +26,12 @@ pub const POOL_LABEL: &str = "wasmless.io/pool";
 pub const POOL_CLUSTER_ROLE: &str = "wasmless-pool";
 /// Every API permission a pool's host uses, in its namespace only (the
 /// `wasmless-pool` ClusterRole of manifests/rbac.yaml grants exactly these,
-/// a test checks it): it reads the Functions it serves.
-pub const POOL_PERMISSIONS: &[(&str, &str, &[&str])] =
-    &[("wasmless.io", "functions", &["list", "watch"])];
+/// a test checks it): it reads the Functions it serves and the
+/// KafkaTriggers whose consumers it runs.
+pub const POOL_PERMISSIONS: &[(&str, &str, &[&str])] = &[
+    ("wasmless.io", "functions", &["list", "watch"]),
+    ("wasmless.io", "kafkatriggers", &["list", "watch"]),
+];
 /// The environment variable naming the namespace a pool serves.
 pub const POOL_NAMESPACE_ENV: &str = "WASMLESS_POOL_NAMESPACE";
 
@@ -140,7 +143,7 @@ impl PoolSettings {
 
 /// The fields that shape a Function's own pods, which a shared pool cannot
 /// honour: set, they give it a Deployment of its own.
-fn pod_fields(plain: &Function, catalog: &Catalog, kafka: bool) -> Vec<&'static str> {
+fn pod_fields(plain: &Function, catalog: &Catalog) -> Vec<&'static str> {
     let spec = &plain.spec;
     let mut fields = Vec::new();
     if spec.replicas.is_some_and(|r| r != 1) {
@@ -164,21 +167,18 @@ fn pod_fields(plain: &Function, catalog: &Catalog, kafka: bool) -> Vec<&'static 
     if installs_dependencies(plain, catalog) {
         fields.push("dependencies");
     }
-    if kafka {
-        fields.push("a KafkaTrigger");
-    }
     fields
 }
 
 /// Decides where a Function runs: in its namespace's pool unless it is on
-/// the image path, asks for `Dedicated`, or shapes its own pods. `kafka`:
-/// a KafkaTrigger delivers to it (its consumers run in dedicated pods).
+/// the image path, asks for `Dedicated`, or shapes its own pods. (A
+/// KafkaTrigger does not matter: the pool runs the consumers of its
+/// functions, as dedicated pods run theirs.)
 /// An explicit `Pool` that cannot be honoured is refused.
 pub fn decide(
     plain: &Function,
     placement: &Placement,
     catalog: &Catalog,
-    kafka: bool,
 ) -> Result<HostingDecision, Refusal> {
     let asked = plain.spec.placement;
     if placement.path == RunPath::Image {
@@ -201,7 +201,7 @@ pub fn decide(
             message: "spec.placement is Dedicated: a Deployment of its own".into(),
         });
     }
-    let fields = pod_fields(plain, catalog, kafka);
+    let fields = pod_fields(plain, catalog);
     if !fields.is_empty() {
         let list = fields
             .iter()

@@ -26,7 +26,7 @@ use super::context::{Context, FIELD_MANAGER};
 use super::error::Error;
 use super::invalid::valid;
 use super::pool::{POOL_CONFIG, POOL_NAME, PoolSettings, desired_pool, pool_selector_text};
-use super::resources::{Refusal, desired_objects, function_url, selector_text};
+use super::resources::{Refusal, desired_objects, function_url, hosting_now, selector_text};
 use super::routes::{Route, desired_route, http_route_resource, route_url};
 use super::status::{READY, deployment_readiness, ready_condition};
 use crate::crd::{
@@ -474,8 +474,9 @@ fn route_exposure(route: &DynamicObject) -> Result<(), (&'static str, String)> {
 }
 
 /// Reports whether a KafkaTrigger is valid and which functions it reaches.
-/// The consuming is done by the pods of those functions (the trigger rides
-/// in their ConfigMaps).
+/// The consuming is done where each of those functions runs: by its own
+/// pods (the trigger rides in their ConfigMaps), or by the namespace's
+/// pool (which watches the KafkaTriggers).
 pub async fn reconcile_kafka_trigger(
     trigger: Arc<KafkaTriggerResource>,
     ctx: Arc<Context>,
@@ -499,20 +500,27 @@ pub async fn reconcile_kafka_trigger(
             kind: "functions",
             source,
         })?;
-    let names: Vec<String> = valid(listed)
+    let catalog = ctx.catalog();
+    let reached: Vec<String> = valid(listed)
         .filter(|f| target.matches(&f.name_any(), f.labels()))
-        .map(|f| f.name_any())
+        .map(|f| {
+            let hosted = match hosting_now(&f, &catalog) {
+                Some(Hosting::Pool) => "the pool",
+                _ => "its pods",
+            };
+            format!("{} ({hosted})", f.name_any())
+        })
         .collect();
-    let (ready, reason, message) = if names.is_empty() {
+    let (ready, reason, message) = if reached.is_empty() {
         (false, "NoFunction", format!("no {target} in {namespace}"))
     } else {
         (
             true,
             "Delivering",
             format!(
-                "the pods of {} consume {}",
-                names.join(", "),
-                plain.spec.topics().join(", ")
+                "{} consumed for {}",
+                plain.spec.topics().join(", "),
+                reached.join(", ")
             ),
         )
     };

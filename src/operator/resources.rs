@@ -141,7 +141,7 @@ pub fn desired_objects(
              (`wasmless function deploy --from-file` does this)",
         ));
     }
-    let hosting = super::pool::decide(&plain, &placement, catalog, !kafka.is_empty())?;
+    let hosting = super::pool::decide(&plain, &placement, catalog)?;
     let config_map = desired_config_map(function, &plain, kafka)?;
     let checksum = checksum(&config_map);
     let deployment = match placement.path {
@@ -171,9 +171,27 @@ pub fn hosting_of(function: &FunctionResource, catalog: &Catalog) -> Option<Host
     let plain = function.to_function();
     plain.validate().ok()?;
     let placement = place(&plain, catalog).ok()?;
-    super::pool::decide(&plain, &placement, catalog, false)
+    super::pool::decide(&plain, &placement, catalog)
         .ok()
         .map(|d| d.hosting)
+}
+
+/// Where a Function runs now: the operator's decision for its current spec
+/// (`status.placement.hosting`), or, until the operator has written it,
+/// the same decision made from the spec ([`hosting_of`]).
+pub fn hosting_now(function: &FunctionResource, catalog: &Catalog) -> Option<Hosting> {
+    let status = function.status.as_ref();
+    let current = status.and_then(|s| s.observed_generation) == function.metadata.generation;
+    match status.and_then(|s| s.placement.as_ref()) {
+        Some(placement) if current && !placement.hosting.is_empty() => {
+            if placement.hosting == Hosting::Pool.as_str() {
+                Some(Hosting::Pool)
+            } else {
+                Some(Hosting::Dedicated)
+            }
+        }
+        _ => hosting_of(function, catalog),
+    }
 }
 
 /// The catalog's decision for a Function: the dependencies it is judged by
@@ -322,8 +340,7 @@ pub fn desired_config_map(
 fn pod_trigger(trigger: &KafkaTrigger, function: &Function) -> KafkaTrigger {
     let mut trigger = trigger.clone();
     if trigger.spec.function.is_none() {
-        trigger.spec.consumer_group =
-            Some(format!("{}.{}", trigger.consumer_group(), function.name()));
+        trigger.spec.consumer_group = Some(trigger.group_for(function.name()));
     }
     trigger.metadata.namespace = None;
     trigger

@@ -20,12 +20,14 @@ use kube::ResourceExt as _;
 use kube::api::Api;
 use kube::core::DeserializeGuard;
 use kube::runtime::WatchStreamExt as _;
+use kube::runtime::reflector;
 use kube::runtime::watcher::{self, Event as Watched};
 
 use super::registry::Origin;
 use super::server::App;
-use crate::crd::{Function, FunctionResource, Hosting};
-use crate::operator::resources::hosting_of;
+use crate::crd::{Function, FunctionResource, Hosting, KafkaTrigger, KafkaTriggerResource, Target};
+use crate::manifest::Trigger;
+use crate::operator::resources::hosting_now;
 use crate::runtimes::Catalog;
 
 /// A header naming the function outright (routes that cannot keep the
@@ -140,14 +142,7 @@ fn is_name(name: &str) -> bool {
 /// made here (so that a new Function is staged as soon as it is created,
 /// not after its status; one the operator then puts elsewhere is dropped).
 fn pooled(function: &FunctionResource, catalog: &Catalog) -> bool {
-    let status = function.status.as_ref();
-    let current = status.and_then(|s| s.observed_generation) == function.metadata.generation;
-    match status.and_then(|s| s.placement.as_ref()) {
-        Some(placement) if current && !placement.hosting.is_empty() => {
-            placement.hosting == Hosting::Pool.as_str()
-        }
-        _ => hosting_of(function, catalog) == Some(Hosting::Pool),
-    }
+    hosting_now(function, catalog) == Some(Hosting::Pool)
 }
 
 /// The Function as the pool's host runs it: what the pool cannot honour
@@ -184,6 +179,7 @@ pub async fn follow(app: Arc<App>, namespace: String) {
             return;
         }
     };
+    tokio::spawn(follow_kafka(app.clone(), client.clone(), namespace.clone()));
     let api: Api<DeserializeGuard<FunctionResource>> = Api::namespaced(client, &namespace);
     let mut served: HashMap<String, Option<i64>> = HashMap::new();
     let mut listed: Option<HashSet<String>> = None;
@@ -215,6 +211,77 @@ pub async fn follow(app: Arc<App>, namespace: String) {
             Ok(Watched::Delete(object)) => forget(&app, &mut served, &object.name_any()),
             Err(err) => tracing::warn!("watching the Functions of namespace {namespace}: {err}"),
         }
+    }
+}
+
+/// Where the pool's consumers come from, in listings and logs.
+const KAFKA_ORIGIN: &str = "the namespace's KafkaTriggers";
+/// How often the consumers are compared with the triggers and functions.
+const KAFKA_RESYNC: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The Kafka consumers a pool runs: for each valid trigger, one for each
+/// function of the pool it selects (`selected`), delivering to that
+/// function alone in its consumer group ([`KafkaTrigger::for_function`]).
+/// Keyed `KafkaTrigger/TRIGGER/FUNCTION`, sorted.
+pub fn pool_consumers(
+    triggers: &[KafkaTrigger],
+    selected: impl Fn(&Target) -> Vec<String>,
+) -> Vec<(String, Trigger)> {
+    let mut consumers: Vec<(String, Trigger)> = triggers
+        .iter()
+        .filter(|t| t.validate().is_ok())
+        .flat_map(|trigger| {
+            selected(&trigger.spec.target())
+                .into_iter()
+                .map(move |function| {
+                    (
+                        format!("KafkaTrigger/{}/{function}", trigger.name()),
+                        Trigger::Kafka(trigger.for_function(&function)),
+                    )
+                })
+        })
+        .collect();
+    consumers.sort_by(|a, b| a.0.cmp(&b.0));
+    consumers
+}
+
+/// Runs the consumers of the namespace's KafkaTriggers for the pool's
+/// functions until the process ends, following both: a new trigger or a
+/// newly staged function starts one, a changed trigger restarts its
+/// consumers, and a removed one finishes its deliveries and commits. A
+/// trigger that cannot be read or is invalid is left to the operator,
+/// which reports it in the trigger's status.
+async fn follow_kafka(app: Arc<App>, client: kube::Client, namespace: String) {
+    let api: Api<DeserializeGuard<KafkaTriggerResource>> = Api::namespaced(client, &namespace);
+    let (store, writer) = reflector::store();
+    let stream = reflector::reflector(writer, watcher::watcher(api, watcher::Config::default()))
+        .default_backoff();
+    let watching = namespace.clone();
+    tokio::spawn(async move {
+        futures::pin_mut!(stream);
+        while let Some(event) = stream.next().await {
+            if let Err(err) = event {
+                tracing::warn!("watching the KafkaTriggers of namespace {watching}: {err}");
+            }
+        }
+    });
+    let origin = std::path::Path::new(KAFKA_ORIGIN);
+    let mut running: Vec<(String, Trigger)> = Vec::new();
+    loop {
+        let triggers: Vec<KafkaTrigger> = store
+            .state()
+            .iter()
+            .filter_map(|t| t.0.as_ref().ok())
+            .map(|t| t.to_trigger())
+            .collect();
+        let wanted = pool_consumers(&triggers, |target| app.registry.matching(target));
+        if wanted != running {
+            app.triggers
+                .apply_keyed(&app, origin, wanted.clone())
+                .await;
+            running = wanted;
+        }
+        tokio::time::sleep(KAFKA_RESYNC).await;
     }
 }
 
@@ -285,6 +352,66 @@ mod tests {
             );
         }
         map
+    }
+
+    fn kafka(yaml: &str) -> KafkaTrigger {
+        serde_saphyr::from_str(yaml).expect("a trigger")
+    }
+
+    #[test]
+    fn a_pool_runs_one_consumer_per_trigger_and_selected_function() {
+        let triggers = [
+            kafka(
+                "apiVersion: wasmless.io/v1alpha1\nkind: KafkaTrigger\nmetadata: {name: orders}\nspec: {brokers: 'k:9092', topic: orders, function: billing}\n",
+            ),
+            kafka(
+                "apiVersion: wasmless.io/v1alpha1\nkind: KafkaTrigger\nmetadata: {name: audit}\nspec: {brokers: 'k:9092', topic: events, functionSelector: {matchLabels: {tier: sink}}}\n",
+            ),
+            // Invalid (no topic): the operator reports it; no consumer.
+            kafka(
+                "apiVersion: wasmless.io/v1alpha1\nkind: KafkaTrigger\nmetadata: {name: broken}\nspec: {brokers: 'k:9092', function: billing}\n",
+            ),
+            // Its function is not in the pool: no consumer here.
+            kafka(
+                "apiVersion: wasmless.io/v1alpha1\nkind: KafkaTrigger\nmetadata: {name: elsewhere}\nspec: {brokers: 'k:9092', topic: t, function: dedicated}\n",
+            ),
+        ];
+        let pool = |target: &Target| -> Vec<String> {
+            ["billing", "ledger", "mailer"]
+                .into_iter()
+                .filter(|name| match target {
+                    Target::Name(n) => n == name,
+                    Target::Labels(_) => *name != "billing",
+                })
+                .map(str::to_owned)
+                .collect()
+        };
+        let consumers = pool_consumers(&triggers, pool);
+        let summary: Vec<(String, String, Option<String>)> = consumers
+            .iter()
+            .map(|(key, trigger)| match trigger {
+                Trigger::Kafka(t) => (key.clone(), t.consumer_group(), t.spec.function.clone()),
+                Trigger::Cron(_) => panic!("a cron trigger"),
+            })
+            .collect();
+        let row = |key: &str, group: &str, function: &str| {
+            (key.to_owned(), group.to_owned(), Some(function.to_owned()))
+        };
+        assert_eq!(
+            summary,
+            vec![
+                // A selector: a group per function, so each sees every message.
+                row("KafkaTrigger/audit/ledger", "wasmless-audit.ledger", "ledger"),
+                row("KafkaTrigger/audit/mailer", "wasmless-audit.mailer", "mailer"),
+                // By name: the trigger's group, as its dedicated pods use.
+                row("KafkaTrigger/orders/billing", "wasmless-orders", "billing"),
+            ]
+        );
+        for (_, trigger) in &consumers {
+            let Trigger::Kafka(t) = trigger else { continue };
+            assert!(t.spec.function_selector.is_none());
+            crate::triggers::kafka::KafkaJob::new(t).expect("runs");
+        }
     }
 
     #[test]

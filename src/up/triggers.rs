@@ -47,12 +47,18 @@ impl TriggerSet {
     /// ones, restarts changed ones, stops the ones no longer there. A
     /// trigger whose name another manifest already uses is refused.
     pub async fn apply(&self, app: &Arc<App>, origin: &Path, triggers: Vec<Trigger>) {
+        let keyed = triggers.into_iter().map(|t| (t.key(), t)).collect();
+        self.apply_keyed(app, origin, keyed).await;
+    }
+
+    /// [`apply`](Self::apply) with a key of the caller's for each trigger
+    /// (a pool runs one trigger once for each function it selects).
+    pub async fn apply_keyed(&self, app: &Arc<App>, origin: &Path, triggers: Vec<(String, Trigger)>) {
         let mut stopping = Vec::new();
         let mut wanted = Vec::new();
         {
             let mut running = self.lock();
-            for trigger in triggers {
-                let key = trigger.key();
+            for (key, trigger) in triggers {
                 match running.get(&key) {
                     Some(current) if current.origin != origin => {
                         let message = format!(
@@ -71,7 +77,7 @@ impl TriggerSet {
                             stopping.push(old);
                         }
                         wanted.push(key.clone());
-                        if let Some(started) = start(app, origin, trigger) {
+                        if let Some(started) = start(app, origin, &key, trigger) {
                             running.insert(key, started);
                         }
                     }
@@ -153,8 +159,8 @@ async fn finish(old: Running) {
     let _ = old.task.await;
 }
 
-fn start(app: &Arc<App>, origin: &Path, trigger: Trigger) -> Option<Running> {
-    let key = trigger.key();
+fn start(app: &Arc<App>, origin: &Path, key: &str, trigger: Trigger) -> Option<Running> {
+    let key = key.to_owned();
     let stop = CancellationToken::new();
     let metrics = app.metrics.triggers.clone();
     let task = match &trigger {
