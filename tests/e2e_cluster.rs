@@ -1032,6 +1032,124 @@ fn a_kafka_trigger_delivers_every_message_in_the_pool_and_in_dedicated_pods() {
     );
 }
 
+/// A Python function that answers with the file at `path`, or with
+/// `denied: ERROR` when it cannot read it.
+fn file_reader(name: &str, path: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {{name: {name}}}\nspec:\n  runtime: python3.x\n  handler: {name}.handler\n{extra}  function: |\n    def handler(event, context):\n        try:\n            return open('{path}').read()\n        except Exception as e:\n            return 'denied: %s' % type(e).__name__\n---\n"
+    )
+}
+
+#[test]
+fn a_pool_function_reads_its_own_secrets_and_no_other_function_does() {
+    let cluster = cluster_or_skip!("a_pool_function_reads_its_own_secrets");
+    let ns = cluster.namespace("secrets");
+    let secret = |value: &str| {
+        let yaml = ns.kubectl_ok(&[
+            "create",
+            "secret",
+            "generic",
+            "db-creds",
+            &format!("--from-literal=password={value}"),
+            "--dry-run=client",
+            "-o",
+            "yaml",
+        ]);
+        apply(&ns, &yaml);
+    };
+    secret("s3cret");
+    let with_secret = "  secrets: [db-creds]\n";
+    apply(
+        &ns,
+        &(file_reader("reader", "/db-creds/password", with_secret)
+            + &file_reader("nosy", "/db-creds/password", "")
+            + &file_reader("lost", "/absent/password", "  secrets: [absent]\n")
+            + &file_reader(
+                "ownpod",
+                "/db-creds/password",
+                "  secrets: [db-creds]\n  placement: Dedicated\n",
+            )),
+    );
+    for name in ["reader", "nosy", "lost", "ownpod"] {
+        wait_ready(&ns, name);
+    }
+    let hosting = ns.kubectl_ok(&[
+        "get",
+        "function",
+        "reader",
+        "nosy",
+        "lost",
+        "ownpod",
+        "-o",
+        "jsonpath={.items[*].status.placement.hosting}",
+    ]);
+    assert_eq!(hosting, "Pool Pool Pool Dedicated", "{}", ns.describe());
+    let call = |name: &str| {
+        let (ok, out, err) = ns.wasmless(&["function", "call", name]);
+        (ok, format!("{out}{err}"))
+    };
+    // The pool reads the Secret from the API and grants it to the function
+    // that names it, as the kubelet mounts it in a pod of its own.
+    let answer = ns_eventually(&ns, "reader reads its Secret", READY, || {
+        let (ok, out) = call("reader");
+        ok.then_some(out)
+    });
+    assert_eq!(answer, "s3cret");
+    assert_eq!(call("ownpod"), (true, "s3cret".to_owned()));
+    // Its neighbour in the same pool sees no such file.
+    let (ok, out) = call("nosy");
+    assert!(ok && out.starts_with("denied: "), "{out}");
+    // The pool may read only what its Functions name.
+    let role = ns.kubectl_ok(&[
+        "get",
+        "role",
+        "wasmless-pool-secrets",
+        "-o",
+        "jsonpath={.rules[*].resourceNames}",
+    ]);
+    assert!(
+        role.contains("db-creds") && role.contains("absent"),
+        "{role}"
+    );
+    let pool = format!("--as=system:serviceaccount:{}:wasmless-pool", ns.name);
+    let can = |secret: &str| {
+        let out = ns.kubectl(&["auth", "can-i", "get", &format!("secret/{secret}"), &pool]);
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(can("db-creds"), "yes");
+    assert_eq!(can("someone-elses"), "no");
+    let out = ns.kubectl(&["auth", "can-i", "list", "secrets", &pool]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "no");
+    // A Secret that does not exist: its function's events fail, saying so.
+    let (ok, out) = call("lost");
+    assert!(!ok && out.contains("absent"), "{out}");
+    // Once it exists, the function answers (the pool reads its Secrets
+    // again every 30 s), with no new pod.
+    apply(
+        &ns,
+        &ns.kubectl_ok(&[
+            "create",
+            "secret",
+            "generic",
+            "absent",
+            "--from-literal=password=found",
+            "--dry-run=client",
+            "-o",
+            "yaml",
+        ]),
+    );
+    let found = ns_eventually(&ns, "lost reads its new Secret", READY, || {
+        let (ok, out) = call("lost");
+        ok.then_some(out)
+    });
+    assert_eq!(found, "found");
+    // A changed Secret reaches the pool's function, as a mounted one does.
+    secret("rotated");
+    ns_eventually(&ns, "reader reads the rotated value", READY, || {
+        (call("reader") == (true, "rotated".to_owned())).then_some(())
+    });
+}
+
 #[test]
 fn turning_on_autoscaling_keeps_the_replicas_a_function_has() {
     let cluster = cluster_or_skip!("turning_on_autoscaling_keeps_the_replicas");

@@ -97,7 +97,7 @@ fn what_shapes_a_functions_pods_gives_it_a_dedicated_placement() {
         ("  replicas: 3\n", "PodSettings"),
         ("  replicas: 0\n", "PodSettings"),
         ("  autoscaling: {maxReplicas: 3}\n", "PodSettings"),
-        ("  secrets: [db]\n", "PodSettings"),
+        ("  secrets: [db]\n", "Default"),
         ("  port: 9000\n", "PodSettings"),
         ("  resources: {limits: {cpu: '1'}}\n", "PodSettings"),
         (
@@ -208,9 +208,11 @@ fn deployment_and_service_templates_are_merged_in() {
 
 #[test]
 fn kafka_triggers_ride_in_the_config_map() {
+    // In pods of its own, their host runs the consumers (in the pool, the
+    // pool does: src/up/pool.rs).
     let f = function(
         "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {name: audit, labels: {kind: sink}}\n\
-         spec: {function: '(module)'}\n",
+         spec: {function: '(module)', placement: Dedicated}\n",
     );
     let triggers: Vec<KafkaTrigger> = [
         "apiVersion: wasmless.io/v1alpha1\nkind: KafkaTrigger\nmetadata: {name: orders}\nspec: {brokers: 'k:9092', topic: orders, function: audit}\n",

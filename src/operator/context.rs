@@ -37,6 +37,13 @@ pub struct Context {
     pub reconciliations: Reconciliations,
     /// Objects already reported as undecodable.
     pub reported_invalid: super::invalid::Reported,
+    /// The Functions as the controller caches them (set once it runs): what
+    /// a namespace's pool serves is read from here, not listed per event.
+    pub functions: std::sync::OnceLock<
+        kube::runtime::reflector::Store<
+            kube::core::DeserializeGuard<crate::crd::FunctionResource>,
+        >,
+    >,
     failures: Mutex<HashMap<String, u32>>,
     catalog: std::sync::RwLock<std::sync::Arc<crate::runtimes::Catalog>>,
     /// Whether this replica holds the operator's Lease (always, unless
@@ -71,6 +78,7 @@ impl Context {
             pool: super::pool::PoolSettings::default(),
             reconciliations: Reconciliations::default(),
             reported_invalid: Default::default(),
+            functions: std::sync::OnceLock::new(),
             failures: Mutex::default(),
             catalog: std::sync::RwLock::new(std::sync::Arc::new(
                 crate::runtimes::Catalog::built_in(),

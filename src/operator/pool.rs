@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::ServiceAccount;
-use k8s_openapi::api::rbac::v1::RoleBinding;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use serde_json::json;
 
 use super::resources::{FUNCTION_PORT, PodSettings, Refusal, installs_dependencies};
@@ -32,6 +32,13 @@ pub const POOL_PERMISSIONS: &[(&str, &str, &[&str])] = &[
     ("wasmless.io", "functions", &["list", "watch"]),
     ("wasmless.io", "kafkatriggers", &["list", "watch"]),
 ];
+/// The Role (and its RoleBinding to the pool's ServiceAccount) that lets a
+/// namespace's pool read the Secrets its Functions name in `spec.secrets`,
+/// by name and nothing else; made while any pool Function names one.
+pub const POOL_SECRETS: &str = "wasmless-pool-secrets";
+/// Where a pool's host writes the Secrets of its Functions (a memory-backed
+/// emptyDir), one folder per Secret; each function is granted only its own.
+pub const POOL_SECRETS_ROOT: &str = "/var/run/wasmless/secrets";
 /// The environment variable naming the namespace a pool serves.
 pub const POOL_NAMESPACE_ENV: &str = "WASMLESS_POOL_NAMESPACE";
 
@@ -44,6 +51,54 @@ pub struct HostingDecision {
     pub reason: &'static str,
     /// The decision in a sentence, for `describe`.
     pub message: String,
+}
+
+/// The Role and RoleBinding ([`POOL_SECRETS`]) that let the pool of
+/// `namespace` read `secrets` (the Secrets its Functions name): `get` on
+/// each by name. `None` when there are none (an empty `resourceNames`
+/// would grant every Secret).
+pub fn desired_pool_secrets(
+    namespace: &str,
+    secrets: &std::collections::BTreeSet<String>,
+) -> Option<(Role, RoleBinding)> {
+    if secrets.is_empty() {
+        return None;
+    }
+    let meta = json!({"name": POOL_SECRETS, "namespace": namespace, "labels": pool_labels()});
+    let role = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": meta,
+        "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"], "resourceNames": secrets}],
+    });
+    let binding = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": meta,
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": POOL_SECRETS},
+        "subjects": [{"kind": "ServiceAccount", "name": POOL_NAME, "namespace": namespace}],
+    });
+    Some((
+        serde_json::from_value(role).expect("a Role"),
+        serde_json::from_value(binding).expect("a RoleBinding"),
+    ))
+}
+
+/// The Secrets the pool Functions of `namespace` name in `spec.secrets`.
+pub fn pool_secrets(
+    functions: &[std::sync::Arc<kube::core::DeserializeGuard<crate::crd::FunctionResource>>],
+    namespace: &str,
+    catalog: &Catalog,
+) -> std::collections::BTreeSet<String> {
+    functions
+        .iter()
+        .filter_map(|f| f.0.as_ref().ok())
+        .filter(|f| f.metadata.namespace.as_deref() == Some(namespace))
+        .filter(|f| {
+            super::resources::hosting_now(f, catalog) == Some(Hosting::Pool)
+        })
+        .flat_map(|f| f.spec.secrets.iter().cloned())
+        .collect()
 }
 
 /// The ConfigMap of a namespace that sets its pool's size and resources
@@ -160,9 +215,6 @@ fn pod_fields(plain: &Function, catalog: &Catalog) -> Vec<&'static str> {
     }
     if spec.deployment.is_some() {
         fields.push("deployment");
-    }
-    if !spec.secrets.is_empty() {
-        fields.push("secrets");
     }
     if installs_dependencies(plain, catalog) {
         fields.push("dependencies");
@@ -296,6 +348,7 @@ pub fn desired_pool(namespace: &str, settings: &PodSettings, pool: &PoolSettings
         "env": [
             {"name": POOL_NAMESPACE_ENV, "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
             {"name": "WASMLESS_LISTEN", "value": format!("[::]:{FUNCTION_PORT}")},
+            {"name": "WASMLESS_SECRETS_ROOT", "value": POOL_SECRETS_ROOT},
         ],
         "ports": [{"name": "http", "containerPort": FUNCTION_PORT, "protocol": "TCP"}],
         "readinessProbe": probe,
@@ -304,7 +357,10 @@ pub fn desired_pool(namespace: &str, settings: &PodSettings, pool: &PoolSettings
             "requests": {"cpu": pool.cpu, "memory": pool.memory},
             "limits": {"memory": pool.memory_limit},
         },
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "volumeMounts": [
+            {"name": "tmp", "mountPath": "/tmp"},
+            {"name": "secrets", "mountPath": POOL_SECRETS_ROOT},
+        ],
         "securityContext": {
             "allowPrivilegeEscalation": false,
             "readOnlyRootFilesystem": true,
@@ -332,7 +388,11 @@ pub fn desired_pool(namespace: &str, settings: &PodSettings, pool: &PoolSettings
                 "spec": {
                     "serviceAccountName": POOL_NAME,
                     "containers": [container],
-                    "volumes": [{"name": "tmp", "emptyDir": {}}],
+                    "volumes": [
+                        {"name": "tmp", "emptyDir": {}},
+                        // The Secrets of its Functions, in memory only.
+                        {"name": "secrets", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}},
+                    ],
                     "securityContext": {
                         "runAsNonRoot": true,
                         "seccompProfile": {"type": "RuntimeDefault"},

@@ -25,7 +25,10 @@ use serde_json::json;
 use super::context::{Context, FIELD_MANAGER};
 use super::error::Error;
 use super::invalid::valid;
-use super::pool::{POOL_CONFIG, POOL_NAME, PoolSettings, desired_pool, pool_selector_text};
+use super::pool::{
+    POOL_CONFIG, POOL_NAME, POOL_SECRETS, PoolSettings, desired_pool, desired_pool_secrets,
+    pool_secrets, pool_selector_text,
+};
 use super::resources::{Refusal, desired_objects, function_url, hosting_now, selector_text};
 use super::routes::{Route, desired_route, http_route_resource, route_url};
 use super::status::{READY, deployment_readiness, ready_condition};
@@ -79,7 +82,7 @@ pub async fn reconcile_function(
         // The Service first: with the pool up, that is all a new function
         // waits for (the pool has staged it from the Function itself).
         service = apply(&ctx, &namespace, &objects.service).await?;
-        let pool = ensure_pool(&ctx, &namespace).await?;
+        let pool = ensure_pool(&ctx, &namespace, &function).await?;
         delete_owned::<HorizontalPodAutoscaler>(&ctx, &namespace, &name, function.as_ref()).await?;
         delete_owned::<Deployment>(&ctx, &namespace, &name, function.as_ref()).await?;
         delete_owned::<ConfigMap>(&ctx, &namespace, &name, function.as_ref()).await?;
@@ -147,11 +150,28 @@ pub async fn reconcile_function(
 
 /// Applies the pool of `namespace` (its ServiceAccount, RoleBinding and
 /// Deployment) and returns its Deployment as the API server has it.
-async fn ensure_pool(ctx: &Context, namespace: &str) -> Result<Deployment, Error> {
+/// While the namespace's pool Functions (`function` among them) name
+/// Secrets, it also applies the Role that lets the pool read those.
+async fn ensure_pool(
+    ctx: &Context,
+    namespace: &str,
+    function: &FunctionResource,
+) -> Result<Deployment, Error> {
     let settings = pool_settings(ctx, namespace).await?;
     let pool = desired_pool(namespace, &ctx.settings, &settings);
     apply(ctx, namespace, &pool.service_account).await?;
     apply(ctx, namespace, &pool.role_binding).await?;
+    let mut secrets = ctx
+        .functions
+        .get()
+        .map(|store| pool_secrets(&store.state(), namespace, &ctx.catalog()))
+        .unwrap_or_default();
+    // The cache may not have this version yet.
+    secrets.extend(function.spec.secrets.iter().cloned());
+    if let Some((role, binding)) = desired_pool_secrets(namespace, &secrets) {
+        apply(ctx, namespace, &role).await?;
+        apply(ctx, namespace, &binding).await?;
+    }
     let deployment = apply(ctx, namespace, &pool.deployment).await?;
     match &pool.autoscaler {
         Some(autoscaler) => {
@@ -167,8 +187,17 @@ async fn ensure_pool(ctx: &Context, namespace: &str) -> Result<Deployment, Error
 pub(super) async fn delete_pool(ctx: &Context, namespace: &str) -> Result<(), Error> {
     delete_pool_object::<HorizontalPodAutoscaler>(ctx, namespace).await?;
     delete_pool_object::<Deployment>(ctx, namespace).await?;
+    delete_pool_secrets(ctx, namespace).await?;
     delete_pool_object::<k8s_openapi::api::rbac::v1::RoleBinding>(ctx, namespace).await?;
     delete_pool_object::<k8s_openapi::api::core::v1::ServiceAccount>(ctx, namespace).await
+}
+
+/// Deletes the Role (and its RoleBinding) that lets the pool of
+/// `namespace` read Secrets, if they are there.
+pub(super) async fn delete_pool_secrets(ctx: &Context, namespace: &str) -> Result<(), Error> {
+    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+    delete_named::<RoleBinding>(ctx, namespace, POOL_SECRETS).await?;
+    delete_named::<Role>(ctx, namespace, POOL_SECRETS).await
 }
 
 /// Deletes the pool's object of kind `K` in `namespace`, if it is there.
@@ -179,13 +208,24 @@ where
         + Debug
         + DeserializeOwned,
 {
+    delete_named::<K>(ctx, namespace, POOL_NAME).await
+}
+
+/// Deletes `name` of kind `K` in `namespace`, if it is there.
+async fn delete_named<K>(ctx: &Context, namespace: &str, name: &str) -> Result<(), Error>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + Debug
+        + DeserializeOwned,
+{
     let api: Api<K> = Api::namespaced(ctx.client.clone(), namespace);
-    match api.delete(POOL_NAME, &DeleteParams::background()).await {
+    match api.delete(name, &DeleteParams::background()).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
         Err(source) => Err(Error::Delete {
             kind: kind_name::<K>(),
-            name: POOL_NAME.to_owned(),
+            name: name.to_owned(),
             source,
         }),
     }

@@ -104,6 +104,14 @@ pub const PERMISSIONS: &[(&str, &str, &[&str])] = &[
         "rolebindings",
         &["create", "patch", "delete"],
     ),
+    // And, while its Functions name Secrets, a Role to read those by name
+    // (the operator may grant only what it holds itself).
+    (
+        "rbac.authorization.k8s.io",
+        "roles",
+        &["create", "patch", "delete"],
+    ),
+    ("", "secrets", &["get"]),
 ];
 
 /// Settings of `wasmless operator`, validated.
@@ -208,6 +216,7 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
     let pool_store = functions.store();
     let config_store = functions.store();
     let sweep_store = functions.store();
+    let _ = ctx.functions.set(functions.store());
     // A Kafka trigger rides in the ConfigMaps of the functions it selects:
     // any change to one re-reconciles the functions of its namespace.
     let functions = functions
@@ -421,10 +430,21 @@ async fn sweep_pools(
                     .unsigned_abs()
                     < POOL_SWEEP
             });
-            if young || !pool_functions(&functions.state(), ns.clone()).is_empty() {
+            let Some(ns) = ns else { continue };
+            if young {
                 continue;
             }
-            let Some(ns) = ns else { continue };
+            if !pool_functions(&functions.state(), Some(ns.clone())).is_empty() {
+                // In use: it keeps its Secrets Role while a Function names
+                // a Secret (each reconcile applies it), and loses it after.
+                let secrets = super::pool::pool_secrets(&functions.state(), &ns, &ctx.catalog());
+                if secrets.is_empty()
+                    && let Err(err) = super::reconcile::delete_pool_secrets(&ctx, &ns).await
+                {
+                    tracing::warn!(namespace = %ns, "deleting the pool's unused Secrets Role: {err}");
+                }
+                continue;
+            }
             if let Err(err) = super::reconcile::delete_pool(&ctx, &ns).await {
                 tracing::warn!(namespace = %ns, "deleting the unused pool: {err}");
             } else {

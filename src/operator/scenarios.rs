@@ -19,8 +19,8 @@ fn path(kind: &str, name: &str) -> String {
         "configmaps" | "services" => format!("/api/v1/namespaces/team/{kind}/{name}"),
         "deployments" => format!("/apis/apps/v1/namespaces/team/deployments/{name}"),
         "serviceaccounts" => format!("/api/v1/namespaces/team/serviceaccounts/{name}"),
-        "rolebindings" => {
-            format!("/apis/rbac.authorization.k8s.io/v1/namespaces/team/rolebindings/{name}")
+        "rolebindings" | "roles" => {
+            format!("/apis/rbac.authorization.k8s.io/v1/namespaces/team/{kind}/{name}")
         }
         "horizontalpodautoscalers" => {
             format!("/apis/autoscaling/v2/namespaces/team/horizontalpodautoscalers/{name}")
@@ -155,6 +155,55 @@ async fn a_pool_function_gets_the_namespaces_pool_and_a_service_selecting_it() {
     assert_eq!(status["placement"]["hostingReason"], "Default");
     assert_eq!(status["placement"]["pool"], "wasmless-pool");
     assert_eq!(status["selector"], "wasmless.io/pool=wasmless-pool");
+}
+
+#[tokio::test]
+async fn a_pool_function_with_secrets_lets_the_pool_read_those_by_name() {
+    let (ctx, server) = context();
+    let f = function(
+        "hello",
+        json!({"function": "(module)", "secrets": ["db-creds", "api-keys"]}),
+        1,
+    );
+    let steps = vec![
+        Step::reply(Method::GET, KAFKA, 200, empty_list("KafkaTriggerList")),
+        Step::echo(Method::PATCH, &path("services", "hello")),
+        Step::not_found(Method::GET, &path("configmaps", "wasmless-pool")),
+        Step::echo(Method::PATCH, &path("serviceaccounts", "wasmless-pool")),
+        Step::echo(Method::PATCH, &path("rolebindings", "wasmless-pool")),
+        Step::echo(Method::PATCH, &path("roles", "wasmless-pool-secrets")),
+        Step::echo(Method::PATCH, &path("rolebindings", "wasmless-pool-secrets")),
+        Step::echo_with_status(
+            Method::PATCH,
+            &path("deployments", "wasmless-pool"),
+            available(1),
+        ),
+        Step::not_found(
+            Method::DELETE,
+            &path("horizontalpodautoscalers", "wasmless-pool"),
+        ),
+        Step::not_found(Method::GET, &path("horizontalpodautoscalers", "hello")),
+        Step::not_found(Method::GET, &path("deployments", "hello")),
+        Step::not_found(Method::GET, &path("configmaps", "hello")),
+        Step::patch(&path("status", "hello"), &f),
+        Step::echo(Method::POST, EVENTS),
+    ];
+    let server = server.run(steps);
+    reconcile_function(Arc::new(f), ctx)
+        .await
+        .expect("reconciles");
+    let seen = server.await.expect("server");
+    // get, by name, on exactly the Secrets it names: nothing else.
+    assert_eq!(
+        seen[5].body["rules"],
+        json!([{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"],
+                "resourceNames": ["api-keys", "db-creds"]}])
+    );
+    let binding = &seen[6].body;
+    assert_eq!(binding["roleRef"]["kind"], "Role");
+    assert_eq!(binding["roleRef"]["name"], "wasmless-pool-secrets");
+    assert_eq!(binding["subjects"][0]["name"], "wasmless-pool");
+    assert_eq!(seen[12].body["status"]["placement"]["hosting"], "Pool");
 }
 
 #[tokio::test]
@@ -463,11 +512,14 @@ async fn a_kafka_trigger_reports_the_functions_it_reaches() {
         "spec": {"brokers": "k:9092", "topic": "orders", "functionSelector": {"matchLabels": {"tier": "sink"}}},
     }))
     .expect("trigger");
-    let mut sink = function("audit", wat("(module)"), 1);
-    sink.metadata.labels = Some([("tier".to_owned(), "sink".to_owned())].into());
+    let sink = [("tier".to_owned(), "sink".to_owned())];
+    let mut pooled = function("audit", json!({"function": "(module)"}), 1);
+    pooled.metadata.labels = Some(sink.clone().into());
+    let mut dedicated = function("ledger", wat("(module)"), 1);
+    dedicated.metadata.labels = Some(sink.into());
     let other = function("web", wat("(module)"), 1);
     let list = json!({"apiVersion": "wasmless.io/v1alpha1", "kind": "FunctionList",
-        "metadata": {"resourceVersion": "1"}, "items": [sink, other]});
+        "metadata": {"resourceVersion": "1"}, "items": [pooled, dedicated, other]});
     let server = server.run(vec![
         Step::reply(
             Method::GET,
@@ -491,5 +543,9 @@ async fn a_kafka_trigger_reports_the_functions_it_reaches() {
     let message = seen[1].body["status"]["conditions"][0]["message"]
         .as_str()
         .unwrap_or_default();
-    assert_eq!(message, "the pods of audit consume orders");
+    // Each selected function's consumer runs where the function does.
+    assert_eq!(
+        message,
+        "orders consumed for audit (the pool), ledger (its pods)"
+    );
 }

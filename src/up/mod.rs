@@ -8,6 +8,7 @@ mod metrics;
 pub mod pool;
 mod registry;
 mod routes;
+mod secrets;
 mod server;
 mod source;
 mod triggers;

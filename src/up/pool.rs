@@ -23,8 +23,12 @@ use kube::runtime::WatchStreamExt as _;
 use kube::runtime::reflector;
 use kube::runtime::watcher::{self, Event as Watched};
 
+use std::path::{Path, PathBuf};
+
 use super::registry::Origin;
+use super::secrets::PoolSecrets;
 use super::server::App;
+use crate::operator::pool::POOL_SECRETS_ROOT;
 use crate::crd::{Function, FunctionResource, Hosting, KafkaTrigger, KafkaTriggerResource, Target};
 use crate::manifest::Trigger;
 use crate::operator::resources::hosting_now;
@@ -157,7 +161,6 @@ fn as_run(resource: &FunctionResource) -> Function {
     spec.resources = None;
     spec.deployment = None;
     spec.service = None;
-    spec.secrets.clear();
     spec.image = None;
     spec.image_security = None;
     spec.placement = None;
@@ -180,6 +183,12 @@ pub async fn follow(app: Arc<App>, namespace: String) {
         }
     };
     tokio::spawn(follow_kafka(app.clone(), client.clone(), namespace.clone()));
+    let root = app
+        .registry
+        .secrets_root()
+        .map_or_else(|| PathBuf::from(POOL_SECRETS_ROOT), Path::to_path_buf);
+    let secrets = PoolSecrets::new(Api::namespaced(client.clone(), &namespace), root);
+    tokio::spawn(secrets.clone().refresh(app.clone()));
     let api: Api<DeserializeGuard<FunctionResource>> = Api::namespaced(client, &namespace);
     let mut served: HashMap<String, Option<i64>> = HashMap::new();
     let mut listed: Option<HashSet<String>> = None;
@@ -193,7 +202,7 @@ pub async fn follow(app: Arc<App>, namespace: String) {
                 if let Some(listed) = listed.as_mut() {
                     listed.insert(name.clone());
                 }
-                track(&app, &mut served, &namespace, name, object);
+                track(&app, &secrets, &mut served, &namespace, name, object);
             }
             Ok(Watched::InitDone) => {
                 // Deleted while the watch was down.
@@ -204,11 +213,11 @@ pub async fn follow(app: Arc<App>, namespace: String) {
                         .cloned()
                         .collect();
                     for name in gone {
-                        forget(&app, &mut served, &name);
+                        forget(&app, &secrets, &mut served, &name);
                     }
                 }
             }
-            Ok(Watched::Delete(object)) => forget(&app, &mut served, &object.name_any()),
+            Ok(Watched::Delete(object)) => forget(&app, &secrets, &mut served, &object.name_any()),
             Err(err) => tracing::warn!("watching the Functions of namespace {namespace}: {err}"),
         }
     }
@@ -287,6 +296,7 @@ async fn follow_kafka(app: Arc<App>, client: kube::Client, namespace: String) {
 
 fn track(
     app: &Arc<App>,
+    secrets: &Arc<PoolSecrets>,
     served: &mut HashMap<String, Option<i64>>,
     namespace: &str,
     name: String,
@@ -296,7 +306,7 @@ fn track(
         Ok(function) => function,
         Err(invalid) => {
             if served.contains_key(&name) {
-                forget(app, served, &name);
+                forget(app, secrets, served, &name);
             }
             tracing::error!(function = %name, "Function {namespace}/{name} cannot be read, so the pool does not serve it: {}", invalid.error);
             return;
@@ -308,7 +318,7 @@ fn track(
     if !pooled {
         if served.contains_key(&name) {
             tracing::info!(function = %name, "no longer in the pool");
-            forget(app, served, &name);
+            forget(app, secrets, served, &name);
         }
         return;
     }
@@ -318,9 +328,21 @@ fn track(
         return;
     }
     tracing::info!(function = %name, generation = ?generation, "staged: loads on its first event");
-    served.insert(name, generation);
-    if let Some(function) = app.registry.stage(as_run(&function), Origin::Cluster) {
-        // Loaded: swap in the new version as soon as it has loaded.
+    served.insert(name.clone(), generation);
+    let run = as_run(&function);
+    if run.spec.secrets.is_empty() {
+        secrets.forget(&name);
+        stage(app, run);
+    } else {
+        // Its Secrets first, so that its first event finds them.
+        secrets.stage(app, run, generation);
+    }
+}
+
+/// Stages `function` in the registry, unloaded; if a version of it is
+/// loaded, swaps in the new one as soon as it has loaded.
+pub(super) fn stage(app: &Arc<App>, function: Function) {
+    if let Some(function) = app.registry.stage(function, Origin::Cluster) {
         let app = app.clone();
         tokio::spawn(async move {
             let name = function.name().to_owned();
@@ -331,7 +353,13 @@ fn track(
     }
 }
 
-fn forget(app: &Arc<App>, served: &mut HashMap<String, Option<i64>>, name: &str) {
+fn forget(
+    app: &Arc<App>,
+    secrets: &PoolSecrets,
+    served: &mut HashMap<String, Option<i64>>,
+    name: &str,
+) {
+    secrets.forget(name);
     served.remove(name);
     app.pool_addresses.set(name, None);
     if app.registry.remove(name) {

@@ -160,6 +160,11 @@ impl Registry {
         }
     }
 
+    /// Where the host finds the folders of functions' Secrets, if anywhere.
+    pub fn secrets_root(&self) -> Option<&std::path::Path> {
+        self.host.config.secrets_root.as_deref()
+    }
+
     /// Whether there is a function called `name`.
     pub fn contains(&self, name: &str) -> bool {
         self.read().contains_key(name)
