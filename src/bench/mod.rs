@@ -596,3 +596,186 @@ mod tests {
         assert_eq!(sections, [NONCE_SECTION]);
     }
 }
+
+/// What a neighbour does while a function's latency is measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Misbehaviour {
+    /// Nothing: the function alone.
+    None,
+    /// Endless loops, each cut at the neighbour's timeout.
+    EndlessLoop,
+    /// Memory bombs, each cut at the neighbour's memory limit.
+    MemoryBomb,
+    /// A flood of cheap events, back to back.
+    Flood,
+}
+
+impl Misbehaviour {
+    /// Its name in the table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Misbehaviour::None => "alone",
+            Misbehaviour::EndlessLoop => "beside endless loops",
+            Misbehaviour::MemoryBomb => "beside memory bombs",
+            Misbehaviour::Flood => "beside a flood",
+        }
+    }
+}
+
+/// One function's request times while a neighbour misbehaved.
+#[derive(Clone, Debug)]
+pub struct NeighbourRow {
+    /// What the neighbour did.
+    pub load: Misbehaviour,
+    /// The measured function's request times, sorted.
+    pub times: Vec<Duration>,
+    /// The neighbour's requests answered meanwhile (any status).
+    pub neighbour_requests: usize,
+}
+
+impl NeighbourRow {
+    fn quantile(&self, q: f64) -> Duration {
+        self.times[quantile_index(self.times.len(), q)]
+    }
+}
+
+/// Measures `hello` (a module answering at once) one request at a time,
+/// `pause` apart, alone and then while `clients` concurrent clients make a
+/// neighbour misbehave: `misbehave` (examples' misbehave.wasm: `/loop`,
+/// `/alloc`) with a 1 s timeout and a 64 MiB memory limit, and a copy of
+/// `hello` flooded back to back. Everything runs on the one `up` at `url`.
+pub async fn neighbours(
+    url: &str,
+    hello: Vec<u8>,
+    misbehave: Vec<u8>,
+    requests: usize,
+    pause: Duration,
+    clients: usize,
+) -> anyhow::Result<Vec<NeighbourRow>> {
+    let url = url.trim_end_matches('/');
+    let run = &run_id();
+    let http = Http::default();
+    let measured = format!("nb-{run}-hello");
+    let spinner = format!("nb-{run}-misbehave");
+    let flooded = format!("nb-{run}-flood");
+    deploy(&http, url, &measured, hello.clone()).await?;
+    deploy(&http, url, &flooded, with_nonce(&hello, run)).await?;
+    deploy_request(
+        &http,
+        url,
+        &spinner,
+        DeployRequest {
+            source: misbehave,
+            timeout: Some("1s".into()),
+            memory: Some("64Mi".into()),
+            ..DeployRequest::default()
+        },
+    )
+    .await?;
+    for name in [&measured, &flooded, &spinner] {
+        settle(&http, url, name).await?;
+    }
+    for _ in 0..WARM_UP_REQUESTS {
+        call(&http, url, &measured).await?;
+        call(&http, url, &flooded).await?;
+    }
+    let mut rows = Vec::new();
+    for load in [
+        Misbehaviour::None,
+        Misbehaviour::EndlessLoop,
+        Misbehaviour::MemoryBomb,
+        Misbehaviour::Flood,
+    ] {
+        eprintln!(
+            "{}: {requests} requests to a hello, {} ms apart{} ...",
+            load.as_str(),
+            pause.as_millis(),
+            if load == Misbehaviour::None {
+                String::new()
+            } else {
+                format!(", {clients} clients on the neighbour")
+            }
+        );
+        let target = match load {
+            Misbehaviour::None => None,
+            Misbehaviour::EndlessLoop => Some(format!("{url}/{spinner}/loop")),
+            Misbehaviour::MemoryBomb => Some(format!("{url}/{spinner}/alloc")),
+            Misbehaviour::Flood => Some(format!("{url}/{flooded}")),
+        };
+        let stop = tokio_util::sync::CancellationToken::new();
+        let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut load_tasks = Vec::new();
+        if let Some(target) = &target {
+            for _ in 0..clients {
+                let (http, target, stop, answered) =
+                    (http.clone(), target.clone(), stop.clone(), answered.clone());
+                load_tasks.push(tokio::spawn(async move {
+                    while !stop.is_cancelled() {
+                        let sent = http.send(Method::GET, &target, None, Vec::new());
+                        tokio::select! {
+                            () = stop.cancelled() => break,
+                            result = sent => if result.is_ok() {
+                                answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            },
+                        }
+                    }
+                }));
+            }
+            // Let the load reach its steady state.
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        let mut times = Vec::with_capacity(requests);
+        for _ in 0..requests {
+            tokio::time::sleep(pause).await;
+            let started = Instant::now();
+            call(&http, url, &measured).await?;
+            times.push(started.elapsed());
+        }
+        stop.cancel();
+        for task in load_tasks {
+            let _ = task.await;
+        }
+        times.sort();
+        rows.push(NeighbourRow {
+            load,
+            times,
+            neighbour_requests: answered.load(std::sync::atomic::Ordering::Relaxed),
+        });
+    }
+    for name in [&measured, &flooded, &spinner] {
+        delete(&http, url, name).await?;
+    }
+    Ok(rows)
+}
+
+/// The neighbour rows as a markdown table, each p50 and p99 beside the
+/// function's own alone.
+pub fn neighbours_table(rows: &[NeighbourRow]) -> String {
+    let ms = |d: Duration| format!("{:.3}", d.as_secs_f64() * 1e3);
+    let alone = rows.iter().find(|r| r.load == Misbehaviour::None);
+    let ratio = |row: &NeighbourRow, q: f64| {
+        alone.map_or_else(
+            || "-".to_owned(),
+            |a| {
+                format!(
+                    "{:.1}×",
+                    row.quantile(q).as_secs_f64() / a.quantile(q).as_secs_f64().max(1e-9)
+                )
+            },
+        )
+    };
+    markdown(
+        "| neighbour | requests | neighbour's answers | p50 ms | p99 ms | p50 / alone | p99 / alone |\n|---|---:|---:|---:|---:|---:|---:|\n",
+        rows.iter().map(|row| {
+            vec![
+                row.load.as_str().to_owned(),
+                row.times.len().to_string(),
+                row.neighbour_requests.to_string(),
+                ms(row.quantile(0.5)),
+                ms(row.quantile(0.99)),
+                ratio(row, 0.5),
+                ratio(row, 0.99),
+            ]
+        }),
+    )
+}

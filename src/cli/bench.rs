@@ -51,6 +51,29 @@ pub enum BenchCommand {
         #[command(flatten)]
         target: TargetArgs,
     },
+    /// Time a hello one request at a time, alone and while a neighbour on
+    /// the same host misbehaves (endless loops, memory bombs, a flood of
+    /// events): how well one function's trouble is kept from the others.
+    Neighbours {
+        /// Timed requests per row.
+        #[arg(long, default_value_t = 300)]
+        requests: usize,
+        /// The pause before each timed request.
+        #[arg(long, default_value = "10ms")]
+        pause: String,
+        /// Concurrent clients making the neighbour misbehave.
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+        /// The measured function.
+        #[arg(long, default_value = "examples/wasm/hello.wasm")]
+        hello: PathBuf,
+        /// The misbehaving neighbour (its `/loop` and `/alloc`).
+        #[arg(long, default_value = "examples/wasm/misbehave.wasm")]
+        misbehave: PathBuf,
+        /// Where `up` runs.
+        #[command(flatten)]
+        target: TargetArgs,
+    },
     /// Deploy COUNT distinct copies of a module (for memory measurements).
     Deploy {
         /// How many.
@@ -126,6 +149,34 @@ pub(super) async fn run(verb: BenchCommand) -> anyhow::Result<()> {
             let subjects = bench_subjects(&subjects)?;
             let rows = bench::warm(&target.url, &subjects, requests, pause).await?;
             print!("{}", bench::warm_table(&rows));
+        }
+        BenchCommand::Neighbours {
+            requests,
+            pause,
+            clients,
+            hello,
+            misbehave,
+            target,
+        } => {
+            anyhow::ensure!(requests > 0, "--requests must be at least 1");
+            anyhow::ensure!(clients > 0, "--clients must be at least 1");
+            let pause =
+                crate::crd::parse_duration(pause.trim()).map_err(|e| anyhow::anyhow!("--pause: {e}"))?;
+            let read = |path: &PathBuf| {
+                std::fs::read(path).with_context(|| {
+                    format!("reading {} (bash examples/build.sh builds it)", path.display())
+                })
+            };
+            let rows = bench::neighbours(
+                &target.url,
+                read(&hello)?,
+                read(&misbehave)?,
+                requests,
+                pause,
+                clients,
+            )
+            .await?;
+            print!("{}", bench::neighbours_table(&rows));
         }
         BenchCommand::Deploy {
             count,

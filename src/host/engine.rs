@@ -10,8 +10,11 @@ use wasmtime::{
 };
 
 /// How often the epoch advances. A running function is checked against its
-/// deadline (and yields to other tasks) once per tick.
-pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+/// deadline (and yields to other tasks) once per tick: this is the longest
+/// a busy function holds a worker thread while another function's event
+/// waits for it. At 5 ms a hello beside endless loops waited 7× its p50
+/// alone; at 1 ms, about 1× (`wasmless bench neighbours`, benches/README).
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// How much of a pooled linear memory stays resident between instances.
 const KEEP_RESIDENT: usize = 2 << 20;
