@@ -5,6 +5,7 @@
 mod bindings;
 mod cache;
 mod engine;
+mod fair;
 mod error;
 mod event;
 mod function;
