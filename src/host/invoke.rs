@@ -6,13 +6,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use wasmtime::{Engine, Store};
+use wasmtime::{Engine, Store, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
 use super::bindings::wasmless::function::types as wit;
 use super::error::{DeadlineExceeded, InvokeError, classify};
-use super::fair::{Active, Slice};
 use super::event::{Event, Response};
 use super::function::{FunctionSettings, LoadedFunction, Prepared};
 use super::ready::{Instance, Ready, Token};
@@ -25,7 +24,6 @@ const HOST_CALL_GRACE: Duration = Duration::from_millis(50);
 pub(crate) trait HasLimits {
     fn limits(&mut self) -> &mut MemoryCap;
     fn deadline(&self) -> Instant;
-    fn slice(&mut self) -> &mut Slice;
 }
 
 impl HasLimits for ComponentState {
@@ -34,9 +32,6 @@ impl HasLimits for ComponentState {
     }
     fn deadline(&self) -> Instant {
         self.deadline
-    }
-    fn slice(&mut self) -> &mut Slice {
-        &mut self.slice
     }
 }
 
@@ -47,9 +42,6 @@ impl HasLimits for CommandState {
     fn deadline(&self) -> Instant {
         self.deadline
     }
-    fn slice(&mut self) -> &mut Slice {
-        &mut self.slice
-    }
 }
 
 /// A store with the memory cap and the deadline in its state installed.
@@ -57,11 +49,11 @@ pub(crate) fn new_store<T: HasLimits + Send + 'static>(engine: &Engine, state: T
     let mut store = Store::new(engine, state);
     store.limiter(|state| state.limits());
     store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(|mut store| {
+    store.epoch_deadline_callback(|store| {
         if Instant::now() >= store.data().deadline() {
             Err(DeadlineExceeded.into())
         } else {
-            Ok(store.data_mut().slice().tick())
+            Ok(UpdateDeadline::Yield(1))
         }
     });
     store
@@ -120,7 +112,6 @@ impl LoadedFunction {
     }
 
     async fn handle(&self, event: Event, making: Making) -> Result<Response, InvokeError> {
-        let _running = Active::begin();
         self.last_used
             .store(self.host.now_ms(), std::sync::atomic::Ordering::Relaxed);
         let timeout = self.settings.timeout;

@@ -5,7 +5,6 @@
 mod bindings;
 mod cache;
 mod engine;
-mod fair;
 mod error;
 mod event;
 mod function;

@@ -141,8 +141,6 @@ impl ReadySlot {
     pub(crate) fn take(&self, deadline: Instant) -> Option<Ready> {
         let mut ready = self.slot().take()?;
         ready.store.data_mut().deadline = deadline;
-        // Its making ran before the event: the event starts short.
-        ready.store.data_mut().slice = super::fair::Slice::default();
         ready.store.set_epoch_deadline(1);
         Some(ready)
     }

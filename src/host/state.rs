@@ -112,8 +112,6 @@ pub(crate) struct ComponentState {
     /// When the running call is stopped: the event's deadline, or, for an
     /// instance made ahead of its event, the deadline of its making.
     pub deadline: Instant,
-    /// Its share of the CPU.
-    pub slice: super::fair::Slice,
     hooks: DenyOutgoing,
 }
 
@@ -125,7 +123,6 @@ impl ComponentState {
             table: ResourceTable::new(),
             limits: MemoryCap::new(memory_limit),
             deadline,
-            slice: super::fair::Slice::default(),
             hooks: DenyOutgoing,
         }
     }
@@ -156,8 +153,6 @@ pub(crate) struct CommandState {
     pub limits: MemoryCap,
     /// When the event's run is stopped.
     pub deadline: Instant,
-    /// Its share of the CPU.
-    pub slice: super::fair::Slice,
 }
 
 impl CommandState {
@@ -172,7 +167,6 @@ impl CommandState {
             wasi: builder.build_p1(),
             limits: MemoryCap::new(memory_limit),
             deadline,
-            slice: super::fair::Slice::default(),
         }
     }
 }
