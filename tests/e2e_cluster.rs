@@ -981,8 +981,18 @@ fn a_kafka_trigger_delivers_every_message_in_the_pool_and_in_dedicated_pods() {
             "{.status.placement.hosting}",
         )
     };
-    assert_eq!(hosting("consumer").as_deref(), Some("Pool"), "{}", ns.describe());
-    assert_eq!(hosting("auditor").as_deref(), Some("Dedicated"), "{}", ns.describe());
+    assert_eq!(
+        hosting("consumer").as_deref(),
+        Some("Pool"),
+        "{}",
+        ns.describe()
+    );
+    assert_eq!(
+        hosting("auditor").as_deref(),
+        Some("Dedicated"),
+        "{}",
+        ns.describe()
+    );
     const N: usize = 30;
     let messages: Vec<(String, String)> = (0..N)
         .map(|i| (format!("key-{}", i % 5), format!("order-{i}")))
@@ -992,21 +1002,26 @@ fn a_kafka_trigger_delivers_every_message_in_the_pool_and_in_dedicated_pods() {
     // `consumer` twice (by name and by the selector, two groups), `auditor`
     // once (the selector's group for it).
     let each_delivered = |name: &str, copies: usize| {
-        ns_eventually(&ns, &format!("every message in {name}'s logs {copies}×"), READY, || {
-            let (ok, out, _) = ns.wasmless(&["function", "logs", name]);
-            let mut seen: std::collections::BTreeMap<String, usize> = Default::default();
-            for data in out
-                .lines()
-                .filter_map(|l| l.split_once("got "))
-                .filter_map(|(_, rest)| rest.split_whitespace().next())
-            {
-                *seen.entry(data.to_owned()).or_default() += 1;
-            }
-            let all = messages
-                .iter()
-                .all(|(_, data)| seen.get(data).is_some_and(|n| *n >= copies));
-            (ok && all).then_some(seen)
-        })
+        ns_eventually(
+            &ns,
+            &format!("every message in {name}'s logs {copies}×"),
+            READY,
+            || {
+                let (ok, out, _) = ns.wasmless(&["function", "logs", name]);
+                let mut seen: std::collections::BTreeMap<String, usize> = Default::default();
+                for data in out
+                    .lines()
+                    .filter_map(|l| l.split_once("got "))
+                    .filter_map(|(_, rest)| rest.split_whitespace().next())
+                {
+                    *seen.entry(data.to_owned()).or_default() += 1;
+                }
+                let all = messages
+                    .iter()
+                    .all(|(_, data)| seen.get(data).is_some_and(|n| *n >= copies));
+                (ok && all).then_some(seen)
+            },
+        )
     };
     let in_pool = each_delivered("consumer", 2);
     let in_pod = each_delivered("auditor", 1);

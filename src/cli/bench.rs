@@ -160,11 +160,14 @@ pub(super) async fn run(verb: BenchCommand) -> anyhow::Result<()> {
         } => {
             anyhow::ensure!(requests > 0, "--requests must be at least 1");
             anyhow::ensure!(clients > 0, "--clients must be at least 1");
-            let pause =
-                crate::crd::parse_duration(pause.trim()).map_err(|e| anyhow::anyhow!("--pause: {e}"))?;
+            let pause = crate::crd::parse_duration(pause.trim())
+                .map_err(|e| anyhow::anyhow!("--pause: {e}"))?;
             let read = |path: &PathBuf| {
                 std::fs::read(path).with_context(|| {
-                    format!("reading {} (bash examples/build.sh builds it)", path.display())
+                    format!(
+                        "reading {} (bash examples/build.sh builds it)",
+                        path.display()
+                    )
                 })
             };
             let rows = bench::neighbours(

@@ -40,9 +40,7 @@ pub struct Context {
     /// The Functions as the controller caches them (set once it runs): what
     /// a namespace's pool serves is read from here, not listed per event.
     pub functions: std::sync::OnceLock<
-        kube::runtime::reflector::Store<
-            kube::core::DeserializeGuard<crate::crd::FunctionResource>,
-        >,
+        kube::runtime::reflector::Store<kube::core::DeserializeGuard<crate::crd::FunctionResource>>,
     >,
     failures: Mutex<HashMap<String, u32>>,
     catalog: std::sync::RwLock<std::sync::Arc<crate::runtimes::Catalog>>,

@@ -94,9 +94,7 @@ pub fn pool_secrets(
         .iter()
         .filter_map(|f| f.0.as_ref().ok())
         .filter(|f| f.metadata.namespace.as_deref() == Some(namespace))
-        .filter(|f| {
-            super::resources::hosting_now(f, catalog) == Some(Hosting::Pool)
-        })
+        .filter(|f| super::resources::hosting_now(f, catalog) == Some(Hosting::Pool))
         .flat_map(|f| f.spec.secrets.iter().cloned())
         .collect()
 }

@@ -172,7 +172,10 @@ async fn a_pool_function_with_secrets_lets_the_pool_read_those_by_name() {
         Step::echo(Method::PATCH, &path("serviceaccounts", "wasmless-pool")),
         Step::echo(Method::PATCH, &path("rolebindings", "wasmless-pool")),
         Step::echo(Method::PATCH, &path("roles", "wasmless-pool-secrets")),
-        Step::echo(Method::PATCH, &path("rolebindings", "wasmless-pool-secrets")),
+        Step::echo(
+            Method::PATCH,
+            &path("rolebindings", "wasmless-pool-secrets"),
+        ),
         Step::echo_with_status(
             Method::PATCH,
             &path("deployments", "wasmless-pool"),

@@ -28,9 +28,9 @@ use std::path::{Path, PathBuf};
 use super::registry::Origin;
 use super::secrets::PoolSecrets;
 use super::server::App;
-use crate::operator::pool::POOL_SECRETS_ROOT;
 use crate::crd::{Function, FunctionResource, Hosting, KafkaTrigger, KafkaTriggerResource, Target};
 use crate::manifest::Trigger;
+use crate::operator::pool::POOL_SECRETS_ROOT;
 use crate::operator::resources::hosting_now;
 use crate::runtimes::Catalog;
 
@@ -285,9 +285,7 @@ async fn follow_kafka(app: Arc<App>, client: kube::Client, namespace: String) {
             .collect();
         let wanted = pool_consumers(&triggers, |target| app.registry.matching(target));
         if wanted != running {
-            app.triggers
-                .apply_keyed(&app, origin, wanted.clone())
-                .await;
+            app.triggers.apply_keyed(&app, origin, wanted.clone()).await;
             running = wanted;
         }
         tokio::time::sleep(KAFKA_RESYNC).await;
@@ -429,8 +427,16 @@ mod tests {
             summary,
             vec![
                 // A selector: a group per function, so each sees every message.
-                row("KafkaTrigger/audit/ledger", "wasmless-audit.ledger", "ledger"),
-                row("KafkaTrigger/audit/mailer", "wasmless-audit.mailer", "mailer"),
+                row(
+                    "KafkaTrigger/audit/ledger",
+                    "wasmless-audit.ledger",
+                    "ledger"
+                ),
+                row(
+                    "KafkaTrigger/audit/mailer",
+                    "wasmless-audit.mailer",
+                    "mailer"
+                ),
                 // By name: the trigger's group, as its dedicated pods use.
                 row("KafkaTrigger/orders/billing", "wasmless-orders", "billing"),
             ]

@@ -126,8 +126,12 @@ impl PoolSecrets {
                 .flat_map(|w| w.function.spec.secrets.iter().cloned())
                 .collect();
             let list: Vec<String> = names.iter().cloned().collect();
-            let failed: BTreeSet<String> =
-                self.sync(&list).await.into_iter().map(|f| f.secret).collect();
+            let failed: BTreeSet<String> = self
+                .sync(&list)
+                .await
+                .into_iter()
+                .map(|f| f.secret)
+                .collect();
             self.prune(&names);
             let again: Vec<Function> = {
                 let mut wanted = self.lock();
@@ -204,7 +208,11 @@ pub fn write_secret(dir: &Path, secret: &Secret) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
     let mut keys = BTreeSet::new();
-    let data = secret.data.iter().flatten().map(|(k, v)| (k, v.0.as_slice()));
+    let data = secret
+        .data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k, v.0.as_slice()));
     let text = secret
         .string_data
         .iter()
@@ -253,13 +261,30 @@ mod tests {
             ),
             ..Secret::default()
         };
-        write_secret(&folder, &secret(&[("user", "app"), ("password", "s3cret")])).expect("written");
-        assert_eq!(std::fs::read_to_string(folder.join("password")).expect("read"), "s3cret");
-        assert_eq!(std::fs::read_to_string(folder.join("user")).expect("read"), "app");
-        write_secret(&folder, &secret(&[("password", "rotated"), ("../escape", "x")])).expect("written");
-        assert_eq!(std::fs::read_to_string(folder.join("password")).expect("read"), "rotated");
+        write_secret(&folder, &secret(&[("user", "app"), ("password", "s3cret")]))
+            .expect("written");
+        assert_eq!(
+            std::fs::read_to_string(folder.join("password")).expect("read"),
+            "s3cret"
+        );
+        assert_eq!(
+            std::fs::read_to_string(folder.join("user")).expect("read"),
+            "app"
+        );
+        write_secret(
+            &folder,
+            &secret(&[("password", "rotated"), ("../escape", "x")]),
+        )
+        .expect("written");
+        assert_eq!(
+            std::fs::read_to_string(folder.join("password")).expect("read"),
+            "rotated"
+        );
         assert!(!folder.join("user").exists(), "a dropped key is removed");
-        assert!(!root.join("escape").exists(), "a key never leaves its folder");
+        assert!(
+            !root.join("escape").exists(),
+            "a key never leaves its folder"
+        );
         let names: Vec<String> = std::fs::read_dir(&folder)
             .expect("listed")
             .flatten()

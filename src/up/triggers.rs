@@ -53,7 +53,12 @@ impl TriggerSet {
 
     /// [`apply`](Self::apply) with a key of the caller's for each trigger
     /// (a pool runs one trigger once for each function it selects).
-    pub async fn apply_keyed(&self, app: &Arc<App>, origin: &Path, triggers: Vec<(String, Trigger)>) {
+    pub async fn apply_keyed(
+        &self,
+        app: &Arc<App>,
+        origin: &Path,
+        triggers: Vec<(String, Trigger)>,
+    ) {
         let mut stopping = Vec::new();
         let mut wanted = Vec::new();
         {
