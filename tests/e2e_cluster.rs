@@ -993,6 +993,14 @@ fn a_kafka_trigger_delivers_every_message_in_the_pool_and_in_dedicated_pods() {
         "{}",
         ns.describe()
     );
+    // The trigger reaches auditor's ConfigMap after its first version, so
+    // its pod is replaced once: publish when only the new one is left (an
+    // old pod that consumed the messages would take its log with it).
+    ns.kubectl_ok(&["rollout", "status", "deployment/auditor", "--timeout=180s"]);
+    ns_eventually(&ns, "one auditor pod left", READY, || {
+        let pods = ns.kubectl_ok(&["get", "pods", "-l", "function=auditor", "-o", "name"]);
+        (pods.lines().count() == 1).then_some(())
+    });
     const N: usize = 30;
     let messages: Vec<(String, String)> = (0..N)
         .map(|i| (format!("key-{}", i % 5), format!("order-{i}")))
