@@ -95,11 +95,10 @@ async fn a_new_function_gets_its_objects_owned_and_a_deploying_status() {
     assert_eq!(status["status"]["observedGeneration"], 1);
 }
 
-#[tokio::test]
-async fn a_pool_function_gets_the_namespaces_pool_and_a_service_selecting_it() {
-    let (ctx, server) = context();
-    let f = function("hello", json!({"function": "(module)"}), 1);
-    let steps = vec![
+/// The steps of reconciling `f` (named hello) into a new pool, `secrets`
+/// (the Secrets Role's) between the pool's identity and its Deployment.
+fn pool_steps(f: &FunctionResource, secrets: Vec<Step>) -> Vec<Step> {
+    let mut steps = vec![
         Step::reply(Method::GET, KAFKA, 200, empty_list("KafkaTriggerList")),
         // The Service first: it is what a new function waits for.
         Step::echo(Method::PATCH, &path("services", "hello")),
@@ -107,6 +106,9 @@ async fn a_pool_function_gets_the_namespaces_pool_and_a_service_selecting_it() {
         Step::not_found(Method::GET, &path("configmaps", "wasmless-pool")),
         Step::echo(Method::PATCH, &path("serviceaccounts", "wasmless-pool")),
         Step::echo(Method::PATCH, &path("rolebindings", "wasmless-pool")),
+    ];
+    steps.extend(secrets);
+    steps.extend([
         Step::echo_with_status(
             Method::PATCH,
             &path("deployments", "wasmless-pool"),
@@ -120,9 +122,17 @@ async fn a_pool_function_gets_the_namespaces_pool_and_a_service_selecting_it() {
         Step::not_found(Method::GET, &path("horizontalpodautoscalers", "hello")),
         Step::not_found(Method::GET, &path("deployments", "hello")),
         Step::not_found(Method::GET, &path("configmaps", "hello")),
-        Step::patch(&path("status", "hello"), &f),
+        Step::patch(&path("status", "hello"), f),
         Step::echo(Method::POST, EVENTS),
-    ];
+    ]);
+    steps
+}
+
+#[tokio::test]
+async fn a_pool_function_gets_the_namespaces_pool_and_a_service_selecting_it() {
+    let (ctx, server) = context();
+    let f = function("hello", json!({"function": "(module)"}), 1);
+    let steps = pool_steps(&f, Vec::new());
     let server = server.run(steps);
     reconcile_function(Arc::new(f), ctx)
         .await
@@ -165,32 +175,16 @@ async fn a_pool_function_with_secrets_lets_the_pool_read_those_by_name() {
         json!({"function": "(module)", "secrets": ["db-creds", "api-keys"]}),
         1,
     );
-    let steps = vec![
-        Step::reply(Method::GET, KAFKA, 200, empty_list("KafkaTriggerList")),
-        Step::echo(Method::PATCH, &path("services", "hello")),
-        Step::not_found(Method::GET, &path("configmaps", "wasmless-pool")),
-        Step::echo(Method::PATCH, &path("serviceaccounts", "wasmless-pool")),
-        Step::echo(Method::PATCH, &path("rolebindings", "wasmless-pool")),
-        Step::echo(Method::PATCH, &path("roles", "wasmless-pool-secrets")),
-        Step::echo(
-            Method::PATCH,
-            &path("rolebindings", "wasmless-pool-secrets"),
-        ),
-        Step::echo_with_status(
-            Method::PATCH,
-            &path("deployments", "wasmless-pool"),
-            available(1),
-        ),
-        Step::not_found(
-            Method::DELETE,
-            &path("horizontalpodautoscalers", "wasmless-pool"),
-        ),
-        Step::not_found(Method::GET, &path("horizontalpodautoscalers", "hello")),
-        Step::not_found(Method::GET, &path("deployments", "hello")),
-        Step::not_found(Method::GET, &path("configmaps", "hello")),
-        Step::patch(&path("status", "hello"), &f),
-        Step::echo(Method::POST, EVENTS),
-    ];
+    let steps = pool_steps(
+        &f,
+        vec![
+            Step::echo(Method::PATCH, &path("roles", "wasmless-pool-secrets")),
+            Step::echo(
+                Method::PATCH,
+                &path("rolebindings", "wasmless-pool-secrets"),
+            ),
+        ],
+    );
     let server = server.run(steps);
     reconcile_function(Arc::new(f), ctx)
         .await
