@@ -136,6 +136,27 @@ fn what_shapes_a_functions_pods_gives_it_a_dedicated_placement() {
 }
 
 #[test]
+fn a_source_function_whose_handler_cannot_be_imported_is_refused() {
+    for (handler, says) in [
+        (
+            "  handler: own-pod.handler\n",
+            "`own-pod.handler` must be file.function",
+        ),
+        ("  handler: handler\n", "`handler` must be file.function"),
+        ("", "spec.handler: required for python3.12"),
+    ] {
+        let f = function(&format!(
+            "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {{name: own-pod}}\n\
+             spec:\n  runtime: python3.12\n{handler}  function: |\n    def handler(event, context):\n        return 'hi'\n"
+        ));
+        let refusal =
+            desired_objects(&f, &[], &settings(), &Catalog::built_in()).expect_err(handler);
+        assert_eq!(refusal.reason, "InvalidSpec");
+        assert!(refusal.message.contains(says), "{}", refusal.message);
+    }
+}
+
+#[test]
 fn a_wasm_module_becomes_a_config_map_deployment_and_service() {
     // `\0asm` version 1: the smallest module, base64 as the CLI sends it.
     let f = function(

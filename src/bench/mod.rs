@@ -24,8 +24,9 @@ use http::Method;
 use http_body_util::Full;
 use hyper_util::rt::TokioIo;
 
+use crate::client::Admin;
 use crate::client::Http;
-use crate::up::{ADMIN_PREFIX, DeployRequest};
+use crate::up::DeployRequest;
 
 pub mod cluster;
 
@@ -166,11 +167,10 @@ fn leb128(out: &mut Vec<u8>, mut value: u64) {
     }
 }
 
-/// Deploys `module` as `name` on the `up` at `url`.
-pub async fn deploy(http: &Http, url: &str, name: &str, module: Vec<u8>) -> anyhow::Result<()> {
+/// Deploys `module` as `name` on the `up` whose admin API is `admin`.
+pub async fn deploy(admin: &Admin, name: &str, module: Vec<u8>) -> anyhow::Result<()> {
     deploy_request(
-        http,
-        url,
+        admin,
         name,
         DeployRequest {
             source: module,
@@ -182,8 +182,7 @@ pub async fn deploy(http: &Http, url: &str, name: &str, module: Vec<u8>) -> anyh
 
 /// Deploys `subject`'s `source` (a module, or a source function's code).
 async fn deploy_subject(
-    http: &Http,
-    url: &str,
+    admin: &Admin,
     name: &str,
     subject: &Subject,
     source: Vec<u8>,
@@ -195,19 +194,14 @@ async fn deploy_subject(
         image: subject.image.clone(),
         ..DeployRequest::default()
     };
-    deploy_request(http, url, name, request).await
+    deploy_request(admin, name, request).await
 }
 
-async fn deploy_request(
-    http: &Http,
-    url: &str,
-    name: &str,
-    request: DeployRequest,
-) -> anyhow::Result<()> {
-    let answer = http
+async fn deploy_request(admin: &Admin, name: &str, request: DeployRequest) -> anyhow::Result<()> {
+    let answer = admin
         .send(
             Method::PUT,
-            &format!("{url}{ADMIN_PREFIX}functions/{name}"),
+            &format!("functions/{name}"),
             Some("application/json"),
             serde_json::to_vec(&request)?,
         )
@@ -221,14 +215,15 @@ async fn deploy_request(
     Ok(())
 }
 
-async fn delete(http: &Http, url: &str, name: &str) -> anyhow::Result<()> {
-    http.send(
-        Method::DELETE,
-        &format!("{url}{ADMIN_PREFIX}functions/{name}"),
-        None,
-        Vec::new(),
-    )
-    .await?;
+async fn delete(admin: &Admin, name: &str) -> anyhow::Result<()> {
+    admin
+        .send(
+            Method::DELETE,
+            &format!("functions/{name}"),
+            None,
+            Vec::new(),
+        )
+        .await?;
     Ok(())
 }
 
@@ -244,20 +239,20 @@ pub struct Trial {
 
 async fn trial(
     http: &Http,
-    url: &str,
+    admin: &Admin,
     name: &str,
     subject: &Subject,
     module: Vec<u8>,
 ) -> anyhow::Result<Trial> {
     let started = Instant::now();
-    deploy_subject(http, url, name, subject, module).await?;
+    deploy_subject(admin, name, subject, module).await?;
     let deployed = started.elapsed();
-    call(http, url, name).await?;
+    call(http, admin.url(), name).await?;
     let total = started.elapsed();
     // Untimed: let the background compile of the optimized code finish, so
     // that it does not compete with the next trial.
-    settle(http, url, name).await?;
-    delete(http, url, name).await?;
+    settle(admin, name).await?;
+    delete(admin, name).await?;
     Ok(Trial {
         deploy: deployed,
         total,
@@ -267,25 +262,26 @@ async fn trial(
 /// Deploys `module` and waits until its optimized code is in place (and so
 /// in the compile cache), then deletes it.
 async fn prime(
-    http: &Http,
-    url: &str,
+    admin: &Admin,
     name: &str,
     subject: &Subject,
     module: Vec<u8>,
 ) -> anyhow::Result<()> {
-    deploy_subject(http, url, name, subject, module).await?;
-    settle(http, url, name).await?;
-    delete(http, url, name).await
+    deploy_subject(admin, name, subject, module).await?;
+    settle(admin, name).await?;
+    delete(admin, name).await
 }
 
 /// Waits until `name` runs its optimized code.
-async fn settle(http: &Http, url: &str, name: &str) -> anyhow::Result<()> {
-    let info_url = format!("{url}{ADMIN_PREFIX}functions/{name}");
+async fn settle(admin: &Admin, name: &str) -> anyhow::Result<()> {
+    let info_path = format!("functions/{name}");
     // A source runtime is a large component: its optimized compile can take
     // minutes on a small machine.
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
-        let answer = http.send(Method::GET, &info_url, None, Vec::new()).await?;
+        let answer = admin
+            .send(Method::GET, &info_path, None, Vec::new())
+            .await?;
         let info: Option<crate::up::FunctionInfo> = serde_json::from_slice(&answer.body).ok();
         if info.and_then(|i| i.code).as_deref() != Some("baseline") {
             break;
@@ -349,13 +345,13 @@ async fn call(http: &Http, url: &str, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs `trials` cold and warm cold starts of each subject against `url`.
+/// Runs `trials` cold and warm cold starts of each subject against the
+/// `up` whose admin API is `up`.
 pub async fn cold_start(
-    url: &str,
+    up: &Admin,
     subjects: &[Subject],
     trials: usize,
 ) -> anyhow::Result<Vec<Row>> {
-    let url = url.trim_end_matches('/');
     let run = &run_id();
     let http = Http::default();
     let mut rows = Vec::new();
@@ -370,14 +366,14 @@ pub async fn cold_start(
             if cache == "warm" {
                 // Compile it once, untimed, and wait for the optimized code.
                 let name = format!("cs-{run}-{}-prime", subject.kind);
-                prime(&http, url, &name, subject, warm_module.clone()).await?;
+                prime(up, &name, subject, warm_module.clone()).await?;
             } else if subject.runtime.is_some() {
                 // A source function's runtime is compiled once per host:
                 // a new source must not compile anything, so the runtime is
                 // compiled first, untimed.
                 let name = format!("cs-{run}-{}-runtime", subject.kind);
                 let module = subject.distinct(&format!("{run}-runtime"));
-                prime(&http, url, &name, subject, module).await?;
+                prime(up, &name, subject, module).await?;
             }
             let mut times = Vec::with_capacity(trials);
             for i in 0..trials {
@@ -386,7 +382,7 @@ pub async fn cold_start(
                     _ => warm_module.clone(),
                 };
                 let name = format!("cs-{run}-{}-{cache}-{i}", subject.kind);
-                times.push(trial(&http, url, &name, subject, module).await?);
+                times.push(trial(&http, up, &name, subject, module).await?);
             }
             times.sort_by_key(|t| t.total);
             rows.push(Row {
@@ -468,12 +464,12 @@ const WARM_UP_FOR: Duration = Duration::from_secs(2);
 /// times `requests` requests to it, each sent `pause` after the previous
 /// one answered: what a function serving sporadic traffic sees.
 pub async fn warm(
-    url: &str,
+    up: &Admin,
     subjects: &[Subject],
     requests: usize,
     pause: Duration,
 ) -> anyhow::Result<Vec<WarmRow>> {
-    let url = url.trim_end_matches('/');
+    let url = up.url();
     let run = &run_id();
     let http = Http::default();
     let mut rows = Vec::new();
@@ -484,8 +480,8 @@ pub async fn warm(
             pause.as_millis()
         );
         let name = format!("warm-{run}-{}", subject.kind);
-        deploy_subject(&http, url, &name, subject, subject.module.clone()).await?;
-        settle(&http, url, &name).await?;
+        deploy_subject(up, &name, subject, subject.module.clone()).await?;
+        settle(up, &name).await?;
         let warming = Instant::now();
         let mut sent = 0;
         while sent < WARM_UP_REQUESTS || warming.elapsed() < WARM_UP_FOR {
@@ -500,7 +496,7 @@ pub async fn warm(
             call(&http, url, &name).await?;
             times.push(started.elapsed());
         }
-        delete(&http, url, &name).await?;
+        delete(up, &name).await?;
         times.sort();
         rows.push(WarmRow {
             kind: subject.kind.clone(),
@@ -530,17 +526,15 @@ pub fn warm_table(rows: &[WarmRow]) -> String {
 
 /// Deploys `count` distinct copies of `module` named `<prefix>-<n>`.
 pub async fn deploy_many(
-    url: &str,
+    up: &Admin,
     module: &[u8],
     prefix: &str,
     count: usize,
 ) -> anyhow::Result<()> {
-    let url = url.trim_end_matches('/');
-    let http = Http::default();
     let started = Instant::now();
     for n in 0..count {
         let name = format!("{prefix}-{n}");
-        deploy(&http, url, &name, with_nonce(module, &name)).await?;
+        deploy(up, &name, with_nonce(module, &name)).await?;
         if (n + 1) % 100 == 0 || n + 1 == count {
             eprintln!(
                 "deployed {}/{count} ({:.1} s)",
@@ -645,24 +639,23 @@ impl NeighbourRow {
 /// `/alloc`) with a 1 s timeout and a 64 MiB memory limit, and a copy of
 /// `hello` flooded back to back. Everything runs on the one `up` at `url`.
 pub async fn neighbours(
-    url: &str,
+    up: &Admin,
     hello: Vec<u8>,
     misbehave: Vec<u8>,
     requests: usize,
     pause: Duration,
     clients: usize,
 ) -> anyhow::Result<Vec<NeighbourRow>> {
-    let url = url.trim_end_matches('/');
+    let url = up.url();
     let run = &run_id();
     let http = Http::default();
     let measured = format!("nb-{run}-hello");
     let spinner = format!("nb-{run}-misbehave");
     let flooded = format!("nb-{run}-flood");
-    deploy(&http, url, &measured, hello.clone()).await?;
-    deploy(&http, url, &flooded, with_nonce(&hello, run)).await?;
+    deploy(up, &measured, hello.clone()).await?;
+    deploy(up, &flooded, with_nonce(&hello, run)).await?;
     deploy_request(
-        &http,
-        url,
+        up,
         &spinner,
         DeployRequest {
             source: misbehave,
@@ -673,7 +666,7 @@ pub async fn neighbours(
     )
     .await?;
     for name in [&measured, &flooded, &spinner] {
-        settle(&http, url, name).await?;
+        settle(up, name).await?;
     }
     for _ in 0..WARM_UP_REQUESTS {
         call(&http, url, &measured).await?;
@@ -743,7 +736,7 @@ pub async fn neighbours(
         });
     }
     for name in [&measured, &flooded, &spinner] {
-        delete(&http, url, name).await?;
+        delete(up, name).await?;
     }
     Ok(rows)
 }

@@ -130,7 +130,7 @@ pub(super) async fn run(verb: BenchCommand) -> anyhow::Result<()> {
                 print!("{}", bench::cluster::table(&rows));
                 return Ok(());
             }
-            let rows = bench::cold_start(&target.url, &subjects, trials).await?;
+            let rows = bench::cold_start(&admin(&target)?, &subjects, trials).await?;
             print!("{}", bench::table(&rows));
         }
         BenchCommand::Warm {
@@ -147,7 +147,7 @@ pub(super) async fn run(verb: BenchCommand) -> anyhow::Result<()> {
                 }
             };
             let subjects = bench_subjects(&subjects)?;
-            let rows = bench::warm(&target.url, &subjects, requests, pause).await?;
+            let rows = bench::warm(&admin(&target)?, &subjects, requests, pause).await?;
             print!("{}", bench::warm_table(&rows));
         }
         BenchCommand::Neighbours {
@@ -171,7 +171,7 @@ pub(super) async fn run(verb: BenchCommand) -> anyhow::Result<()> {
                 })
             };
             let rows = bench::neighbours(
-                &target.url,
+                &admin(&target)?,
                 read(&hello)?,
                 read(&misbehave)?,
                 requests,
@@ -189,7 +189,7 @@ pub(super) async fn run(verb: BenchCommand) -> anyhow::Result<()> {
         } => {
             let bytes =
                 std::fs::read(&module).with_context(|| format!("reading {}", module.display()))?;
-            bench::deploy_many(&target.url, &bytes, &prefix, count).await?;
+            bench::deploy_many(&admin(&target)?, &bytes, &prefix, count).await?;
         }
         BenchCommand::Ceiling { listen } => bench::ceiling(listen).await?,
     }
@@ -205,4 +205,9 @@ fn bench_subjects(args: &SubjectArgs) -> anyhow::Result<Vec<crate::bench::Subjec
         .iter()
         .map(|(kind, path)| crate::bench::Subject::from_file(kind, std::path::Path::new(path)))
         .collect()
+}
+
+/// The admin API of the `up` that `target` names.
+fn admin(target: &TargetArgs) -> anyhow::Result<crate::client::Admin> {
+    crate::client::Admin::new(&target.url, target.admin_socket.as_deref())
 }

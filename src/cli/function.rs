@@ -184,7 +184,7 @@ pub(super) async fn run(verb: FunctionCommand) -> anyhow::Result<()> {
     if let Some(target) = verb.target().cluster.target() {
         return run_on_cluster(verb, target).await;
     }
-    let local = Local::new(&verb.target().up.url);
+    let local = Local::new(&verb.target().up)?;
     match verb {
         FunctionCommand::Deploy(args) => deploy_local(&local, args, false).await,
         FunctionCommand::Update(args) => deploy_local(&local, args, true).await,
@@ -381,12 +381,14 @@ async fn logs_local(
 ) -> anyhow::Result<()> {
     let base = format!("functions/{name}/logs");
     let fetch = |tail: Option<i64>| {
-        let mut url = format!("{}{}{base}", local.url(), crate::up::ADMIN_PREFIX);
+        let mut path = base.clone();
         if let Some(tail) = tail {
-            url.push_str(&format!("?tail={tail}"));
+            path.push_str(&format!("?tail={tail}"));
         }
         async move {
-            let answer = crate::client::send(http::Method::GET, &url, None, Vec::new()).await?;
+            let answer = local
+                .admin(http::Method::GET, &path, None, Vec::new())
+                .await?;
             anyhow::ensure!(
                 answer.status.is_success(),
                 "{}",

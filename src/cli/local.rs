@@ -4,20 +4,24 @@
 use http::Method;
 use serde::de::DeserializeOwned;
 
-use crate::client::send;
-use crate::up::{ADMIN_PREFIX, ApplyAnswer};
+use crate::client::{Admin, Answer, send};
+use crate::up::ApplyAnswer;
+
+use super::target::TargetArgs;
 
 /// A running `up`.
 pub struct Local {
     url: String,
+    admin: Admin,
 }
 
 impl Local {
-    /// The `up` at `url`.
-    pub fn new(url: &str) -> Self {
-        Self {
-            url: url.trim_end_matches('/').to_owned(),
-        }
+    /// The `up` that `target` names: its function port's URL, and its
+    /// admin socket (given, or found from the URL's port).
+    pub fn new(target: &TargetArgs) -> anyhow::Result<Self> {
+        let url = target.url.trim_end_matches('/').to_owned();
+        let admin = Admin::new(&url, target.admin_socket.as_deref())?;
+        Ok(Self { url, admin })
     }
 
     /// Its base URL.
@@ -25,8 +29,15 @@ impl Local {
         &self.url
     }
 
-    fn admin(&self, path: &str) -> String {
-        format!("{}{ADMIN_PREFIX}{path}", self.url)
+    /// Sends an admin request for `path` (below `/_wasmless/`).
+    pub async fn admin(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> anyhow::Result<Answer> {
+        self.admin.send(method, path, content_type, body).await
     }
 
     /// Applies objects (each serialized as JSON, one YAML document each):
@@ -37,13 +48,14 @@ impl Local {
             .iter()
             .map(|o| serde_json::to_string(o).expect("a JSON value serializes"))
             .collect();
-        let answer = send(
-            Method::PUT,
-            &self.admin("apply"),
-            Some("application/yaml"),
-            body.join("\n---\n").into_bytes(),
-        )
-        .await?;
+        let answer = self
+            .admin(
+                Method::PUT,
+                "apply",
+                Some("application/yaml"),
+                body.join("\n---\n").into_bytes(),
+            )
+            .await?;
         if !answer.status.is_success() && answer.status != http::StatusCode::UNPROCESSABLE_ENTITY {
             anyhow::bail!("{}", String::from_utf8_lossy(&answer.body).trim());
         }
@@ -56,7 +68,7 @@ impl Local {
 
     /// GETs an admin path as JSON; `None` on 404.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<Option<T>> {
-        let answer = send(Method::GET, &self.admin(path), None, Vec::new()).await?;
+        let answer = self.admin(Method::GET, path, None, Vec::new()).await?;
         if answer.status == http::StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -70,13 +82,14 @@ impl Local {
 
     /// Deletes `KIND/NAME`, applied through the admin API.
     pub async fn delete(&self, kind: &str, name: &str) -> anyhow::Result<()> {
-        let answer = send(
-            Method::DELETE,
-            &self.admin(&format!("objects/{kind}/{name}")),
-            None,
-            Vec::new(),
-        )
-        .await?;
+        let answer = self
+            .admin(
+                Method::DELETE,
+                &format!("objects/{kind}/{name}"),
+                None,
+                Vec::new(),
+            )
+            .await?;
         anyhow::ensure!(
             answer.status.is_success(),
             "{}",

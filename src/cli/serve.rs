@@ -33,6 +33,47 @@ pub struct PreInitArgs {
     pub output: PathBuf,
 }
 
+/// What slow or many clients may hold, for `up` and `host` alike.
+#[derive(Clone, Debug, Args)]
+pub struct ConnectionArgs {
+    /// How long a client may take to send a request's headers, and how
+    /// long a kept-alive connection may sit idle (`0`: no limit).
+    #[arg(long, default_value = "30s", env = "WASMLESS_HEADER_TIMEOUT")]
+    pub header_timeout: String,
+    /// How long a client may take to send a request's body (then 408).
+    #[arg(long, default_value = "60s", env = "WASMLESS_BODY_TIMEOUT")]
+    pub body_timeout: String,
+    /// How many connections may be open at once; more are answered 503
+    /// and closed.
+    #[arg(long, default_value_t = 4096, env = "WASMLESS_MAX_CONNECTIONS")]
+    pub max_connections: usize,
+}
+
+impl TryFrom<ConnectionArgs> for crate::up::ConnectionLimits {
+    type Error = anyhow::Error;
+
+    fn try_from(args: ConnectionArgs) -> anyhow::Result<Self> {
+        let header_timeout = match args.header_timeout.trim() {
+            "0" | "never" => None,
+            text => Some(
+                crate::crd::parse_duration(text)
+                    .map_err(|e| anyhow::anyhow!("--header-timeout: {e}"))?,
+            ),
+        };
+        let body_timeout = crate::crd::parse_duration(args.body_timeout.trim())
+            .map_err(|e| anyhow::anyhow!("--body-timeout: {e}"))?;
+        anyhow::ensure!(
+            args.max_connections > 0,
+            "--max-connections: must be at least 1"
+        );
+        Ok(Self {
+            header_timeout,
+            body_timeout,
+            max_connections: args.max_connections,
+        })
+    }
+}
+
 /// Options of `wasmless host`.
 #[derive(Debug, Args)]
 pub struct HostArgs {
@@ -114,6 +155,9 @@ pub struct HostArgs {
         env = "WASMLESS_PRECOMPILED_DIR"
     )]
     pub precompiled_dir: PathBuf,
+    /// What slow or many clients may hold.
+    #[command(flatten)]
+    pub connections: ConnectionArgs,
 }
 
 impl From<HostArgs> for UpArgs {
@@ -147,6 +191,8 @@ impl From<HostArgs> for UpArgs {
             state_dir: Some(args.state_dir),
             runtimes_dir: args.runtimes_dir,
             runtime_catalog: None,
+            admin_socket: None,
+            connections: args.connections,
         }
     }
 }
@@ -209,6 +255,14 @@ pub struct UpArgs {
     /// runtimes.
     #[arg(long, env = "WASMLESS_RUNTIME_CATALOG")]
     pub runtime_catalog: Option<PathBuf>,
+    /// The Unix socket of the admin API (the function verbs' way in);
+    /// default: PORT.sock in $XDG_RUNTIME_DIR/wasmless, else in
+    /// /tmp/wasmless-UID, where the CLI looks for it.
+    #[arg(long, env = "WASMLESS_ADMIN_SOCKET")]
+    pub admin_socket: Option<PathBuf>,
+    /// What slow or many clients may hold.
+    #[command(flatten)]
+    pub connections: ConnectionArgs,
 }
 
 /// Where the source runtimes are when no folder is given: `runtimes/dist`
@@ -266,6 +320,9 @@ impl TryFrom<UpArgs> for (UpConfig, HostConfig) {
             watch: !args.no_watch,
             unload_idle,
             admin: true,
+            admin_socket: args.admin_socket,
+            connections: args.connections.try_into()?,
+            static_kafka_members: true,
             name: "up",
             root_function: None,
             pool_namespace: None,
@@ -325,6 +382,7 @@ pub(super) async fn host(args: HostArgs) -> anyhow::Result<()> {
     host.precompiled_dir = Some(precompiled_dir);
     host.prepared_code = code_dir;
     up.admin = false;
+    up.static_kafka_members = false;
     up.fallback.local = false;
     up.fallback.forward_to = forward_to;
     up.name = "host";

@@ -56,4 +56,8 @@ pub struct TargetArgs {
     /// The URL of a running `wasmless up`.
     #[arg(long, default_value = "http://127.0.0.1:8080", env = "WASMLESS_URL")]
     pub url: String,
+    /// The Unix socket of its admin API (default: found from the port of
+    /// --url, where `up` made it).
+    #[arg(long, env = "WASMLESS_ADMIN_SOCKET")]
+    pub admin_socket: Option<PathBuf>,
 }

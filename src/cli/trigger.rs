@@ -291,7 +291,7 @@ impl Kind for KafkaArgs {
 
 pub(super) async fn run(verb: TriggerCommand) -> anyhow::Result<()> {
     match verb {
-        TriggerCommand::Ls(target) => list_all(&Local::new(&target.url)).await,
+        TriggerCommand::Ls(target) => list_all(&Local::new(&target)?).await,
         TriggerCommand::Http(verb) => run_kind::<HttpArgs, HttpTriggerResource>(verb).await,
         TriggerCommand::Cronjob(verb) => run_kind::<CronArgs, CronTriggerResource>(verb).await,
         TriggerCommand::Kafka(verb) => run_kind::<KafkaArgs, KafkaTriggerResource>(verb).await,
@@ -324,7 +324,7 @@ where
         Some(target) => Some(crate::cluster::Cluster::connect(&target).await?),
         None => None,
     };
-    let local = Local::new(&target.up.url);
+    let local = Local::new(&target.up)?;
     match verb {
         Verb::Create(args) => apply::<A, K>(&args, cluster.as_ref(), &local, false).await,
         Verb::Update(args) => apply::<A, K>(&args, cluster.as_ref(), &local, true).await,

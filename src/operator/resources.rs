@@ -135,6 +135,18 @@ pub fn desired_objects(
         .validate()
         .map_err(|e| Refusal::invalid(e.to_string()))?;
     let placement = place(&plain, catalog)?;
+    if placement.language.is_some() {
+        // A source runtime imports `file` and calls `function`: a name it
+        // cannot import fails every event, so it is refused here.
+        let handler = plain.spec.handler.as_deref().ok_or_else(|| {
+            Refusal::invalid(format!(
+                "spec.handler: required for {}: file.function, such as hello.handler",
+                plain.spec.runtime
+            ))
+        })?;
+        crate::runtimes::split_handler(handler)
+            .map_err(|m| Refusal::invalid(format!("spec.handler: {m}")))?;
+    }
     if plain.spec.file.is_some() {
         return Err(Refusal::invalid(
             "spec.file is read by `wasmless up` only; in a cluster give the source in spec.function \

@@ -57,6 +57,32 @@ pub struct KafkaJob {
     dead_letter_topic: Option<String>,
     max_in_flight: usize,
     config: Vec<(String, String)>,
+    /// `group.instance.id`: a static member of its group, which takes its
+    /// partitions back at once when it restarts.
+    instance: Option<String>,
+}
+
+/// The longest `group.instance.id` a broker takes.
+const MAX_INSTANCE_ID: usize = 249;
+
+/// This machine's stable name as a Kafka group member: a random id kept in
+/// `state_dir/kafka-member`, made on first use, so that an `up` that
+/// restarts on the same state folder rejoins its groups as the member it
+/// was.
+pub fn member_id(state_dir: &std::path::Path) -> std::io::Result<String> {
+    let path = state_dir.join("kafka-member");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let id = text.trim();
+        if !id.is_empty() {
+            return Ok(id.to_owned());
+        }
+    }
+    std::fs::create_dir_all(state_dir)?;
+    let id = format!("wasmless-{}", uuid::Uuid::new_v4().simple());
+    let temp = state_dir.join(format!(".kafka-member.{}", std::process::id()));
+    std::fs::write(&temp, format!("{id}\n"))?;
+    std::fs::rename(&temp, &path)?;
+    Ok(id)
 }
 
 impl KafkaJob {
@@ -81,7 +107,26 @@ impl KafkaJob {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
+            instance: None,
         })
+    }
+
+    /// Joins the group as the static member `member` (see [`member_id`]),
+    /// unless the trigger's `config` names its own `group.instance.id`.
+    pub fn with_member(mut self, member: &str) -> Self {
+        let id: String = format!("{member}.{}", self.group)
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(MAX_INSTANCE_ID)
+            .collect();
+        self.instance = Some(id);
+        self
     }
 
     /// The delay before retry number `attempt` (from 1).
@@ -109,14 +154,17 @@ impl KafkaJob {
             .set("auto.commit.interval.ms", COMMIT_INTERVAL_MS)
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "false")
-            .set("statistics.interval.ms", STATISTICS_INTERVAL_MS)
-            .set(
-                "auto.offset.reset",
-                match self.start_from {
-                    StartFrom::Earliest => "earliest",
-                    StartFrom::Latest => "latest",
-                },
-            );
+            .set("statistics.interval.ms", STATISTICS_INTERVAL_MS);
+        if let Some(instance) = &self.instance {
+            config.set("group.instance.id", instance);
+        }
+        config.set(
+            "auto.offset.reset",
+            match self.start_from {
+                StartFrom::Earliest => "earliest",
+                StartFrom::Latest => "latest",
+            },
+        );
         // The user's settings win, except those at-least-once relies on.
         for (key, value) in &self.config {
             if !matches!(
@@ -630,6 +678,34 @@ mod tests {
         );
         let trigger: KafkaTrigger = serde_saphyr::from_str(&yaml).expect("valid yaml");
         KafkaJob::new(&trigger).expect("valid trigger")
+    }
+
+    #[test]
+    fn a_member_keeps_its_id_across_restarts_and_joins_as_a_static_member() {
+        let dir = std::env::temp_dir().join(format!("wasmless-member-{}", std::process::id()));
+        let first = member_id(&dir).expect("made");
+        assert!(first.starts_with("wasmless-"), "{first}");
+        assert_eq!(member_id(&dir).expect("read back"), first);
+        let _ = std::fs::remove_dir_all(&dir);
+
+        let config = job("").with_member("wasmless-abc").consumer_config();
+        assert_eq!(
+            config.get("group.instance.id"),
+            Some("wasmless-abc.wasmless-orders")
+        );
+        assert_eq!(job("").consumer_config().get("group.instance.id"), None);
+        // Only the characters a broker takes, and no more than it takes.
+        let long = job("").with_member(&format!("a/b c{}", "x".repeat(300)));
+        let id = long
+            .consumer_config()
+            .get("group.instance.id")
+            .map(str::to_owned);
+        let id = id.expect("set");
+        assert!(id.starts_with("a_b_c"), "{id}");
+        assert_eq!(id.len(), MAX_INSTANCE_ID);
+        // The trigger's own setting wins.
+        let own = job(", config: {group.instance.id: mine}").with_member("m");
+        assert_eq!(own.consumer_config().get("group.instance.id"), Some("mine"));
     }
 
     #[test]

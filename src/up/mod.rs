@@ -3,6 +3,8 @@
 //! manifests and modules.
 
 mod admin;
+pub mod admin_socket;
+mod connections;
 mod fallback;
 mod metrics;
 pub mod pool;
@@ -17,7 +19,7 @@ mod watch;
 pub use admin::{ADMIN_PREFIX, AppliedObject, ApplyAnswer, DeployRequest, FunctionInfo};
 pub use metrics::Metrics;
 pub use registry::{Fallback, Origin, Registry, Runner};
-pub use server::{App, UpConfig, run, serve};
+pub use server::{App, ConnectionLimits, UpConfig, run, serve};
 pub use source::unzip;
 pub use source::{Bytecode, add_bytecode_folder};
 pub use triggers::{TriggerInfo, TriggerSet};

@@ -50,6 +50,9 @@ pub struct UpConfig {
     pub unload_idle: Option<std::time::Duration>,
     /// Serve the admin API (`up`); `wasmless host` in a pod does not.
     pub admin: bool,
+    /// The admin API's Unix socket; `None`: `PORT.sock` in
+    /// [`super::admin_socket::default_folder`], after the function port.
+    pub admin_socket: Option<PathBuf>,
     /// The command's name in what it prints (`up`, `host`).
     pub name: &'static str,
     /// `host` in a pod: the one function that answers every path.
@@ -59,6 +62,48 @@ pub struct UpConfig {
     pub pool_namespace: Option<String>,
     /// The runtime catalog, and whether fallbacks run as local processes.
     pub fallback: super::Fallback,
+    /// What one client may hold: time to send a request, open connections.
+    pub connections: ConnectionLimits,
+    /// Join Kafka groups as a static member named in the state folder
+    /// (`up`), so that a restart takes its partitions back at once. Pods
+    /// do not: a static member does not leave its group when it stops, so
+    /// a rollout's old pods would hold their partitions for a session
+    /// timeout.
+    pub static_kafka_members: bool,
+}
+
+/// What slow or many clients may hold of the server.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionLimits {
+    /// How long a client may take to send a request's headers; also how
+    /// long a kept-alive connection may sit idle. `None`: no limit.
+    pub header_timeout: Option<std::time::Duration>,
+    /// How long a client may take to send a request's body (408 after).
+    pub body_timeout: std::time::Duration,
+    /// How many connections may be open at once; more are answered 503
+    /// and closed.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            header_timeout: Some(std::time::Duration::from_secs(30)),
+            body_timeout: std::time::Duration::from_secs(60),
+            max_connections: 4096,
+        }
+    }
+}
+
+impl ConnectionLimits {
+    /// An HTTP/1 connection builder that keeps to these limits.
+    pub(super) fn http1(&self) -> hyper::server::conn::http1::Builder {
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(self.header_timeout);
+        builder
+    }
 }
 
 /// Everything a request needs.
@@ -77,6 +122,8 @@ pub struct App {
     pub(crate) pool_addresses: super::pool::Addresses,
     /// Each function's share of the events that run at once.
     function_permits: std::sync::Mutex<std::collections::HashMap<String, Arc<Semaphore>>>,
+    /// This `up`'s name as a static Kafka group member, if it has one.
+    kafka_member: Option<String>,
 }
 
 /// Why a call to a function by name did not run it.
@@ -100,7 +147,21 @@ pub async fn run(config: UpConfig, host: Arc<Host>) -> anyhow::Result<()> {
     let listener = crate::net::listen(config.listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let files = manifest_files(&config.paths)?;
+    let kafka_member = match (&config.state_dir, config.static_kafka_members) {
+        (Some(dir), true) => match crate::triggers::kafka::member_id(dir) {
+            Ok(id) => Some(id),
+            Err(err) => {
+                tracing::warn!(
+                    "no Kafka member id in {}: {err}; a restarted consumer waits for its old session to time out",
+                    dir.display()
+                );
+                None
+            }
+        },
+        _ => None,
+    };
     let app = Arc::new(App {
+        kafka_member,
         registry: Registry::new(host, config.fallback.clone()),
         metrics: Metrics::default(),
         triggers: TriggerSet::default(),
@@ -136,7 +197,27 @@ pub async fn run(config: UpConfig, host: Arc<Host>) -> anyhow::Result<()> {
         tokio::spawn(super::pool::follow(app.clone(), namespace));
     }
     let addr = listener.local_addr()?;
+    let admin = match (app.config.admin, &app.config.admin_socket) {
+        (false, _) => None,
+        (true, path) => {
+            let path = path.clone().unwrap_or_else(|| {
+                super::admin_socket::socket_for_port(
+                    &super::admin_socket::default_folder(),
+                    addr.port(),
+                )
+            });
+            let socket = super::admin_socket::AdminSocket::bind(&path)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot serve the admin API: {e}"))?;
+            Some(Arc::new(socket))
+        }
+    };
     println!("wasmless {}: listening on http://{addr}", app.config.name);
+    if let Some(socket) = &admin {
+        println!("  admin API: unix:{}", socket.path().display());
+        let (socket, app) = (socket.clone(), app.clone());
+        tokio::spawn(async move { socket.serve(app).await });
+    }
     for info in app.registry.list() {
         if info.status == "ready" {
             println!("  http://{addr}/{}", info.name);
@@ -150,6 +231,7 @@ pub async fn run(config: UpConfig, host: Arc<Host>) -> anyhow::Result<()> {
         () = shutdown_signal() => Ok(()),
     };
     eprintln!("wasmless {}: stopping", app.config.name);
+    drop(admin);
     if tokio::time::timeout(SHUTDOWN_TIMEOUT, app.triggers.stop_all())
         .await
         .is_err()
@@ -233,23 +315,45 @@ async fn load_manifests(app: &Arc<App>, files: &[PathBuf]) {
     }
 }
 
+/// Reads and drops up to `limit` bytes of a body that is refused, so that
+/// the client reads the answer rather than a reset connection.
+pub(super) async fn drain(body: Incoming, limit: usize) {
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        Limited::new(body, limit).collect(),
+    )
+    .await;
+}
+
 /// Serves HTTP on `listener` until the task is dropped.
 pub async fn serve(listener: TcpListener, app: Arc<App>) -> anyhow::Result<()> {
+    let limits = app.config.connections;
+    let open = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let refused = super::connections::Refusals::default();
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(err) => {
+                // Out of file descriptors, most often: let connections close
+                // rather than spin.
                 tracing::warn!("accepting a connection failed: {err}");
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                 continue;
             }
         };
+        let Ok(permit) = open.clone().try_acquire_owned() else {
+            refused.refuse(stream, peer, limits.max_connections);
+            continue;
+        };
         let app = app.clone();
         tokio::spawn(async move {
+            let _open = permit;
             let service = hyper::service::service_fn(move |req| {
                 let app = app.clone();
                 async move { Ok::<_, Infallible>(app.handle_request(req, peer).await) }
             });
-            let served = hyper::server::conn::http1::Builder::new()
+            let served = limits
+                .http1()
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
             if let Err(err) = served {
@@ -260,6 +364,16 @@ pub async fn serve(listener: TcpListener, app: Arc<App>) -> anyhow::Result<()> {
 }
 
 impl App {
+    /// What one client may hold.
+    pub(crate) fn connection_limits(&self) -> ConnectionLimits {
+        self.config.connections
+    }
+
+    /// This `up`'s name as a static Kafka group member, if it has one.
+    pub(crate) fn kafka_member(&self) -> Option<&str> {
+        self.kafka_member.as_deref()
+    }
+
     /// The runtime catalog.
     pub(crate) fn catalog(&self) -> Arc<crate::runtimes::Catalog> {
         self.config.fallback.catalog.clone()
@@ -300,21 +414,17 @@ impl App {
             }
             _ => {}
         }
-        if let Some(rest) = path.strip_prefix(ADMIN_PREFIX) {
-            if !self.config.admin {
-                return plain(
-                    StatusCode::NOT_FOUND,
-                    "there is no admin API here: functions come from their manifests\n",
-                );
-            }
-            if !peer.ip().is_loopback() {
-                return plain(
-                    StatusCode::FORBIDDEN,
-                    "the admin API answers local clients only\n",
-                );
-            }
-            let rest = rest.to_owned();
-            return self.handle_admin(req, &rest).await;
+        if path.starts_with(ADMIN_PREFIX) {
+            tracing::debug!(%peer, "the admin API was asked for on the function port");
+            drain(req.into_body(), self.config.max_body_bytes).await;
+            return plain(
+                StatusCode::NOT_FOUND,
+                if self.config.admin {
+                    "the admin API is not on the function port: it is on a Unix socket of this user's (the wasmless CLI finds it; `up` prints where)\n"
+                } else {
+                    "there is no admin API here: functions come from their manifests\n"
+                },
+            );
         }
         let trimmed = path.trim_start_matches('/');
         let pooled;
@@ -475,7 +585,18 @@ impl App {
     ) -> Result<Event, HttpResponse> {
         let (parts, body) = req.into_parts();
         let limit = self.config.max_body_bytes;
-        let data = match Limited::new(body, limit).collect().await {
+        let within = self.config.connections.body_timeout;
+        let Ok(read) = tokio::time::timeout(within, Limited::new(body, limit).collect()).await
+        else {
+            return Err(plain(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the request body did not arrive within {}\n",
+                    humantime::format_duration(within)
+                ),
+            ));
+        };
+        let data = match read {
             Ok(collected) => collected.to_bytes(),
             Err(err)
                 if err
@@ -533,7 +654,11 @@ impl App {
         Ok(event)
     }
 
-    async fn handle_admin(self: &Arc<Self>, req: Request<Incoming>, rest: &str) -> HttpResponse {
+    pub(super) async fn handle_admin(
+        self: &Arc<Self>,
+        req: Request<Incoming>,
+        rest: &str,
+    ) -> HttpResponse {
         let method = req.method().clone();
         let name = rest
             .strip_prefix("functions/")

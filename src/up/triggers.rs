@@ -178,6 +178,10 @@ fn start(app: &Arc<App>, origin: &Path, key: &str, trigger: Trigger) -> Option<R
         },
         Trigger::Kafka(spec) => match kafka::KafkaJob::new(spec) {
             Ok(job) => {
+                let job = match app.kafka_member() {
+                    Some(member) => job.with_member(member),
+                    None => job,
+                };
                 let app = app.clone();
                 let stop = stop.clone();
                 let key = key.clone();
