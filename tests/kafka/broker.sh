@@ -28,6 +28,11 @@ for tool in java mvn; do
   fi
 done
 inputs=$(sha256sum "$here/pom.xml" | cut -d' ' -f1)
+# Tests start brokers side by side: one fetch at a time, the others wait
+# for it and use its jars.
+mkdir -p "$cache"
+exec 9>"$cache/.lock"
+flock 9
 if [[ ! -f "$cache/.stamp" || "$(cat "$cache/.stamp")" != "$inputs" ]]; then
   echo "kafka broker: fetching its jars from Maven Central into $libs ..." >&2
   rm -rf "$libs.tmp"
@@ -37,6 +42,8 @@ if [[ ! -f "$cache/.stamp" || "$(cat "$cache/.stamp")" != "$inputs" ]]; then
   mv "$libs.tmp" "$libs"
   echo "$inputs" >"$cache/.stamp"
 fi
+# Closed, so that the broker started below does not hold the lock.
+exec 9>&-
 
 # --- certificates ---------------------------------------------------------
 openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 2 -subj "/CN=wasmless-kafka-test-ca" \
