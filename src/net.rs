@@ -46,6 +46,35 @@ fn bind_and_listen(socket: Socket, addr: SocketAddr) -> std::io::Result<Socket> 
     Ok(socket)
 }
 
+/// Raises this process's soft limit on open files to its hard limit (as Go
+/// programs do), so that `--max-connections` rather than the shell's
+/// default of 1024 bounds the connections a server holds. Returns the
+/// limit now in force.
+#[allow(unsafe_code)]
+pub fn raise_open_files_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct given,
+    // which lives on this stack frame for both calls.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return None;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                return Some(raised.rlim_cur);
+            }
+        }
+    }
+    Some(limit.rlim_cur)
+}
+
 /// Whether `err` says the machine has no IPv6 (module absent or disabled).
 fn no_ipv6(err: &std::io::Error) -> bool {
     matches!(

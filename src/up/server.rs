@@ -146,6 +146,14 @@ const SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(40)
 pub async fn run(config: UpConfig, host: Arc<Host>) -> anyhow::Result<()> {
     let listener = crate::net::listen(config.listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    if let Some(files) = crate::net::raise_open_files_limit()
+        && files < config.connections.max_connections as u64 + 256
+    {
+        tracing::warn!(
+            "this process may open {files} files: fewer connections than --max-connections ({}) will be served (raise `ulimit -n`)",
+            config.connections.max_connections
+        );
+    }
     let files = manifest_files(&config.paths)?;
     let kafka_member = match (&config.state_dir, config.static_kafka_members) {
         (Some(dir), true) => match crate::triggers::kafka::member_id(dir) {
