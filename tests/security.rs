@@ -291,3 +291,47 @@ async fn slow_clients_are_cut_off_and_open_connections_are_bounded() {
     assert_eq!(up.post("/hello", "").await, (200, "hi".into()));
     assert!(up.log().contains("refused 1 more"), "{}", up.log());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_host_refuses_one_more_function_and_keeps_the_others() {
+    let up = Up::start_with(&[], &["--max-functions", "2"]);
+    let socket = wasmless::up::admin_socket::socket_for_url(&up.url).expect("a URL");
+    let apply = |yaml: String| {
+        let socket = socket.clone();
+        async move {
+            over_socket(
+                &socket,
+                "PUT",
+                "/_wasmless/apply",
+                &[("host", "localhost"), ("content-type", "application/yaml")],
+                yaml.as_bytes(),
+            )
+            .await
+        }
+    };
+    let three: String = ["one", "two", "three"]
+        .iter()
+        .map(|name| manifest_inline(name, &wat_writing(name), ""))
+        .collect();
+    let (status, body) = apply(three).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body.contains(
+            "three was not deployed: this host holds 2 functions, its limit (--max-functions)"
+        ),
+        "{body}"
+    );
+    assert_eq!(up.post("/one", "").await, (200, "one".into()));
+    assert_eq!(up.post("/two", "").await, (200, "two".into()));
+    assert_eq!(up.post("/three", "").await.0, 404);
+    // A new version of one it holds is no new function.
+    let (status, body) = apply(manifest_inline("two", &wat_writing("two, again"), "")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(up.post("/two", "").await, (200, "two, again".into()));
+    // Room made, it fits.
+    let (ok, _, err) = up.cli(&["function", "delete", "one"]);
+    assert!(ok, "{err}");
+    let (status, body) = apply(manifest_inline("three", &wat_writing("three"), "")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(up.post("/three", "").await, (200, "three".into()));
+}

@@ -155,6 +155,9 @@ pub struct HostArgs {
         env = "WASMLESS_PRECOMPILED_DIR"
     )]
     pub precompiled_dir: PathBuf,
+    /// How many functions it may hold; a deploy of one more is refused.
+    #[arg(long, default_value_t = crate::up::DEFAULT_MAX_FUNCTIONS, env = "WASMLESS_MAX_FUNCTIONS")]
+    pub max_functions: usize,
     /// What slow or many clients may hold.
     #[command(flatten)]
     pub connections: ConnectionArgs,
@@ -192,6 +195,7 @@ impl From<HostArgs> for UpArgs {
             runtimes_dir: args.runtimes_dir,
             runtime_catalog: None,
             admin_socket: None,
+            max_functions: args.max_functions,
             connections: args.connections,
         }
     }
@@ -260,6 +264,9 @@ pub struct UpArgs {
     /// /tmp/wasmless-UID, where the CLI looks for it.
     #[arg(long, env = "WASMLESS_ADMIN_SOCKET")]
     pub admin_socket: Option<PathBuf>,
+    /// How many functions it may hold; a deploy of one more is refused.
+    #[arg(long, default_value_t = crate::up::DEFAULT_MAX_FUNCTIONS, env = "WASMLESS_MAX_FUNCTIONS")]
+    pub max_functions: usize,
     /// What slow or many clients may hold.
     #[command(flatten)]
     pub connections: ConnectionArgs,
@@ -323,6 +330,7 @@ impl TryFrom<UpArgs> for (UpConfig, HostConfig) {
             admin_socket: args.admin_socket,
             connections: args.connections.try_into()?,
             static_kafka_members: true,
+            max_functions: args.max_functions,
             name: "up",
             root_function: None,
             pool_namespace: None,

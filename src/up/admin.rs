@@ -302,6 +302,11 @@ impl App {
                 }
                 Err(reason) => {
                     failed = true;
+                    if !self.registry.contains(&name) {
+                        // Refused before it was loaded (the host is full):
+                        // nothing of it stays.
+                        self.lock_applied().remove(&name);
+                    }
                     ("failed", Some(reason))
                 }
             };

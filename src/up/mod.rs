@@ -18,7 +18,7 @@ mod watch;
 
 pub use admin::{ADMIN_PREFIX, AppliedObject, ApplyAnswer, DeployRequest, FunctionInfo};
 pub use metrics::Metrics;
-pub use registry::{Fallback, Origin, Registry, Runner};
+pub use registry::{DEFAULT_MAX_FUNCTIONS, Fallback, Origin, Registry, Runner};
 pub use server::{App, ConnectionLimits, UpConfig, run, serve};
 pub use source::unzip;
 pub use source::{Bytecode, add_bytecode_folder};

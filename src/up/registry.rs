@@ -146,7 +146,12 @@ pub struct Registry {
     /// uses every core), so that a burst of deploys queues up instead of
     /// running hundreds of compiles at once.
     optimizer: Arc<tokio::sync::Semaphore>,
+    /// How many functions it may hold; a deploy of one more is refused.
+    max_functions: usize,
 }
+
+/// How many functions a registry holds unless told otherwise.
+pub const DEFAULT_MAX_FUNCTIONS: usize = 10_000;
 
 impl Registry {
     /// An empty registry on `host`.
@@ -157,7 +162,26 @@ impl Registry {
             host,
             slots: Arc::new(RwLock::new(HashMap::new())),
             optimizer: Arc::new(tokio::sync::Semaphore::new(1)),
+            max_functions: DEFAULT_MAX_FUNCTIONS,
         }
+    }
+
+    /// The same, holding at most `max` functions.
+    pub fn with_max_functions(mut self, max: usize) -> Self {
+        self.max_functions = max.max(1);
+        self
+    }
+
+    /// Why `name` may not be added, if the registry is full and does not
+    /// hold it already.
+    fn full(&self, name: &str) -> Option<String> {
+        let slots = self.read();
+        (!slots.contains_key(name) && slots.len() >= self.max_functions).then(|| {
+            format!(
+                "{name} was not deployed: this host holds {} functions, its limit (--max-functions); delete some first",
+                slots.len()
+            )
+        })
     }
 
     /// Where the host finds the folders of functions' Secrets, if anywhere.
@@ -180,6 +204,10 @@ impl Registry {
     /// failed, with the reason, and the error is returned too.
     pub async fn deploy(&self, function: Function, origin: Origin) -> Result<Runner, String> {
         let name = function.name().to_owned();
+        if let Some(refusal) = self.full(&name) {
+            tracing::warn!("{refusal}");
+            return Err(refusal);
+        }
         let runtime = function.spec.runtime.clone();
         let labels = function.metadata.labels.clone();
         let started = Instant::now();

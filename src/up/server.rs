@@ -70,6 +70,8 @@ pub struct UpConfig {
     /// a rollout's old pods would hold their partitions for a session
     /// timeout.
     pub static_kafka_members: bool,
+    /// How many functions it may hold; a deploy of one more is refused.
+    pub max_functions: usize,
 }
 
 /// What slow or many clients may hold of the server.
@@ -170,7 +172,8 @@ pub async fn run(config: UpConfig, host: Arc<Host>) -> anyhow::Result<()> {
     };
     let app = Arc::new(App {
         kafka_member,
-        registry: Registry::new(host, config.fallback.clone()),
+        registry: Registry::new(host, config.fallback.clone())
+            .with_max_functions(config.max_functions),
         metrics: Metrics::default(),
         triggers: TriggerSet::default(),
         routes: Default::default(),
