@@ -1,16 +1,22 @@
 //! The wasm host: compiles functions once, pre-instantiates them, and runs
 //! every event in a fresh, sandboxed instance with its own memory and time
-//! limits.
+//! limits; and its registry of loaded functions (with the container-image
+//! fallback and source runtimes), which `up`'s manifests and admin API,
+//! a pod's function folder and a pool's Kubernetes watch all feed.
 
 mod bindings;
 mod cache;
 mod engine;
 mod error;
 mod event;
+pub(crate) mod fallback;
 mod function;
 mod invoke;
+mod listing;
 mod logs;
 mod ready;
+pub(crate) mod registry;
+pub(crate) mod source;
 pub(crate) mod state;
 
 pub use cache::{CacheOutcome, CompileCache, Compiled};
@@ -22,4 +28,5 @@ pub use function::{
     FunctionKind, FunctionSettings, Host, HostConfig, LoadedFunction, Mount, Parked,
 };
 pub(crate) use invoke::new_store;
+pub use listing::FunctionInfo;
 pub use logs::FunctionLogs;

@@ -5,21 +5,19 @@
 mod admin;
 pub mod admin_socket;
 mod connections;
-mod fallback;
 mod metrics;
 pub mod pool;
-mod registry;
 mod routes;
 mod secrets;
 mod server;
-mod source;
 mod triggers;
 mod watch;
 
-pub use admin::{ADMIN_PREFIX, AppliedObject, ApplyAnswer, DeployRequest, FunctionInfo};
+pub use crate::host::FunctionInfo;
+pub use crate::host::registry::{DEFAULT_MAX_FUNCTIONS, Fallback, Origin, Registry, Runner};
+pub use crate::host::source::unzip;
+pub use crate::host::source::{Bytecode, add_bytecode_folder};
+pub use admin::{ADMIN_PREFIX, AppliedObject, ApplyAnswer, DeployRequest};
 pub use metrics::Metrics;
-pub use registry::{DEFAULT_MAX_FUNCTIONS, Fallback, Origin, Registry, Runner};
 pub use server::{App, ConnectionLimits, UpConfig, run, serve};
-pub use source::unzip;
-pub use source::{Bytecode, add_bytecode_folder};
 pub use triggers::{TriggerInfo, TriggerSet};

@@ -25,10 +25,10 @@ use kube::runtime::watcher::{self, Event as Watched};
 
 use std::path::{Path, PathBuf};
 
-use super::registry::Origin;
 use super::secrets::PoolSecrets;
 use super::server::App;
 use crate::crd::{Function, FunctionResource, Hosting, KafkaTrigger, KafkaTriggerResource, Target};
+use crate::host::registry::Origin;
 use crate::manifest::Trigger;
 use crate::operator::pool::POOL_SECRETS_ROOT;
 use crate::operator::resources::hosting_now;

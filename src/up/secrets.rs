@@ -19,9 +19,9 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 
-use super::registry::Entry;
 use super::server::App;
 use crate::crd::Function;
+use crate::host::registry::Entry;
 
 /// How often the Secrets are read again.
 pub const REFRESH: Duration = Duration::from_secs(30);

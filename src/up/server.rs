@@ -20,10 +20,10 @@ use crate::manifest::{manifest_files, read_manifest};
 
 use super::admin::{self, ADMIN_PREFIX};
 use super::metrics::Metrics;
-use super::registry::{Origin, Registry};
 use super::triggers::TriggerSet;
 use super::watch;
 use crate::crd::Target;
+use crate::host::registry::{Origin, Registry};
 use crate::triggers::{DeliveryError, Dispatch, accepted};
 
 /// Settings of `up`, validated from the command line.

@@ -12,8 +12,8 @@ use notify::{RecursiveMode, Watcher};
 
 use crate::manifest::{ManifestFunction, absolute, is_hidden, read_manifest};
 
-use super::registry::Origin;
 use super::server::App;
+use crate::host::registry::Origin;
 
 /// How long to wait for a burst of file events to settle.
 const SETTLE: Duration = Duration::from_millis(150);

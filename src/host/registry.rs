@@ -20,7 +20,7 @@ use super::source::{
     prepared, write_code,
 };
 
-use super::admin::FunctionInfo;
+use super::listing::FunctionInfo;
 
 /// How long after a Python function loads its files are compiled to
 /// bytecode ([`Bytecode`]).
