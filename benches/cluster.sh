@@ -18,7 +18,9 @@
 #
 # pool-memory: the same COUNT Functions in the namespace's pool instead:
 # the pool pod's VmRSS once they are staged (known, not loaded), then after
-# one call to each (all loaded), beside the operator's.
+# one call to each (all loaded), beside the operator's; then, once the pool
+# has parked them (PARK_WAIT seconds, default 360), its VmRSS again and the
+# first (parked) and second (loaded) request of PROBES (default 50) of them.
 #
 # cold-start: `wasmless bench cold-start --cluster` in a fresh namespace
 # (TRIALS, default 20, and DEDICATED_TRIALS, default 5, per kind).
@@ -129,6 +131,33 @@ EOF
     done
     step "called in $((SECONDS - start)) s; all loaded:"
     pool_memory
+    # A pool parks a function idle for --unload-idle (5m) on its next sweep
+    # (every 30 s at most): then the first request loads it again from the
+    # compile cache. Timed with curl from this node to the pod, so the
+    # control plane is left out; the second request is the loaded one.
+    step "waiting ${PARK_WAIT:-360} s for the pool to park them"
+    sleep "${PARK_WAIT:-360}"
+    step "parked:"
+    pool_memory
+    local probes=${PROBES:-50}
+    step "$probes parked functions: first request (parked), then second (loaded), ms"
+    for ((i = 0; i < probes; i++)); do
+      local f
+      f=$(printf 'fn-%04d' "$i")
+      for turn in parked loaded; do
+        curl -sf -o /dev/null -w "$turn %{time_total}\n" -H "wasmless-function: $f" -d x "http://$ip:8080/" \
+          || echo "  $f did not answer" >&2
+      done
+    done | python3 -c '
+import sys, collections
+times = collections.defaultdict(list)
+for line in sys.stdin:
+    turn, seconds = line.split()
+    times[turn].append(float(seconds) * 1e3)
+for turn in ("parked", "loaded"):
+    v = sorted(times[turn])
+    if v:
+        print(f"  {turn}: n {len(v)}, min {v[0]:.2f}, p50 {v[len(v) // 2]:.2f}, p90 {v[int(len(v) * 0.9)]:.2f}, max {v[-1]:.2f}")'
   fi
   step "deleting the namespace"
   kubectl delete namespace "$ns" --wait=false >/dev/null
