@@ -330,7 +330,10 @@ async fn function_verbs_work_against_a_cluster() {
         err.contains("note: --port is a cluster's (add --cluster to use a cluster)"),
         "{err}"
     );
-    assert!(err.contains("is `wasmless up` running on this machine"), "{err}");
+    assert!(
+        err.contains("is `wasmless up` running on this machine"),
+        "{err}"
+    );
 
     // The operator against a cluster without the CRDs says what to do.
     let operator = {
