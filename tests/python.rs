@@ -7,7 +7,8 @@ mod common;
 
 use common::source::{
     bytecode_done, check_event_fields, check_loop_times_out, check_module_code_runs_ahead,
-    function, has_bytecode, raw, source_up, wait_for_log_line, wheel, zip_of, zipped,
+    function, has_bytecode, raw, source_up, source_up_with, wait_for_log_line, wheel, zip_of,
+    zipped,
 };
 use common::tempdir;
 
@@ -347,4 +348,59 @@ async fn python_files_are_compiled_to_bytecode_once_and_events_use_it() {
         up.post("/compiled", "hi").await,
         (200, "main.py changed".into())
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn parked_python_functions_wake_with_their_own_code_and_state() {
+    let dir = tempdir();
+    let manifest = dir.join("functions.yaml");
+    let shout = "def handler(event, context):\n    return event['data'].upper()\n";
+    std::fs::write(
+        &manifest,
+        format!(
+            "{}{}",
+            function(RUNTIME, "hello", "hello.handler", HELLO, ""),
+            function(RUNTIME, "shout", "shout.handler", shout, "")
+        ),
+    )
+    .expect("manifest");
+    let up = source_up_with(&[&manifest], &["--unload-idle", "1s"]);
+    let codes = || {
+        let (_, listing, _) = up.cli(&["function", "ls"]);
+        listing
+            .lines()
+            .filter(|l| l.starts_with("hello ") || l.starts_with("shout "))
+            .filter_map(|l| l.split_whitespace().nth(3).map(str::to_owned))
+            .collect::<Vec<_>>()
+    };
+    // Parked only once their runtime's optimized code is in place, which
+    // a cold compile cache takes a while to make.
+    let both_parked = || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+        loop {
+            let now = codes();
+            if now.len() == 2 && now.iter().all(|c| c == "parked") {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never parked: {now:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    };
+    for round in ["one", "two"] {
+        both_parked();
+        // Woken, each runs its own module (its module-level code too), on
+        // the runtime they share.
+        assert_eq!(
+            up.post("/hello", round).await,
+            (200, format!("Hello, {round}!"))
+        );
+        assert_eq!(up.post("/shout", round).await, (200, round.to_uppercase()));
+        assert_eq!(
+            up.post("/hello", "again").await,
+            (200, "Hello, again!".into())
+        );
+    }
 }

@@ -187,6 +187,9 @@ pub struct LoadedFunction {
     pub(crate) last_used: std::sync::atomic::AtomicU64,
     /// Whether its source is kept in the cache (so it can be parked).
     parkable: bool,
+    /// Whether its code is a source runtime's, shared by many functions:
+    /// parking it keeps the code loaded.
+    shared: bool,
 }
 
 impl Host {
@@ -329,7 +332,9 @@ impl Host {
         settings: FunctionSettings,
     ) -> Result<LoadedFunction, LoadError> {
         self.check_memory(&settings)?;
-        self.load_binary(wasm, digest, settings, self.baseline.is_some())
+        let mut loaded = self.load_binary(wasm, digest, settings, self.baseline.is_some())?;
+        loaded.shared = true;
+        Ok(loaded)
     }
 
     fn check_memory(&self, settings: &FunctionSettings) -> Result<(), LoadError> {
@@ -371,6 +376,29 @@ impl Host {
                 (&self.optimized, compiled, outcome)
             }
         };
+        self.assemble(
+            tier,
+            compiled,
+            cache_outcome,
+            digest,
+            wasm.len(),
+            settings,
+            parkable,
+        )
+    }
+
+    /// Pre-instantiates compiled code into a function.
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        self: &Arc<Self>,
+        tier: &Tier,
+        compiled: Arc<Compiled>,
+        cache_outcome: CacheOutcome,
+        digest: [u8; 32],
+        size: usize,
+        settings: FunctionSettings,
+        parkable: bool,
+    ) -> Result<LoadedFunction, LoadError> {
         let (kind, prepared) = match compiled.as_ref() {
             Compiled::Component(c) => prepare_component(tier, c)?,
             Compiled::Module(m) => prepare_command(tier, m)?,
@@ -389,22 +417,48 @@ impl Host {
             kind,
             prepared,
             digest,
-            size: wasm.len(),
+            size,
             cache_outcome,
             _compiled: compiled,
             last_used: std::sync::atomic::AtomicU64::new(self.now_ms()),
             parkable,
+            shared: false,
         })
     }
 
     /// Loads a parked function again by its digest (from the source kept in
     /// the cache; its compiled code is normally found there too).
+    ///
+    /// Its code, when still loaded (a source runtime's, kept while parked)
+    /// or in the cache, is used as it is: the source is read, and hashed,
+    /// only when the code must be compiled again.
     pub fn load_parked(self: &Arc<Self>, parked: &Parked) -> Result<LoadedFunction, LoadError> {
-        let source = self
-            .cache
-            .source(parked.digest)
-            .map_err(|err| LoadError::ParkedSourceGone(format!("{} ({err})", parked.digest())))?;
-        self.load_optimized(&source, parked.settings.clone())
+        let found = match &parked.shared {
+            Some(code) => Some((code.clone(), CacheOutcome::Memory)),
+            None => self
+                .cache
+                .lookup(&self.optimized.engine, parked.digest, parked.component),
+        };
+        let mut loaded = match found {
+            Some((compiled, outcome)) => self.assemble(
+                &self.optimized,
+                compiled,
+                outcome,
+                parked.digest,
+                parked.size,
+                parked.settings.clone(),
+                true,
+            )?,
+            None => {
+                let source = self.cache.source(parked.digest).map_err(|err| {
+                    LoadError::ParkedSourceGone(format!("{} ({err})", parked.digest()))
+                })?;
+                self.check_memory(&parked.settings)?;
+                self.load_binary(&source, parked.digest, parked.settings.clone(), false)?
+            }
+        };
+        loaded.shared = parked.shared.is_some();
+        Ok(loaded)
     }
 
     pub(crate) fn now_ms(&self) -> u64 {
@@ -418,13 +472,30 @@ impl Host {
 
 /// What is left of a function unloaded while idle: enough to load it again
 /// from the compile cache on its next event.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Parked {
     digest: [u8; 32],
     /// Its settings.
     pub settings: FunctionSettings,
     /// Its kind.
     pub kind: FunctionKind,
+    /// Whether its code is a component.
+    component: bool,
+    /// Its module's size in bytes.
+    size: usize,
+    /// The code, kept when a source runtime's (shared by many functions,
+    /// so parking one frees nothing of it).
+    shared: Option<Arc<Compiled>>,
+}
+
+impl std::fmt::Debug for Parked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Parked")
+            .field("digest", &self.digest())
+            .field("kind", &self.kind)
+            .field("shared", &self.shared.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Parked {
@@ -538,6 +609,9 @@ impl LoadedFunction {
             digest: self.digest,
             settings: self.settings.clone(),
             kind: self.kind,
+            component: matches!(self._compiled.as_ref(), Compiled::Component(_)),
+            size: self.size,
+            shared: self.shared.then(|| self._compiled.clone()),
         })
     }
 
@@ -564,6 +638,7 @@ impl LoadedFunction {
             _compiled: self._compiled.clone(),
             last_used: std::sync::atomic::AtomicU64::new(self.host.now_ms()),
             parkable: false,
+            shared: self.shared,
         }
     }
 

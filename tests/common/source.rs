@@ -13,6 +13,11 @@ use super::{Up, root, tempdir, wasm};
 /// `up` on `paths`, with the source runtimes and a compile cache shared by
 /// the tests (a runtime is compiled once per test run, not per test).
 pub fn source_up(paths: &[&Path]) -> Up {
+    source_up_with(paths, &[])
+}
+
+/// The same, with more arguments of `up`.
+pub fn source_up_with(paths: &[&Path], args: &[&str]) -> Up {
     // Builds the examples and the runtimes once per test run.
     wasm("hello");
     let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("source-cache");
@@ -25,7 +30,8 @@ pub fn source_up(paths: &[&Path]) -> Up {
         .arg("--state-dir")
         .arg(tempdir())
         .arg("--runtimes-dir")
-        .arg(root().join("runtimes/dist"));
+        .arg(root().join("runtimes/dist"))
+        .args(args);
     Up::spawn(command)
 }
 
