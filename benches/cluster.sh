@@ -43,12 +43,15 @@ step() { echo "== $*" >&2; }
 
 # rss LABEL PATTERN: each process matching PATTERN (pgrep -f) on this
 # node, with its VmRSS (heap and file-backed) and peak VmHWM.
+# PSS counts a page mapped several times (one code file mapped by many
+# functions) once, where VmRSS counts it at every mapping.
 rss() {
   local label=$1 pid
   for pid in $(pgrep -f "$2" || true); do
-    awk -v label="$label" -v pid="$pid" '/^VmRSS|^RssAnon|^RssFile|^VmHWM/ {v[$1]=$2}
-      END {printf "  %s pid %s: VmRSS %.1f MiB (anon %.1f, file %.1f), peak VmHWM %.1f MiB\n",
-        label, pid, v["VmRSS:"]/1024, v["RssAnon:"]/1024, v["RssFile:"]/1024, v["VmHWM:"]/1024}' "/proc/$pid/status"
+    cat "/proc/$pid/status" "/proc/$pid/smaps_rollup" \
+      | awk -v label="$label" -v pid="$pid" '/^VmRSS|^RssAnon|^RssFile|^VmHWM|^Pss:/ {v[$1]=$2}
+      END {printf "  %s pid %s: VmRSS %.1f MiB (anon %.1f, file %.1f), PSS %.1f MiB, peak VmHWM %.1f MiB\n",
+        label, pid, v["VmRSS:"]/1024, v["RssAnon:"]/1024, v["RssFile:"]/1024, v["Pss:"]/1024, v["VmHWM:"]/1024}'
   done
 }
 operator_memory() { rss operator 'wasmless operator'; }
