@@ -19,30 +19,10 @@ async fn over_socket(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> (u16, String) {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let mut stream = tokio::net::UnixStream::connect(socket)
+    let stream = tokio::net::UnixStream::connect(socket)
         .await
         .expect("connect to the admin socket");
-    let mut head = format!("{method} {path} HTTP/1.1\r\n");
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str(&format!(
-        "content-length: {}\r\nconnection: close\r\n\r\n",
-        body.len()
-    ));
-    stream.write_all(head.as_bytes()).await.expect("write");
-    stream.write_all(body).await.expect("write");
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).await.expect("read");
-    let text = String::from_utf8_lossy(&answer).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("a status line");
-    (status, body.to_owned())
+    common::exchange(stream, method, path, headers, body).await
 }
 
 fn planted() -> String {
@@ -165,17 +145,21 @@ async fn the_admin_socket_is_not_taken_over_and_goes_away_with_up() {
     );
 
     // The CLI given the socket reaches the first one.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wasmless"))
-        .args([
-            "function",
-            "ls",
-            "--url",
-            &up.url,
-            "--admin-socket",
-            socket_arg,
-        ])
-        .output()
-        .expect("runs");
+    let url = up.url.clone();
+    let list = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_wasmless"))
+            .args([
+                "function",
+                "ls",
+                "--url",
+                &url,
+                "--admin-socket",
+                socket_arg,
+            ])
+            .output()
+            .expect("runs")
+    };
+    let out = list();
     assert!(
         out.status.success(),
         "{}",
@@ -186,17 +170,7 @@ async fn the_admin_socket_is_not_taken_over_and_goes_away_with_up() {
     assert!(!socket.exists(), "the socket is removed when up stops");
 
     // With no `up` there, the CLI says where it looked.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wasmless"))
-        .args([
-            "function",
-            "ls",
-            "--url",
-            &up.url,
-            "--admin-socket",
-            socket_arg,
-        ])
-        .output()
-        .expect("runs");
+    let out = list();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

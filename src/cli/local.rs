@@ -11,7 +11,6 @@ use super::target::TargetArgs;
 
 /// A running `up`.
 pub struct Local {
-    url: String,
     admin: Admin,
 }
 
@@ -19,14 +18,13 @@ impl Local {
     /// The `up` that `target` names: its function port's URL, and its
     /// admin socket (given, or found from the URL's port).
     pub fn new(target: &TargetArgs) -> anyhow::Result<Self> {
-        let url = target.url.trim_end_matches('/').to_owned();
-        let admin = Admin::new(&url, target.admin_socket.as_deref())?;
-        Ok(Self { url, admin })
+        let admin = Admin::new(&target.url, target.admin_socket.as_deref())?;
+        Ok(Self { admin })
     }
 
     /// Its base URL.
     pub fn url(&self) -> &str {
-        &self.url
+        self.admin.url()
     }
 
     /// Sends an admin request for `path` (below `/_wasmless/`).
@@ -102,7 +100,7 @@ impl Local {
     pub async fn metrics(&self) -> anyhow::Result<String> {
         let answer = send(
             Method::GET,
-            &format!("{}/metrics", self.url),
+            &format!("{}/metrics", self.url()),
             None,
             Vec::new(),
         )

@@ -26,11 +26,13 @@ use super::server::{App, HttpResponse, plain};
 pub fn default_folder() -> PathBuf {
     match dirs::runtime_dir() {
         Some(runtime) => runtime.join("wasmless"),
-        None => {
-            let uid = std::fs::metadata("/proc/self").map_or(0, |m| m.uid());
-            std::env::temp_dir().join(format!("wasmless-{uid}"))
-        }
+        None => std::env::temp_dir().join(format!("wasmless-{}", this_user().unwrap_or(0))),
     }
+}
+
+/// This process's user id (the owner of its /proc entry).
+fn this_user() -> Option<u32> {
+    std::fs::metadata("/proc/self").ok().map(|m| m.uid())
 }
 
 /// The admin socket of the `up` serving functions on `port`, in `folder`.
@@ -202,7 +204,7 @@ fn private_folder(folder: &Path) -> Result<(), String> {
     if !meta.is_dir() {
         return Err("not a folder".to_owned());
     }
-    let me = std::fs::metadata("/proc/self").map_or(meta.uid(), |m| m.uid());
+    let me = this_user().unwrap_or(meta.uid());
     if meta.uid() != me {
         return Err(format!(
             "owned by user {}, not by this user ({me}); give --admin-socket in a folder of yours",

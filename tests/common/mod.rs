@@ -199,34 +199,18 @@ impl Up {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> (u16, String) {
-        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
         let address = self.url.trim_start_matches("http://");
-        let mut stream = tokio::net::TcpStream::connect(address)
+        let stream = tokio::net::TcpStream::connect(address)
             .await
             .expect("connect to up");
-        let mut head = format!("{method} {path} HTTP/1.1\r\n");
-        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
-            head.push_str(&format!("host: {address}\r\n"));
-        }
-        for (name, value) in headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        head.push_str(&format!(
-            "content-length: {}\r\nconnection: close\r\n\r\n",
-            body.len()
-        ));
-        stream.write_all(head.as_bytes()).await.expect("write");
-        stream.write_all(body).await.expect("write");
-        let mut answer = Vec::new();
-        stream.read_to_end(&mut answer).await.expect("read");
-        let text = String::from_utf8_lossy(&answer).into_owned();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let status = head
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .expect("a status line");
-        (status, body.to_owned())
+        let host = [("host", address)];
+        let default_host = if headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+            &[][..]
+        } else {
+            &host[..]
+        };
+        let headers: Vec<(&str, &str)> = default_host.iter().chain(headers).copied().collect();
+        exchange(stream, method, path, &headers, body).await
     }
 
     /// GET `path`.
@@ -372,4 +356,40 @@ pub async fn serve_files(files: Vec<(&'static str, Vec<u8>)>) -> String {
         }
     });
     format!("http://{addr}")
+}
+
+/// Sends one HTTP/1.1 request, exactly these headers plus its length and
+/// `connection: close`, on `stream` (TCP or a Unix socket), and returns the
+/// status and body.
+pub async fn exchange<S>(
+    mut stream: S,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut head = format!("{method} {path} HTTP/1.1\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str(&format!(
+        "content-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    ));
+    stream.write_all(head.as_bytes()).await.expect("write");
+    stream.write_all(body).await.expect("write");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.expect("read");
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    (status, body.to_owned())
 }
