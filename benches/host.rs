@@ -43,6 +43,7 @@ fn settings() -> FunctionSettings {
         memory_limit: 64 << 20,
         env: Vec::new(),
         mounts: Vec::new(),
+        outbound: Default::default(),
     }
 }
 

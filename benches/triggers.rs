@@ -94,6 +94,7 @@ fn hello() -> Arc<LoadedFunction> {
         memory_limit: 64 << 20,
         env: Vec::new(),
         mounts: Vec::new(),
+        outbound: Default::default(),
     };
     Arc::new(host.load(&bytes, settings).expect("hello loads"))
 }

@@ -16,6 +16,7 @@ pub mod kubeless;
 pub mod manifest;
 pub mod net;
 pub mod operator;
+pub mod outbound;
 pub mod prepare;
 pub mod runtimes;
 pub mod snapshot;

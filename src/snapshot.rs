@@ -79,9 +79,10 @@ fn store(engine: &Engine) -> Store<ComponentState> {
 fn linker(engine: &Engine) -> anyhow::Result<Linker<ComponentState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
-    // Linked as the host links them; the host denies outgoing requests.
+    // Linked as the host links them; nothing outgoing is granted here.
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
         .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    crate::host::link_outbound(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
     Ok(linker)
 }
 

@@ -22,6 +22,7 @@ fn settings(name: &str) -> FunctionSettings {
         memory_limit: 64 << 20,
         env: Vec::new(),
         mounts: Vec::new(),
+        outbound: Default::default(),
     }
 }
 

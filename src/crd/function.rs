@@ -181,6 +181,17 @@ pub struct FunctionSpec {
     /// environment.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<EnvVar>,
+    /// Where the function may send requests (deny by default): entries of
+    /// `scheme://host[:port]`. `scheme` is `http`, `https` or `*`; `host`
+    /// is a name (`api.example.com`), `*.` and a domain (its subdomains),
+    /// `*` (any name), or an IP address (`127.0.0.1`, `[::1]`); `port` is a
+    /// number or `*`, the scheme's own when left out. A name reaches public
+    /// addresses only; an exact name may also reach private ones (10/8,
+    /// 172.16/12, 192.168/16, 100.64/10, fc00::/7: a cluster's Services);
+    /// loopback and link-local addresses (the host itself, cloud metadata)
+    /// only when the entry names the address.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_outbound_hosts: Vec<String>,
     /// Cluster only: Kubernetes Secrets of the function's namespace, each
     /// mounted read-only at `/<secret-name>` in the function's pods (as
     /// kubeless did), so the top-level folders of the pod's file system
@@ -351,6 +362,7 @@ impl Default for FunctionSpec {
             timeout: None,
             memory: None,
             env: Vec::new(),
+            allowed_outbound_hosts: Vec::new(),
             secrets: Vec::new(),
             replicas: None,
             autoscaling: None,
@@ -437,6 +449,7 @@ impl FunctionSpec {
         }
         self.timeout()?;
         self.memory_limit()?;
+        self.outbound_policy()?;
         for (i, var) in self.env.iter().enumerate() {
             if var.name.is_empty() || var.name.contains('=') {
                 return Err(InvalidSpec::new(
@@ -523,6 +536,12 @@ impl FunctionSpec {
             Some(Seconds::Text(text)) => parse_duration(text),
         };
         parsed.map_err(|m| InvalidSpec::new("spec.timeout", m))
+    }
+
+    /// What `allowedOutboundHosts` grants, parsed.
+    pub fn outbound_policy(&self) -> Result<crate::outbound::OutboundPolicy, InvalidSpec> {
+        crate::outbound::OutboundPolicy::parse(&self.allowed_outbound_hosts)
+            .map_err(|(i, m)| InvalidSpec::new(&format!("spec.allowedOutboundHosts[{i}]"), m))
     }
 
     /// The per-event memory limit in bytes.

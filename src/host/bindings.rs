@@ -5,5 +5,6 @@
 wasmtime::component::bindgen!({
     path: "wit",
     world: "function",
+    imports: { default: async },
     exports: { default: async },
 });

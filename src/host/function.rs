@@ -92,6 +92,8 @@ pub struct FunctionSettings {
     /// cluster function's Secrets, at `/<secret-name>`). Nothing else of
     /// the host's file system is visible.
     pub mounts: Vec<Mount>,
+    /// Where its outgoing requests may go (`spec.allowedOutboundHosts`).
+    pub outbound: Arc<crate::outbound::OutboundPolicy>,
 }
 
 /// A host folder a function may read.
@@ -136,6 +138,7 @@ impl Tier {
         let mut component_linker = wasmtime::component::Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut component_linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut component_linker)?;
+        super::outbound::add_to_linker(&mut component_linker)?;
         let mut command_linker = wasmtime::Linker::new(&engine);
         wasmtime_wasi::p1::add_to_linker_async(&mut command_linker, |s: &mut CommandState| {
             &mut s.wasi

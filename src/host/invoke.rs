@@ -70,7 +70,9 @@ pub(crate) fn component_store(
     let wasi = wasi_builder(&settings.env, &settings.mounts, io).build();
     new_store(
         engine,
-        ComponentState::new(wasi, settings.memory_limit, deadline),
+        ComponentState::new(wasi, settings.memory_limit, deadline).with_outbound(
+            super::outbound::Outbound::new(settings.outbound.clone(), io.stderr.clone()),
+        ),
     )
 }
 

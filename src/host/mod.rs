@@ -14,6 +14,7 @@ mod function;
 mod invoke;
 mod listing;
 mod logs;
+mod outbound;
 mod ready;
 pub(crate) mod registry;
 pub(crate) mod source;
@@ -30,3 +31,4 @@ pub use function::{
 pub(crate) use invoke::new_store;
 pub use listing::FunctionInfo;
 pub use logs::FunctionLogs;
+pub(crate) use outbound::add_to_linker as link_outbound;

@@ -660,6 +660,10 @@ fn load(
             .collect(),
         mounts: secret_mounts(function, host.config.secrets_root.as_deref())
             .map_err(with(&placement))?,
+        outbound: Arc::new(
+            spec.outbound_policy()
+                .map_err(|e| with(&placement)(e.to_string()))?,
+        ),
     };
     if placement.path == RunPath::Wasm && placement.language.is_none() {
         if spec.function_content_type == ContentType::Base64Zip {

@@ -10,7 +10,9 @@ use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::function::Mount;
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use super::outbound::Outbound;
 
 use super::error::MemoryLimitExceeded;
 
@@ -112,7 +114,8 @@ pub(crate) struct ComponentState {
     /// When the running call is stopped: the event's deadline, or, for an
     /// instance made ahead of its event, the deadline of its making.
     pub deadline: Instant,
-    hooks: DenyOutgoing,
+    /// What its outgoing requests may reach.
+    pub outbound: Outbound,
 }
 
 impl ComponentState {
@@ -123,8 +126,14 @@ impl ComponentState {
             table: ResourceTable::new(),
             limits: MemoryCap::new(memory_limit),
             deadline,
-            hooks: DenyOutgoing,
+            outbound: Outbound::deny_all(),
         }
+    }
+
+    /// The same, reaching what `outbound` grants.
+    pub(crate) fn with_outbound(mut self, outbound: Outbound) -> Self {
+        self.outbound = outbound;
+        self
     }
 }
 
@@ -142,7 +151,7 @@ impl WasiHttpView for ComponentState {
         WasiHttpCtxView {
             ctx: &mut self.http,
             table: &mut self.table,
-            hooks: &mut self.hooks,
+            hooks: &mut self.outbound,
         }
     }
 }
@@ -168,28 +177,5 @@ impl CommandState {
             limits: MemoryCap::new(memory_limit),
             deadline,
         }
-    }
-}
-
-/// Outgoing HTTP is a network grant no function has yet: refuse it.
-struct DenyOutgoing;
-
-type OutgoingFuture = Box<
-    dyn Future<
-            Output = wasmtime_wasi_http::Result<(
-                http::Response<wasmtime_wasi_http::WasiBody>,
-                Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
-            )>,
-        > + Send,
->;
-
-impl WasiHttpHooks for DenyOutgoing {
-    fn send_request(
-        &mut self,
-        _request: http::Request<wasmtime_wasi_http::WasiBody>,
-        _options: Option<wasmtime_wasi_http::RequestOptions>,
-        _fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
-    ) -> OutgoingFuture {
-        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
     }
 }
