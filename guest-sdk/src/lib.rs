@@ -39,6 +39,28 @@ pub mod bindings {
     });
 }
 
+/// Outgoing HTTP requests, to what the function's
+/// `spec.allowedOutboundHosts` grants (nothing by default):
+///
+/// ```ignore
+/// use wasmless_sdk::outbound::{send, Request};
+///
+/// let answer = send(&Request {
+///     method: "GET".into(),
+///     url: "https://api.example.com/v1/items".into(),
+///     headers: vec![("accept".into(), "application/json".into())],
+///     body: Vec::new(),
+/// })?;
+/// ```
+///
+/// The request and the answer are whole; redirects are not followed, and a
+/// refusal is `OutboundError::Denied` with the host's reason.
+pub mod outbound {
+    pub use crate::bindings::wasmless::function::outbound::{
+        OutboundError, Request, Response, send,
+    };
+}
+
 pub use bindings::wasmless::function::types::{
     Context, Error, Event, Extensions, HttpRequest, Response,
 };

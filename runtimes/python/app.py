@@ -48,6 +48,12 @@ typing unicodedata urllib urllib.parse uuid warnings weakref xml
 xml.dom.minidom xml.etree.ElementTree zipfile zlib zoneinfo
 """.split()
 
+# Outgoing HTTP through the host (before anything imports urllib.request,
+# which looks for http.client's HTTPS support when it is imported).
+import _wasmless_http  # noqa: E402
+import urllib.error  # noqa: E402
+import urllib.request  # noqa: E402
+
 for _name in STDLIB:
     try:
         importlib.import_module(_name)

@@ -220,6 +220,162 @@
     return res;
   };
 
+  // `fetch`, over the host's outbound import (`__wasmless_send`, installed
+  // in Rust): the host checks each request against the function's
+  // spec.allowedOutboundHosts. Redirects are followed here, each one a new
+  // request the host checks again. The request is sent when `fetch` is
+  // called; its promise is settled by then.
+  class Headers {
+    constructor(init) {
+      Object.defineProperty(this, "_list", { value: [], enumerable: false });
+      if (init instanceof Headers) init = init.entries();
+      if (init && typeof init[Symbol.iterator] === "function") {
+        for (const [name, value] of init) this.append(name, value);
+      } else if (init) {
+        for (const name of Object.keys(init)) this.append(name, init[name]);
+      }
+    }
+    append(name, value) {
+      this._list.push([String(name).toLowerCase(), String(value)]);
+    }
+    set(name, value) {
+      this.delete(name);
+      this.append(name, value);
+    }
+    delete(name) {
+      const lower = String(name).toLowerCase();
+      for (let i = this._list.length - 1; i >= 0; i--) {
+        if (this._list[i][0] === lower) this._list.splice(i, 1);
+      }
+    }
+    get(name) {
+      const lower = String(name).toLowerCase();
+      const found = this._list.filter(([n]) => n === lower).map(([, v]) => v);
+      return found.length ? found.join(", ") : null;
+    }
+    has(name) {
+      return this.get(name) !== null;
+    }
+    forEach(callback, self) {
+      for (const [name, value] of this._list) callback.call(self, value, name, this);
+    }
+    entries() {
+      return this._list.map(([n, v]) => [n, v])[Symbol.iterator]();
+    }
+    keys() {
+      return this._list.map(([n]) => n)[Symbol.iterator]();
+    }
+    values() {
+      return this._list.map(([, v]) => v)[Symbol.iterator]();
+    }
+    [Symbol.iterator]() {
+      return this.entries();
+    }
+  }
+
+  class FetchResponse {
+    constructor(answer, url, redirected) {
+      this.status = answer.status;
+      this.statusText = answer.statusText || "";
+      this.ok = answer.status >= 200 && answer.status < 300;
+      this.headers = new Headers(answer.headers);
+      this.url = url;
+      this.redirected = redirected;
+      this.type = "basic";
+      this.bodyUsed = false;
+      Object.defineProperty(this, "_answer", { value: answer, enumerable: false });
+    }
+    _take() {
+      if (this.bodyUsed) throw new TypeError("the body of this response was already read");
+      this.bodyUsed = true;
+      return this._answer;
+    }
+    text() {
+      try {
+        return Promise.resolve(this._take().text);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    json() {
+      return this.text().then((text) => JSON.parse(text));
+    }
+    arrayBuffer() {
+      try {
+        const binary = this._take().binary;
+        const bytes = new Uint8Array(binary.length);
+        for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+        return Promise.resolve(bytes.buffer);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+  }
+
+  const binaryOf = (bytes) => {
+    let out = "";
+    for (let i = 0; i < bytes.length; i++) out += String.fromCharCode(bytes[i]);
+    return out;
+  };
+
+  // `location` against `base`: absolute, or from the origin, or beside it.
+  const resolveUrl = (location, base) => {
+    if (/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(location)) return location;
+    const origin = base.match(/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^/?#]*/)[0];
+    if (location.startsWith("//")) return base.split(":")[0] + ":" + location;
+    if (location.startsWith("/")) return origin + location;
+    const path = base.slice(origin.length).split(/[?#]/)[0];
+    return origin + path.slice(0, path.lastIndexOf("/") + 1) + location;
+  };
+
+  const fetchNow = (input, init) => {
+    init = init || {};
+    let url = typeof input === "string" ? input : String(input && input.url ? input.url : input);
+    let method = String(init.method || (input && input.method) || "GET").toUpperCase();
+    const headers = new Headers(init.headers || (input && input.headers));
+    let body = init.body === undefined || init.body === null ? "" : init.body;
+    let binary = false;
+    if (body instanceof ArrayBuffer) body = new Uint8Array(body);
+    if (ArrayBuffer.isView(body)) {
+      body = binaryOf(new Uint8Array(body.buffer, body.byteOffset, body.byteLength));
+      binary = true;
+    } else if (typeof body !== "string") {
+      body = String(body);
+    }
+    if (body && typeof init.body === "string" && !headers.has("content-type")) {
+      headers.set("content-type", "text/plain;charset=UTF-8");
+    }
+    const mode = init.redirect || "follow";
+    for (let hops = 0; ; hops++) {
+      const answer = globalThis.__wasmless_send(method, url, [...headers], body, binary);
+      const location = answer.headers.find(([n]) => n === "location");
+      if (![301, 302, 303, 307, 308].includes(answer.status) || !location || mode === "manual") {
+        return new FetchResponse(answer, url, hops > 0);
+      }
+      if (mode === "error") throw new TypeError(`fetch failed: ${url} redirected, and redirect is "error"`);
+      if (hops >= 20) throw new TypeError(`fetch failed: more than 20 redirects from ${url}`);
+      if (answer.status === 303 || ((answer.status === 301 || answer.status === 302) && method === "POST")) {
+        if (method !== "HEAD") method = "GET";
+        body = "";
+        binary = false;
+        headers.delete("content-type");
+        headers.delete("content-length");
+      }
+      url = resolveUrl(location[1], url);
+    }
+  };
+
+  const fetch = (input, init) => {
+    try {
+      return Promise.resolve(fetchNow(input, init));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  };
+  for (const [name, value] of [["fetch", fetch], ["Headers", Headers], ["Response", FetchResponse]]) {
+    Object.defineProperty(globalThis, name, { value, writable: true, configurable: true, enumerable: false });
+  }
+
   Object.defineProperty(globalThis, "__wasmless", {
     value: Object.freeze({ request, response }),
     enumerable: false,

@@ -26,7 +26,72 @@ pub fn install(js: &mut Js) -> JsResult<()> {
         js_string!("console"),
         console,
         Attribute::WRITABLE | Attribute::CONFIGURABLE,
+    )?;
+    js.register_global_builtin_callable(
+        js_string!("__wasmless_send"),
+        5,
+        NativeFunction::from_fn_ptr(send),
     )
+}
+
+/// `__wasmless_send(method, url, [[name, value]], body, binary)`, what
+/// `fetch` (express.js) calls: one request through the host's outbound
+/// import, `{status, headers, text, binary}` back, or a `TypeError`
+/// ("fetch failed: ...") with the host's reason, as `fetch` rejects.
+fn send(_: &JsValue, args: &[JsValue], js: &mut Js) -> JsResult<JsValue> {
+    use wasmless_sdk::bindings::wasmless::function::outbound;
+    let text = |value: &JsValue, js: &mut Js| -> JsResult<String> {
+        Ok(value.to_string(js)?.to_std_string_escaped())
+    };
+    let method = text(args.get_or_undefined(0), js)?;
+    let url = text(args.get_or_undefined(1), js)?;
+    let headers: Vec<(String, String)> = match args.get_or_undefined(2).to_json(js)? {
+        Some(serde_json::Value::Array(pairs)) => pairs
+            .iter()
+            .filter_map(|pair| {
+                Some((
+                    pair.get(0)?.as_str()?.to_owned(),
+                    pair.get(1)?.as_str()?.to_owned(),
+                ))
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let body_value = args.get_or_undefined(3);
+    let body = match body_value.as_string() {
+        Some(body) if args.get_or_undefined(4).to_boolean() => {
+            body.iter().map(|unit| unit as u8).collect()
+        }
+        Some(body) => body.to_std_string_escaped().into_bytes(),
+        None => Vec::new(),
+    };
+    let request = outbound::Request {
+        method,
+        url,
+        headers,
+        body,
+    };
+    let answer = outbound::send(&request).map_err(|error| {
+        let reason = match error {
+            outbound::OutboundError::Denied(m) => format!("denied: {m}"),
+            outbound::OutboundError::Invalid(m) | outbound::OutboundError::Failed(m) => m,
+        };
+        JsNativeError::typ().with_message(format!("fetch failed: {reason}"))
+    })?;
+    let out = JsObject::with_object_proto(js.intrinsics());
+    out.set(js_string!("status"), answer.status, true, js)?;
+    let pairs: Vec<serde_json::Value> = answer
+        .headers
+        .iter()
+        .map(|(name, value)| serde_json::json!([name, value]))
+        .collect();
+    let pairs = JsValue::from_json(&serde_json::Value::Array(pairs), js)?;
+    out.set(js_string!("headers"), pairs, true, js)?;
+    let text = JsString::from(String::from_utf8_lossy(&answer.body).as_ref());
+    out.set(js_string!("text"), text, true, js)?;
+    let units: Vec<u16> = answer.body.iter().map(|b| u16::from(*b)).collect();
+    out.set(js_string!("binary"), JsString::from(&units[..]), true, js)?;
+    Ok(out.into())
 }
 
 /// `console.log`: strings as they are, other values as JSON, joined by
