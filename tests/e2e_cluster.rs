@@ -1719,3 +1719,54 @@ fn the_kubeless_cli_deploys_triggers_scales_and_converts_on_a_cluster() {
     let (ok, out, _) = ns.wasmless(&["trigger", "cronjob", "list"]);
     assert!(ok && !out.contains("trigger-get-python"), "{out}");
 }
+
+#[test]
+fn a_pool_function_reaches_a_service_its_allow_list_names_exactly_and_nothing_else() {
+    let cluster = cluster_or_skip!("a_pool_function_reaches_a_service_its_allow_list_names");
+    let ns = cluster.namespace("outbound");
+    let caller = |name: &str, entry: &str| {
+        format!(
+            "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {{name: {name}}}\nspec:\n  runtime: python3.x\n  handler: call.handler\n  allowedOutboundHosts: [\"{entry}\"]\n  function: |\n    import urllib.error, urllib.request\n    def handler(event, context):\n        try:\n            with urllib.request.urlopen(event['data']) as answer:\n                return '%d %s' % (answer.status, answer.read().decode())\n        except urllib.error.URLError as error:\n            return 'refused: %s' % error.reason\n---\n"
+        )
+    };
+    let domain = format!("{}.svc.cluster.local", ns.name);
+    apply(
+        &ns,
+        &(command_function("target", "target says hi", "")
+            + &caller("exact", &format!("http://target.{domain}:8080"))
+            + &caller("wild", &format!("http://*.{domain}:8080"))),
+    );
+    for name in ["target", "exact", "wild"] {
+        wait_ready(&ns, name);
+    }
+    let url = format!("http://target.{domain}:8080/");
+    // By its exact name, a Service's private address is granted.
+    let (ok, out, err) = ns.wasmless(&["function", "call", "exact", "--data", &url]);
+    assert!(
+        ok && out == "200 target says hi",
+        "call exact: {out}{err}\n{}",
+        ns.describe()
+    );
+    // A wildcard grants public addresses only: the Service's is not.
+    let (ok, out, err) = ns.wasmless(&["function", "call", "wild", "--data", &url]);
+    assert!(
+        ok && out.starts_with("refused: ")
+            && out.contains("a private address")
+            && out.contains("exactly"),
+        "call wild: {out}{err}\n{}",
+        ns.describe()
+    );
+    // Another Service of the namespace, not named: refused.
+    let other = format!("http://wild.{domain}:8080/");
+    let (ok, out, err) = ns.wasmless(&["function", "call", "exact", "--data", &other]);
+    assert!(
+        ok && out.contains("not in spec.allowedOutboundHosts"),
+        "call exact → wild: {out}{err}"
+    );
+    // The refusals are in the function's log, from the pool's pods.
+    let (ok, out, err) = ns.wasmless(&["function", "logs", "wild"]);
+    assert!(
+        ok && out.contains("outbound request denied"),
+        "logs: {out}{err}"
+    );
+}

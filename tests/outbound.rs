@@ -403,3 +403,44 @@ fn a_bad_allow_list_entry_is_refused_with_its_index() {
         ],
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_sets_the_allow_list_with_allow_outbound() {
+    let allowed = server().await;
+    let dir = tempdir();
+    let up = source_up(&[&dir]);
+    let code = dir.join("fetch.js");
+    std::fs::write(&code, JAVASCRIPT).expect("code");
+    let code = code.display().to_string();
+    let deploy = |extra: &[&str]| {
+        let mut args = vec![
+            "function",
+            "deploy",
+            "fetch",
+            "--runtime",
+            "nodejs20",
+            "--handler",
+            "fetch.handler",
+            "--from-file",
+            &code,
+        ];
+        args.extend_from_slice(extra);
+        up.cli(&args)
+    };
+    let (ok, out, err) = deploy(&["--allow-outbound", "api.example.com"]);
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("--allow-outbound") && err.contains("scheme://host[:port]"),
+        "{err}"
+    );
+    let (ok, out, err) = deploy(&["--allow-outbound", &allowed.url]);
+    assert!(ok, "{out}{err}");
+    let got = call(
+        &up,
+        "fetch",
+        json!({"url": format!("{}/echo", allowed.url)}),
+    )
+    .await;
+    assert_eq!(got["status"], 200, "{got}");
+    assert_eq!(got["body"]["path"], "/echo", "{got}");
+}

@@ -51,6 +51,15 @@ pub struct FunctionFlags {
     /// or any image with `--runtime custom`).
     #[arg(long = "runtime-image", visible_alias = "image")]
     pub image: Option<String>,
+    /// Where the function may send requests (`https://api.example.com`,
+    /// `http://*.svc.cluster.local:8080`): its spec.allowedOutboundHosts,
+    /// replaced; comma-separated or repeated. Nothing is reachable without.
+    #[arg(
+        long = "allow-outbound",
+        value_delimiter = ',',
+        value_name = "SCHEME://HOST[:PORT]"
+    )]
+    pub allow_outbound: Vec<String>,
     /// Cluster only: Secrets mounted at /<secret>; comma-separated or
     /// repeated.
     #[arg(long, value_delimiter = ',')]
@@ -225,6 +234,11 @@ pub async fn describe(
     }
     function.metadata.labels.extend(labels);
     let spec = &mut function.spec;
+    if !flags.allow_outbound.is_empty() {
+        spec.allowed_outbound_hosts = flags.allow_outbound.clone();
+        spec.outbound_policy()
+            .map_err(|e| anyhow::anyhow!("--allow-outbound: {e}"))?;
+    }
     if !flags.secrets.is_empty() {
         spec.secrets = flags.secrets.clone();
     }
