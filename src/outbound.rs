@@ -3,7 +3,9 @@
 //!
 //! An entry is `scheme://host[:port]`:
 //!
-//! - `scheme`: `http`, `https`, or `*` for either;
+//! - `scheme`: `http`, `https`, or `*` for either; or `tcp`, for TCP
+//!   connections (`wasi:sockets`, Python's `socket`), whose port is always
+//!   given and whose host is a name, an address or `*`, not `*.domain`;
 //! - `host`: a name (`api.example.com`), `*.` and a domain (any name below
 //!   it, not the domain itself), `*` (any name or address), or an IP
 //!   address (`203.0.113.7`, `[2001:db8::1]`);
@@ -22,6 +24,12 @@
 //! - loopback, link-local (cloud metadata at 169.254.169.254), unspecified,
 //!   multicast and broadcast addresses only through an entry that names that
 //!   address itself.
+//!
+//! A TCP connection is checked when it is made, by its address: granted by
+//! an entry naming that address, by `tcp://*:PORT` when the address is
+//! public, or by an entry naming a host exactly when the name resolves to
+//! the address (then loopback and link-local addresses are refused as
+//! above).
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -43,9 +51,12 @@ struct Rule {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum SchemeRule {
+    /// `*`: `http` or `https` (not `tcp`).
     Any,
     Http,
     Https,
+    /// A TCP connection (`wasi:sockets`), checked by its address.
+    Tcp,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -240,6 +251,39 @@ impl OutboundPolicy {
         self.rules.is_empty()
     }
 
+    /// Whether it grants any TCP connection (`tcp://` entries).
+    pub fn grants_tcp(&self) -> bool {
+        self.rules.iter().any(|r| r.scheme == SchemeRule::Tcp)
+    }
+
+    /// Whether a TCP connection to `address` is granted by an entry naming
+    /// the address, or by `tcp://*:PORT` (a public address only). When it
+    /// is not, the names of the `tcp://` entries of that port: it is
+    /// granted if one of them resolves to the address, and the address is
+    /// not loopback or link-local.
+    pub fn check_tcp(&self, address: std::net::SocketAddr) -> Result<(), Vec<String>> {
+        let mut names = Vec::new();
+        for rule in &self.rules {
+            let port = match rule.port {
+                PortRule::Any => true,
+                PortRule::Exact(port) => port == address.port(),
+                PortRule::Default => false,
+            };
+            if rule.scheme != SchemeRule::Tcp || !port {
+                continue;
+            }
+            match &rule.host {
+                HostRule::Ip(ip) if same_address(*ip, address.ip()) => return Ok(()),
+                HostRule::Any if AddressKind::of(address.ip()) == AddressKind::Public => {
+                    return Ok(());
+                }
+                HostRule::Name(name) => names.push(name.clone()),
+                _ => {}
+            }
+        }
+        Err(names)
+    }
+
     /// Checks a destination against the entries, before resolution. The
     /// answer says which addresses the name may then resolve to.
     pub fn check(&self, destination: &Destination) -> Result<Grant, String> {
@@ -345,9 +389,10 @@ impl Rule {
             "http" => SchemeRule::Http,
             "https" => SchemeRule::Https,
             "*" => SchemeRule::Any,
+            "tcp" => SchemeRule::Tcp,
             other => {
                 return Err(format!(
-                    "`{text}`: the scheme `{other}` is not http, https or *"
+                    "`{text}`: the scheme `{other}` is not http, https, tcp or *"
                 ));
             }
         };
@@ -372,6 +417,16 @@ impl Rule {
         if port == PortRule::Default && scheme == SchemeRule::Any {
             return Err(format!(
                 "`{text}`: with the scheme `*` give the port too (such as *://{host}:443, or :* for any)"
+            ));
+        }
+        if port == PortRule::Default && scheme == SchemeRule::Tcp {
+            return Err(format!(
+                "`{text}`: a tcp entry gives its port (such as tcp://{host}:5432, or :* for any)"
+            ));
+        }
+        if scheme == SchemeRule::Tcp && host.starts_with("*.") {
+            return Err(format!(
+                "`{text}`: a TCP connection is checked by the address it goes to, which a wildcard of names cannot be matched against: name the host exactly, give its address, or `*` for any public address"
             ));
         }
         let host = if host == "*" {
@@ -399,6 +454,7 @@ impl Rule {
             SchemeRule::Any => true,
             SchemeRule::Http => destination.scheme == Scheme::Http,
             SchemeRule::Https => destination.scheme == Scheme::Https,
+            SchemeRule::Tcp => false,
         };
         let port = match self.port {
             PortRule::Any => true,
@@ -537,7 +593,7 @@ mod tests {
     fn bad_entries_say_what_is_wrong() {
         for (entry, says) in [
             ("api.example.com", "scheme://host"),
-            ("ftp://example.com", "not http, https"),
+            ("ftp://example.com", "not http, https, tcp"),
             ("https://example.com/path", "not a path"),
             ("https://example.com:99999", "not a port"),
             ("https://example.com:0", "not a port"),
@@ -549,6 +605,43 @@ mod tests {
         ] {
             let err = OutboundPolicy::parse(&[entry.to_owned()]).expect_err(entry);
             assert_eq!(err.0, 0);
+            assert!(err.1.contains(says), "{entry}: {}", err.1);
+        }
+    }
+
+    #[test]
+    fn tcp_entries_are_checked_by_address() {
+        let tcp = policy(&[
+            "tcp://db.internal:5432",
+            "tcp://203.0.113.7:6379",
+            "tcp://*:443",
+            "http://127.0.0.1:8080",
+        ]);
+        assert!(tcp.grants_tcp());
+        assert!(!policy(&["https://api.example.com"]).grants_tcp());
+        let at = |s: &str| s.parse::<std::net::SocketAddr>().expect("an address");
+        assert_eq!(tcp.check_tcp(at("203.0.113.7:6379")), Ok(()));
+        assert_eq!(tcp.check_tcp(at("93.184.216.34:443")), Ok(()));
+        assert_eq!(tcp.check_tcp(at("10.0.0.1:443")), Err(vec![]));
+        assert_eq!(tcp.check_tcp(at("127.0.0.1:8080")), Err(vec![]));
+        assert_eq!(
+            tcp.check_tcp(at("10.0.0.1:5432")),
+            Err(vec!["db.internal".to_owned()])
+        );
+        // tcp entries grant no HTTP, and `*://` no TCP.
+        assert!(!allowed(
+            &["tcp://api.example.com:443"],
+            "https://api.example.com/"
+        ));
+        assert_eq!(
+            policy(&["*://*:*"]).check_tcp(at("93.184.216.34:443")),
+            Err(vec![])
+        );
+        for (entry, says) in [
+            ("tcp://db.internal", "gives its port"),
+            ("tcp://*.internal:5432", "name the host exactly"),
+        ] {
+            let err = OutboundPolicy::parse(&[entry.to_owned()]).expect_err(entry);
             assert!(err.1.contains(says), "{entry}: {}", err.1);
         }
     }

@@ -444,3 +444,131 @@ async fn the_cli_sets_the_allow_list_with_allow_outbound() {
     assert_eq!(got["status"], 200, "{got}");
     assert_eq!(got["body"]["path"], "/echo", "{got}");
 }
+
+/// A loopback TCP server that answers each line with `echo: LINE`, and
+/// counts its connections. Returns its port and the count.
+async fn tcp_echo() -> (u16, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binding");
+    let port = listener.local_addr().expect("address").port();
+    let count = Arc::new(AtomicUsize::new(0));
+    let counted = count.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut lines = tokio::io::BufReader::new(read).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if write
+                        .write_all(format!("echo: {line}\n").as_bytes())
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    (port, count)
+}
+
+const PYTHON_TCP: &str = r#"
+import socket
+
+def handler(event, context):
+    ask = event["data"]
+    try:
+        if ask.get("listen"):
+            server = socket.socket()
+            server.bind(("0.0.0.0", 0))
+            server.listen()
+            return {"listening": server.getsockname()[1]}
+        with socket.create_connection((ask["host"], ask["port"]), timeout=10) as conn:
+            conn.sendall(b"ping\n")
+            return {"echo": conn.makefile().readline().strip()}
+    except OSError as error:
+        return {"error": str(error), "kind": type(error).__name__}
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn python_sockets_connect_where_tcp_entries_grant_and_nowhere_else() {
+    let (port, hits) = tcp_echo().await;
+    let (other, other_hits) = tcp_echo().await;
+    let dir = tempdir();
+    let entries = |list: &[String]| {
+        let mut extra = "  allowedOutboundHosts:\n".to_owned();
+        for entry in list {
+            extra.push_str(&format!("    - \"{entry}\"\n"));
+        }
+        extra
+    };
+    let manifests = [
+        function(
+            "python3.x",
+            "tcp",
+            "tcp.handler",
+            PYTHON_TCP,
+            &entries(&[format!("tcp://127.0.0.1:{port}")]),
+        ),
+        function(
+            "python3.x",
+            "tcp-by-name",
+            "tcp.handler",
+            PYTHON_TCP,
+            &entries(&[format!("tcp://localhost:{port}")]),
+        ),
+        function(
+            "python3.x",
+            "http-only",
+            "tcp.handler",
+            PYTHON_TCP,
+            &entries(&[format!("http://127.0.0.1:{port}")]),
+        ),
+    ]
+    .concat();
+    std::fs::write(dir.join("functions.yaml"), manifests).expect("manifest");
+    let up = source_up(&[&dir]);
+
+    let got = call(&up, "tcp", json!({"host": "127.0.0.1", "port": port})).await;
+    assert_eq!(got["echo"], "echo: ping", "{got}");
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+
+    // Another port: refused, never reached.
+    let got = call(&up, "tcp", json!({"host": "127.0.0.1", "port": other})).await;
+    assert_eq!(got["kind"], "PermissionError", "{got}");
+    assert_eq!(other_hits.load(Ordering::SeqCst), 0);
+
+    // No server: listening is refused.
+    let got = call(&up, "tcp", json!({"listen": true})).await;
+    assert_eq!(got["kind"], "PermissionError", "{got}");
+
+    // A name that resolves to loopback is refused unless the address is named.
+    let got = call(
+        &up,
+        "tcp-by-name",
+        json!({"host": "localhost", "port": port}),
+    )
+    .await;
+    assert_eq!(got["kind"], "PermissionError", "{got}");
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+
+    // http:// entries grant no sockets (not even a lookup of an address).
+    let got = call(&up, "http-only", json!({"host": "127.0.0.1", "port": port})).await;
+    assert!(got["error"].is_string(), "{got}");
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+
+    let (_, logs, _) = up.cli(&["function", "logs", "tcp"]);
+    assert!(
+        logs.contains(&format!("tcp://127.0.0.1:{other} is not granted")),
+        "function logs: {logs}"
+    );
+    let (_, logs, _) = up.cli(&["function", "logs", "tcp-by-name"]);
+    assert!(
+        logs.contains("localhost resolves to 127.0.0.1"),
+        "function logs: {logs}"
+    );
+}

@@ -37,7 +37,7 @@ import types
 STDLIB = """
 abc argparse array ast asyncio base64 binascii bisect calendar cmath codecs
 collections collections.abc colorsys contextlib copy csv dataclasses datetime
-decimal difflib email email.message email.utils enum errno fnmatch fractions
+decimal difflib email email.message email.utils encodings.idna enum errno fnmatch fractions
 functools gettext glob graphlib gzip hashlib heapq hmac html html.entities
 html.parser http http.cookies importlib.metadata importlib.resources io
 ipaddress itertools json keyword locale logging marshal math mimetypes numbers

@@ -189,7 +189,9 @@ pub struct FunctionSpec {
     /// addresses only; an exact name may also reach private ones (10/8,
     /// 172.16/12, 192.168/16, 100.64/10, fc00::/7: a cluster's Services);
     /// loopback and link-local addresses (the host itself, cloud metadata)
-    /// only when the entry names the address.
+    /// only when the entry names the address. `tcp://host:port` entries
+    /// grant TCP connections (Python's `socket`), checked by the address
+    /// connected to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_outbound_hosts: Vec<String>,
     /// Cluster only: Kubernetes Secrets of the function's namespace, each

@@ -67,12 +67,13 @@ pub(crate) fn component_store(
     io: &Captured,
     deadline: Instant,
 ) -> Store<ComponentState> {
-    let wasi = wasi_builder(&settings.env, &settings.mounts, io).build();
+    let outbound = super::outbound::Outbound::new(settings.outbound.clone(), io.stderr.clone());
+    let mut builder = wasi_builder(&settings.env, &settings.mounts, io);
+    outbound.grant_sockets(&mut builder);
     new_store(
         engine,
-        ComponentState::new(wasi, settings.memory_limit, deadline).with_outbound(
-            super::outbound::Outbound::new(settings.outbound.clone(), io.stderr.clone()),
-        ),
+        ComponentState::new(builder.build(), settings.memory_limit, deadline)
+            .with_outbound(outbound),
     )
 }
 

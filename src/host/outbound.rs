@@ -117,6 +117,73 @@ impl Outbound {
         }
     }
 
+    /// Lets the instance open the TCP connections its `tcp://` entries
+    /// grant (`wasi:sockets`), and nothing else: no listening socket, no
+    /// UDP. Without such entries it has no sockets at all. Name lookups
+    /// are the guest's own once it may connect, so a function with a
+    /// `tcp://` entry can resolve any name (README, "Outgoing requests").
+    pub(crate) fn grant_sockets(&self, builder: &mut wasmtime_wasi::WasiCtxBuilder) {
+        if !self.policy.grants_tcp() {
+            return;
+        }
+        builder
+            .allow_tcp(true)
+            .allow_udp(false)
+            .allow_ip_name_lookup(true);
+        let outbound = self.clone();
+        builder.socket_addr_check(move |address, usage| {
+            let outbound = outbound.clone();
+            Box::pin(async move {
+                use wasmtime_wasi::sockets::SocketAddrUse;
+                match usage {
+                    // The bind a connect makes by itself, to any local
+                    // address and port.
+                    SocketAddrUse::TcpBind => address.ip().is_unspecified() && address.port() == 0,
+                    SocketAddrUse::TcpConnect => {
+                        tokio::spawn(async move { outbound.tcp_granted(address).await })
+                            .await
+                            .unwrap_or(false)
+                    }
+                    _ => false,
+                }
+            })
+        });
+    }
+
+    /// Whether a TCP connection to `address` is granted; a refusal is a
+    /// line of the function's log.
+    async fn tcp_granted(&self, address: SocketAddr) -> bool {
+        let names = match self.policy.check_tcp(address) {
+            Ok(()) => return true,
+            Err(names) => names,
+        };
+        let local =
+            crate::outbound::AddressKind::of(address.ip()) == crate::outbound::AddressKind::Local;
+        for name in &names {
+            let found = tokio::time::timeout(
+                CONNECT_TIMEOUT,
+                tokio::net::lookup_host((name.as_str(), address.port())),
+            )
+            .await;
+            if let Ok(Ok(mut found)) = found
+                && found.any(|a| a.ip().to_canonical() == address.ip().to_canonical())
+            {
+                if local {
+                    self.note(&format!(
+                        "outbound connection denied: {name} resolves to {}, a loopback, link-local or other local address; an entry naming the address (tcp://{address}) would grant it",
+                        address.ip()
+                    ));
+                    return false;
+                }
+                return true;
+            }
+        }
+        self.note(&format!(
+            "outbound connection denied: tcp://{address} is not granted by spec.allowedOutboundHosts"
+        ));
+        false
+    }
+
     /// Opens an HTTP/1.1 connection to the request's destination if the
     /// allow-list grants it, to an address that passed the checks.
     pub(crate) async fn connect<B>(
