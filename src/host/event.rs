@@ -8,6 +8,31 @@ use bytes::Bytes;
 
 /// Where an HTTP event came from (`event-namespace`).
 pub const HTTP_NAMESPACE: &str = "http.wasmless.io";
+/// Where a Kafka event came from.
+pub const KAFKA_NAMESPACE: &str = "kafka.wasmless.io";
+/// The headers that carry an event's own fields when a dispatcher (cron,
+/// Kafka, in a cluster) delivers it over HTTP; they are not the request's.
+pub const EVENT_FIELD_HEADERS: [&str; 4] =
+    ["event-id", "event-type", "event-time", "event-namespace"];
+
+/// One Kafka message, as the consumer received it.
+#[derive(Clone, Debug, Default)]
+pub struct KafkaRecord<'a> {
+    /// Its topic.
+    pub topic: &'a str,
+    /// Its partition.
+    pub partition: i32,
+    /// Its offset in the partition.
+    pub offset: i64,
+    /// Its timestamp in ms since the epoch, if it has one.
+    pub timestamp_ms: Option<i64>,
+    /// Its key.
+    pub key: Option<&'a [u8]>,
+    /// Its value.
+    pub payload: Option<&'a [u8]>,
+    /// Its headers, names as sent.
+    pub headers: Vec<(&'a str, Option<&'a [u8]>)>,
+}
 
 /// One event for a function.
 #[derive(Clone, Debug)]
@@ -77,6 +102,98 @@ impl Event {
             request: None,
             attributes: Vec::new(),
         }
+    }
+
+    /// The event of an HTTP request (`path` below the function's mount
+    /// point, `data` its body). Event fields sent as headers (by a cron or
+    /// Kafka dispatcher) are kept; others are made here.
+    pub fn from_http(parts: &http::request::Parts, path: String, data: Bytes) -> Self {
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let event_type = header("event-type")
+            .or_else(|| header("content-type"))
+            .unwrap_or_else(|| "application/octet-stream".to_owned());
+        let mut event = Event::new(
+            data,
+            event_type,
+            header("event-namespace").unwrap_or_else(|| HTTP_NAMESPACE.to_owned()),
+        );
+        if let Some(id) = header("event-id") {
+            event.id = id;
+        }
+        if let Some(time) =
+            header("event-time").and_then(|t| humantime::parse_rfc3339_weak(&t).ok())
+        {
+            event.time = time;
+        }
+        event.request = Some(HttpRequest {
+            method: parts.method.as_str().to_owned(),
+            path,
+            query: parts.uri.query().unwrap_or_default().to_owned(),
+            headers: parts
+                .headers
+                .iter()
+                .filter(|(k, _)| !EVENT_FIELD_HEADERS.contains(&k.as_str()))
+                .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+                .collect(),
+        });
+        event
+    }
+
+    /// The event for one Kafka message: the payload as data, the
+    /// `content-type` header as event type, and the message's coordinates,
+    /// key and headers as attributes. The event-id is the message's
+    /// coordinates, so a redelivered message has the same id.
+    pub fn from_kafka(message: &KafkaRecord<'_>, trigger: &str) -> Self {
+        let headers: Vec<(String, Option<&[u8]>)> = message
+            .headers
+            .iter()
+            .map(|(key, value)| (key.to_ascii_lowercase(), *value))
+            .collect();
+        let content_type = headers
+            .iter()
+            .find(|(k, _)| k == "content-type")
+            .and_then(|(_, v)| v.and_then(|v| std::str::from_utf8(v).ok()))
+            .unwrap_or("application/octet-stream")
+            .to_owned();
+        let data = Bytes::copy_from_slice(message.payload.unwrap_or_default());
+        let mut event = Event::new(data, content_type, KAFKA_NAMESPACE);
+        event.id = format!("{}-{}-{}", message.topic, message.partition, message.offset);
+        if let Some(millis) = message.timestamp_ms
+            && let Ok(millis) = u64::try_from(millis)
+            && let Some(time) = std::time::UNIX_EPOCH.checked_add(Duration::from_millis(millis))
+        {
+            event.time = time;
+        }
+        let mut attributes = vec![
+            ("trigger".to_owned(), trigger.to_owned()),
+            ("topic".to_owned(), message.topic.to_owned()),
+            ("partition".to_owned(), message.partition.to_string()),
+            ("offset".to_owned(), message.offset.to_string()),
+        ];
+        if let Some(key) = message.key {
+            match std::str::from_utf8(key) {
+                Ok(key) => attributes.push(("key".to_owned(), key.to_owned())),
+                Err(_) => {
+                    use base64::Engine as _;
+                    attributes.push((
+                        "key-base64".to_owned(),
+                        base64::engine::general_purpose::STANDARD.encode(key),
+                    ));
+                }
+            }
+        }
+        for (key, value) in headers {
+            let value = value.map(String::from_utf8_lossy).unwrap_or_default();
+            attributes.push((format!("header.{key}"), value.into_owned()));
+        }
+        event.attributes = attributes;
+        event
     }
 
     /// `event-time` as RFC 3339 in UTC, ending in `Z`.

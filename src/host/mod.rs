@@ -23,7 +23,10 @@ pub(crate) mod state;
 pub use cache::{CacheOutcome, CompileCache, Compiled};
 pub use engine::{Compiler, EPOCH_TICK, EngineConfig, EpochClock, build_engine};
 pub use error::{InvokeError, LoadError};
-pub use event::{Context, Event, HTTP_NAMESPACE, HttpRequest, Response};
+pub use event::{
+    Context, EVENT_FIELD_HEADERS, Event, HTTP_NAMESPACE, HttpRequest, KAFKA_NAMESPACE, KafkaRecord,
+    Response,
+};
 pub(crate) use function::init_export;
 pub use function::{
     FunctionKind, FunctionSettings, Host, HostConfig, LoadedFunction, Mount, Parked,

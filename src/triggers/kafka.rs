@@ -18,7 +18,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use rdkafka::ClientConfig;
 use rdkafka::ClientContext;
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
@@ -31,7 +30,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::{DeliveryError, Dispatch, KAFKA_NAMESPACE, TriggerMetrics};
+use super::{DeliveryError, Dispatch, TriggerMetrics};
 use crate::crd::{KafkaTrigger, StartFrom, Target};
 use crate::host::Event;
 
@@ -609,62 +608,24 @@ impl<D: Dispatch> Shared<D> {
     }
 }
 
-/// The event for one Kafka message: the payload as data, the
-/// `content-type` header as event type, and the message's coordinates,
-/// key and headers as attributes. The event-id is the message's
-/// coordinates, so a redelivered message has the same id.
+/// The event for one Kafka message ([`Event::from_kafka`]).
 pub fn event(message: &OwnedMessage, trigger: &str) -> Event {
-    let headers: Vec<(String, Option<&[u8]>)> = message
+    let headers: Vec<(&str, Option<&[u8]>)> = message
         .headers()
-        .map(|h| {
-            h.iter()
-                .map(|h| (h.key.to_ascii_lowercase(), h.value))
-                .collect()
-        })
+        .map(|h| h.iter().map(|h| (h.key, h.value)).collect())
         .unwrap_or_default();
-    let content_type = headers
-        .iter()
-        .find(|(k, _)| k == "content-type")
-        .and_then(|(_, v)| v.and_then(|v| std::str::from_utf8(v).ok()))
-        .unwrap_or("application/octet-stream")
-        .to_owned();
-    let data = Bytes::copy_from_slice(message.payload().unwrap_or_default());
-    let mut event = Event::new(data, content_type, KAFKA_NAMESPACE);
-    event.id = format!(
-        "{}-{}-{}",
-        message.topic(),
-        message.partition(),
-        message.offset()
-    );
-    if let Some(millis) = message.timestamp().to_millis()
-        && let Ok(millis) = u64::try_from(millis)
-    {
-        event.time = std::time::UNIX_EPOCH + Duration::from_millis(millis);
-    }
-    let mut attributes = vec![
-        ("trigger".to_owned(), trigger.to_owned()),
-        ("topic".to_owned(), message.topic().to_owned()),
-        ("partition".to_owned(), message.partition().to_string()),
-        ("offset".to_owned(), message.offset().to_string()),
-    ];
-    if let Some(key) = message.key() {
-        match std::str::from_utf8(key) {
-            Ok(key) => attributes.push(("key".to_owned(), key.to_owned())),
-            Err(_) => {
-                use base64::Engine as _;
-                attributes.push((
-                    "key-base64".to_owned(),
-                    base64::engine::general_purpose::STANDARD.encode(key),
-                ));
-            }
-        }
-    }
-    for (key, value) in headers {
-        let value = value.map(String::from_utf8_lossy).unwrap_or_default();
-        attributes.push((format!("header.{key}"), value.into_owned()));
-    }
-    event.attributes = attributes;
-    event
+    Event::from_kafka(
+        &crate::host::KafkaRecord {
+            topic: message.topic(),
+            partition: message.partition(),
+            offset: message.offset(),
+            timestamp_ms: message.timestamp().to_millis(),
+            key: message.key(),
+            payload: message.payload(),
+            headers,
+        },
+        trigger,
+    )
 }
 
 #[cfg(test)]
@@ -749,7 +710,7 @@ mod tests {
         let event = event(&message, "t");
         assert_eq!(event.id, "orders-3-42");
         assert_eq!(event.event_type, "application/json");
-        assert_eq!(event.namespace, KAFKA_NAMESPACE);
+        assert_eq!(event.namespace, crate::triggers::KAFKA_NAMESPACE);
         assert_eq!(event.time_rfc3339(), "2025-11-25T10:00:00.000Z");
         let get = |k: &str| {
             event

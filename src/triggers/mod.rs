@@ -18,7 +18,7 @@ use crate::host::{Event, InvokeError, Response};
 /// `event-namespace` of cron events.
 pub const CRON_NAMESPACE: &str = "cron.wasmless.io";
 /// `event-namespace` of Kafka events.
-pub const KAFKA_NAMESPACE: &str = "kafka.wasmless.io";
+pub use crate::host::KAFKA_NAMESPACE;
 
 /// Where triggers send their events.
 pub trait Dispatch: Send + Sync + 'static {

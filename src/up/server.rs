@@ -15,7 +15,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use crate::host::{Event, HTTP_NAMESPACE, Host, HttpRequest, InvokeError, Response};
+use crate::host::{Event, Host, InvokeError, Response};
 use crate::manifest::{manifest_files, read_manifest};
 
 use super::admin::{self, ADMIN_PREFIX};
@@ -136,9 +136,6 @@ enum CallError {
 }
 
 pub(super) type HttpResponse = http::Response<Full<Bytes>>;
-
-/// Headers that carry an event's fields rather than the request's.
-const EVENT_FIELD_HEADERS: [&str; 4] = ["event-id", "event-type", "event-time", "event-namespace"];
 
 /// How long shutdown waits for triggers to finish their deliveries.
 const SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(40);
@@ -626,42 +623,7 @@ impl App {
                 ));
             }
         };
-        let header = |name: &str| {
-            parts
-                .headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
-        let event_type = header("event-type")
-            .or_else(|| header("content-type"))
-            .unwrap_or_else(|| "application/octet-stream".to_owned());
-        let mut event = Event::new(
-            data,
-            event_type,
-            header("event-namespace").unwrap_or_else(|| HTTP_NAMESPACE.to_owned()),
-        );
-        if let Some(id) = header("event-id") {
-            event.id = id;
-        }
-        if let Some(time) =
-            header("event-time").and_then(|t| humantime::parse_rfc3339_weak(&t).ok())
-        {
-            event.time = time;
-        }
-        event.request = Some(HttpRequest {
-            method: parts.method.as_str().to_owned(),
-            path,
-            query: parts.uri.query().unwrap_or_default().to_owned(),
-            // The event's own fields, when a dispatcher sent them as
-            // headers, are not the request's.
-            headers: parts
-                .headers
-                .iter()
-                .filter(|(k, _)| !EVENT_FIELD_HEADERS.contains(&k.as_str()))
-                .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-                .collect(),
-        });
+        let event = Event::from_http(&parts, path, data);
         Ok(event)
     }
 
