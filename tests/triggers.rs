@@ -994,3 +994,38 @@ async fn a_killed_up_takes_its_partitions_back_within_seconds_ten_times_running(
         "a restarted up waited {slowest:?} for its partitions: {restarts:?}"
     );
 }
+
+/// Found by the `kafka_event` fuzz target: a message whose timestamp is
+/// past year 9999 (a producer sets it) used to panic the delivery when its
+/// `event-time` was written. It is delivered with the time it was received,
+/// and the messages after it too.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_stamped_past_year_9999_is_delivered_with_the_time_it_came() {
+    let cluster = MockCluster::new(1).expect("a mock cluster");
+    cluster.create_topic("stamps", 1, 1).expect("a topic");
+    let brokers = cluster.bootstrap_servers();
+    let dir = tempdir();
+    let manifest = recorder_manifest(&dir, &kafka_trigger("stamps", &brokers, "stamps", ""));
+    let up = Up::start(&[&manifest]);
+    let producer = producer(&brokers);
+    let far = FutureRecord::to("stamps")
+        .key("far")
+        .payload("far-0")
+        .timestamp(i64::MAX);
+    producer
+        .send(far, Duration::from_secs(20))
+        .await
+        .map_err(|(e, _)| e)
+        .expect("the broker has the message");
+    publish(&producer, "stamps", &messages("after", 0..3)).await;
+    wait_for_records(&up, Duration::from_secs(60), "every message", |r| {
+        seen(r).len() >= 4
+    });
+    let records = records(&up);
+    let far = records
+        .iter()
+        .find(|r| r.get("data") == "far-0")
+        .unwrap_or_else(|| panic!("far-0 delivered: {records:?}"));
+    let time = far.get("time");
+    assert!(time.starts_with("20") && time.ends_with('Z'), "{time}");
+}

@@ -15,6 +15,10 @@ pub const KAFKA_NAMESPACE: &str = "kafka.wasmless.io";
 pub const EVENT_FIELD_HEADERS: [&str; 4] =
     ["event-id", "event-type", "event-time", "event-namespace"];
 
+/// 9999-12-31T23:59:59.999Z in ms since the epoch: the last time RFC 3339
+/// writes.
+const LAST_RFC3339_MS: u64 = 253_402_300_799_999;
+
 /// One Kafka message, as the consumer received it.
 #[derive(Clone, Debug, Default)]
 pub struct KafkaRecord<'a> {
@@ -164,11 +168,13 @@ impl Event {
         let data = Bytes::copy_from_slice(message.payload.unwrap_or_default());
         let mut event = Event::new(data, content_type, KAFKA_NAMESPACE);
         event.id = format!("{}-{}-{}", message.topic, message.partition, message.offset);
+        // A timestamp past what RFC 3339 can write (year 9999) is not a
+        // time: the event keeps the time it was received.
         if let Some(millis) = message.timestamp_ms
             && let Ok(millis) = u64::try_from(millis)
-            && let Some(time) = std::time::UNIX_EPOCH.checked_add(Duration::from_millis(millis))
+            && millis <= LAST_RFC3339_MS
         {
-            event.time = time;
+            event.time = std::time::UNIX_EPOCH + Duration::from_millis(millis);
         }
         let mut attributes = vec![
             ("trigger".to_owned(), trigger.to_owned()),
@@ -196,9 +202,15 @@ impl Event {
         event
     }
 
-    /// `event-time` as RFC 3339 in UTC, ending in `Z`.
+    /// `event-time` as RFC 3339 in UTC, ending in `Z`. A time past year
+    /// 9999 (which RFC 3339 cannot write) is written as the last it can.
     pub fn time_rfc3339(&self) -> String {
-        humantime::format_rfc3339_millis(self.time).to_string()
+        use std::fmt::Write as _;
+        let mut text = String::new();
+        if write!(text, "{}", humantime::format_rfc3339_millis(self.time)).is_err() {
+            text = "9999-12-31T23:59:59.999Z".to_owned();
+        }
+        text
     }
 }
 
@@ -219,6 +231,26 @@ impl Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kafka_timestamp_past_year_9999_is_not_the_events_time() {
+        let record = |ms| KafkaRecord {
+            topic: "t",
+            timestamp_ms: Some(ms),
+            ..KafkaRecord::default()
+        };
+        let far = Event::from_kafka(&record(i64::MAX), "k");
+        assert!(
+            far.time_rfc3339().starts_with("20"),
+            "{}",
+            far.time_rfc3339()
+        );
+        let last = Event::from_kafka(&record(253_402_300_799_999), "k");
+        assert_eq!(last.time_rfc3339(), "9999-12-31T23:59:59.999Z");
+        let mut event = Event::new(Bytes::new(), "text/plain", HTTP_NAMESPACE);
+        event.time = std::time::UNIX_EPOCH + Duration::from_secs(400_000_000_000);
+        assert_eq!(event.time_rfc3339(), "9999-12-31T23:59:59.999Z");
+    }
 
     #[test]
     fn event_time_is_rfc3339_utc_with_z_and_ids_are_unique() {
