@@ -143,3 +143,33 @@ async fn a_yaml_typo_saved_under_the_watcher_keeps_the_running_version() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Found by the cron fuzz target: a schedule with an empty list item
+/// (`, * * * *`) made the check of its next tick run for minutes, and
+/// `up` stopped there. It is refused at once, naming the field.
+#[tokio::test]
+async fn a_schedule_with_an_empty_list_item_is_refused_at_once() {
+    let dir = tempdir();
+    std::fs::write(
+        dir.join("good.yaml"),
+        manifest_inline("good", &wat_writing("fine"), ""),
+    )
+    .expect("write");
+    broken(
+        &dir,
+        "cron.yaml",
+        "apiVersion: wasmless.io/v1alpha1\nkind: CronTrigger\nmetadata: {name: tick}\nspec:\n  function: good\n  schedule: \", * * * *\"\n",
+    );
+    let up = Up::start(&[&dir]);
+    wait_for_log(
+        &up,
+        0,
+        &[
+            "cron.yaml",
+            "spec.schedule",
+            "minute field `,` has an empty item",
+        ],
+    )
+    .await;
+    assert_eq!(up.get("/good").await, (200, "fine".into()));
+}

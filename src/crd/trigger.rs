@@ -320,6 +320,30 @@ pub fn parse_schedule(schedule: &str) -> Result<croner::Cron, String> {
             "`{schedule}` has {fields} fields; use 5 (minute hour day month weekday) or 6 (second first)"
         ));
     }
+    // A list with an empty item (`,`, `1,,2`, `5,`) is an empty set to the
+    // parser when nothing else is in the field, and the search for its next
+    // tick then runs for seconds to minutes: refuse it, naming the field.
+    let names: &[&str] = if fields == 6 {
+        &[
+            "second",
+            "minute",
+            "hour",
+            "day of month",
+            "month",
+            "day of week",
+        ]
+    } else {
+        &["minute", "hour", "day of month", "month", "day of week"]
+    };
+    if !schedule.trim_start().starts_with('@') {
+        for (field, name) in schedule.split_whitespace().zip(names) {
+            if field.split(',').any(str::is_empty) {
+                return Err(format!(
+                    "`{schedule}`: the {name} field `{field}` has an empty item in its list"
+                ));
+            }
+        }
+    }
     croner::parser::CronParser::builder()
         .seconds(croner::parser::Seconds::Optional)
         .build()
@@ -651,6 +675,19 @@ mod tests {
         assert!(err.contains("spec.function"), "{err}");
         let err = cron("  function: hello\n  schedule: \"0 0 30 2 *\"\n").expect_err("Feb 30");
         assert!(err.contains("never fires"), "{err}");
+        // Found by the cron fuzz target: an empty list item made the search
+        // for the next tick run for minutes.
+        for schedule in [
+            ", * * * *",
+            "0 , * * *",
+            ", 0 0 * * *",
+            "0 0 * * 5,",
+            "1,,2 * * * *",
+        ] {
+            let err = cron(&format!("  function: hello\n  schedule: \"{schedule}\"\n"))
+                .expect_err(schedule);
+            assert!(err.contains("has an empty item"), "{schedule}: {err}");
+        }
         let err = cron("  schedule: \"* * * * *\"\n").expect_err("no function");
         assert!(err.contains("function"), "{err}");
     }
