@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every fuzz target of fuzz/ for a bounded time under libFuzzer, with
 # its memory limit, so that a panic, a crash, a hang past the per-input
-# timeout or runaway memory fails the run (exit status non-zero, the input
+# timeout (5 s) or runaway memory fails the run (exit status non-zero, the input
 # kept in fuzz/artifacts/TARGET/). Installs what it needs: a nightly
 # toolchain (sanitizer coverage is a nightly flag) and cargo-fuzz.
 #
@@ -43,7 +43,7 @@ for target in $targets; do
   echo "fuzz: $target for ${seconds}s (rss limit ${rss} MB) ..." >&2
   status=0
   cargo +nightly fuzz run "${flags[@]}" "$target" "$work" "corpus/$target" -- \
-    -max_total_time="$seconds" -rss_limit_mb="$rss" -timeout=10 -max_len=65536 \
+    -max_total_time="$seconds" -rss_limit_mb="$rss" -timeout=5 -max_len=65536 \
     -print_final_stats=1 >"$log" 2>&1 || status=$?
   runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
   units=$(ls "$work" | wc -l)
