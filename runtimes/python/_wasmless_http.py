@@ -1,9 +1,10 @@
 """Outgoing HTTP for Python functions: ``http.client`` and
 ``urllib.request`` over the host's ``wasmless:function/outbound`` import.
 
-There are no sockets in the sandbox. ``http.client.HTTPConnection`` (and an
-``HTTPSConnection`` of the same kind, since the host does TLS) gets a
-stand-in for its socket: it gathers the request the connection writes and,
+HTTP does not go through the sandbox's sockets (a function has those only
+for its ``tcp://`` entries, and there is no ``ssl`` module):
+``http.client.HTTPConnection`` (and an ``HTTPSConnection`` of the same kind,
+since the host does TLS) gets a stand-in for its socket: it gathers the request the connection writes and,
 once the request is whole, has the host send it. The host checks it
 against the function's ``spec.allowedOutboundHosts`` and the address the
 name resolves to, and returns the whole answer, which the connection then
