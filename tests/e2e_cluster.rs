@@ -1740,13 +1740,19 @@ fn a_pool_function_reaches_a_service_its_allow_list_names_exactly_and_nothing_el
         wait_ready(&ns, name);
     }
     let url = format!("http://target.{domain}:8080/");
-    // By its exact name, a Service's private address is granted.
-    let (ok, out, err) = ns.wasmless(&["function", "call", "exact", "--data", &url]);
-    assert!(
-        ok && out == "200 target says hi",
-        "call exact: {out}{err}\n{}",
-        ns.describe()
-    );
+    // By its exact name, a Service's private address is granted. The pool
+    // pod may be Ready before kube-proxy routes the Service's address to it
+    // (the connection is then refused, after the allow-list let it through):
+    // wait for that, not for the allow-list.
+    ns_eventually(&ns, "exact reaches target", READY, || {
+        let (ok, out, err) = ns.wasmless(&["function", "call", "exact", "--data", &url]);
+        assert!(
+            ok && (out == "200 target says hi" || out.contains("Connection refused")),
+            "call exact: {out}{err}\n{}",
+            ns.describe()
+        );
+        (out == "200 target says hi").then_some(())
+    });
     // A wildcard grants public addresses only: the Service's is not.
     let (ok, out, err) = ns.wasmless(&["function", "call", "wild", "--data", &url]);
     assert!(
