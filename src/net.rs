@@ -83,6 +83,22 @@ fn no_ipv6(err: &std::io::Error) -> bool {
     )
 }
 
+/// The kernel's id of the calling thread.
+#[allow(unsafe_code)]
+pub(crate) fn thread_id() -> i32 {
+    // SAFETY: gettid takes no arguments and cannot fail.
+    unsafe { libc::gettid() }
+}
+
+/// Moves a thread of this process to the lowest CPU priority (nice 19): it
+/// then runs only on CPU time that nothing else wants.
+#[allow(unsafe_code)]
+pub(crate) fn lowest_priority(thread: i32) {
+    // SAFETY: setpriority takes plain integers; a thread that has ended
+    // makes it fail with ESRCH, which is ignored.
+    let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, thread as libc::id_t, 19) };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

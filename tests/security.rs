@@ -309,3 +309,86 @@ async fn a_full_host_refuses_one_more_function_and_keeps_the_others() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(up.post("/three", "").await, (200, "three".into()));
 }
+
+/// A command module of `functions` functions, each `pairs` times
+/// `i32.const 1; drop`: nothing pathological, only big, so that its compile
+/// takes far longer than the limit the test sets.
+fn big_module(functions: usize, pairs: usize) -> Vec<u8> {
+    fn leb(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    fn section(id: u8, payload: &[u8], out: &mut Vec<u8>) {
+        out.push(id);
+        leb(payload.len(), out);
+        out.extend_from_slice(payload);
+    }
+    let mut wasm = b"\0asm\x01\0\0\0".to_vec();
+    section(1, &[1, 0x60, 0, 0], &mut wasm);
+    let mut funcs = Vec::new();
+    leb(functions, &mut funcs);
+    funcs.resize(funcs.len() + functions, 0);
+    section(3, &funcs, &mut wasm);
+    let mut exports = vec![1, 6];
+    exports.extend_from_slice(b"_start");
+    exports.extend_from_slice(&[0, 0]);
+    section(7, &exports, &mut wasm);
+    let mut body = vec![0];
+    for _ in 0..pairs {
+        body.extend_from_slice(&[0x41, 0x01, 0x1a]);
+    }
+    body.push(0x0b);
+    let mut code = Vec::new();
+    leb(functions, &mut code);
+    for _ in 0..functions {
+        leb(body.len(), &mut code);
+        code.extend_from_slice(&body);
+    }
+    section(10, &code, &mut wasm);
+    wasm
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_module_slow_to_compile_is_refused_at_the_limit_and_the_others_serve() {
+    let dir = common::tempdir();
+    std::fs::write(
+        dir.join("good.yaml"),
+        common::manifest_inline("good", &common::wat_writing("fine"), ""),
+    )
+    .expect("write");
+    // About 60 MB of code: a second or more to compile here.
+    std::fs::write(dir.join("big.wasm"), big_module(4000, 5000)).expect("write");
+    std::fs::write(
+        dir.join("big.yaml"),
+        "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {name: big}\nspec: {file: big.wasm}\n",
+    )
+    .expect("write");
+    let up = common::Up::start_with(&[&dir], &["--compile-timeout", "100ms"]);
+    common::source::wait_for_log_line(&up, &["big", "took longer than 100ms", "--compile-timeout"]);
+    assert_eq!(up.get("/good").await, (200, "fine".into()));
+    let (status, body) = up.get("/big").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("--compile-timeout"), "{body}");
+    // A deploy after it compiles while the refused compile goes on.
+    std::fs::write(
+        dir.join("late.yaml"),
+        common::manifest_inline("late", &common::wat_writing("late"), ""),
+    )
+    .expect("write");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while up.get("/late").await != (200, "late".into()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "late never answered: {}",
+            up.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

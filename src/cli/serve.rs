@@ -158,6 +158,11 @@ pub struct HostArgs {
     /// How many functions it may hold; a deploy of one more is refused.
     #[arg(long, default_value_t = crate::up::DEFAULT_MAX_FUNCTIONS, env = "WASMLESS_MAX_FUNCTIONS")]
     pub max_functions: usize,
+    /// How long a deploy waits for its module's baseline compile; past it
+    /// the deploy is refused (the compile goes on at the lowest CPU
+    /// priority). Not applied with --no-tiering.
+    #[arg(long, default_value = "120s", env = "WASMLESS_COMPILE_TIMEOUT")]
+    pub compile_timeout: String,
     /// What slow or many clients may hold.
     #[command(flatten)]
     pub connections: ConnectionArgs,
@@ -196,6 +201,7 @@ impl From<HostArgs> for UpArgs {
             runtime_catalog: None,
             admin_socket: None,
             max_functions: args.max_functions,
+            compile_timeout: args.compile_timeout,
             connections: args.connections,
         }
     }
@@ -267,6 +273,11 @@ pub struct UpArgs {
     /// How many functions it may hold; a deploy of one more is refused.
     #[arg(long, default_value_t = crate::up::DEFAULT_MAX_FUNCTIONS, env = "WASMLESS_MAX_FUNCTIONS")]
     pub max_functions: usize,
+    /// How long a deploy waits for its module's baseline compile; past it
+    /// the deploy is refused (the compile goes on at the lowest CPU
+    /// priority). Not applied with --no-tiering.
+    #[arg(long, default_value = "120s", env = "WASMLESS_COMPILE_TIMEOUT")]
+    pub compile_timeout: String,
     /// What slow or many clients may hold.
     #[command(flatten)]
     pub connections: ConnectionArgs,
@@ -353,6 +364,10 @@ impl TryFrom<UpArgs> for (UpConfig, HostConfig) {
             prepared_code: None,
             ready_idle: Some(ready_idle),
             precompiled_dir: None,
+            compile_timeout: Some(
+                crate::crd::parse_duration(&args.compile_timeout)
+                    .map_err(|e| anyhow::anyhow!("--compile-timeout: {e}"))?,
+            ),
         };
         Ok((up, host))
     }

@@ -59,6 +59,12 @@ pub fn build_engine(config: &EngineConfig, compiler: Compiler) -> wasmtime::Resu
         Compiler::Optimizing => Strategy::Cranelift,
         Compiler::Baseline => Strategy::Winch,
     });
+    // A deploy's baseline compile runs on a thread of its own (see
+    // `bounded`), not in the process's shared pool of compile threads,
+    // where it would wait behind any other module's compile.
+    if compiler == Compiler::Baseline {
+        wasm.parallel_compilation(false);
+    }
     let mut pool = PoolingAllocationConfig::default();
     let events = config.max_instances.max(1);
     let instances = events.saturating_add(ready_margin(events));

@@ -14,6 +14,12 @@ pub enum LoadError {
     /// Compiling to native code failed (usually invalid wasm).
     #[error("compiling failed: {0:#}")]
     CompileModule(wasmtime::Error),
+    /// Compiling took longer than the host allows a deploy to wait.
+    #[error(
+        "compiling the module took longer than {}, this host's limit (--compile-timeout); it is refused, and its compile goes on at the lowest CPU priority until it ends",
+        humantime::format_duration(*.0)
+    )]
+    CompileTimeout(std::time::Duration),
     /// The function imports something the host does not provide.
     #[error("linking failed: {0:#}")]
     LinkImports(wasmtime::Error),

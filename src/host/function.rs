@@ -73,6 +73,48 @@ pub struct HostConfig {
     /// runtimes --precompile`): the source runtimes' optimized code, so
     /// that no pod compiles an interpreter. Used when its engine matches.
     pub precompiled_dir: Option<PathBuf>,
+    /// How long a deploy waits for its module's baseline compile; `None`
+    /// is [`DEFAULT_COMPILE_TIMEOUT`]. (The optimizing compile, off the
+    /// deploy's path with tiered compilation, is not bounded.)
+    pub compile_timeout: Option<Duration>,
+}
+
+/// How long a deploy waits for its module's compile unless the host says:
+/// the Python runtime (24 MiB) takes seconds with the baseline compiler.
+pub const DEFAULT_COMPILE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Runs a compile on a thread of its own, so that no compile waits behind
+/// another's, and waits at most `limit` for it. Past the limit the compile
+/// cannot be stopped (wasmtime has no way to), so its thread is moved to the
+/// lowest CPU priority, where it takes only what nothing else wants, and
+/// its result is dropped when it ends.
+fn bounded<T: Send + 'static>(
+    limit: Duration,
+    work: impl FnOnce() -> Result<T, LoadError> + Send + 'static,
+) -> Result<T, LoadError> {
+    let (done, result) = std::sync::mpsc::sync_channel(1);
+    let (started, thread_id) = std::sync::mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("wasmless-compile".into())
+        .spawn(move || {
+            let _ = started.send(crate::net::thread_id());
+            let _ = done.send(work());
+        })
+        .map_err(|e| {
+            LoadError::CompileModule(wasmtime::Error::msg(format!("no compile thread: {e}")))
+        })?;
+    match result.recv_timeout(limit) {
+        Ok(outcome) => outcome,
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            if let Ok(id) = thread_id.recv() {
+                crate::net::lowest_priority(id);
+            }
+            Err(LoadError::CompileTimeout(limit))
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(LoadError::CompileModule(
+            wasmtime::Error::msg("the compile thread ended without a result"),
+        )),
+    }
 }
 
 /// What a function is allowed and told, from its spec.
@@ -259,12 +301,21 @@ impl Host {
             return Ok(compiled);
         }
         drop(known);
-        let compiled =
-            Arc::new(compile(&tier.engine, wasm, component).map_err(LoadError::CompileModule)?);
+        let engine = tier.engine.clone();
+        let owned = wasm.to_vec();
+        let compiled = Arc::new(bounded(self.compile_timeout(), move || {
+            compile(&engine, &owned, component).map_err(LoadError::CompileModule)
+        })?);
         let mut known = self.baseline_code.lock().unwrap_or_else(|e| e.into_inner());
         known.retain(|_, weak| weak.strong_count() > 0);
         known.insert(digest, Arc::downgrade(&compiled));
         Ok(compiled)
+    }
+
+    fn compile_timeout(&self) -> Duration {
+        self.config
+            .compile_timeout
+            .unwrap_or(DEFAULT_COMPILE_TIMEOUT)
     }
 
     /// The recent output of each function.
