@@ -175,6 +175,12 @@ async fn call(up: &common::Up, name: &str, ask: Value) -> Value {
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("{name}: {e}: {body}"))
 }
 
+/// Asserts that the function reported a refusal whose message holds `says`.
+fn assert_refused(got: &Value, says: &str) {
+    let error = got["error"].as_str().unwrap_or_default();
+    assert!(error.contains(says), "{got}");
+}
+
 /// The checks both source runtimes pass.
 async fn check_runtime(runtime: &str) {
     let allowed = server().await;
@@ -225,8 +231,7 @@ async fn check_runtime(runtime: &str) {
         json!({"url": format!("{}/echo", other.url)}),
     )
     .await;
-    let error = got["error"].as_str().unwrap_or_default();
-    assert!(error.contains("not in spec.allowedOutboundHosts"), "{got}");
+    assert_refused(&got, "not in spec.allowedOutboundHosts");
     assert_eq!(other.hits(), 0);
 
     // A granted host that redirects elsewhere: the redirect is followed as
@@ -237,13 +242,7 @@ async fn check_runtime(runtime: &str) {
         json!({"url": format!("{}/redirect?to={}/echo", allowed.url, other.url)}),
     )
     .await;
-    assert!(
-        got["error"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("not in spec.allowedOutboundHosts"),
-        "{got}"
-    );
+    assert_refused(&got, "not in spec.allowedOutboundHosts");
     assert_eq!(allowed.hits(), reached + 1, "the redirect itself was asked");
     assert_eq!(other.hits(), 0, "the redirect's target was not reached");
 
@@ -264,13 +263,7 @@ async fn check_runtime(runtime: &str) {
         json!({"url": format!("{}/echo", allowed.url)}),
     )
     .await;
-    assert!(
-        got["error"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("is empty"),
-        "{got}"
-    );
+    assert_refused(&got, "is empty");
 
     // A name granted by the list that resolves to loopback is refused: only
     // an entry naming the address reaches it.
@@ -296,13 +289,7 @@ async fn check_runtime(runtime: &str) {
         json!({"url": format!("{}/_wasmless/functions", up.url)}),
     )
     .await;
-    assert!(
-        got["error"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("not in spec.allowedOutboundHosts"),
-        "{got}"
-    );
+    assert_refused(&got, "not in spec.allowedOutboundHosts");
 
     // Each refusal is a line of the function's log.
     let (ok, logs, _) = up.cli(&["function", "logs", "granted"]);
