@@ -44,6 +44,7 @@ fn settings() -> FunctionSettings {
         env: Vec::new(),
         mounts: Vec::new(),
         outbound: Default::default(),
+        events_per_instance: 1,
     }
 }
 

@@ -95,7 +95,15 @@ cp examples/python-hello/hello.py "$work/fallback/"
 sed -e 's/name: hello-py/name: hello-py-image/' \
     -e 's|  file: hello.py|  file: hello.py\n  image: ghcr.io/wasmless/runtime-python:0.1.0|' \
     examples/python-hello/function.yaml >"$work/fallback/function.yaml"
-"$bin" up examples "$work/fallback" --listen 127.0.0.1:18080 --no-watch --cache-dir "$work/cache" --state-dir "$work/state" >"$work/up.out" 2>"$work/up.err" &
+# The same Python and JavaScript hellos with instance reuse (spec.instanceReuse).
+mkdir -p "$work/reuse"
+cp examples/python-hello/hello.py examples/js-hello/hello.js "$work/reuse/"
+for kind in py js; do
+  sed -e "s/name: hello-$kind/name: hello-$kind-reuse/" \
+      -e 's|^  timeout: "10"|  timeout: "10"\n  instanceReuse: {maxEvents: 1000}|' \
+      "examples/$( [[ $kind == py ]] && echo python || echo js )-hello/function.yaml" >"$work/reuse/$kind.yaml"
+done
+"$bin" up examples "$work/fallback" "$work/reuse" --listen 127.0.0.1:18080 --no-watch --cache-dir "$work/cache" --state-dir "$work/state" >"$work/up.out" 2>"$work/up.err" &
 pids+=($!)
 "$bin" bench ceiling --listen 127.0.0.1:18081 >/dev/null &
 pids+=($!)
@@ -131,12 +139,15 @@ run_load wasi-command http://127.0.0.1:18080/shout post
 run_load wasmtime-serve http://127.0.0.1:18082/
 run_load python http://127.0.0.1:18080/hello-py post
 run_load python-image http://127.0.0.1:18080/hello-py-image post
+run_load python-reuse http://127.0.0.1:18080/hello-py-reuse post
+run_load javascript http://127.0.0.1:18080/hello-js post
+run_load javascript-reuse http://127.0.0.1:18080/hello-js-reuse post
 {
   echo "## HTTP hello world, \`wrk -t1 -c8 -d$duration --latency\` on loopback"
   echo
   echo "| server | req/s | ratio to ceiling | p50 ms | p99 ms | p99 ratio to ceiling |"
   echo "|---|---:|---:|---:|---:|---:|"
-  for key in ceiling wasmless wasi-http wasi-command wasmtime-serve python python-image; do
+  for key in ceiling wasmless wasi-http wasi-command wasmtime-serve python python-image python-reuse javascript javascript-reuse; do
     case $key in
       ceiling) label="bare hyper server (the ceiling)";;
       wasmless) label="wasmless up, wasmless-world hello (SDK)";;
@@ -145,6 +156,9 @@ run_load python-image http://127.0.0.1:18080/hello-py-image post
       wasmtime-serve) label="wasmtime serve, the same wasi:http hello";;
       python) label="wasmless up, Python hello (CPython in wasm)";;
       python-image) label="wasmless up, the same Python hello on its image runtime (a local python3 process)";;
+      python-reuse) label="wasmless up, the same Python hello, instanceReuse maxEvents 1000";;
+      javascript) label="wasmless up, JavaScript hello (Boa in wasm)";;
+      javascript-reuse) label="wasmless up, the same JavaScript hello, instanceReuse maxEvents 1000";;
     esac
     python3 -c "
 r, c = ${rps[$key]}, ${rps[ceiling]}
@@ -152,6 +166,7 @@ print('| $label | %.0f | %.2f | %.3f | %.3f | %.2f |' % (r, r / c, ${p50[$key]},
   done
   python3 -c "print(); print('wasi:http hello through wasmless ÷ wasmtime serve: %.2f× the req/s' % (${rps[wasi-http]} / ${rps[wasmtime-serve]}))"
   python3 -c "print(); print('Python hello, wasm ÷ image fallback: %.2f× the req/s' % (${rps[python]} / ${rps[python-image]}))"
+  python3 -c "print(); print('Instance reuse ÷ a fresh instance per event: Python %.2f×, JavaScript %.2f× the req/s' % (${rps[python-reuse]} / ${rps[python]}, ${rps[javascript-reuse]} / ${rps[javascript]}))"
   echo
 } >>"$out"
 

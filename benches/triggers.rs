@@ -95,6 +95,7 @@ fn hello() -> Arc<LoadedFunction> {
         env: Vec::new(),
         mounts: Vec::new(),
         outbound: Default::default(),
+        events_per_instance: 1,
     };
     Arc::new(host.load(&bytes, settings).expect("hello loads"))
 }

@@ -329,6 +329,22 @@ fn pool_functions_share_one_pod_and_a_new_source_reaches_it_without_a_new_pod() 
     let (ok, out, err) = ns.wasmless(&["function", "logs", "two"]);
     assert!(ok && out.contains("two got proxy"), "logs: {out}{err}");
     assert!(!out.contains("function=one"), "only two's lines: {out}");
+    // A Function that opts into instance reuse has the pool serve its
+    // events in one instance, up to its bound.
+    apply(
+        &ns,
+        "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {name: three}\nspec:\n  runtime: python3.x\n  handler: three.handler\n  instanceReuse: {maxEvents: 2}\n  function: |\n    calls = 0\n    def handler(event, context):\n        global calls\n        calls += 1\n        return str(calls)\n",
+    );
+    wait_ready(&ns, "three");
+    let counts: Vec<String> = (0..3)
+        .map(|_| {
+            let (ok, out, err) = ns.wasmless(&["function", "call", "three"]);
+            assert!(ok, "call three: {out}{err}\n{}", ns.describe());
+            out
+        })
+        .collect();
+    assert_eq!(counts, ["1", "2", "1"], "{}", ns.describe());
+    ns.kubectl_ok(&["delete", "function", "three", "--wait=true"]);
     // A deleted function is gone from the pool too, and a request that
     // names no function of it says what the pool is.
     ns.kubectl_ok(&["delete", "function", "one", "--wait=true"]);

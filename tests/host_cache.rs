@@ -23,6 +23,7 @@ fn settings(name: &str) -> FunctionSettings {
         env: Vec::new(),
         mounts: Vec::new(),
         outbound: Default::default(),
+        events_per_instance: 1,
     }
 }
 

@@ -5,7 +5,9 @@ mounts the function's files read-only at /kubeless and names its handler in
 MOD_NAME and FUNC_HANDLER (kubeless's variables). Each event gets a fresh
 instance, so the function's module is imported (its module-level code runs)
 once per instance, before its event: in `init` when the host makes the
-instance ahead of its event, else at the start of the event.
+instance ahead of its event, else at the start of the event. Where the spec
+lets an instance serve several events in a row (``spec.instanceReuse``), the
+imported module, and whatever its code keeps at module level, serve them all.
 
 The handler is kubeless's: ``def handler(event, context)``;
 ``event["extensions"]["request"]`` answers the bottle request calls kubeless

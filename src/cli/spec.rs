@@ -60,6 +60,11 @@ pub struct FunctionFlags {
         value_name = "SCHEME://HOST[:PORT]"
     )]
     pub allow_outbound: Vec<String>,
+    /// Let one instance serve up to N events in a row
+    /// (spec.instanceReuse.maxEvents; module state then outlives an
+    /// event); 1 turns it off: a fresh instance per event, the default.
+    #[arg(long = "instance-reuse", value_name = "N")]
+    pub instance_reuse: Option<u32>,
     /// Cluster only: Secrets mounted at /<secret>; comma-separated or
     /// repeated.
     #[arg(long, value_delimiter = ',')]
@@ -234,6 +239,11 @@ pub async fn describe(
     }
     function.metadata.labels.extend(labels);
     let spec = &mut function.spec;
+    if let Some(max_events) = flags.instance_reuse {
+        spec.instance_reuse = (max_events != 1).then_some(crate::crd::InstanceReuse { max_events });
+        spec.events_per_instance()
+            .map_err(|e| anyhow::anyhow!("--instance-reuse: {e}"))?;
+    }
     if !flags.allow_outbound.is_empty() {
         spec.allowed_outbound_hosts = flags.allow_outbound.clone();
         spec.outbound_policy()

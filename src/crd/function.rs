@@ -194,6 +194,15 @@ pub struct FunctionSpec {
     /// connected to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_outbound_hosts: Vec<String>,
+    /// Off unless set: lets one instance serve up to `maxEvents` events in
+    /// a row, one at a time, instead of a fresh instance per event. Module
+    /// state (globals, caches, a loaded model) then outlives an event, and
+    /// an event may see what an earlier event of the same function left in
+    /// memory; functions never share an instance. An instance that traps,
+    /// times out or exceeds its memory is dropped. For functions whose
+    /// per-event set-up dominates (Python, JavaScript) under steady load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_reuse: Option<InstanceReuse>,
     /// Cluster only: Kubernetes Secrets of the function's namespace, each
     /// mounted read-only at `/<secret-name>` in the function's pods (as
     /// kubeless did), so the top-level folders of the pod's file system
@@ -232,6 +241,19 @@ pub struct FunctionSpec {
     #[schemars(schema_with = "schema::any_object")]
     pub service: Option<serde_json::Value>,
 }
+
+/// How far one instance may be reused (`spec.instanceReuse`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InstanceReuse {
+    /// The most events one instance serves before it is replaced by a fresh
+    /// one (1 to 1,000,000; 1 is a fresh instance per event).
+    #[schemars(range(min = 1, max = 1_000_000))]
+    pub max_events: u32,
+}
+
+/// The most events `spec.instanceReuse.maxEvents` may allow one instance.
+pub const MAX_REUSE: u32 = 1_000_000;
 
 /// Horizontal autoscaling of a function's pods (autoscaling/v2).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -365,6 +387,7 @@ impl Default for FunctionSpec {
             memory: None,
             env: Vec::new(),
             allowed_outbound_hosts: Vec::new(),
+            instance_reuse: None,
             secrets: Vec::new(),
             replicas: None,
             autoscaling: None,
@@ -452,6 +475,7 @@ impl FunctionSpec {
         self.timeout()?;
         self.memory_limit()?;
         self.outbound_policy()?;
+        self.events_per_instance()?;
         for (i, var) in self.env.iter().enumerate() {
             if var.name.is_empty() || var.name.contains('=') {
                 return Err(InvalidSpec::new(
@@ -544,6 +568,22 @@ impl FunctionSpec {
     pub fn outbound_policy(&self) -> Result<crate::outbound::OutboundPolicy, InvalidSpec> {
         crate::outbound::OutboundPolicy::parse(&self.allowed_outbound_hosts)
             .map_err(|(i, m)| InvalidSpec::new(&format!("spec.allowedOutboundHosts[{i}]"), m))
+    }
+
+    /// How many events one instance may serve: 1 (a fresh instance per
+    /// event) unless `instanceReuse` says more.
+    pub fn events_per_instance(&self) -> Result<u32, InvalidSpec> {
+        match &self.instance_reuse {
+            None => Ok(1),
+            Some(reuse) if (1..=MAX_REUSE).contains(&reuse.max_events) => Ok(reuse.max_events),
+            Some(reuse) => Err(InvalidSpec::new(
+                "spec.instanceReuse.maxEvents",
+                format!(
+                    "{} is out of range: 1 (a fresh instance per event) to {MAX_REUSE}",
+                    reuse.max_events
+                ),
+            )),
+        }
     }
 
     /// The per-event memory limit in bytes.

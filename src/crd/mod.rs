@@ -18,8 +18,8 @@ mod trigger;
 pub use definitions::{GROUP, VERSION, crds_yaml, custom_resource_definitions};
 pub use function::{
     API_VERSION, Autoscaling, ContentType, DEFAULT_MEMORY, DEFAULT_TIMEOUT, EnvVar, Function,
-    FunctionResource, FunctionSpec, Hosting, ImageSecurity, InvalidSpec, ObjectMeta, Seconds,
-    WASM_RUNTIME,
+    FunctionResource, FunctionSpec, Hosting, ImageSecurity, InstanceReuse, InvalidSpec, MAX_REUSE,
+    ObjectMeta, Seconds, WASM_RUNTIME,
 };
 pub use http_trigger::{Cors, GatewayRef, HttpTriggerResource, HttpTriggerSpec};
 pub use quantity::{parse_duration, parse_memory};

@@ -136,6 +136,10 @@ pub struct FunctionSettings {
     pub mounts: Vec<Mount>,
     /// Where its outgoing requests may go (`spec.allowedOutboundHosts`).
     pub outbound: Arc<crate::outbound::OutboundPolicy>,
+    /// How many events one instance serves before a fresh one replaces it
+    /// (`spec.instanceReuse.maxEvents`); 1, the default, is a fresh
+    /// instance per event.
+    pub events_per_instance: u32,
 }
 
 /// A host folder a function may read.
@@ -457,6 +461,13 @@ impl Host {
             Compiled::Component(c) => prepare_component(tier, c)?,
             Compiled::Module(m) => prepare_command(tier, m)?,
         };
+        if settings.events_per_instance > 1 && !matches!(prepared, Prepared::Wasmless(_)) {
+            tracing::warn!(
+                function = %settings.name,
+                "spec.instanceReuse applies to functions of the wasmless world (Python, JavaScript, the Rust SDK); this {} function gets a fresh instance per event",
+                kind.as_str()
+            );
+        }
         Ok(LoadedFunction {
             host: self.clone(),
             engine: tier.engine.clone(),

@@ -161,6 +161,16 @@ impl LoadedFunction {
         }
     }
 
+    /// After an event in `ready`, which ended `clean` (no trap, timeout or
+    /// memory limit): keeps the instance for the next event when the spec
+    /// allows reuse, else drops it as [`LoadedFunction::spent`].
+    fn done_with(&self, ready: Ready, clean: bool, making: Making) {
+        match (&self.ready, making) {
+            (Some(slot), Making::Ahead) => slot.spent(ready, clean),
+            _ => drop(ready),
+        }
+    }
+
     /// Creates a fresh store and instance, as an event does, and drops them
     /// without calling the function: the instantiation step alone, for
     /// benchmarks.
@@ -188,14 +198,9 @@ impl LoadedFunction {
         deadline: Instant,
         making: Making,
     ) -> Result<Response, InvokeError> {
-        let Ready {
-            mut store,
-            instance,
-            io,
-            token,
-            ..
-        } = self.instance(deadline, making).await?;
-        let Instance::Wasmless(instance) = instance else {
+        let mut ready = self.instance(deadline, making).await?;
+        ready.serve();
+        let Instance::Wasmless(instance) = &ready.instance else {
             return Err(InvokeError::Trap(
                 "the instance is not of the wasmless world".into(),
             ));
@@ -205,11 +210,12 @@ impl LoadedFunction {
         let timeout = self.settings.timeout;
         let outcome = instance
             .wasmless_function_handler()
-            .call_handle(&mut store, &wit_event, &wit_context)
+            .call_handle(&mut ready.store, &wit_event, &wit_context)
             .await;
-        self.spent(store, token, making);
-        self.log_output("stdout", &io.stdout.contents());
-        self.log_output("stderr", &io.stderr.contents());
+        let (stdout, stderr) = ready.new_output();
+        self.done_with(ready, outcome.is_ok(), making);
+        self.log_output("stdout", &stdout);
+        self.log_output("stderr", &stderr);
         match outcome {
             Ok(Ok(response)) => Ok(Response {
                 status: response.status,

@@ -21,6 +21,14 @@
 //!
 //! A command module reads its event from stdin, which is fixed when its
 //! store is made, so its instance is always made with its event.
+//!
+//! A wasmless-world function whose spec allows it (`spec.instanceReuse`)
+//! has its instance kept after an event that ended cleanly (a response or
+//! the function's own error, not a trap, a timeout or the memory limit) and
+//! serves its next events there, one at a time, up to the spec's bound; then
+//! the instance is dropped and a fresh one made ahead, as above. The kept
+//! instances of a function, as many as its events ran at once, hold tokens
+//! of the same [`Budget`] and are dropped after the same idle time.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -78,8 +86,33 @@ pub(crate) struct Ready {
     /// The room of an instance made ahead; kept while its event runs and
     /// until its store is dropped.
     pub token: Option<Token>,
+    /// When it was made, or last served an event.
     made: Instant,
+    /// The events it served.
+    served: u32,
+    /// How much of `io` was logged already.
+    logged: (usize, usize),
 }
+
+impl Ready {
+    /// Counts the event about to run in the instance.
+    pub(crate) fn serve(&mut self) {
+        self.served += 1;
+    }
+
+    /// What the instance printed since it was last asked: stdout, stderr.
+    pub(crate) fn new_output(&mut self) -> (bytes::Bytes, bytes::Bytes) {
+        let out = self.io.stdout.contents();
+        let err = self.io.stderr.contents();
+        let new = (out.slice(self.logged.0..), err.slice(self.logged.1..));
+        self.logged = (out.len(), err.len());
+        new
+    }
+}
+
+/// Once an instance kept for reuse has printed this much, it is replaced,
+/// so that a later event's output finds room in a fresh capture.
+const REUSE_OUTPUT: usize = LOG_CAPTURE / 2;
 
 /// The instance's exports, by the world it implements.
 pub(crate) enum Instance {
@@ -102,6 +135,9 @@ pub(crate) struct ReadySlot {
     idle: Duration,
     budget: Arc<Budget>,
     ready: Mutex<Option<Ready>>,
+    /// Instances that served events and may serve more
+    /// (`FunctionSettings::events_per_instance`), the latest kept last.
+    kept: Mutex<Vec<Ready>>,
     /// Set while a background task makes the next instance.
     filling: AtomicBool,
     /// Set once the task that drops an instance left waiting too long runs.
@@ -127,6 +163,7 @@ impl ReadySlot {
             idle,
             budget: budget.clone(),
             ready: Mutex::new(None),
+            kept: Mutex::new(Vec::new()),
             filling: AtomicBool::new(false),
             reaping: AtomicBool::new(false),
         }))
@@ -136,10 +173,17 @@ impl ReadySlot {
         self.ready.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn kept(&self) -> MutexGuard<'_, Vec<Ready>> {
+        self.kept.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The instance waiting for an event, if there is one, now bound to
-    /// this event's deadline.
+    /// this event's deadline: one kept for reuse first, the latest kept
+    /// (its memory the most likely still in the caches), else the one made
+    /// ahead.
     pub(crate) fn take(&self, deadline: Instant) -> Option<Ready> {
-        let mut ready = self.slot().take()?;
+        let kept = self.kept().pop();
+        let mut ready = kept.or_else(|| self.slot().take())?;
         ready.store.data_mut().deadline = deadline;
         ready.store.set_epoch_deadline(1);
         Some(ready)
@@ -179,9 +223,34 @@ impl ReadySlot {
                 io,
                 token: None,
                 made: Instant::now(),
+                served: 0,
+                logged: (0, 0),
             }),
             Err(error) => Err(Failed { error, io }),
         }
+    }
+
+    /// After an event in `ready`: keeps the instance for the function's
+    /// next event when the spec allows reuse, the event ended `clean` and
+    /// the instance has room left, on its token or a new one; else drops it
+    /// and makes the next one, as [`ReadySlot::recycle`].
+    pub(crate) fn spent(self: &Arc<Self>, mut ready: Ready, clean: bool) {
+        let reusable = clean
+            && ready.served < self.settings.events_per_instance
+            && !self.idle.is_zero()
+            && matches!(ready.instance, Instance::Wasmless(_))
+            && ready.logged.0.max(ready.logged.1) < REUSE_OUTPUT;
+        if reusable && let Some(token) = ready.token.take().or_else(|| self.budget.take()) {
+            ready.token = Some(token);
+            ready.made = Instant::now();
+            self.kept().push(ready);
+            if !self.reaping.swap(true, Ordering::AcqRel) {
+                reap(Arc::downgrade(self), self.idle);
+            }
+            return;
+        }
+        let Ready { store, token, .. } = ready;
+        self.recycle(store, token);
     }
 
     /// After an event: drops its spent store and makes the next instance,
@@ -299,6 +368,15 @@ fn reap(slot: Weak<ReadySlot>, idle: Duration) {
                 } else {
                     None
                 }
+            };
+            drop(stale);
+            let stale: Vec<Ready> = {
+                let mut kept = slot.kept();
+                let (stale, fresh) = std::mem::take(&mut *kept)
+                    .into_iter()
+                    .partition(|r| r.made.elapsed() > idle);
+                *kept = fresh;
+                stale
             };
             drop(stale);
         }

@@ -664,6 +664,9 @@ fn load(
             spec.outbound_policy()
                 .map_err(|e| with(&placement)(e.to_string()))?,
         ),
+        events_per_instance: spec
+            .events_per_instance()
+            .map_err(|e| with(&placement)(e.to_string()))?,
     };
     if placement.path == RunPath::Wasm && placement.language.is_none() {
         if spec.function_content_type == ContentType::Base64Zip {

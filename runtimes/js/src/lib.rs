@@ -16,7 +16,8 @@
 //! Each event gets a fresh instance, so the handler's module is loaded (its
 //! module-level code runs) once per instance, before its event: in `init`
 //! when the host makes the instance ahead of its event, else at the start of
-//! the event.
+//! the event. Where the spec lets an instance serve several events in a
+//! row (`spec.instanceReuse`), the loaded module is kept for the next one.
 
 use std::cell::RefCell;
 
@@ -179,7 +180,11 @@ fn handle(event: Event, context: Context) -> Result<Response, Error> {
         Error::new(500, format!("{text}\n"))
     };
     let Loaded { mut js, handler } = loaded.map_err(fail)?;
-    run(&event, &context, &handler, &mut js).map_err(|e| fail(message(e, &mut js)))?
+    let outcome = run(&event, &context, &handler, &mut js).map_err(|e| fail(message(e, &mut js)));
+    // Kept for the instance's next event, where the spec lets an instance
+    // serve several (`spec.instanceReuse`); otherwise dropped with it.
+    LOADED.with(|slot| *slot.borrow_mut() = Some(Ok(Loaded { js, handler })));
+    outcome?
 }
 
 fn run(
