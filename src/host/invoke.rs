@@ -166,7 +166,7 @@ impl LoadedFunction {
     /// allows reuse, else drops it as [`LoadedFunction::spent`].
     fn done_with(&self, ready: Ready, clean: bool, making: Making) {
         match (&self.ready, making) {
-            (Some(slot), Making::Ahead) => slot.spent(ready, clean),
+            (Some(slot), Making::Ahead) => slot.keep_or_recycle(ready, clean),
             _ => drop(ready),
         }
     }

@@ -234,7 +234,7 @@ impl ReadySlot {
     /// next event when the spec allows reuse, the event ended `clean` and
     /// the instance has room left, on its token or a new one; else drops it
     /// and makes the next one, as [`ReadySlot::recycle`].
-    pub(crate) fn spent(self: &Arc<Self>, mut ready: Ready, clean: bool) {
+    pub(crate) fn keep_or_recycle(self: &Arc<Self>, mut ready: Ready, clean: bool) {
         let reusable = clean
             && ready.served < self.settings.events_per_instance
             && !self.idle.is_zero()
