@@ -848,3 +848,76 @@ async fn a_wasm_source_function_gets_its_packages_installed_in_its_pod() {
         host.log()
     );
 }
+
+#[test]
+fn a_source_function_with_packages_stays_in_the_pool_whose_pods_get_its_installer() {
+    use wasmless::operator::pool::{POOL_CODE_ROOT, PoolSettings, desired_pool, installer_for};
+    let catalog = Catalog::built_in();
+    let f = zipped_function(
+        "greeter",
+        "python3.x",
+        "",
+        &[
+            ("main.py", b"def handler(event, context):\n    return 'x'\n"),
+            ("requirements.txt", b"greeting\n"),
+        ],
+    );
+    let objects = desired_objects(&f, &[], &settings(), &catalog).expect("valid");
+    assert_eq!(
+        objects.hosting.hosting,
+        wasmless::crd::Hosting::Pool,
+        "{}",
+        objects.hosting.message
+    );
+    let installer = installer_for(&f.to_function(), &catalog).expect("an installer");
+    assert_eq!(installer.language, wasmless::runtimes::Language::Python);
+    // Without a dependency file it needs none.
+    let plain = zipped_function(
+        "plain",
+        "python3.x",
+        "",
+        &[("main.py", b"def handler(event, context):\n    return 'x'\n")],
+    );
+    assert!(installer_for(&plain.to_function(), &catalog).is_none());
+
+    let installers = std::collections::BTreeMap::from([(installer.language.tag(), installer)]);
+    let pool = desired_pool("team", &settings(), &PoolSettings::default(), &installers);
+    golden(
+        "pool-installers",
+        &serde_saphyr::to_string(&pool.deployment).expect("yaml"),
+    );
+    let pod = pool
+        .deployment
+        .spec
+        .and_then(|s| s.template.spec)
+        .expect("a pod");
+    let [host, install] = pod.containers.as_slice() else {
+        panic!("a host and an installer: {:?}", pod.containers);
+    };
+    assert!(host.env.iter().flatten().any(|e| {
+        e.name == "WASMLESS_INSTALLER_DIR" && e.value.as_deref() == Some(POOL_CODE_ROOT)
+    }));
+    assert_eq!(install.name, "install-python");
+    assert_eq!(
+        install.image.as_deref(),
+        catalog.find("python3.x").and_then(|e| e.image.as_deref())
+    );
+    let command = install.command.clone().unwrap_or_default();
+    assert_eq!(command[..2], ["/bin/sh", "-c"]);
+    assert!(
+        command[2].contains("'--only-binary=:all:'") && command[2].contains("'./.deps'"),
+        "{}",
+        command[2]
+    );
+    for container in [host, install] {
+        assert!(
+            container
+                .volume_mounts
+                .iter()
+                .flatten()
+                .any(|m| m.name == "code" && m.mount_path == POOL_CODE_ROOT),
+            "{}",
+            container.name
+        );
+    }
+}

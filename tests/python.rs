@@ -404,3 +404,163 @@ async fn parked_python_functions_wake_with_their_own_code_and_state() {
         );
     }
 }
+
+/// A `wasmless host` that writes its functions' files to `shared`, where
+/// its pod's package installer containers install their packages (as a
+/// pool pod does), serving the Function of `manifest`.
+fn host_with_installers(shared: &std::path::Path, manifest: &str) -> common::Up {
+    let dir = tempdir();
+    std::fs::write(
+        dir.join("function.yaml"),
+        manifest.trim_end_matches("---\n"),
+    )
+    .expect("manifest");
+    let cache = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("source-cache");
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_wasmless"));
+    command
+        .args(["host", "--function-dir"])
+        .arg(&dir)
+        .args(["--listen", "127.0.0.1:0", "--cache-dir"])
+        .arg(&cache)
+        .arg("--state-dir")
+        .arg(tempdir())
+        .arg("--runtimes-dir")
+        .arg(common::root().join("runtimes/dist"))
+        .arg("--installer-dir")
+        .arg(shared);
+    common::Up::spawn(command)
+}
+
+/// The Python installer container of a pool pod, as the operator runs it
+/// (the script and the catalog's install command), here a local `sh` with
+/// this machine's pip.
+struct InstallerContainer(std::process::Child);
+
+impl InstallerContainer {
+    fn start(shared: &std::path::Path) -> Self {
+        let catalog = wasmless::runtimes::Catalog::built_in();
+        let command = &catalog
+            .find(RUNTIME)
+            .and_then(|e| e.install.as_ref())
+            .expect("the Python runtime installs packages")
+            .wasm_command;
+        let script = wasmless::host::installer_script(
+            shared.to_str().expect("utf-8 path"),
+            wasmless::runtimes::Language::Python,
+            command,
+        );
+        let child = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("sh");
+        Self(child)
+    }
+}
+
+impl Drop for InstallerContainer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pool_pods_installer_container_installs_its_functions_packages() {
+    // Build the runtimes first (the shared cache compiles them once).
+    common::wasm("hello");
+    let greeting = wheel(
+        "greeting",
+        "def greet(name):\n    return f'Greetings, {name}'\n",
+        false,
+    );
+    // Where packages come from is set in the Function's env, which reaches
+    // the installer.
+    let with_env = |manifest: String| {
+        manifest.replace(
+            "  functionContentType:",
+            "  env:\n  - {name: PIP_FIND_LINKS, value: wheels}\n  functionContentType:",
+        )
+    };
+    let greeter = with_env(zipped(
+        RUNTIME,
+        "greeter",
+        "main.handler",
+        &[
+            ("main.py", b"import greeting\n\ndef handler(event, context):\n    return greeting.greet(event['data'])\n"),
+            ("requirements.txt", b"--no-index\ngreeting\n"),
+            ("wheels/greeting-1.0-py3-none-any.whl", &greeting),
+        ],
+    ));
+
+    // A pod whose installer is not there yet says so.
+    let lonely = tempdir();
+    let mut host = host_with_installers(&lonely, &greeter);
+    let (status, body) = host.post("/greeter", "Ada").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("this pool pod has no Python package installer yet"),
+        "{body}"
+    );
+    assert!(host.terminate(std::time::Duration::from_secs(30)));
+
+    let shared = tempdir();
+    let _installer = InstallerContainer::start(&shared);
+    let mark = shared.join(".wasmless-installer-python");
+    for _ in 0..100 {
+        if mark.is_file() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(mark.is_file(), "the installer did not start");
+
+    let mut host = host_with_installers(&shared, &greeter);
+    assert_eq!(
+        host.post("/greeter", "Ada").await,
+        (200, "Greetings, Ada".into()),
+        "{}",
+        host.log()
+    );
+    // The installed packages are in the function's folder, the request and
+    // its files are gone.
+    let folders: Vec<_> = std::fs::read_dir(&shared)
+        .expect("shared folder")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(folders.len(), 1, "{folders:?}");
+    assert!(folders[0].join(".deps/greeting/__init__.py").is_file());
+    let left: Vec<_> = std::fs::read_dir(&folders[0])
+        .expect("function folder")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".wasmless-install"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(host.terminate(std::time::Duration::from_secs(30)));
+
+    // The installer's failure is the load's error, with its last lines.
+    let missing = with_env(zipped(
+        RUNTIME,
+        "missing",
+        "main.handler",
+        &[
+            (
+                "main.py",
+                b"import nothere\n\ndef handler(event, context):\n    return 'x'\n",
+            ),
+            ("requirements.txt", b"--no-index\nnothere-at-all\n"),
+        ],
+    ));
+    let mut host = host_with_installers(&shared, &missing);
+    let (status, body) = host.post("/missing", "x").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("requirements.txt: pip could not install the packages")
+            && body.contains("nothere-at-all"),
+        "{body}"
+    );
+    assert!(host.terminate(std::time::Duration::from_secs(30)));
+}

@@ -89,6 +89,11 @@ pub struct HostArgs {
     /// installed (by the pod's init containers), such as /kubeless.
     #[arg(long, env = "WASMLESS_CODE_DIR")]
     pub code_dir: Option<PathBuf>,
+    /// A folder shared with the pod's package installer containers (a
+    /// pool's): source functions' files are written there, and their
+    /// dependency files installed by those containers.
+    #[arg(long, env = "WASMLESS_INSTALLER_DIR")]
+    pub installer_dir: Option<PathBuf>,
     /// Address to serve on.
     #[arg(long, default_value = "[::]:8080", env = "WASMLESS_LISTEN")]
     pub listen: SocketAddr,
@@ -362,6 +367,7 @@ impl TryFrom<UpArgs> for (UpConfig, HostConfig) {
             secrets_root: None,
             runtimes_dir: args.runtimes_dir.or_else(default_runtimes_dir),
             prepared_code: None,
+            installer: crate::host::Installer::Local,
             ready_idle: Some(ready_idle),
             precompiled_dir: None,
             compile_timeout: Some(
@@ -398,12 +404,16 @@ pub(super) async fn host(args: HostArgs) -> anyhow::Result<()> {
     let root_function = args.function.clone();
     let forward_to = args.forward_to;
     let code_dir = args.code_dir.clone();
+    let installer_dir = args.installer_dir.clone();
     let secrets_root = args.secrets_root.clone();
     let precompiled_dir = args.precompiled_dir.clone();
     let (mut up, mut host) = <(UpConfig, HostConfig)>::try_from(UpArgs::from(args))?;
     host.secrets_root = Some(secrets_root);
     host.precompiled_dir = Some(precompiled_dir);
     host.prepared_code = code_dir;
+    if let Some(dir) = installer_dir {
+        host.installer = crate::host::Installer::Containers(dir);
+    }
     up.admin = false;
     up.static_kafka_members = false;
     up.fallback.local = false;

@@ -65,6 +65,9 @@ pub struct HostConfig {
     /// A pod's source function whose files (and installed packages) init
     /// containers already put in this folder: it is used as it is.
     pub prepared_code: Option<PathBuf>,
+    /// Who installs the packages of source functions' dependency files:
+    /// this process (`up`), or a pool pod's installer containers.
+    pub installer: crate::host::Installer,
     /// How long an instance made ahead of its event waits for one before
     /// it is dropped. `None` is [`READY_IDLE`]; zero makes every instance
     /// with its event, on the event's time.

@@ -35,3 +35,4 @@ pub(crate) use invoke::new_store;
 pub use listing::FunctionInfo;
 pub use logs::FunctionLogs;
 pub(crate) use outbound::add_to_linker as link_outbound;
+pub use source::{Installer, installer_script};

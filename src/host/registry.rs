@@ -16,8 +16,8 @@ use crate::runtimes::{self, Catalog, Dependencies, Language, Path as RunPath, Pl
 
 use super::fallback::{LocalProcess, ProcessSpec};
 use super::source::{
-    Bytecode, CODE_MOUNT, CodeError, SourceRuntimes, Target as InstallTarget, add_bytecode_folder,
-    prepared, write_code,
+    Bytecode, CODE_MOUNT, CodeError, Install, Installer, SourceRuntimes, Target as InstallTarget,
+    add_bytecode_folder, prepared, write_code,
 };
 
 use super::listing::FunctionInfo;
@@ -698,9 +698,12 @@ fn load(
     let zip = spec.function_content_type == ContentType::Base64Zip
         || fetched_archive
         || spec.file.as_deref().is_some_and(|f| f.ends_with(".zip"));
-    let code_root = match &host.config.cache_dir {
-        Some(cache) => cache.join("code"),
-        None => std::env::temp_dir().join("wasmless-code"),
+    // A pool's installer containers see the functions' files where they
+    // are written.
+    let code_root = match (&host.config.installer, &host.config.cache_dir) {
+        (Installer::Containers(shared), _) => shared.clone(),
+        (Installer::Local, Some(cache)) => cache.join("code"),
+        (Installer::Local, None) => std::env::temp_dir().join("wasmless-code"),
     };
     let bytecode_root = match &host.config.cache_dir {
         Some(cache) => cache.join("bytecode"),
@@ -728,7 +731,11 @@ fn load(
                 zip,
                 module,
                 language,
-                InstallTarget::Wasm,
+                &Install {
+                    target: InstallTarget::Wasm,
+                    by: &host.config.installer,
+                    env: &settings.env,
+                },
             ),
         };
         match written {
@@ -808,7 +815,11 @@ fn load(
         zip,
         module,
         language,
-        InstallTarget::Native,
+        &Install {
+            target: InstallTarget::Native,
+            by: &Installer::Local,
+            env: &settings.env,
+        },
     )
     .map_err(|e| with(&placement)(e.to_string()))?;
     Ok((

@@ -129,6 +129,124 @@ pub enum Target {
     Native,
 }
 
+/// Who installs a source function's packages.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Installer {
+    /// This process, with the `python3 -m pip` and `npm` on its PATH
+    /// (`wasmless up`).
+    #[default]
+    Local,
+    /// The installer containers of a pool's pod (the wasmless image has no
+    /// pip or npm): this folder, shared with them, holds the functions'
+    /// files, and each container installs the packages of the folders that
+    /// ask for its language ([`installer_script`]).
+    Containers(PathBuf),
+}
+
+/// How a function's packages are installed.
+#[derive(Clone, Copy, Debug)]
+pub struct Install<'a> {
+    /// Wheels and no install scripts (wasm), or what the installer does.
+    pub target: Target,
+    /// Who runs the installer.
+    pub by: &'a Installer,
+    /// The function's env: the variables of [`INSTALLER_ENV`] reach the
+    /// installer (where packages come from), the rest does not.
+    pub env: &'a [(String, String)],
+}
+
+/// The variables of a Function's env that reach its package installer:
+/// where packages come from (a mirror, a proxy), as they do in a pod's
+/// install container. No others: a pool's installer serves every function
+/// of the namespace, and variables such as `PYTHONPATH` or `NODE_OPTIONS`
+/// would run the function's own code in it.
+pub const INSTALLER_ENV: &[&str] = &[
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "PIP_TRUSTED_HOST",
+    "PIP_FIND_LINKS",
+    "npm_config_registry",
+    "NPM_CONFIG_REGISTRY",
+    "npm_config_strict_ssl",
+    "NPM_CONFIG_STRICT_SSL",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+];
+
+/// The part of `env` that reaches the installer, in order.
+fn installer_env(env: &[(String, String)]) -> Vec<(&str, &str)> {
+    env.iter()
+        .filter(|(name, _)| INSTALLER_ENV.contains(&name.as_str()))
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect()
+}
+
+/// A folder of a function's files being written: the folder that asks an
+/// installer container for its packages is one of these.
+const STAGING_PREFIX: &str = ".staging-";
+/// An installer container's mark in the shared folder (with the language's
+/// name): it is there, watching.
+const INSTALLER_MARK: &str = ".wasmless-installer-";
+/// A staging folder's request to the installer of a language (with the
+/// language's name).
+const INSTALL_REQUEST: &str = ".wasmless-install-";
+/// The installer's env for the request, one `NAME=value` per line.
+const INSTALL_ENV_FILE: &str = ".wasmless-install.env";
+/// What the installer printed.
+const INSTALL_LOG: &str = ".wasmless-install.log";
+/// Its exit status, written last.
+const INSTALL_EXIT: &str = ".wasmless-install.exit";
+/// How long a load waits for an installer container to start (a pod's
+/// containers start together).
+const INSTALLER_START: std::time::Duration = std::time::Duration::from_secs(20);
+/// How long a load waits for an installer container.
+const INSTALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The shell loop an installer container of `language` runs in `root`
+/// (the pool's shared folder of functions' files): for every staging
+/// folder that asks for its language, `command` (the catalog's install
+/// command on the wasm path, with `/kubeless` as that folder) with the
+/// request's env, its output and exit status left beside it.
+pub fn installer_script(root: &str, language: Language, command: &[String]) -> String {
+    let quote = |arg: &str| format!("'{}'", arg.replace('\'', r"'\''"));
+    let relative = |arg: &String| match arg.strip_prefix(CODE_MOUNT) {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => format!(".{rest}"),
+        _ => arg.clone(),
+    };
+    let command = command
+        .iter()
+        .map(|arg| quote(&relative(arg)))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let tag = language.tag();
+    format!(
+        r#"trap 'exit 0' TERM INT
+cd {root} || exit 1
+touch {INSTALLER_MARK}{tag} || exit 1
+echo "installing {title} packages for the functions of this pod (requests in {root})"
+while :; do
+  for request in {STAGING_PREFIX}*/{INSTALL_REQUEST}{tag}; do
+    [ -f "$request" ] || continue
+    dir="${{request%/*}}"
+    echo "$dir: installing"
+    (set -f; cd "$dir" && exec env $(cat {INSTALL_ENV_FILE}) {command}) >"$dir/{INSTALL_LOG}" 2>&1
+    status=$?
+    echo "$dir: exit $status"
+    echo "$status" >"$dir/{INSTALL_EXIT}.tmp" && mv "$dir/{INSTALL_EXIT}.tmp" "$dir/{INSTALL_EXIT}"
+    rm -f "$request"
+  done
+  sleep 0.5
+done
+"#,
+        root = quote(root),
+        title = language.title(),
+    )
+}
+
 /// Writes a function's files below `root`, in a folder named after their
 /// content (so a redeploy of the same files reuses it), and returns it. A
 /// zip is unpacked; a single source becomes `<module>.<extension>`. The
@@ -139,19 +257,26 @@ pub fn write_code(
     zip: bool,
     module: &str,
     language: Language,
-    target: Target,
+    install: &Install<'_>,
 ) -> Result<PathBuf, CodeError> {
+    let target = install.target;
     let mut hasher = Sha256::new();
     hasher.update([u8::from(zip), u8::from(target == Target::Native)]);
     hasher.update(module.as_bytes());
     hasher.update([0]);
+    for (name, value) in installer_env(install.env) {
+        hasher.update(name.as_bytes());
+        hasher.update([b'=']);
+        hasher.update(value.as_bytes());
+        hasher.update([0]);
+    }
     hasher.update(source);
     let dir = root.join(hex::encode(&hasher.finalize()[..16]));
     let module_file = format!("{module}.{}", language.extension());
     if dir.join(&module_file).is_file() {
         return Ok(dir);
     }
-    let staging = root.join(format!(".staging-{}", uuid::Uuid::new_v4().simple()));
+    let staging = root.join(format!("{STAGING_PREFIX}{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&staging).map_err(|e| {
         CodeError::Other(format!(
             "cannot write the function's files to {}: {e}",
@@ -175,8 +300,8 @@ pub fn write_code(
         })
         .map_err(CodeError::Other)
         .and_then(|()| match language {
-            Language::Python => install_requirements(&staging, target),
-            Language::JavaScript => install_packages(&staging, target),
+            Language::Python => install_requirements(&staging, install),
+            Language::JavaScript => install_packages(&staging, install),
         });
     if let Err(message) = checked {
         let _ = std::fs::remove_dir_all(&staging);
@@ -261,40 +386,125 @@ pub fn unzip(bytes: &[u8], dir: &Path) -> Result<(), String> {
 }
 
 /// Installs the packages of the function's `requirements.txt` into `.deps`
-/// beside its files (the runtime puts it on `sys.path`), with the host's
-/// `python3 -m pip`, wheels only. A package with native code cannot run in
-/// wasm: it is refused, by name.
-fn install_requirements(dir: &Path, target: Target) -> Result<(), CodeError> {
+/// beside its files (the runtime puts it on `sys.path`), with `python3 -m
+/// pip` (or the pool's installer container), wheels only. A package with
+/// native code cannot run in wasm: it is refused, by name.
+fn install_requirements(dir: &Path, install: &Install<'_>) -> Result<(), CodeError> {
     if !dir.join("requirements.txt").is_file() {
         return Ok(());
     }
-    let deps = dir.join(".deps");
-    let mut command = std::process::Command::new("python3");
-    command.args([
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        "--no-compile",
-    ]);
-    if target == Target::Wasm {
-        command.arg("--only-binary=:all:");
+    let what = "requirements.txt: pip";
+    match install.by {
+        Installer::Local => {
+            let mut command = std::process::Command::new("python3");
+            command.args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-compile",
+            ]);
+            if install.target == Target::Wasm {
+                command.arg("--only-binary=:all:");
+            }
+            let output = command
+                .arg("--target")
+                .arg(dir.join(".deps"))
+                .args(["-r", "requirements.txt"])
+                .envs(installer_env(install.env))
+                .current_dir(dir)
+                .output()
+                .map_err(|e| {
+                    format!("requirements.txt: cannot run `python3 -m pip` ({e}); install Python 3 with pip where wasmless runs")
+                })?;
+            installed(&output, what)?;
+        }
+        Installer::Containers(root) => {
+            in_container(root, dir, Language::Python, install.env, what)?;
+        }
     }
-    let output = command
-        .arg("--target")
-        .arg(&deps)
-        .args(["-r", "requirements.txt"])
-        .current_dir(dir)
-        .output()
-        .map_err(|e| {
-            format!("requirements.txt: cannot run `python3 -m pip` ({e}); install Python 3 with pip where wasmless runs")
-        })?;
-    installed(&output, "requirements.txt: pip")?;
-    if target == Target::Wasm {
+    if install.target == Target::Wasm {
         no_native_code(dir, Language::Python)?;
     }
     Ok(())
+}
+
+/// Asks the installer container of `language` (watching `root`) to install
+/// the packages of the staging folder `dir`, and waits for it.
+fn in_container(
+    root: &Path,
+    dir: &Path,
+    language: Language,
+    env: &[(String, String)],
+    what: &str,
+) -> Result<(), String> {
+    let tag = language.tag();
+    let mark = root.join(format!("{INSTALLER_MARK}{tag}"));
+    let started = std::time::Instant::now();
+    while !mark.is_file() && started.elapsed() < INSTALLER_START {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    if !mark.is_file() {
+        return Err(format!(
+            "{what}: this pool pod has no {} package installer yet (the operator adds one to the pool's pods when a Function of the namespace needs it; the next pods have it)",
+            language.title()
+        ));
+    }
+    let mut lines = String::new();
+    for (name, value) in installer_env(env) {
+        if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(format!(
+                "spec.env: {name} reaches the pool's package installer, which takes values without spaces; `{value}` has some"
+            ));
+        }
+        lines.push_str(&format!("{name}={value}\n"));
+    }
+    let write = |file: &str, content: &str| {
+        std::fs::write(dir.join(file), content).map_err(|e| {
+            format!(
+                "{what}: cannot ask the installer ({}: {e})",
+                dir.join(file).display()
+            )
+        })
+    };
+    write(INSTALL_ENV_FILE, &lines)?;
+    // The request last: the installer reads the env when it sees it.
+    let request = format!("{INSTALL_REQUEST}{tag}");
+    write(&request, "")?;
+    let exit = dir.join(INSTALL_EXIT);
+    let deadline = std::time::Instant::now() + INSTALL_TIMEOUT;
+    let status = loop {
+        if let Ok(status) = std::fs::read_to_string(&exit) {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = std::fs::remove_file(dir.join(&request));
+            return Err(format!(
+                "{what}: the pool's {} package installer did not finish within {} s",
+                language.title(),
+                INSTALL_TIMEOUT.as_secs()
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let log = std::fs::read_to_string(dir.join(INSTALL_LOG)).unwrap_or_default();
+    for file in [
+        request.as_str(),
+        INSTALL_ENV_FILE,
+        INSTALL_LOG,
+        INSTALL_EXIT,
+    ] {
+        let _ = std::fs::remove_file(dir.join(file));
+    }
+    if status.trim() == "0" {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} could not install the packages: {}",
+            last_lines(&log)
+        ))
+    }
 }
 
 /// Refuses a function folder whose installed packages (`.deps` for Python,
@@ -342,32 +552,44 @@ fn native_code(deps: &Path) -> Option<(String, String)> {
 }
 
 /// Installs the dependencies of the function's `package.json` into its
-/// `node_modules` with the host's `npm` (no install scripts). A package
-/// with a native addon (a `.node` file) cannot run in wasm: it is refused by
-/// name.
-fn install_packages(dir: &Path, target: Target) -> Result<(), CodeError> {
+/// `node_modules` with `npm` (or the pool's installer container), no
+/// install scripts. A package with a native addon (a `.node` file) cannot
+/// run in wasm: it is refused by name.
+fn install_packages(dir: &Path, install: &Install<'_>) -> Result<(), CodeError> {
     if !dir.join("package.json").is_file() || dir.join("node_modules").is_dir() {
         return Ok(());
     }
-    let mut command = std::process::Command::new("npm");
-    command.args([
-        "install",
-        "--omit=dev",
-        "--no-audit",
-        "--no-fund",
-        "--install-links",
-        "--no-package-lock",
-    ]);
-    if target == Target::Wasm {
-        command.arg("--ignore-scripts");
+    let what = "package.json: npm";
+    match install.by {
+        Installer::Local => {
+            let mut command = std::process::Command::new("npm");
+            command.args([
+                "install",
+                "--omit=dev",
+                "--no-audit",
+                "--no-fund",
+                "--install-links",
+                "--no-package-lock",
+            ]);
+            if install.target == Target::Wasm {
+                command.arg("--ignore-scripts");
+            }
+            let output = command
+                .envs(installer_env(install.env))
+                .current_dir(dir)
+                .output()
+                .map_err(|e| {
+                    format!(
+                        "package.json: cannot run `npm` ({e}); install Node.js with npm where wasmless runs"
+                    )
+                })?;
+            installed(&output, what)?;
+        }
+        Installer::Containers(root) => {
+            in_container(root, dir, Language::JavaScript, install.env, what)?;
+        }
     }
-    let output = command.current_dir(dir).output().map_err(|e| {
-        format!(
-            "package.json: cannot run `npm` ({e}); install Node.js with npm where wasmless runs"
-        )
-    })?;
-    installed(&output, "package.json: npm")?;
-    if target == Target::Wasm {
+    if install.target == Target::Wasm {
         no_native_code(dir, Language::JavaScript)?;
     }
     Ok(())
@@ -409,12 +631,22 @@ fn installed(output: &std::process::Output, what: &str) -> Result<(), String> {
         return Ok(());
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let mut last: Vec<&str> = stderr.lines().rev().take(5).collect();
-    last.reverse();
     Err(format!(
         "{what} could not install the packages: {}",
-        last.join(" / ")
+        last_lines(&stderr)
     ))
+}
+
+/// The last five lines of an installer's output, on one line.
+fn last_lines(output: &str) -> String {
+    let mut last: Vec<&str> = output
+        .lines()
+        .rev()
+        .filter(|l| !l.trim().is_empty())
+        .take(5)
+        .collect();
+    last.reverse();
+    last.join(" / ")
 }
 
 /// Tells the Python runtime to compile the function's files to bytecode

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::resources::{FUNCTION_PORT, PodSettings, Refusal, installs_dependencies};
 use crate::crd::{Function, Hosting};
-use crate::runtimes::{Catalog, Path as RunPath, Placement};
+use crate::runtimes::{Catalog, Language, Path as RunPath, Placement};
 
 /// The pool's Deployment, ServiceAccount and RoleBinding, in each
 /// namespace that has pool Functions.
@@ -97,6 +97,60 @@ pub fn pool_secrets(
         .filter(|f| super::resources::hosting_now(f, catalog) == Some(Hosting::Pool))
         .flat_map(|f| f.spec.secrets.iter().cloned())
         .collect()
+}
+
+/// Where a pool pod writes its functions' files: a folder shared with its
+/// package installer containers, which install the packages of those
+/// Functions that have a dependency file.
+pub const POOL_CODE_ROOT: &str = "/var/run/wasmless/code";
+
+/// A package installer container of a pool: the runtime image of a
+/// language that a pool Function with a dependency file is written in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolInstaller {
+    /// The language whose packages it installs.
+    pub language: Language,
+    /// The runtime's image (it has the language's package manager).
+    pub image: String,
+    /// The runtime's install command on the wasm path (pure packages).
+    pub command: Vec<String>,
+}
+
+/// The installer a Function needs in its pool: one for its language when
+/// it has a dependency file to install.
+pub fn installer_for(plain: &Function, catalog: &Catalog) -> Option<PoolInstaller> {
+    if !installs_dependencies(plain, catalog) {
+        return None;
+    }
+    let entry = catalog.find(&plain.spec.runtime)?;
+    Some(PoolInstaller {
+        language: entry.wasm?,
+        image: entry.image.clone()?,
+        command: entry.install.as_ref()?.wasm_command.clone(),
+    })
+}
+
+/// The installers the pool of `namespace` needs, one per language, for its
+/// Functions with a dependency file.
+pub fn pool_installers(
+    functions: &[std::sync::Arc<kube::core::DeserializeGuard<crate::crd::FunctionResource>>],
+    namespace: &str,
+    catalog: &Catalog,
+) -> BTreeMap<&'static str, PoolInstaller> {
+    let mut installers = BTreeMap::new();
+    for function in functions.iter().filter_map(|f| f.0.as_ref().ok()) {
+        if function.metadata.namespace.as_deref() != Some(namespace)
+            || super::resources::hosting_now(function, catalog) != Some(Hosting::Pool)
+        {
+            continue;
+        }
+        if let Some(installer) = installer_for(&function.to_function(), catalog) {
+            installers
+                .entry(installer.language.tag())
+                .or_insert(installer);
+        }
+    }
+    installers
 }
 
 /// The ConfigMap of a namespace that sets its pool's size and resources
@@ -196,7 +250,7 @@ impl PoolSettings {
 
 /// The fields that shape a Function's own pods, which a shared pool cannot
 /// honour: set, they give it a Deployment of its own.
-fn pod_fields(plain: &Function, catalog: &Catalog) -> Vec<&'static str> {
+fn pod_fields(plain: &Function) -> Vec<&'static str> {
     let spec = &plain.spec;
     let mut fields = Vec::new();
     if spec.replicas.is_some_and(|r| r != 1) {
@@ -214,9 +268,6 @@ fn pod_fields(plain: &Function, catalog: &Catalog) -> Vec<&'static str> {
     if spec.deployment.is_some() {
         fields.push("deployment");
     }
-    if installs_dependencies(plain, catalog) {
-        fields.push("dependencies");
-    }
     fields
 }
 
@@ -225,11 +276,7 @@ fn pod_fields(plain: &Function, catalog: &Catalog) -> Vec<&'static str> {
 /// KafkaTrigger does not matter: the pool runs the consumers of its
 /// functions, as dedicated pods run theirs.)
 /// An explicit `Pool` that cannot be honoured is refused.
-pub fn decide(
-    plain: &Function,
-    placement: &Placement,
-    catalog: &Catalog,
-) -> Result<HostingDecision, Refusal> {
+pub fn decide(plain: &Function, placement: &Placement) -> Result<HostingDecision, Refusal> {
     let asked = plain.spec.placement;
     if placement.path == RunPath::Image {
         if asked == Some(Hosting::Pool) {
@@ -251,7 +298,7 @@ pub fn decide(
             message: "spec.placement is Dedicated: a Deployment of its own".into(),
         });
     }
-    let fields = pod_fields(plain, catalog);
+    let fields = pod_fields(plain);
     if !fields.is_empty() {
         let list = fields
             .iter()
@@ -319,8 +366,14 @@ pub struct PoolObjects {
     pub autoscaler: Option<HorizontalPodAutoscaler>,
 }
 
-/// The pool of `namespace`.
-pub fn desired_pool(namespace: &str, settings: &PodSettings, pool: &PoolSettings) -> PoolObjects {
+/// The pool of `namespace`, with a package installer container for each
+/// of `installers`.
+pub fn desired_pool(
+    namespace: &str,
+    settings: &PodSettings,
+    pool: &PoolSettings,
+    installers: &BTreeMap<&'static str, PoolInstaller>,
+) -> PoolObjects {
     let meta = json!({"name": POOL_NAME, "namespace": namespace, "labels": pool_labels()});
     let service_account = json!({
         "apiVersion": "v1",
@@ -347,6 +400,7 @@ pub fn desired_pool(namespace: &str, settings: &PodSettings, pool: &PoolSettings
             {"name": POOL_NAMESPACE_ENV, "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
             {"name": "WASMLESS_LISTEN", "value": format!("[::]:{FUNCTION_PORT}")},
             {"name": "WASMLESS_SECRETS_ROOT", "value": POOL_SECRETS_ROOT},
+            {"name": "WASMLESS_INSTALLER_DIR", "value": POOL_CODE_ROOT},
         ],
         "ports": [{"name": "http", "containerPort": FUNCTION_PORT, "protocol": "TCP"}],
         "readinessProbe": probe,
@@ -358,6 +412,7 @@ pub fn desired_pool(namespace: &str, settings: &PodSettings, pool: &PoolSettings
         "volumeMounts": [
             {"name": "tmp", "mountPath": "/tmp"},
             {"name": "secrets", "mountPath": POOL_SECRETS_ROOT},
+            {"name": "code", "mountPath": POOL_CODE_ROOT},
         ],
         "securityContext": {
             "allowPrivilegeEscalation": false,
@@ -367,6 +422,45 @@ pub fn desired_pool(namespace: &str, settings: &PodSettings, pool: &PoolSettings
     });
     if let Some(policy) = &settings.image_pull_policy {
         container["imagePullPolicy"] = json!(policy);
+    }
+    let mut containers = vec![container];
+    let mut volumes = vec![
+        json!({"name": "tmp", "emptyDir": {}}),
+        // The Secrets of its Functions, in memory only.
+        json!({"name": "secrets", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}}),
+        // Its functions' files, shared with the installers.
+        json!({"name": "code", "emptyDir": {}}),
+    ];
+    if !installers.is_empty() {
+        // The installers' own scratch space: not the host's /tmp, which
+        // holds its compile cache.
+        volumes.push(json!({"name": "install-tmp", "emptyDir": {}}));
+    }
+    for installer in installers.values() {
+        let script = crate::host::source::installer_script(
+            POOL_CODE_ROOT,
+            installer.language,
+            &installer.command,
+        );
+        containers.push(json!({
+            "name": format!("install-{}", installer.language.tag()),
+            "image": installer.image,
+            "command": ["/bin/sh", "-c", script],
+            "env": [{"name": "HOME", "value": "/tmp"}],
+            "resources": {
+                "requests": {"cpu": "10m", "memory": "32Mi"},
+                "limits": {"memory": "512Mi"},
+            },
+            "volumeMounts": [
+                {"name": "code", "mountPath": POOL_CODE_ROOT},
+                {"name": "install-tmp", "mountPath": "/tmp"},
+            ],
+            "securityContext": {
+                "allowPrivilegeEscalation": false,
+                "readOnlyRootFilesystem": true,
+                "capabilities": {"drop": ["ALL"]},
+            },
+        }));
     }
     let mut deployment = json!({
         "apiVersion": "apps/v1",
@@ -385,12 +479,8 @@ pub fn desired_pool(namespace: &str, settings: &PodSettings, pool: &PoolSettings
                 },
                 "spec": {
                     "serviceAccountName": POOL_NAME,
-                    "containers": [container],
-                    "volumes": [
-                        {"name": "tmp", "emptyDir": {}},
-                        // The Secrets of its Functions, in memory only.
-                        {"name": "secrets", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}},
-                    ],
+                    "containers": containers,
+                    "volumes": volumes,
                     "securityContext": {
                         "runAsNonRoot": true,
                         "seccompProfile": {"type": "RuntimeDefault"},
@@ -462,13 +552,13 @@ mod tests {
             image_pull_policy: None,
             cluster_domain: "cluster.local".into(),
         };
-        let pool = desired_pool("team", &settings, &set);
+        let pool = desired_pool("team", &settings, &set, &BTreeMap::new());
         let hpa = pool.autoscaler.expect("an autoscaler");
         let spec = hpa.spec.expect("spec");
         assert_eq!((spec.min_replicas, spec.max_replicas), (Some(2), 6));
         // The autoscaler owns the count, not the operator.
         assert_eq!(pool.deployment.spec.as_ref().and_then(|s| s.replicas), None);
-        let fixed = desired_pool("team", &settings, &base);
+        let fixed = desired_pool("team", &settings, &base, &BTreeMap::new());
         assert!(fixed.autoscaler.is_none());
         assert_eq!(
             fixed.deployment.spec.as_ref().and_then(|s| s.replicas),

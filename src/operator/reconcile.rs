@@ -27,7 +27,7 @@ use super::error::Error;
 use super::invalid::valid;
 use super::pool::{
     POOL_CONFIG, POOL_NAME, POOL_SECRETS, PoolSettings, desired_pool, desired_pool_secrets,
-    pool_secrets, pool_selector_text,
+    installer_for, pool_installers, pool_secrets, pool_selector_text,
 };
 use super::resources::{Refusal, desired_objects, function_url, hosting_now, selector_text};
 use super::routes::{Route, desired_route, http_route_resource, route_url};
@@ -158,7 +158,19 @@ async fn ensure_pool(
     function: &FunctionResource,
 ) -> Result<Deployment, Error> {
     let settings = pool_settings(ctx, namespace).await?;
-    let pool = desired_pool(namespace, &ctx.settings, &settings);
+    let catalog = ctx.catalog();
+    let mut installers = ctx
+        .functions
+        .get()
+        .map(|store| pool_installers(&store.state(), namespace, &catalog))
+        .unwrap_or_default();
+    // The cache may not have this version yet.
+    if let Some(installer) = installer_for(&function.to_function(), &catalog) {
+        installers
+            .entry(installer.language.tag())
+            .or_insert(installer);
+    }
+    let pool = desired_pool(namespace, &ctx.settings, &settings, &installers);
     apply(ctx, namespace, &pool.service_account).await?;
     apply(ctx, namespace, &pool.role_binding).await?;
     let mut secrets = ctx

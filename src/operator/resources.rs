@@ -153,7 +153,7 @@ pub fn desired_objects(
              (`wasmless function deploy --from-file` does this)",
         ));
     }
-    let hosting = super::pool::decide(&plain, &placement, catalog)?;
+    let hosting = super::pool::decide(&plain, &placement)?;
     let config_map = desired_config_map(function, &plain, kafka)?;
     let checksum = checksum(&config_map);
     let deployment = match placement.path {
@@ -183,7 +183,7 @@ pub fn hosting_of(function: &FunctionResource, catalog: &Catalog) -> Option<Host
     let plain = function.to_function();
     plain.validate().ok()?;
     let placement = place(&plain, catalog).ok()?;
-    super::pool::decide(&plain, &placement, catalog)
+    super::pool::decide(&plain, &placement)
         .ok()
         .map(|d| d.hosting)
 }

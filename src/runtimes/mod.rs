@@ -28,6 +28,14 @@ impl Language {
         }
     }
 
+    /// The language's name in file and container names.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Language::Python => "python",
+            Language::JavaScript => "javascript",
+        }
+    }
+
     /// The language's name in a sentence.
     pub fn title(self) -> &'static str {
         match self {

@@ -340,15 +340,32 @@ fn track(
 /// Stages `function` in the registry, unloaded; if a version of it is
 /// loaded, swaps in the new one as soon as it has loaded.
 pub(super) fn stage(app: &Arc<App>, function: Function) {
-    if let Some(function) = app.registry.stage(function, Origin::Cluster) {
-        let app = app.clone();
-        tokio::spawn(async move {
-            let name = function.name().to_owned();
-            if let Err(reason) = app.registry.deploy(function, Origin::Cluster).await {
-                tracing::warn!(function = %name, "the new version did not load: {reason}");
-            }
-        });
-    }
+    // A function with packages to install loads now, not on its first
+    // event: that event would wait for the installer.
+    let eager = crate::operator::resources::installs_dependencies(&function, &app.catalog());
+    let name = function.name().to_owned();
+    let Some(function) = app.registry.stage(function, Origin::Cluster) else {
+        if eager {
+            let app = app.clone();
+            tokio::spawn(async move {
+                tracing::info!(function = %name, "installing its packages");
+                match app.registry.ready(&name).await {
+                    Some(Err(reason)) => {
+                        tracing::warn!(function = %name, "did not load: {reason}")
+                    }
+                    Some(Ok(_)) => tracing::info!(function = %name, "packages installed, loaded"),
+                    None => {}
+                }
+            });
+        }
+        return;
+    };
+    let app = app.clone();
+    tokio::spawn(async move {
+        if let Err(reason) = app.registry.deploy(function, Origin::Cluster).await {
+            tracing::warn!(function = %name, "the new version did not load: {reason}");
+        }
+    });
 }
 
 fn forget(
