@@ -1502,7 +1502,62 @@ fn source_functions_install_their_packages_from_a_mirror_on_wasm_or_their_fallba
         let (ok, out, err) = ns.wasmless(&["function", "call", name, "--data", "Ada"]);
         assert!(ok, "call {name}: {out}{err}\n{}", ns.describe());
         assert_eq!(out, expected, "{name}");
+        let hosting = jsonpath(
+            &ns,
+            &format!("function/{name}"),
+            "{.status.placement.hosting}",
+        );
+        assert_eq!(
+            hosting.as_deref(),
+            Some("Pool"),
+            "{name}\n{}",
+            ns.describe()
+        );
     }
+    // A change of packages reaches the pool's pods where they are: the
+    // installer container they already have installs the new set.
+    ns.kubectl_ok(&[
+        "rollout",
+        "status",
+        "deployment/wasmless-pool",
+        "--timeout=120s",
+    ]);
+    let pool_pods = || {
+        ns.kubectl_ok(&[
+            "get",
+            "pods",
+            "-l",
+            "wasmless.io/pool=wasmless-pool",
+            "--field-selector",
+            "status.phase=Running",
+            "-o",
+            "jsonpath={.items[*].metadata.uid}",
+        ])
+    };
+    let before = pool_pods();
+    put_wheel(
+        &root,
+        "salute",
+        "def salute(name):\n    return f'Salute, {name}'\n",
+    );
+    let changed = zipped(
+        "python3.x",
+        "pygreeter",
+        "main.handler",
+        &[
+            (
+                "main.py",
+                b"import salute\n\ndef handler(event, context):\n    return salute.salute(event['data'])\n",
+            ),
+            ("requirements.txt", b"salute==1.0\n"),
+        ],
+    );
+    apply(&ns, &pip_from(&changed, &server.url));
+    ns_eventually(&ns, "the new package in use", READY, || {
+        let (ok, out, _) = ns.wasmless(&["function", "call", "pygreeter", "--data", "Ada"]);
+        (ok && out == "Salute, Ada").then_some(())
+    });
+    assert_eq!(pool_pods(), before, "no new pool pod\n{}", ns.describe());
 }
 
 #[test]

@@ -399,7 +399,31 @@ async fn the_pod_serves_what_the_operator_writes() {
         (200, "Hello, cluster!\n".into())
     );
     assert_eq!(host.get("/healthz").await.0, 200);
-    assert!(host.terminate(Duration::from_secs(30)), "stops on SIGTERM");
+    // SIGTERM, as the kubelet stops a pod: it goes on serving while the
+    // Service's endpoints drop it, no longer ready, then exits.
+    assert!(host.signal_term());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = host.get("/healthz").await;
+        if status == 503 {
+            assert_eq!(body, "draining\n");
+            break;
+        }
+        assert_eq!(status, 200);
+        assert!(std::time::Instant::now() < deadline, "{}", host.log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        host.post("/", "late").await,
+        (200, "Hello, late!\n".into()),
+        "a request while draining is answered"
+    );
+    assert!(
+        host.wait_exit(Duration::from_secs(30)),
+        "stops after draining: {}",
+        host.log()
+    );
+    assert!(host.log().contains("draining"), "{}", host.log());
 }
 
 /// A Function from `name\nspec: ...`.
@@ -920,4 +944,72 @@ fn a_source_function_with_packages_stays_in_the_pool_whose_pods_get_its_installe
             container.name
         );
     }
+}
+
+#[test]
+fn the_operators_cache_keeps_a_functions_dependency_file_so_the_pool_gets_every_installer() {
+    use kube::core::DeserializeGuard;
+    use std::sync::Arc;
+    use wasmless::operator::pool::pool_installers;
+    use wasmless::operator::reconcile::{SOURCE_NOT_CACHED, without_source};
+    let catalog = Catalog::built_in();
+    let cached = |name: &str, runtime: &str, files: &[(&str, &[u8])]| {
+        let mut f = zipped_function(name, runtime, "", files);
+        f.metadata.namespace = Some("team".into());
+        let big = f.spec.function.clone().expect("a source").len();
+        let mut object = DeserializeGuard(Ok(f));
+        without_source(&mut object, &catalog);
+        let f = object.0.expect("valid");
+        assert_eq!(
+            f.metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(SOURCE_NOT_CACHED))
+                .map(String::as_str),
+            Some("true")
+        );
+        (f, big)
+    };
+    // Code that does not compress: the cache must not keep it.
+    let mut seed = 7u32;
+    let padding: Vec<u8> = (0..200_000)
+        .map(|_| {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            b'a' + (seed >> 16) as u8 % 26
+        })
+        .collect();
+    let (python, big) = cached(
+        "py",
+        "python3.x",
+        &[
+            ("main.py", padding.as_slice()),
+            ("requirements.txt", b"greeting\n"),
+        ],
+    );
+    let (javascript, _) = cached(
+        "js",
+        "nodejs20",
+        &[
+            ("main.js", b"module.exports.handler = () => 1;\n"),
+            ("package.json", br#"{"dependencies": {"shout": "1.0.0"}}"#),
+        ],
+    );
+    let (plain, _) = cached("plain", "python3.x", &[("main.py", b"x = 1\n")]);
+    // The handler's code is gone from the cache, the dependency file stays.
+    let kept = python
+        .spec
+        .function
+        .as_deref()
+        .expect("the dependency file");
+    assert!(kept.len() < big / 10, "{} of {big}", kept.len());
+    assert_eq!(plain.spec.function, None);
+    let store: Vec<_> = [python, javascript, plain]
+        .into_iter()
+        .map(|f| Arc::new(DeserializeGuard(Ok(f))))
+        .collect();
+    let installers = pool_installers(&store, "team", &catalog);
+    assert_eq!(
+        installers.keys().copied().collect::<Vec<_>>(),
+        ["javascript", "python"]
+    );
 }

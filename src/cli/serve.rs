@@ -168,6 +168,12 @@ pub struct HostArgs {
     /// priority). Not applied with --no-tiering.
     #[arg(long, default_value = "120s", env = "WASMLESS_COMPILE_TIMEOUT")]
     pub compile_timeout: String,
+    /// On SIGTERM, how long to go on serving, with /healthz failing, while
+    /// the Service's endpoints drop this pod; then requests in flight
+    /// finish and it exits. Keep it under the pod's
+    /// terminationGracePeriodSeconds.
+    #[arg(long, default_value = "5s", env = "WASMLESS_DRAIN")]
+    pub drain: String,
     /// What slow or many clients may hold.
     #[command(flatten)]
     pub connections: ConnectionArgs,
@@ -347,6 +353,7 @@ impl TryFrom<UpArgs> for (UpConfig, HostConfig) {
             connections: args.connections.try_into()?,
             static_kafka_members: true,
             max_functions: args.max_functions,
+            drain: std::time::Duration::ZERO,
             name: "up",
             root_function: None,
             pool_namespace: None,
@@ -407,7 +414,12 @@ pub(super) async fn host(args: HostArgs) -> anyhow::Result<()> {
     let installer_dir = args.installer_dir.clone();
     let secrets_root = args.secrets_root.clone();
     let precompiled_dir = args.precompiled_dir.clone();
+    let drain = match args.drain.trim() {
+        "0" => std::time::Duration::ZERO,
+        text => crate::crd::parse_duration(text).map_err(|e| anyhow::anyhow!("--drain: {e}"))?,
+    };
     let (mut up, mut host) = <(UpConfig, HostConfig)>::try_from(UpArgs::from(args))?;
+    up.drain = drain;
     host.secrets_root = Some(secrets_root);
     host.precompiled_dir = Some(precompiled_dir);
     host.prepared_code = code_dir;

@@ -288,11 +288,20 @@ pub const SOURCE_NOT_CACHED: &str = "wasmless.io/source-not-cached";
 /// it that `kubectl apply` keeps (its last-applied annotation) and the
 /// managed fields, marking it so that [`with_source`] reads the whole
 /// object when it is reconciled.
-pub fn without_source(object: &mut DeserializeGuard<FunctionResource>) {
+///
+/// What decisions about other Functions need stays: a zipped source is
+/// replaced by a zip of its dependency file alone (the one `catalog` names
+/// for its runtime), so that the pool's installers and a Function's
+/// placement can be judged from the cache.
+pub fn without_source(
+    object: &mut DeserializeGuard<FunctionResource>,
+    catalog: &crate::runtimes::Catalog,
+) {
     let Ok(function) = object.0.as_mut() else {
         return;
     };
     function.metadata.managed_fields = None;
+    let kept = dependency_file_only(function, catalog);
     let annotations = function.metadata.annotations.get_or_insert_default();
     let applied = annotations
         .remove("kubectl.kubernetes.io/last-applied-configuration")
@@ -300,6 +309,26 @@ pub fn without_source(object: &mut DeserializeGuard<FunctionResource>) {
     if function.spec.function.take().is_some() || applied {
         annotations.insert(SOURCE_NOT_CACHED.to_owned(), "true".to_owned());
     }
+    function.spec.function = kept;
+}
+
+/// A zip (base64) of `function`'s dependency file alone, if its source is
+/// a zip that has one.
+fn dependency_file_only(
+    function: &FunctionResource,
+    catalog: &crate::runtimes::Catalog,
+) -> Option<String> {
+    use base64::Engine as _;
+    use std::io::Write as _;
+    let install = catalog.find(&function.spec.runtime)?.install.as_ref()?;
+    let text = super::resources::zipped_file(&function.to_function(), &install.file)?;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    zip.start_file(install.file.as_str(), options).ok()?;
+    zip.write_all(text.as_bytes()).ok()?;
+    let bytes = zip.finish().ok()?.into_inner();
+    Some(base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
 /// The whole Function for a cached one whose source was left out: read

@@ -228,7 +228,7 @@ fn place(function: &Function, catalog: &Catalog) -> Result<Placement, Refusal> {
 }
 
 /// A file at the top of a base64+zip source, as text.
-fn zipped_file(function: &Function, name: &str) -> Option<String> {
+pub(super) fn zipped_file(function: &Function, name: &str) -> Option<String> {
     use std::io::Read as _;
     if function.spec.function_content_type != ContentType::Base64Zip {
         return None;

@@ -197,7 +197,10 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
     let (function_cache, function_writer) = reflector::store();
     let function_events = watcher(guarded::<FunctionResource>(&client, ns), all.clone())
         .default_backoff()
-        .modify(super::reconcile::without_source)
+        .modify({
+            let ctx = ctx.clone();
+            move |function| super::reconcile::without_source(function, &ctx.catalog())
+        })
         .reflect(function_writer)
         .applied_objects();
     let functions = Controller::for_stream(function_events, function_cache)
@@ -264,7 +267,10 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
         .watches_stream(
             watcher(guarded::<FunctionResource>(&client, ns), all.clone())
                 .default_backoff()
-                .modify(super::reconcile::without_source)
+                .modify({
+                    let ctx = ctx.clone();
+                    move |function| super::reconcile::without_source(function, &ctx.catalog())
+                })
                 .touched_objects(),
             move |function| same_namespace(&kafka_store.state(), function.namespace()),
         )

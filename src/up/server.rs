@@ -72,6 +72,10 @@ pub struct UpConfig {
     pub static_kafka_members: bool,
     /// How many functions it may hold; a deploy of one more is refused.
     pub max_functions: usize,
+    /// On SIGTERM, how long to go on serving (with `/healthz` failing) so
+    /// that Services and proxies stop sending here before the listener
+    /// closes; requests in flight then finish. Zero for `up`.
+    pub drain: std::time::Duration,
 }
 
 /// What slow or many clients may hold of the server.
@@ -126,6 +130,8 @@ pub struct App {
     function_permits: std::sync::Mutex<std::collections::HashMap<String, Arc<Semaphore>>>,
     /// This `up`'s name as a static Kafka group member, if it has one.
     kafka_member: Option<String>,
+    /// Set on SIGTERM: `/healthz` fails while the last requests come in.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 /// Why a call to a function by name did not run it.
@@ -178,6 +184,7 @@ pub async fn run(config: UpConfig, host: Arc<Host>) -> anyhow::Result<()> {
         permits: Semaphore::new(config.max_concurrency.max(1)),
         pool_addresses: Default::default(),
         function_permits: Default::default(),
+        draining: Default::default(),
         config,
     });
     load_manifests(&app, &files).await;
@@ -234,10 +241,23 @@ pub async fn run(config: UpConfig, host: Arc<Host>) -> anyhow::Result<()> {
     for info in app.triggers.list() {
         println!("  {} {}", info.name, info.detail);
     }
-    let result = tokio::select! {
-        result = serve(listener, app.clone()) => result,
-        () = shutdown_signal() => Ok(()),
+    let stopping = {
+        let app = app.clone();
+        async move {
+            shutdown_signal().await;
+            let drain = app.config.drain;
+            app.draining
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            if !drain.is_zero() {
+                eprintln!(
+                    "wasmless {}: draining: serving {drain:?} more while Services stop sending here",
+                    app.config.name
+                );
+                tokio::time::sleep(drain).await;
+            }
+        }
     };
+    let result = serve(listener, app.clone(), stopping).await;
     eprintln!("wasmless {}: stopping", app.config.name);
     drop(admin);
     if tokio::time::timeout(SHUTDOWN_TIMEOUT, app.triggers.stop_all())
@@ -334,12 +354,22 @@ pub(super) async fn drain(body: Incoming, limit: usize) {
 }
 
 /// Serves HTTP on `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, app: Arc<App>) -> anyhow::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    stop: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
     let limits = app.config.connections;
     let open = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let refused = super::connections::Refusals::default();
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(stop);
     loop {
-        let (stream, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut stop => break,
+        };
+        let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
             Err(err) => {
                 // Out of file descriptors, most often: let connections close
@@ -354,21 +384,32 @@ pub async fn serve(listener: TcpListener, app: Arc<App>) -> anyhow::Result<()> {
             continue;
         };
         let app = app.clone();
+        let service = hyper::service::service_fn(move |req| {
+            let app = app.clone();
+            async move { Ok::<_, Infallible>(app.handle_request(req, peer).await) }
+        });
+        let connection = graceful.watch(
+            limits
+                .http1()
+                .serve_connection(TokioIo::new(stream), service),
+        );
         tokio::spawn(async move {
             let _open = permit;
-            let service = hyper::service::service_fn(move |req| {
-                let app = app.clone();
-                async move { Ok::<_, Infallible>(app.handle_request(req, peer).await) }
-            });
-            let served = limits
-                .http1()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-            if let Err(err) = served {
+            if let Err(err) = connection.await {
                 tracing::debug!(%peer, "connection ended: {err}");
             }
         });
     }
+    // No new connections; the open ones finish the request they are on
+    // and close (an idle keep-alive connection closes at once).
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still in flight after {SHUTDOWN_TIMEOUT:?}: dropped");
+    }
+    Ok(())
 }
 
 impl App {
@@ -409,6 +450,9 @@ impl App {
     ) -> HttpResponse {
         let path = req.uri().path().to_owned();
         match path.as_str() {
+            "/healthz" if self.draining.load(std::sync::atomic::Ordering::Relaxed) => {
+                return plain(StatusCode::SERVICE_UNAVAILABLE, "draining\n");
+            }
             "/healthz" => return plain(StatusCode::OK, "ok\n"),
             "/metrics" => {
                 let mut response = plain(StatusCode::OK, self.metrics.encode());

@@ -266,14 +266,23 @@ impl Up {
     /// Asks `up` to stop (SIGTERM, as a process manager would) and waits
     /// for it to exit; true if it exited on its own within `limit`.
     pub fn terminate(&mut self, limit: Duration) -> bool {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill")
-            .args(["-TERM", &pid])
+        self.signal_term() && self.wait_exit(limit)
+    }
+
+    /// Sends SIGTERM and returns at once; true if it was sent.
+    pub fn signal_term(&self) -> bool {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
             .status()
             .map(|s| s.success())
-            .unwrap_or(false);
+            .unwrap_or(false)
+    }
+
+    /// Waits for the process to exit on its own; true if it did within
+    /// `limit` (otherwise it is killed).
+    pub fn wait_exit(&mut self, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
-        while sent && Instant::now() < deadline {
+        while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return true;
             }
