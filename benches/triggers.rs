@@ -6,7 +6,9 @@
 //!   that does nothing (the trigger's own cost: ordering, backpressure,
 //!   offset storing), and (c) the KafkaTrigger delivering each message to a
 //!   wasm function (`examples/wasm/hello.wasm`, a fresh instance per
-//!   message). Each is timed from its first message to its last, so group
+//!   message), and (d) the KafkaTrigger delivering `SOURCE_MESSAGES` to the
+//!   Python and JavaScript hello examples (a fresh instance each, as `up`
+//!   runs them). Each is timed from its first message to its last, so group
 //!   joins do not count, and each runs `ROUNDS` times, interleaved; the
 //!   median is reported with its ratio to the bare consumer.
 //! - Cron: how late each tick of a every-second schedule is delivered.
@@ -35,6 +37,8 @@ const MESSAGES: usize = 20_000;
 const PARTITIONS: i32 = 4;
 const ROUNDS: usize = 3;
 const CRON_TICKS: usize = 10;
+/// Messages for the source functions (slower per event).
+const SOURCE_MESSAGES: usize = 3_000;
 
 /// Counts deliveries; runs a wasm function on each if it has one.
 struct Counter {
@@ -100,15 +104,67 @@ fn hello() -> Arc<LoadedFunction> {
     Arc::new(host.load(&bytes, settings).expect("hello loads"))
 }
 
-async fn publish(brokers: &str, topic: &str) {
+/// A source example on its runtime, loaded as `up` loads it (Python's
+/// files compiled to bytecode first). `None` when the runtime is not built.
+async fn source_hello(
+    host: &Arc<Host>,
+    file: &str,
+    example: &str,
+    runtime: &str,
+) -> Option<(Arc<LoadedFunction>, PathBuf)> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let Ok(wasm) = std::fs::read(root.join("runtimes/dist").join(file)) else {
+        eprintln!("runtimes/dist/{file} is not built (bash examples/build.sh): row skipped");
+        return None;
+    };
+    let code = std::env::temp_dir().join(format!(
+        "wasmless-bench-kafka-{runtime}-{}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&code).expect("code folder");
+    let example = root.join("examples").join(example);
+    let name = example.file_name().expect("a file");
+    std::fs::copy(&example, code.join(name)).expect("the example");
+    let mut settings = FunctionSettings {
+        name: "bench".into(),
+        runtime: runtime.into(),
+        timeout: Duration::from_secs(10),
+        memory_limit: 256 << 20,
+        env: vec![
+            ("MOD_NAME".into(), "hello".into()),
+            ("FUNC_HANDLER".into(), "handler".into()),
+        ],
+        mounts: vec![wasmless::host::Mount {
+            host: code.clone(),
+            guest: "/kubeless".into(),
+            writable: false,
+        }],
+        outbound: Default::default(),
+        events_per_instance: 1,
+    };
+    let bytecode = code.with_extension("bytecode");
+    if runtime.starts_with("python") {
+        wasmless::up::add_bytecode_folder(&mut settings, &bytecode, &code);
+    }
+    let function = Arc::new(
+        host.load_optimized(&wasm, settings)
+            .expect("the runtime loads"),
+    );
+    if let Some(compiled) = wasmless::up::Bytecode::new(&function) {
+        compiled.run("bench").await;
+    }
+    Some((function, code))
+}
+
+async fn publish(brokers: &str, topic: &str, messages: usize) {
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("linger.ms", "5")
         .set("queue.buffering.max.messages", "1000000")
         .create()
         .expect("producer");
-    let mut pending = Vec::with_capacity(MESSAGES);
-    for i in 0..MESSAGES {
+    let mut pending = Vec::with_capacity(messages);
+    for i in 0..messages {
         let key = (i % 64).to_string();
         let record = FutureRecord::to(topic).key(&key).payload("bench");
         pending.push(
@@ -151,13 +207,14 @@ async fn trigger(
     topic: &str,
     group: &str,
     function: Option<Arc<LoadedFunction>>,
+    messages: usize,
 ) -> f64 {
     let trigger: KafkaTrigger = serde_saphyr::from_str(&format!(
         "apiVersion: wasmless.io/v1alpha1\nkind: KafkaTrigger\nmetadata: {{name: bench}}\nspec: {{brokers: '{brokers}', topic: {topic}, function: bench, consumerGroup: {group}, startFrom: earliest}}\n"
     ))
     .expect("trigger");
     let job = kafka::KafkaJob::new(&trigger).expect("valid");
-    let counter = Arc::new(Counter::new(function, MESSAGES));
+    let counter = Arc::new(Counter::new(function, messages));
     let stop = CancellationToken::new();
     let running = tokio::spawn(kafka::run(
         job,
@@ -174,7 +231,7 @@ async fn trigger(
         .elapsed();
     stop.cancel();
     running.await.expect("stops").expect("runs");
-    (MESSAGES - 1) as f64 / elapsed.as_secs_f64()
+    (messages - 1) as f64 / elapsed.as_secs_f64()
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -240,14 +297,28 @@ fn main() {
             .expect("topic");
         let brokers = cluster.bootstrap_servers();
         eprintln!("publishing {MESSAGES} messages to {PARTITIONS} partitions ...");
-        publish(&brokers, "bench").await;
+        publish(&brokers, "bench", MESSAGES).await;
+        cluster
+            .create_topic("source", PARTITIONS, 1)
+            .expect("topic");
+        publish(&brokers, "source", SOURCE_MESSAGES).await;
         let function = hello();
+        let host = Host::new(HostConfig::default()).expect("engine");
+        let python = source_hello(&host, "python.wasm", "python-hello/hello.py", "python3.x").await;
+        let javascript = source_hello(&host, "js.wasm", "js-hello/hello.js", "nodejs20").await;
         let (mut b, mut n, mut w) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut py, mut js) = (Vec::new(), Vec::new());
         for round in 0..ROUNDS {
             eprintln!("round {}/{ROUNDS} ...", round + 1);
             b.push(bare(&brokers, "bench", &format!("bare-{round}")).await);
-            n.push(trigger(&brokers, "bench", &format!("noop-{round}"), None).await);
-            w.push(trigger(&brokers, "bench", &format!("wasm-{round}"), Some(function.clone())).await);
+            n.push(trigger(&brokers, "bench", &format!("noop-{round}"), None, MESSAGES).await);
+            w.push(trigger(&brokers, "bench", &format!("wasm-{round}"), Some(function.clone()), MESSAGES).await);
+            if let Some((f, _)) = &python {
+                py.push(trigger(&brokers, "source", &format!("py-{round}"), Some(f.clone()), SOURCE_MESSAGES).await);
+            }
+            if let Some((f, _)) = &javascript {
+                js.push(trigger(&brokers, "source", &format!("js-{round}"), Some(f.clone()), SOURCE_MESSAGES).await);
+            }
         }
         let (b, n, w) = (median(b), median(n), median(w));
         println!("| Kafka consumer ({MESSAGES} messages, {PARTITIONS} partitions, mock broker) | messages/s (median of {ROUNDS}) | ratio to bare |");
@@ -255,6 +326,16 @@ fn main() {
         println!("| bare rdkafka StreamConsumer (receive only) | {b:.0} | 1.00 |");
         println!("| KafkaTrigger, no-op dispatcher | {n:.0} | {:.2} |", n / b);
         println!("| KafkaTrigger, wasm function (hello, fresh instance each) | {w:.0} | {:.2} |", w / b);
+        for (label, rates) in [("Python", py), ("JavaScript", js)] {
+            if !rates.is_empty() {
+                let r = median(rates);
+                println!("| KafkaTrigger, {label} hello ({SOURCE_MESSAGES} messages, fresh instance each) | {r:.0} | {:.3} |", r / b);
+            }
+        }
+        for (_, code) in python.iter().chain(javascript.iter()) {
+            let _ = std::fs::remove_dir_all(code);
+            let _ = std::fs::remove_dir_all(code.with_extension("bytecode"));
+        }
         eprintln!("measuring cron firing delay over {CRON_TICKS} ticks ...");
         let delays = cron_skew().await;
         println!();
