@@ -8,7 +8,7 @@
 //!   wasm function (`examples/wasm/hello.wasm`, a fresh instance per
 //!   message), and (d) the KafkaTrigger delivering `SOURCE_MESSAGES` to the
 //!   Python and JavaScript hello examples (a fresh instance each, as `up`
-//!   runs them). Each is timed from its first message to its last, so group
+//!   runs them; and with `spec.instanceReuse: 100`). Each is timed from its first message to its last, so group
 //!   joins do not count, and each runs `ROUNDS` times, interleaved; the
 //!   median is reported with its ratio to the bare consumer.
 //! - Cron: how late each tick of a every-second schedule is delivered.
@@ -39,6 +39,8 @@ const ROUNDS: usize = 3;
 const CRON_TICKS: usize = 10;
 /// Messages for the source functions (slower per event).
 const SOURCE_MESSAGES: usize = 3_000;
+/// Events per instance for the rows with `spec.instanceReuse`.
+const REUSE: u32 = 100;
 
 /// Counts deliveries; runs a wasm function on each if it has one.
 struct Counter {
@@ -111,6 +113,7 @@ async fn source_hello(
     file: &str,
     example: &str,
     runtime: &str,
+    events_per_instance: u32,
 ) -> Option<(Arc<LoadedFunction>, PathBuf)> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let Ok(wasm) = std::fs::read(root.join("runtimes/dist").join(file)) else {
@@ -118,7 +121,7 @@ async fn source_hello(
         return None;
     };
     let code = std::env::temp_dir().join(format!(
-        "wasmless-bench-kafka-{runtime}-{}",
+        "wasmless-bench-kafka-{runtime}-{events_per_instance}-{}",
         std::process::id()
     ));
     std::fs::create_dir_all(&code).expect("code folder");
@@ -140,7 +143,7 @@ async fn source_hello(
             writable: false,
         }],
         outbound: Default::default(),
-        events_per_instance: 1,
+        events_per_instance,
     };
     let bytecode = code.with_extension("bytecode");
     if runtime.starts_with("python") {
@@ -304,20 +307,27 @@ fn main() {
         publish(&brokers, "source", SOURCE_MESSAGES).await;
         let function = hello();
         let host = Host::new(HostConfig::default()).expect("engine");
-        let python = source_hello(&host, "python.wasm", "python-hello/hello.py", "python3.x").await;
-        let javascript = source_hello(&host, "js.wasm", "js-hello/hello.js", "nodejs20").await;
+        // Fresh instance per event (the default), and spec.instanceReuse: 100.
+        let mut sources = Vec::new();
+        for reuse in [1, REUSE] {
+            for (label, file, example, runtime) in [
+                ("Python", "python.wasm", "python-hello/hello.py", "python3.x"),
+                ("JavaScript", "js.wasm", "js-hello/hello.js", "nodejs20"),
+            ] {
+                if let Some(loaded) = source_hello(&host, file, example, runtime, reuse).await {
+                    sources.push((label, reuse, loaded, Vec::new()));
+                }
+            }
+        }
         let (mut b, mut n, mut w) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut py, mut js) = (Vec::new(), Vec::new());
         for round in 0..ROUNDS {
             eprintln!("round {}/{ROUNDS} ...", round + 1);
             b.push(bare(&brokers, "bench", &format!("bare-{round}")).await);
             n.push(trigger(&brokers, "bench", &format!("noop-{round}"), None, MESSAGES).await);
             w.push(trigger(&brokers, "bench", &format!("wasm-{round}"), Some(function.clone()), MESSAGES).await);
-            if let Some((f, _)) = &python {
-                py.push(trigger(&brokers, "source", &format!("py-{round}"), Some(f.clone()), SOURCE_MESSAGES).await);
-            }
-            if let Some((f, _)) = &javascript {
-                js.push(trigger(&brokers, "source", &format!("js-{round}"), Some(f.clone()), SOURCE_MESSAGES).await);
+            for (label, reuse, (f, _), rates) in &mut sources {
+                let group = format!("{label}-{reuse}-{round}");
+                rates.push(trigger(&brokers, "source", &group, Some(f.clone()), SOURCE_MESSAGES).await);
             }
         }
         let (b, n, w) = (median(b), median(n), median(w));
@@ -326,14 +336,15 @@ fn main() {
         println!("| bare rdkafka StreamConsumer (receive only) | {b:.0} | 1.00 |");
         println!("| KafkaTrigger, no-op dispatcher | {n:.0} | {:.2} |", n / b);
         println!("| KafkaTrigger, wasm function (hello, fresh instance each) | {w:.0} | {:.2} |", w / b);
-        for (label, rates) in [("Python", py), ("JavaScript", js)] {
-            if !rates.is_empty() {
-                let r = median(rates);
-                println!("| KafkaTrigger, {label} hello ({SOURCE_MESSAGES} messages, fresh instance each) | {r:.0} | {:.3} |", r / b);
-            }
-        }
-        for (_, code) in python.iter().chain(javascript.iter()) {
-            let _ = std::fs::remove_dir_all(code);
+        for (label, reuse, (_, code), rates) in sources {
+            let r = median(rates);
+            let how = if reuse == 1 {
+                "fresh instance each".to_owned()
+            } else {
+                format!("instanceReuse {reuse}")
+            };
+            println!("| KafkaTrigger, {label} hello ({SOURCE_MESSAGES} messages, {how}) | {r:.0} | {:.4} |", r / b);
+            let _ = std::fs::remove_dir_all(&code);
             let _ = std::fs::remove_dir_all(code.with_extension("bytecode"));
         }
         eprintln!("measuring cron firing delay over {CRON_TICKS} ticks ...");
