@@ -67,6 +67,14 @@ fn ns_eventually<T>(
 }
 
 /// `kubectl get OBJECT -o jsonpath=PATH`, when the object exists.
+/// `kubectl get pods` of the namespace's pool, with `args` (a field
+/// selector, `-o ...`).
+fn get_pool_pods(ns: &Namespace<'_>, args: &[&str]) -> String {
+    let mut all = vec!["get", "pods", "-l", "wasmless.io/pool=wasmless-pool"];
+    all.extend_from_slice(args);
+    ns.kubectl_ok(&all)
+}
+
 fn jsonpath(ns: &Namespace<'_>, object: &str, path: &str) -> Option<String> {
     let out = ns.kubectl(&["get", object, "-o", &format!("jsonpath={path}")]);
     out.status
@@ -281,14 +289,13 @@ fn pool_functions_share_one_pod_and_a_new_source_reaches_it_without_a_new_pod() 
     ]);
     assert_eq!(placement, "Pool Pool", "{}", ns.describe());
     let pool_pods = || {
-        ns.kubectl_ok(&[
-            "get",
-            "pods",
-            "-l",
-            "wasmless.io/pool=wasmless-pool",
-            "-o",
-            "jsonpath={range .items[*]}{.metadata.uid}:{.status.containerStatuses[0].restartCount}{\"\\n\"}{end}",
-        ])
+        get_pool_pods(
+            &ns,
+            &[
+                "-o",
+                "jsonpath={range .items[*]}{.metadata.uid}:{.status.containerStatuses[0].restartCount}{\"\\n\"}{end}",
+            ],
+        )
     };
     let pods = pool_pods();
     assert_eq!(
@@ -359,14 +366,7 @@ fn pool_functions_share_one_pod_and_a_new_source_reaches_it_without_a_new_pod() 
         log.contains("removed from the pool function=one")
             .then_some(())
     });
-    let pool = ns.kubectl_ok(&[
-        "get",
-        "pods",
-        "-l",
-        "wasmless.io/pool=wasmless-pool",
-        "-o",
-        "jsonpath={.items[0].status.podIP}",
-    ]);
+    let pool = get_pool_pods(&ns, &["-o", "jsonpath={.items[0].status.podIP}"]);
     let direct = format!("http://{pool}:8080/");
     let answer = call_from_a_pod_with(&ns, "gone", &direct, "x", &[("wasmless-function", "one")]);
     assert!(
@@ -1523,16 +1523,15 @@ fn source_functions_install_their_packages_from_a_mirror_on_wasm_or_their_fallba
         "--timeout=120s",
     ]);
     let pool_pods = || {
-        ns.kubectl_ok(&[
-            "get",
-            "pods",
-            "-l",
-            "wasmless.io/pool=wasmless-pool",
-            "--field-selector",
-            "status.phase=Running",
-            "-o",
-            "jsonpath={.items[*].metadata.uid}",
-        ])
+        get_pool_pods(
+            &ns,
+            &[
+                "--field-selector",
+                "status.phase=Running",
+                "-o",
+                "jsonpath={.items[*].metadata.uid}",
+            ],
+        )
     };
     let before = pool_pods();
     put_wheel(

@@ -393,9 +393,12 @@ fn install_requirements(dir: &Path, install: &Install<'_>) -> Result<(), CodeErr
     if !dir.join("requirements.txt").is_file() {
         return Ok(());
     }
-    let what = "requirements.txt: pip";
-    match install.by {
-        Installer::Local => {
+    run_installer(
+        dir,
+        install,
+        Language::Python,
+        ("requirements.txt", "pip"),
+        || {
             let mut command = std::process::Command::new("python3");
             command.args([
                 "-m",
@@ -408,24 +411,45 @@ fn install_requirements(dir: &Path, install: &Install<'_>) -> Result<(), CodeErr
             if install.target == Target::Wasm {
                 command.arg("--only-binary=:all:");
             }
-            let output = command
+            command
                 .arg("--target")
                 .arg(dir.join(".deps"))
-                .args(["-r", "requirements.txt"])
+                .args(["-r", "requirements.txt"]);
+            (command, "`python3 -m pip`", "install Python 3 with pip")
+        },
+    )
+}
+
+/// Runs a language's package installer (`(file, tool)`: its dependency
+/// file and installer, for messages) on the function folder `dir`: the
+/// command `local` gives (with the program's name and how to get it, for
+/// the error when it is missing) in this process's environment plus the
+/// installer's part of the function's env, or the pool's installer
+/// container; then, on the wasm path, refuses native code.
+fn run_installer(
+    dir: &Path,
+    install: &Install<'_>,
+    language: Language,
+    (file, tool): (&str, &str),
+    local: impl FnOnce() -> (std::process::Command, &'static str, &'static str),
+) -> Result<(), CodeError> {
+    let what = &format!("{file}: {tool}");
+    match install.by {
+        Installer::Local => {
+            let (mut command, program, remedy) = local();
+            let output = command
                 .envs(installer_env(install.env))
                 .current_dir(dir)
                 .output()
                 .map_err(|e| {
-                    format!("requirements.txt: cannot run `python3 -m pip` ({e}); install Python 3 with pip where wasmless runs")
+                    format!("{file}: cannot run {program} ({e}); {remedy} where wasmless runs")
                 })?;
             installed(&output, what)?;
         }
-        Installer::Containers(root) => {
-            in_container(root, dir, Language::Python, install.env, what)?;
-        }
+        Installer::Containers(root) => in_container(root, dir, language, install.env, what)?,
     }
     if install.target == Target::Wasm {
-        no_native_code(dir, Language::Python)?;
+        no_native_code(dir, language)?;
     }
     Ok(())
 }
@@ -559,9 +583,12 @@ fn install_packages(dir: &Path, install: &Install<'_>) -> Result<(), CodeError> 
     if !dir.join("package.json").is_file() || dir.join("node_modules").is_dir() {
         return Ok(());
     }
-    let what = "package.json: npm";
-    match install.by {
-        Installer::Local => {
+    run_installer(
+        dir,
+        install,
+        Language::JavaScript,
+        ("package.json", "npm"),
+        || {
             let mut command = std::process::Command::new("npm");
             command.args([
                 "install",
@@ -574,25 +601,9 @@ fn install_packages(dir: &Path, install: &Install<'_>) -> Result<(), CodeError> 
             if install.target == Target::Wasm {
                 command.arg("--ignore-scripts");
             }
-            let output = command
-                .envs(installer_env(install.env))
-                .current_dir(dir)
-                .output()
-                .map_err(|e| {
-                    format!(
-                        "package.json: cannot run `npm` ({e}); install Node.js with npm where wasmless runs"
-                    )
-                })?;
-            installed(&output, what)?;
-        }
-        Installer::Containers(root) => {
-            in_container(root, dir, Language::JavaScript, install.env, what)?;
-        }
-    }
-    if install.target == Target::Wasm {
-        no_native_code(dir, Language::JavaScript)?;
-    }
-    Ok(())
+            (command, "`npm`", "install Node.js with npm")
+        },
+    )
 }
 
 /// The first installed package holding a native addon, and the file.

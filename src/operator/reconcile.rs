@@ -321,7 +321,7 @@ fn dependency_file_only(
     use base64::Engine as _;
     use std::io::Write as _;
     let install = catalog.find(&function.spec.runtime)?.install.as_ref()?;
-    let text = super::resources::zipped_file(&function.to_function(), &install.file)?;
+    let text = super::resources::zipped_file(&function.spec, &install.file)?;
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let options =
         zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);

@@ -215,7 +215,7 @@ fn place(function: &Function, catalog: &Catalog) -> Result<Placement, Refusal> {
         .find(&spec.runtime)
         .and_then(|entry| {
             let file = &entry.install.as_ref()?.file;
-            let text = zipped_file(function, file)?;
+            let text = zipped_file(&function.spec, file)?;
             Some(crate::runtimes::placement::listed_native(entry, &text))
         })
         .unwrap_or(Dependencies::Pure);
@@ -228,13 +228,13 @@ fn place(function: &Function, catalog: &Catalog) -> Result<Placement, Refusal> {
 }
 
 /// A file at the top of a base64+zip source, as text.
-pub(super) fn zipped_file(function: &Function, name: &str) -> Option<String> {
+pub(super) fn zipped_file(spec: &crate::crd::FunctionSpec, name: &str) -> Option<String> {
     use std::io::Read as _;
-    if function.spec.function_content_type != ContentType::Base64Zip {
+    if spec.function_content_type != ContentType::Base64Zip {
         return None;
     }
     let bytes = base64::engine::general_purpose::STANDARD
-        .decode(function.spec.function.as_deref()?.trim())
+        .decode(spec.function.as_deref()?.trim())
         .ok()?;
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).ok()?;
     let mut entry = archive.by_name(name).ok()?;
@@ -670,7 +670,7 @@ fn init_containers(
     let mut init = vec![prepare];
     if let Some(install) = &entry.install
         && !command.is_empty()
-        && zipped_file(plain, &install.file).is_some()
+        && zipped_file(&plain.spec, &install.file).is_some()
     {
         // The function's env reaches the package manager too, so that
         // PIP_INDEX_URL, npm_config_registry or HTTPS_PROXY set on the
@@ -708,7 +708,7 @@ fn init_containers(
 pub fn installs_dependencies(plain: &Function, catalog: &Catalog) -> bool {
     catalog.find(&plain.spec.runtime).is_some_and(|entry| {
         matches!((&entry.install, &entry.image), (Some(install), Some(_))
-            if !install.wasm_command.is_empty() && zipped_file(plain, &install.file).is_some())
+            if !install.wasm_command.is_empty() && zipped_file(&plain.spec, &install.file).is_some())
     })
 }
 

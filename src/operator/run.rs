@@ -197,10 +197,7 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
     let (function_cache, function_writer) = reflector::store();
     let function_events = watcher(guarded::<FunctionResource>(&client, ns), all.clone())
         .default_backoff()
-        .modify({
-            let ctx = ctx.clone();
-            move |function| super::reconcile::without_source(function, &ctx.catalog())
-        })
+        .modify(cached(&ctx))
         .reflect(function_writer)
         .applied_objects();
     let functions = Controller::for_stream(function_events, function_cache)
@@ -267,10 +264,7 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
         .watches_stream(
             watcher(guarded::<FunctionResource>(&client, ns), all.clone())
                 .default_backoff()
-                .modify({
-                    let ctx = ctx.clone();
-                    move |function| super::reconcile::without_source(function, &ctx.catalog())
-                })
+                .modify(cached(&ctx))
                 .touched_objects(),
             move |function| same_namespace(&kafka_store.state(), function.namespace()),
         )
@@ -511,6 +505,13 @@ async fn log_outcome<K, E, W>(
         Err(kube::runtime::controller::Error::ReconcilerFailed(..)) => {}
         Err(err) => tracing::warn!("controller: {err}"),
     }
+}
+
+/// How the watchers of Functions cache one: without its source
+/// ([`super::reconcile::without_source`], with the catalog in effect).
+fn cached(ctx: &Arc<Context>) -> impl FnMut(&mut DeserializeGuard<FunctionResource>) + use<> {
+    let ctx = ctx.clone();
+    move |function| super::reconcile::without_source(function, &ctx.catalog())
 }
 
 /// Serves /healthz and /metrics until aborted.
