@@ -408,6 +408,77 @@ async fn a_function_is_fetched_from_a_url_and_its_checksum_checked() {
     assert!(body.contains("404"), "{body}");
 }
 
+// A mirror that was down when the function first loaded: the function is
+// not failed for good, the first event after the backoff loads it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_whose_source_was_unreachable_loads_on_an_event_after_the_backoff() {
+    use sha2::Digest as _;
+    use std::sync::atomic::Ordering;
+    let bytes = std::fs::read(wasm("hello")).expect("hello.wasm");
+    let checksum = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)));
+    let mirror = common::FileServer::start(vec![("/hello.wasm", bytes)]).await;
+    mirror.down.store(true, Ordering::SeqCst);
+    let dir = tempdir();
+    std::fs::write(
+        dir.join("url.yaml"),
+        format!(
+            "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata:\n  name: mirrored\nspec:\n  function: {}/hello.wasm\n  functionContentType: url\n  checksum: {checksum}\n",
+            mirror.url
+        ),
+    )
+    .expect("write");
+    let up = Up::start(&[&dir]);
+    let (status, body) = up.post("/mirrored", "outage").await;
+    assert_eq!(status, 503, "{body}\n{}", up.log());
+    assert!(body.contains("503"), "the mirror's answer is named: {body}");
+    assert!(
+        body.contains("tries again"),
+        "says it is tried again: {body}"
+    );
+    // Within the backoff, events are told at once and the mirror is left
+    // alone.
+    let asked = mirror.requests.load(Ordering::SeqCst);
+    for _ in 0..20 {
+        assert_eq!(up.post("/mirrored", "flood").await.0, 503);
+    }
+    assert_eq!(
+        mirror.requests.load(Ordering::SeqCst),
+        asked,
+        "{}",
+        up.log()
+    );
+
+    // Still down after the backoff: tried again, and failed again, with a
+    // longer wait.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let (status, body) = up.post("/mirrored", "still").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("2 tries"), "{body}");
+    assert!(mirror.requests.load(Ordering::SeqCst) > asked);
+
+    // Back up: the first event after the backoff loads it and is answered.
+    mirror.down.store(false, Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, body) = up.post("/mirrored", "mirror").await;
+        if status == 200 {
+            assert_eq!(body, "Hello, mirror!\n");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never loaded: {status} {body}\n{}",
+            up.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        up.log().contains("loading it again after a failure"),
+        "{}",
+        up.log()
+    );
+}
+
 /// Polls `path` until it answers `expected` (bounded).
 async fn wait_for(up: &Up, path: &str, expected: &str) {
     let deadline = Instant::now() + Duration::from_secs(15);

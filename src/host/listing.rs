@@ -60,7 +60,7 @@ impl FunctionInfo {
                     .to_owned(),
                 ),
             ),
-            Entry::Failed(reason) => ("failed", None, Some(reason.clone()), None, None),
+            Entry::Failed(failure) => ("failed", None, Some(failure.message()), None, None),
             Entry::Process(_) => (
                 "ready",
                 Some("process".to_owned()),

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::crd::{ContentType, Function, Target};
 use crate::host::{
@@ -24,7 +24,7 @@ use super::listing::FunctionInfo;
 
 /// How long after a Python function loads its files are compiled to
 /// bytecode ([`Bytecode`]).
-const BYTECODE_DELAY: std::time::Duration = std::time::Duration::from_millis(200);
+const BYTECODE_DELAY: Duration = Duration::from_millis(200);
 
 /// Where a function came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,8 +50,9 @@ pub struct Pending {
 pub enum Entry {
     /// Loaded and serving.
     Ready(Arc<LoadedFunction>),
-    /// Could not be loaded; calls get 503 with the reason.
-    Failed(String),
+    /// Could not be loaded; calls get 503 with the reason, and the first
+    /// event after a backoff loads it again.
+    Failed(Arc<Failure>),
     /// Unloaded while idle; its next event loads it again from the compile
     /// cache (a fraction of a millisecond).
     Parked(Parked),
@@ -60,6 +61,75 @@ pub enum Entry {
     Process(Arc<LocalProcess>),
     /// Known, not loaded yet (a pool loads a function on its first event).
     Pending(Arc<Pending>),
+}
+
+/// The first retry of a failed load waits this long; each further one
+/// twice as long as the one before, up to [`MAX_RETRY_BACKOFF`].
+pub const FIRST_RETRY_BACKOFF: Duration = Duration::from_secs(1);
+/// The longest wait between two tries of a failed load.
+pub const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(300);
+
+/// A load that failed, and how to try it again: a mirror or a package index
+/// that was down, or a Secret not there yet, must not need an edit of the
+/// function. The first event after the backoff tries again (events before
+/// it get the reason at once, so a flood of calls does not hammer the
+/// mirror); a new version of the function replaces the entry at once.
+pub struct Failure {
+    reason: String,
+    retry: Retry,
+    /// How many tries failed in a row.
+    attempts: u32,
+    /// When the next try may start.
+    due: Instant,
+    /// Held while it is tried again, so that concurrent events try once.
+    gate: tokio::sync::Mutex<()>,
+}
+
+/// What a retry runs again.
+enum Retry {
+    /// The whole load of this version.
+    Deploy(Box<Function>, Origin),
+    /// Loading a parked function again from the compile cache.
+    Wake(Parked),
+}
+
+impl Failure {
+    fn new(reason: String, retry: Retry, attempts: u32) -> Self {
+        let backoff = FIRST_RETRY_BACKOFF
+            .saturating_mul(1 << attempts.saturating_sub(1).min(16))
+            .min(MAX_RETRY_BACKOFF);
+        Self {
+            reason,
+            retry,
+            attempts,
+            due: Instant::now() + backoff,
+            gate: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Why it failed.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+
+    /// How many tries failed in a row.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// The reason, with when it is tried again: what a caller is told.
+    pub fn message(&self) -> String {
+        let wait = self.due.saturating_duration_since(Instant::now());
+        let tries = match self.attempts {
+            1 => "1 try".to_owned(),
+            n => format!("{n} tries"),
+        };
+        format!(
+            "{} ({tries}; the first event after {} s tries again)",
+            self.reason.trim_end(),
+            wait.as_secs_f64().ceil() as u64
+        )
+    }
 }
 
 /// A function ready to take events, on either path.
@@ -203,6 +273,16 @@ impl Registry {
     /// any previous version. A function that fails to load is recorded as
     /// failed, with the reason, and the error is returned too.
     pub async fn deploy(&self, function: Function, origin: Origin) -> Result<Runner, String> {
+        self.deploy_try(function, origin, 0).await
+    }
+
+    /// [`Registry::deploy`], after `failed` tries of this version failed.
+    async fn deploy_try(
+        &self,
+        function: Function,
+        origin: Origin,
+        failed: u32,
+    ) -> Result<Runner, String> {
         let name = function.name().to_owned();
         if let Some(refusal) = self.full(&name) {
             tracing::warn!("{refusal}");
@@ -219,6 +299,7 @@ impl Registry {
             Origin::Api | Origin::Cluster => None,
         };
         let placement;
+        let again = Retry::Deploy(Box::new(function.clone()), origin.clone());
         let loaded = match fetch(&function).await {
             Ok(fetched) => tokio::task::spawn_blocking(move || {
                 load(&host, &sources, &fallback, &function, base_dir, fetched)
@@ -286,9 +367,14 @@ impl Registry {
                 Entry::Ready(function.clone())
             }
             Err(reason) => {
-                tracing::error!(function = %name, "function failed to load: {reason}");
-                Entry::Failed(reason.clone())
+                let failure = Failure::new(reason.clone(), again, failed + 1);
+                tracing::error!(function = %name, attempts = failure.attempts(), "function failed to load: {}", failure.message());
+                Entry::Failed(Arc::new(failure))
             }
+        };
+        let told = match &entry {
+            Entry::Failed(failure) => Some(failure.message()),
+            _ => None,
         };
         self.put(&name, entry, origin, runtime, labels, placement);
         // Only a Python function on its wasm runtime has a bytecode folder.
@@ -309,7 +395,9 @@ impl Registry {
         {
             self.optimize_later(name, function.clone(), source);
         }
-        loaded.map(Runner::Wasm)
+        loaded
+            .map(Runner::Wasm)
+            .map_err(|reason| told.unwrap_or(reason))
     }
 
     fn put(
@@ -357,7 +445,37 @@ impl Registry {
             match self.get(name)? {
                 Entry::Ready(function) => return Some(Ok(Runner::Wasm(function))),
                 Entry::Process(process) => return Some(Ok(Runner::Process(process))),
-                Entry::Failed(reason) => return Some(Err(reason)),
+                Entry::Failed(failure) => {
+                    if Instant::now() < failure.due {
+                        return Some(Err(failure.message()));
+                    }
+                    let _trying = failure.gate.lock().await;
+                    // Still the version that failed (no one tried it again
+                    // or replaced it meanwhile): try it now.
+                    if matches!(self.get(name)?, Entry::Failed(now) if Arc::ptr_eq(&now, &failure))
+                    {
+                        tracing::info!(function = %name, attempts = failure.attempts, "loading it again after a failure");
+                        match &failure.retry {
+                            Retry::Deploy(function, origin) => {
+                                return Some(
+                                    self.deploy_try(
+                                        (**function).clone(),
+                                        origin.clone(),
+                                        failure.attempts,
+                                    )
+                                    .await,
+                                );
+                            }
+                            Retry::Wake(parked) => {
+                                let parked = parked.clone();
+                                let attempts = failure.attempts;
+                                return Some(
+                                    self.wake_again(name, parked, attempts, &failure).await,
+                                );
+                            }
+                        }
+                    }
+                }
                 Entry::Parked(parked) => break parked,
                 Entry::Pending(pending) => {
                     let _loading = pending.gate.lock().await;
@@ -371,17 +489,58 @@ impl Registry {
                 }
             }
         };
-        let host = self.host.clone();
-        let wanted = parked.clone();
-        let loaded = tokio::task::spawn_blocking(move || host.load_parked(&wanted))
-            .await
-            .map_err(|e| format!("loading panicked: {e}"))
-            .and_then(|r| r.map_err(|e| e.to_string()));
-        let woken = self.wake(name, loaded);
+        let loaded = self.load_parked(&parked).await;
+        let woken = self.wake(name, loaded, &parked, 0);
         match woken {
             Some(outcome) => Some(outcome),
             None if self.get(name).is_some() => Box::pin(self.ready(name)).await,
             None => None,
+        }
+    }
+
+    /// Loads a parked function again, off the executor.
+    async fn load_parked(&self, parked: &Parked) -> Result<LoadedFunction, String> {
+        let host = self.host.clone();
+        let wanted = parked.clone();
+        tokio::task::spawn_blocking(move || host.load_parked(&wanted))
+            .await
+            .map_err(|e| format!("loading panicked: {e}"))
+            .and_then(|r| r.map_err(|e| e.to_string()))
+    }
+
+    /// Tries again to load a parked function whose load failed `attempts`
+    /// times (`failure` is the entry that says so).
+    async fn wake_again(
+        &self,
+        name: &str,
+        parked: Parked,
+        attempts: u32,
+        failure: &Arc<Failure>,
+    ) -> Result<Runner, String> {
+        let loaded = self.load_parked(&parked).await;
+        let mut slots = self.write();
+        let Some(slot) = slots.get_mut(name) else {
+            return Err(format!("`{name}` was removed while it loaded"));
+        };
+        if !matches!(&slot.entry, Entry::Failed(now) if Arc::ptr_eq(now, failure)) {
+            return Err(format!(
+                "`{name}` was replaced while it loaded; call it again"
+            ));
+        }
+        match loaded {
+            Ok(function) => {
+                let function = Arc::new(function);
+                slot.entry = Entry::Ready(function.clone());
+                tracing::info!(function = %name, "loaded again after a failure");
+                Ok(Runner::Wasm(function))
+            }
+            Err(reason) => {
+                let failure = Failure::new(reason, Retry::Wake(parked), attempts + 1);
+                let message = failure.message();
+                tracing::error!(function = %name, attempts = failure.attempts, "a parked function could not be loaded again: {message}");
+                slot.entry = Entry::Failed(Arc::new(failure));
+                Err(message)
+            }
         }
     }
 
@@ -391,6 +550,8 @@ impl Registry {
         &self,
         name: &str,
         loaded: Result<LoadedFunction, String>,
+        parked: &Parked,
+        failed: u32,
     ) -> Option<Result<Runner, String>> {
         let mut slots = self.write();
         let slot = slots.get_mut(name)?;
@@ -398,7 +559,7 @@ impl Registry {
             // Someone else woke it (or replaced it) meanwhile: use theirs.
             (Entry::Ready(current), _) => Some(Ok(Runner::Wasm(current.clone()))),
             (Entry::Process(current), _) => Some(Ok(Runner::Process(current.clone()))),
-            (Entry::Failed(reason), _) => Some(Err(reason.clone())),
+            (Entry::Failed(failure), _) => Some(Err(failure.message())),
             // Replaced by a version not loaded yet: load that one.
             (Entry::Pending(_), _) => None,
             (Entry::Parked(_), Ok(function)) => {
@@ -408,9 +569,11 @@ impl Registry {
                 Some(Ok(Runner::Wasm(function)))
             }
             (Entry::Parked(_), Err(reason)) => {
-                tracing::error!(function = %name, "a parked function could not be loaded again: {reason}");
-                slot.entry = Entry::Failed(reason.clone());
-                Some(Err(reason))
+                let failure = Failure::new(reason, Retry::Wake(parked.clone()), failed + 1);
+                let message = failure.message();
+                tracing::error!(function = %name, "a parked function could not be loaded again: {message}");
+                slot.entry = Entry::Failed(Arc::new(failure));
+                Some(Err(message))
             }
         }
     }
@@ -418,7 +581,7 @@ impl Registry {
     /// Parks every function idle for longer than `idle` and not running:
     /// its compiled code and instance data are freed until its next event.
     /// Returns how many were parked.
-    pub fn park_idle(&self, idle: std::time::Duration) -> usize {
+    pub fn park_idle(&self, idle: Duration) -> usize {
         let mut parked = 0;
         for slot in self.write().values_mut() {
             if let Entry::Ready(function) = &slot.entry

@@ -327,7 +327,41 @@ impl Drop for Up {
 /// Serves `files` (path -> body) over real HTTP on a loopback port, plus
 /// `/moved`, a redirect to the first file. Returns `http://127.0.0.1:PORT`.
 pub async fn serve_files(files: Vec<(&'static str, Vec<u8>)>) -> String {
+    FileServer::start(files).await.url
+}
+
+/// A file server ([`serve_files`]) that can be taken down: a mirror in an
+/// outage answers 503.
+pub struct FileServer {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// While set, every request gets 503.
+    pub down: Arc<std::sync::atomic::AtomicBool>,
+    /// How many requests came.
+    pub requests: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl FileServer {
+    /// Serves `files` on a loopback port, up.
+    pub async fn start(files: Vec<(&'static str, Vec<u8>)>) -> Self {
+        let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let url = serve(files, down.clone(), requests.clone()).await;
+        Self {
+            url,
+            down,
+            requests,
+        }
+    }
+}
+
+async fn serve(
+    files: Vec<(&'static str, Vec<u8>)>,
+    down: Arc<std::sync::atomic::AtomicBool>,
+    requests: Arc<std::sync::atomic::AtomicUsize>,
+) -> String {
     use http_body_util::Full;
+    use std::sync::atomic::Ordering;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("binding");
@@ -336,14 +370,22 @@ pub async fn serve_files(files: Vec<(&'static str, Vec<u8>)>) -> String {
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let files = files.clone();
+            let down = down.clone();
+            let requests = requests.clone();
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(
                     move |req: hyper::Request<hyper::body::Incoming>| {
                         let files = files.clone();
+                        requests.fetch_add(1, Ordering::SeqCst);
+                        let down = down.load(Ordering::SeqCst);
                         async move {
                             let path = req.uri().path();
                             let mut response = hyper::Response::new(Full::new(bytes::Bytes::new()));
-                            if path == "/moved" {
+                            if down {
+                                *response.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
+                                *response.body_mut() =
+                                    Full::new(bytes::Bytes::from("mirror in maintenance"));
+                            } else if path == "/moved" {
                                 *response.status_mut() = hyper::StatusCode::FOUND;
                                 response
                                     .headers_mut()
