@@ -144,6 +144,47 @@ async fn python_and_javascript_keep_module_state_across_reused_events() {
     assert_eq!(js, ["1", "2", "1", "2", "1"]);
 }
 
+/// Prints about 10 KiB per event, then a marker line naming the event.
+const CHATTY: &str = r#"
+calls = 0
+
+def handler(event, context):
+    global calls
+    calls += 1
+    print("x" * 10_000)
+    print(f"marker {event['data']} ends")
+    return str(calls)
+"#;
+
+// An instance kept for reuse captures what it prints across its events;
+// once that reaches half the capture (32 KiB of 64), the instance is
+// replaced, so that no event's output is cut short.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reused_instance_that_printed_32_kib_is_replaced_and_every_line_is_logged() {
+    let dir = tempdir();
+    let manifests = function(
+        "python3.x",
+        "chatty",
+        "chatty.handler",
+        CHATTY,
+        "  instanceReuse: {maxEvents: 100}\n",
+    );
+    std::fs::write(dir.join("functions.yaml"), manifests).expect("manifest");
+    let up = source_up(&[&dir]);
+    let mut counts = Vec::new();
+    for i in 0..9 {
+        let (status, body) = up.post("/chatty", &format!("e{i}")).await;
+        assert_eq!(status, 200, "{body}");
+        counts.push(body.trim().parse::<u32>().expect("a count"));
+    }
+    // About 10 KiB an event: the fourth passes 32 KiB, and its instance is
+    // not kept, though maxEvents would allow 100.
+    assert_eq!(counts, [1, 2, 3, 4, 1, 2, 3, 4, 1], "{}", up.log());
+    for i in 0..9 {
+        wait_for_log_line(&up, &[&format!("marker e{i} ends")]);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_events_never_share_an_instance() {
     let dir = tempdir();

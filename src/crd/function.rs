@@ -248,7 +248,7 @@ pub struct FunctionSpec {
 pub struct InstanceReuse {
     /// The most events one instance serves before it is replaced by a fresh
     /// one (1 to 1,000,000; 1 is a fresh instance per event).
-    #[schemars(range(min = 1, max = 1_000_000))]
+    #[schemars(range(min = 1, max = MAX_REUSE))]
     pub max_events: u32,
 }
 

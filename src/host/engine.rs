@@ -1,8 +1,6 @@
 //! The wasmtime engine: its configuration and the epoch clock that enforces
 //! per-event timeouts.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use wasmtime::{
@@ -98,21 +96,26 @@ pub fn ready_margin(max_instances: u32) -> u32 {
     (max_instances / 4).max(8)
 }
 
-/// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
+/// Advances the engine's epoch every [`EPOCH_TICK`] for as long as the
+/// engine lives: not only as long as this handle, because a store (an
+/// event in flight, an instance made ahead, a spent one dropped in the
+/// background) holds the engine, and a guest in an endless loop is stopped
+/// only by its epoch deadline. A clock that stopped with the host's handle
+/// would leave such a store running forever, and the process hanging on
+/// it at shutdown.
 pub struct EpochClock {
-    stop: Arc<AtomicBool>,
+    _private: (),
 }
 
 impl EpochClock {
-    /// Starts the clock on its own thread.
+    /// Starts the clock on its own thread; it ends once the last handle on
+    /// the engine (the engine itself, a store, a module) is gone.
     pub fn start(engine: &Engine) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
         let engine = engine.weak();
-        let flag = stop.clone();
         std::thread::Builder::new()
             .name("wasmless-epoch".into())
             .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
+                loop {
                     std::thread::sleep(EPOCH_TICK);
                     match engine.upgrade() {
                         Some(engine) => engine.increment_epoch(),
@@ -121,12 +124,42 @@ impl EpochClock {
                 }
             })
             .expect("spawning a thread at start-up cannot fail short of resource exhaustion");
-        Self { stop }
+        Self { _private: () }
     }
 }
 
-impl Drop for EpochClock {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_that_outlives_the_clocks_handle_still_reaches_its_deadline() {
+        let engine = build_engine(&EngineConfig::default(), Compiler::Baseline).expect("engine");
+        let clock = EpochClock::start(&engine);
+        let module = wasmtime::Module::new(
+            &engine,
+            r#"(module (func (export "spin") (loop $l (br $l))))"#,
+        )
+        .expect("module");
+        let mut store = wasmtime::Store::new(&engine, ());
+        store.set_epoch_deadline(20);
+        store.epoch_deadline_trap();
+        let instance = wasmtime::Instance::new(&mut store, &module, &[]).expect("instance");
+        let spin = instance
+            .get_typed_func::<(), ()>(&mut store, "spin")
+            .expect("spin");
+        // The host dropped its handle (shutting down, or swapping engines)
+        // while this store still runs an endless loop.
+        drop(clock);
+        drop(engine);
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done.send(spin.call(&mut store, ()).is_err());
+        });
+        assert_eq!(
+            finished.recv_timeout(Duration::from_secs(30)),
+            Ok(true),
+            "the loop was stopped by its deadline"
+        );
     }
 }
