@@ -490,7 +490,7 @@ impl Registry {
             }
         };
         let loaded = self.load_parked(&parked).await;
-        let woken = self.wake(name, loaded, &parked, 0);
+        let woken = self.wake(name, loaded, &parked);
         match woken {
             Some(outcome) => Some(outcome),
             None if self.get(name).is_some() => Box::pin(self.ready(name)).await,
@@ -551,7 +551,6 @@ impl Registry {
         name: &str,
         loaded: Result<LoadedFunction, String>,
         parked: &Parked,
-        failed: u32,
     ) -> Option<Result<Runner, String>> {
         let mut slots = self.write();
         let slot = slots.get_mut(name)?;
@@ -569,7 +568,7 @@ impl Registry {
                 Some(Ok(Runner::Wasm(function)))
             }
             (Entry::Parked(_), Err(reason)) => {
-                let failure = Failure::new(reason, Retry::Wake(parked.clone()), failed + 1);
+                let failure = Failure::new(reason, Retry::Wake(parked.clone()), 1);
                 let message = failure.message();
                 tracing::error!(function = %name, "a parked function could not be loaded again: {message}");
                 slot.entry = Entry::Failed(Arc::new(failure));
