@@ -343,6 +343,20 @@ fn pool_functions_share_one_pod_and_a_new_source_reaches_it_without_a_new_pod() 
         "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {name: three}\nspec:\n  runtime: python3.x\n  handler: three.handler\n  instanceReuse: {maxEvents: 2}\n  function: |\n    calls = 0\n    def handler(event, context):\n        global calls\n        calls += 1\n        return str(calls)\n",
     );
     wait_ready(&ns, "three");
+    // Created while the pool runs: loaded ahead of its first event (while
+    // its Service was made), not on it.
+    ns_eventually(&ns, "three loaded ahead", READY, || {
+        let log = ns.kubectl_ok(&[
+            "logs",
+            "-l",
+            "wasmless.io/pool=wasmless-pool",
+            "--tail",
+            "-1",
+        ]);
+        log.lines()
+            .any(|l| l.contains("loaded ahead of its first event") && l.contains("function=three"))
+            .then_some(())
+    });
     let counts: Vec<String> = (0..3)
         .map(|_| {
             let (ok, out, err) = ns.wasmless(&["function", "call", "three"]);

@@ -128,6 +128,37 @@ impl EpochClock {
     }
 }
 
+/// Runs `work` on the threads of background compiles: a pool of its own
+/// (so Cranelift's parallel compile of one function's code stays on it),
+/// of half the cores, whose threads run at the lowest priority (nice 19). A
+/// function's optimized code is compiled there after its baseline code
+/// already serves, so it takes only CPU no event, deploy or first compile
+/// wants: on a small CPU share, one function's background compile must not
+/// slow the next function's first answer.
+pub fn in_background<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    let pool = POOL.get_or_init(|| {
+        // Half the cores: the other half stays free for events and the
+        // first compiles, which a lower priority alone does not ensure
+        // (priorities apply within a pod's cgroup, not between pods and the
+        // node's other processes).
+        let threads = std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1));
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("wasmless-optimize-{i}"))
+            .start_handler(|_| crate::net::lowest_priority(crate::net::thread_id()))
+            .build()
+            .map_err(|err| {
+                tracing::warn!("no pool of background compile threads ({err}): optimized code is compiled at normal priority");
+            })
+            .ok()
+    });
+    match pool {
+        Some(pool) => pool.install(work),
+        None => work(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -583,16 +583,26 @@ impl Registry {
     pub fn park_idle(&self, idle: Duration) -> usize {
         let mut parked = 0;
         for slot in self.write().values_mut() {
-            if let Entry::Ready(function) = &slot.entry
-                && Arc::strong_count(function) == 1
-                && function.idle_for() > idle
-                && let Some(dormant) = function.park()
-            {
-                slot.entry = Entry::Parked(dormant);
-                parked += 1;
-            }
+            parked += usize::from(park_if_idle(slot, idle));
         }
         parked
+    }
+
+    /// How long the loaded function `name` has been idle (since its last
+    /// event, or its load); `None` unless it is loaded.
+    pub fn idle_for(&self, name: &str) -> Option<Duration> {
+        match &self.read().get(name)?.entry {
+            Entry::Ready(function) => Some(function.idle_for()),
+            _ => None,
+        }
+    }
+
+    /// Parks the function `name`, as [`Registry::park_idle`] does, if it is
+    /// loaded, idle for longer than `idle` and not running.
+    pub fn park_if_idle(&self, name: &str, idle: Duration) -> bool {
+        self.write()
+            .get_mut(name)
+            .is_some_and(|slot| park_if_idle(slot, idle))
     }
 
     /// Compiles `baseline`'s optimized code in the background and swaps it
@@ -615,10 +625,22 @@ impl Registry {
             }
             let settings = baseline.settings().clone();
             let started = Instant::now();
-            let optimized =
-                tokio::task::spawn_blocking(move || host.load_optimized(&source, settings)).await;
+            let optimized = tokio::task::spawn_blocking(move || {
+                crate::host::engine::in_background(|| host.load_optimized(&source, settings))
+            })
+            .await;
             let optimized = match optimized {
-                Ok(Ok(optimized)) => Arc::new(optimized),
+                Ok(Ok(optimized)) => {
+                    // Swapping the code in is not a use: it stays as idle
+                    // as the baseline code was.
+                    optimized.last_used.store(
+                        baseline
+                            .last_used
+                            .load(std::sync::atomic::Ordering::Relaxed),
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
+                    Arc::new(optimized)
+                }
                 Ok(Err(err)) => {
                     tracing::warn!(function = %name, "optimized compile failed, the baseline code keeps serving: {err}");
                     return;
@@ -743,6 +765,20 @@ impl Registry {
 }
 
 /// Whether `name` still serves exactly `function`.
+/// Parks the function in `slot` if it is loaded, idle for longer than
+/// `idle` and not running (no event holds it).
+fn park_if_idle(slot: &mut Slot, idle: Duration) -> bool {
+    if let Entry::Ready(function) = &slot.entry
+        && Arc::strong_count(function) == 1
+        && function.idle_for() > idle
+        && let Some(dormant) = function.park()
+    {
+        slot.entry = Entry::Parked(dormant);
+        return true;
+    }
+    false
+}
+
 fn serves(slots: &HashMap<String, Slot>, name: &str, function: &Arc<LoadedFunction>) -> bool {
     slots
         .get(name)

@@ -29,7 +29,9 @@ use super::pool::{
     POOL_CONFIG, POOL_NAME, POOL_SECRETS, PoolSettings, desired_pool, desired_pool_secrets,
     installer_for, pool_installers, pool_secrets, pool_selector_text,
 };
-use super::resources::{Refusal, desired_objects, function_url, hosting_now, selector_text};
+use super::resources::{
+    Refusal, desired_objects, function_url, hosting_now, hosting_of, selector_text,
+};
 use super::routes::{Route, desired_route, http_route_resource, route_url};
 use super::status::{READY, deployment_readiness, ready_condition};
 use crate::crd::{
@@ -51,7 +53,15 @@ pub async fn reconcile_function(
         // Deleted since it was cached: its objects go with it.
         return Ok(Action::await_change());
     };
-    let kafka = kafka_triggers_for(&function, &namespace, &ctx).await?;
+    // A pool function's Kafka consumers run in the pool, which reads the
+    // triggers itself: only a dedicated Deployment's ConfigMap lists them.
+    // Not listing them for a pool function is one API call fewer before
+    // its Service, which is what its first request waits for.
+    let kafka = if hosting_of(&function, &ctx.catalog()) == Some(Hosting::Pool) {
+        Vec::new()
+    } else {
+        kafka_triggers_for(&function, &namespace, &ctx).await?
+    };
     let objects = match desired_objects(&function, &kafka, &ctx.settings, &ctx.catalog()) {
         Ok(objects) => objects,
         Err(refusal) => {

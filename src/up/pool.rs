@@ -6,7 +6,9 @@
 //! operator places in the pool (`status.placement.hosting: Pool`, decided
 //! here the same way until the operator has written it) in the registry,
 //! unloaded: its first event loads it (from the compile cache
-//! when its code was compiled before), it is parked when idle, and a new
+//! when its code was compiled before); one created or changed while the
+//! pool runs is loaded at once instead, ahead of its first request, which
+//! waits for the Service the operator makes. It is parked when idle, and a new
 //! generation replaces it atomically, as under `up`. Every pool Function
 //! has its own Service selecting the pool's pods, so a request names its
 //! function by the Service it came to.
@@ -28,7 +30,7 @@ use std::path::{Path, PathBuf};
 use super::secrets::PoolSecrets;
 use super::server::App;
 use crate::crd::{Function, FunctionResource, Hosting, KafkaTrigger, KafkaTriggerResource, Target};
-use crate::host::registry::Origin;
+use crate::host::registry::{Entry, Origin};
 use crate::manifest::Trigger;
 use crate::operator::pool::POOL_SECRETS_ROOT;
 use crate::operator::resources::hosting_now;
@@ -199,10 +201,13 @@ pub async fn follow(app: Arc<App>, namespace: String) {
             Ok(Watched::Init) => listed = Some(HashSet::new()),
             Ok(Watched::InitApply(object) | Watched::Apply(object)) => {
                 let name = object.name_any();
+                // A Function created or changed while the pool runs (not
+                // one listed at its start) is about to be called.
+                let live = listed.is_none();
                 if let Some(listed) = listed.as_mut() {
                     listed.insert(name.clone());
                 }
-                track(&app, &secrets, &mut served, &namespace, name, object);
+                track(&app, &secrets, &mut served, &namespace, name, object, live);
             }
             Ok(Watched::InitDone) => {
                 // Deleted while the watch was down.
@@ -299,6 +304,7 @@ fn track(
     namespace: &str,
     name: String,
     object: DeserializeGuard<FunctionResource>,
+    live: bool,
 ) {
     let function = match object.0 {
         Ok(function) => function,
@@ -331,6 +337,9 @@ fn track(
     if run.spec.secrets.is_empty() {
         secrets.forget(&name);
         stage(app, run);
+        if live {
+            warm(app, name);
+        }
     } else {
         // Its Secrets first, so that its first event finds them.
         secrets.stage(app, run, generation);
@@ -364,6 +373,62 @@ pub(super) fn stage(app: &Arc<App>, function: Function) {
     tokio::spawn(async move {
         if let Err(reason) = app.registry.deploy(function, Origin::Cluster).await {
             tracing::warn!(function = %name, "the new version did not load: {reason}");
+        }
+    });
+}
+
+/// How many functions may be loaded ahead of their first event at once
+/// (loaded, not yet called): the rest of a burst of new Functions loads on
+/// its first events, as at the pool's start, so a bulk apply of thousands
+/// does not hold thousands loaded.
+const WARM_SLOTS: usize = 8;
+/// A function loaded ahead and not called within this is parked again.
+const WARM_IDLE: std::time::Duration = std::time::Duration::from_secs(20);
+/// How often a function loaded ahead is checked for its first event.
+const WARM_CHECK: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Loads a Function the pool has just learnt of ahead of its first event.
+/// Its first request comes through its Service, which the operator makes
+/// from the same Function: the load (a compile for new code) runs while the
+/// Service and its endpoints are made, not after the request came. One not
+/// called within [`WARM_IDLE`] is parked again; with every slot taken, a
+/// function loads on its first event instead.
+fn warm(app: &Arc<App>, name: String) {
+    static SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(WARM_SLOTS);
+    // A loaded earlier version is being replaced by a deploy already.
+    if !matches!(app.registry.get(&name), Some(Entry::Pending(_))) {
+        return;
+    }
+    let Ok(slot) = SLOTS.try_acquire() else {
+        return;
+    };
+    let app = app.clone();
+    tokio::spawn(async move {
+        let _slot = slot;
+        let started = std::time::Instant::now();
+        match app.registry.ready(&name).await {
+            Some(Ok(_)) => tracing::info!(
+                function = %name,
+                elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+                "loaded ahead of its first event"
+            ),
+            // Removed meanwhile, or failed: the failure is logged and told
+            // to its first event.
+            _ => return,
+        }
+        let loaded = std::time::Instant::now();
+        while loaded.elapsed() < WARM_IDLE {
+            tokio::time::sleep(WARM_CHECK).await;
+            match app.registry.idle_for(&name) {
+                // Called since: loaded for good, as after any event.
+                Some(idle) if idle < loaded.elapsed() => return,
+                Some(_) => {}
+                // Removed, replaced or parked.
+                None => return,
+            }
+        }
+        if app.registry.park_if_idle(&name, WARM_IDLE) {
+            tracing::debug!(function = %name, "loaded ahead, not called: parked");
         }
     });
 }
