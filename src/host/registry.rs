@@ -1086,7 +1086,11 @@ mod tests {
     use crate::host::HostConfig;
 
     fn registry() -> Registry {
-        let host = Host::new(HostConfig::default()).expect("engine starts");
+        registry_with(HostConfig::default())
+    }
+
+    fn registry_with(config: HostConfig) -> Registry {
+        let host = Host::new(config).expect("engine starts");
         Registry::new(
             host,
             Fallback {
@@ -1131,5 +1135,49 @@ mod tests {
         registry.stage(function("bad", "(module"), Origin::Cluster);
         assert!(matches!(registry.ready("bad").await, Some(Err(_))));
         assert!(registry.ready("none").await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_function_is_parked_by_name_only_once_idle_and_not_running() {
+        // Parking keeps the source in the compile cache, on disk.
+        let cache = std::env::temp_dir().join(format!("wasmless-park-{}", uuid::Uuid::new_v4()));
+        let registry = Arc::new(registry_with(HostConfig {
+            cache_dir: Some(cache.clone()),
+            ..HostConfig::default()
+        }));
+        registry.stage(function("a", MODULE), Origin::Cluster);
+        assert_eq!(registry.idle_for("a"), None, "not loaded yet");
+        let running = registry.ready("a").await;
+        assert!(matches!(running, Some(Ok(Runner::Wasm(_)))));
+        // Its code must be optimized to be parked: wait for that.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !matches!(registry.get("a"), Some(Entry::Ready(f)) if f.cache_outcome() != CacheOutcome::Baseline)
+        {
+            assert!(Instant::now() < deadline, "optimized code in place");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(registry.idle_for("a").expect("loaded") >= Duration::from_millis(200));
+        drop(running);
+        assert!(
+            !registry.park_if_idle("a", Duration::from_secs(3600)),
+            "not idle that long"
+        );
+        // An event holds the loaded function: it is not parked under it.
+        let Some(Entry::Ready(held)) = registry.get("a") else {
+            panic!("loaded");
+        };
+        assert!(!registry.park_if_idle("a", Duration::from_millis(100)));
+        drop(held);
+        assert!(registry.park_if_idle("a", Duration::from_millis(100)));
+        assert!(matches!(registry.get("a"), Some(Entry::Parked(_))));
+        assert_eq!(registry.idle_for("a"), None);
+        assert!(!registry.park_if_idle("none", Duration::ZERO));
+        // Its next event loads it again.
+        assert!(matches!(
+            registry.ready("a").await,
+            Some(Ok(Runner::Wasm(_)))
+        ));
+        let _ = std::fs::remove_dir_all(cache);
     }
 }
