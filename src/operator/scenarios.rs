@@ -99,8 +99,8 @@ async fn a_new_function_gets_its_objects_owned_and_a_deploying_status() {
 /// (the Secrets Role's) between the pool's identity and its Deployment.
 fn pool_steps(f: &FunctionResource, secrets: Vec<Step>) -> Vec<Step> {
     let mut steps = vec![
-        Step::reply(Method::GET, KAFKA, 200, empty_list("KafkaTriggerList")),
-        // The Service first: it is what a new function waits for.
+        // The Service first, with no list of KafkaTriggers before it (the
+        // pool reads those itself): it is what a new function waits for.
         Step::echo(Method::PATCH, &path("services", "hello")),
         // No settings of the namespace's own: the operator's.
         Step::not_found(Method::GET, &path("configmaps", "wasmless-pool")),
@@ -138,16 +138,16 @@ async fn a_pool_function_gets_the_namespaces_pool_and_a_service_selecting_it() {
         .await
         .expect("reconciles");
     let seen = server.await.expect("server");
-    let binding = &seen[4].body;
+    let binding = &seen[3].body;
     assert_eq!(binding["roleRef"]["kind"], "ClusterRole");
     assert_eq!(binding["roleRef"]["name"], "wasmless-pool");
     assert_eq!(binding["subjects"][0]["namespace"], "team");
-    let pod = &seen[5].body["spec"]["template"]["spec"];
+    let pod = &seen[4].body["spec"]["template"]["spec"];
     assert_eq!(pod["serviceAccountName"], "wasmless-pool");
     assert_eq!(pod["containers"][0]["args"], json!(["host", "--pool"]));
     // The pool is shared: no Function owns it.
-    assert!(seen[5].body["metadata"]["ownerReferences"].is_null());
-    let service = &seen[1].body;
+    assert!(seen[4].body["metadata"]["ownerReferences"].is_null());
+    let service = &seen[0].body;
     assert_eq!(
         service["spec"]["selector"],
         json!({"wasmless.io/pool": "wasmless-pool"})
@@ -156,11 +156,8 @@ async fn a_pool_function_gets_the_namespaces_pool_and_a_service_selecting_it() {
         service["metadata"]["ownerReferences"][0]["uid"],
         "uid-hello"
     );
-    let status = &seen[10].body["status"];
-    assert_eq!(
-        ready_of(&seen[10].body),
-        ("True".into(), "Available".into())
-    );
+    let status = &seen[9].body["status"];
+    assert_eq!(ready_of(&seen[9].body), ("True".into(), "Available".into()));
     assert_eq!(status["placement"]["hosting"], "Pool");
     assert_eq!(status["placement"]["hostingReason"], "Default");
     assert_eq!(status["placement"]["pool"], "wasmless-pool");
@@ -192,15 +189,15 @@ async fn a_pool_function_with_secrets_lets_the_pool_read_those_by_name() {
     let seen = server.await.expect("server");
     // get, by name, on exactly the Secrets it names: nothing else.
     assert_eq!(
-        seen[5].body["rules"],
+        seen[4].body["rules"],
         json!([{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"],
                 "resourceNames": ["api-keys", "db-creds"]}])
     );
-    let binding = &seen[6].body;
+    let binding = &seen[5].body;
     assert_eq!(binding["roleRef"]["kind"], "Role");
     assert_eq!(binding["roleRef"]["name"], "wasmless-pool-secrets");
     assert_eq!(binding["subjects"][0]["name"], "wasmless-pool");
-    assert_eq!(seen[12].body["status"]["placement"]["hosting"], "Pool");
+    assert_eq!(seen[11].body["status"]["placement"]["hosting"], "Pool");
 }
 
 #[tokio::test]
