@@ -75,6 +75,17 @@ fn get_pool_pods(ns: &Namespace<'_>, args: &[&str]) -> String {
     ns.kubectl_ok(&all)
 }
 
+/// The whole log of the namespace's pool pods.
+fn pool_log(ns: &Namespace<'_>) -> String {
+    ns.kubectl_ok(&[
+        "logs",
+        "-l",
+        "wasmless.io/pool=wasmless-pool",
+        "--tail",
+        "-1",
+    ])
+}
+
 fn jsonpath(ns: &Namespace<'_>, object: &str, path: &str) -> Option<String> {
     let out = ns.kubectl(&["get", object, "-o", &format!("jsonpath={path}")]);
     out.status
@@ -346,13 +357,7 @@ fn pool_functions_share_one_pod_and_a_new_source_reaches_it_without_a_new_pod() 
     // Created while the pool runs: loaded ahead of its first event (while
     // its Service was made), not on it.
     ns_eventually(&ns, "three loaded ahead", READY, || {
-        let log = ns.kubectl_ok(&[
-            "logs",
-            "-l",
-            "wasmless.io/pool=wasmless-pool",
-            "--tail",
-            "-1",
-        ]);
+        let log = pool_log(&ns);
         log.lines()
             .any(|l| l.contains("loaded ahead of its first event") && l.contains("function=three"))
             .then_some(())
@@ -370,13 +375,7 @@ fn pool_functions_share_one_pod_and_a_new_source_reaches_it_without_a_new_pod() 
     // names no function of it says what the pool is.
     ns.kubectl_ok(&["delete", "function", "one", "--wait=true"]);
     ns_eventually(&ns, "one removed from the pool", READY, || {
-        let log = ns.kubectl_ok(&[
-            "logs",
-            "-l",
-            "wasmless.io/pool=wasmless-pool",
-            "--tail",
-            "-1",
-        ]);
+        let log = pool_log(&ns);
         log.contains("removed from the pool function=one")
             .then_some(())
     });
