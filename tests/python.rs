@@ -405,6 +405,58 @@ async fn parked_python_functions_wake_with_their_own_code_and_state() {
     }
 }
 
+/// Instances made ahead of events are told whether there is quiet time
+/// before their event (`WASMLESS_WARM_UP`): with requests spaced out, `1`
+/// (the runtime rehearses the event path, so the event finds it warm);
+/// under steady load, `0` (the rehearsal would only add to each event's
+/// CPU time). An instance made for its own event runs no `init`, and has
+/// no hint.
+#[tokio::test(flavor = "multi_thread")]
+async fn instances_made_under_steady_load_skip_the_warm_up() {
+    let dir = tempdir();
+    let hint = "import os\n\ndef handler(event, context):\n    return os.environ.get('WASMLESS_WARM_UP', 'none')\n";
+    std::fs::write(
+        dir.join("functions.yaml"),
+        function(RUNTIME, "hint", "hint.handler", hint, ""),
+    )
+    .expect("manifest");
+    let up = source_up(&[&dir]);
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    assert_eq!(up.post("/hint", "").await.0, 200);
+
+    let mut spaced = Vec::new();
+    for _ in 0..4 {
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        let (status, body) = up.post("/hint", "").await;
+        assert_eq!(status, 200, "{body}");
+        spaced.push(body);
+    }
+    assert!(spaced.iter().all(|b| b == "1"), "spaced out: {spaced:?}");
+
+    let streams = (0..8).map(|_| async {
+        let mut seen = Vec::new();
+        for _ in 0..40 {
+            let (status, body) = up.post("/hint", "").await;
+            assert_eq!(status, 200, "{body}");
+            seen.push(body);
+        }
+        seen
+    });
+    let under_load: Vec<String> = futures::future::join_all(streams)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    let count = |v: &str| under_load.iter().filter(|b| *b == v).count();
+    assert!(
+        count("0") > 0 && count("0") + count("1") + count("none") == under_load.len(),
+        "under load: {} told 0, {} told 1, {} made for their event",
+        count("0"),
+        count("1"),
+        count("none")
+    );
+}
+
 /// A `wasmless host` that writes its functions' files to `shared`, where
 /// its pod's package installer containers install their packages (as a
 /// pool pod does), serving the Function of `manifest`.

@@ -21,6 +21,9 @@
 //! The host may also not run it (an instance made for its event), so the
 //! handler must not rely on it having run: keep its results in a
 //! `std::sync::OnceLock` and have the handler fill it when it is empty.
+//! The environment variable `WASMLESS_WARM_UP` is `0` in an instance made
+//! under steady load (its event is already waiting): leave out optional
+//! warm-up work then.
 //!
 //! Build it with `cargo build --release --target wasm32-wasip2` as a
 //! `cdylib` crate; the `.wasm` file is the function. A handler may return a

@@ -263,6 +263,11 @@ def _message(error):
 _prepared = None
 
 
+# The host's hint to `init`: "0" when the instance is made under steady
+# load, with no quiet time for the rehearsal before its event.
+WARM_UP = "WASMLESS_WARM_UP"
+
+
 def _prepare():
     """The handler, with its module imported (its module-level code run),
     or the exception that raised: once per instance."""
@@ -316,9 +321,13 @@ class Init(exports.Init):
         # The host calls this when it makes an instance ahead of its event,
         # so that the event does not pay for the import, nor for the first
         # run of the runtime's own steps (an event on an instance made for
-        # it does not rehearse: that would only add to it).
+        # it does not rehearse: that would only add to it). Under steady
+        # load the host says there is no quiet time before the event
+        # (WASMLESS_WARM_UP=0): the rehearsal would then only add to the
+        # CPU time each event costs, so it is left out.
         _prepare()
-        _rehearse()
+        if os.environ.get(WARM_UP, "1") != "0":
+            _rehearse()
 
 
 class Handler(exports.Handler):

@@ -60,15 +60,18 @@ pub(crate) fn new_store<T: HasLimits + Send + 'static>(engine: &Engine, state: T
 }
 
 /// The store of a component function's instance: its WASI grants, memory
-/// cap and deadline.
+/// cap and deadline; `extra` is added to its environment (the host's hints
+/// to a runtime, such as [`super::ready::WARM_UP`]).
 pub(crate) fn component_store(
     engine: &Engine,
     settings: &FunctionSettings,
     io: &Captured,
     deadline: Instant,
+    extra: &[(&str, &str)],
 ) -> Store<ComponentState> {
     let outbound = super::outbound::Outbound::new(settings.outbound.clone(), io.stderr.clone());
     let mut builder = wasi_builder(&settings.env, &settings.mounts, io);
+    builder.envs(extra);
     outbound.grant_sockets(&mut builder);
     new_store(
         engine,

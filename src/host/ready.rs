@@ -114,6 +114,20 @@ impl Ready {
 /// so that a later event's output finds room in a fresh capture.
 const REUSE_OUTPUT: usize = LOG_CAPTURE / 2;
 
+/// A function's events come under steady load when the last instance made
+/// ahead waited less than this for its event, or an event found none
+/// waiting while one was being made: the next instance's event is then already on its way, and there
+/// is no quiet time before it for optional warm-up work (see [`WARM_UP`]).
+pub(crate) const STEADY_GAP: Duration = Duration::from_millis(5);
+
+/// The environment variable that tells a runtime's `init` whether there is
+/// quiet time for its optional warm-up (`1`) or the instance is made under
+/// steady load and should do only what the event needs (`0`). The Python
+/// runtime rehearses the event path ahead of the event only with `1`:
+/// under load, a rehearsal per instance was a third of its CPU time
+/// (benches/README.md).
+pub const WARM_UP: &str = "WASMLESS_WARM_UP";
+
 /// The instance's exports, by the world it implements.
 pub(crate) enum Instance {
     Wasmless(Function),
@@ -142,6 +156,10 @@ pub(crate) struct ReadySlot {
     filling: AtomicBool,
     /// Set once the task that drops an instance left waiting too long runs.
     reaping: AtomicBool,
+    /// Set when an event found no instance waiting while one was being
+    /// made, or one that waited less than [`STEADY_GAP`]; the next instance made ahead clears it and
+    /// skips the warm-up.
+    steady: AtomicBool,
 }
 
 impl ReadySlot {
@@ -166,6 +184,7 @@ impl ReadySlot {
             kept: Mutex::new(Vec::new()),
             filling: AtomicBool::new(false),
             reaping: AtomicBool::new(false),
+            steady: AtomicBool::new(false),
         }))
     }
 
@@ -183,7 +202,22 @@ impl ReadySlot {
     /// ahead.
     pub(crate) fn take(&self, deadline: Instant) -> Option<Ready> {
         let kept = self.kept().pop();
-        let mut ready = kept.or_else(|| self.slot().take())?;
+        let mut ready = match kept {
+            Some(kept) => kept,
+            None => {
+                let made = self.slot().take();
+                let steady = match &made {
+                    Some(made) => made.made.elapsed() < STEADY_GAP,
+                    // None waiting while the next is being made: events
+                    // come faster than instances are made.
+                    None => self.filling.load(Ordering::Acquire),
+                };
+                if steady {
+                    self.steady.store(true, Ordering::Relaxed);
+                }
+                made?
+            }
+        };
         ready.store.data_mut().deadline = deadline;
         ready.store.set_epoch_deadline(1);
         Some(ready)
@@ -196,14 +230,22 @@ impl ReadySlot {
 
     /// Makes an instance now, for an event with this deadline.
     pub(crate) async fn make(&self, deadline: Instant) -> Result<Ready, Failed> {
-        self.make_and_init(deadline, false).await
+        self.make_and_init(deadline, false, false).await
     }
 
     /// Makes an instance; with `init`, runs the component's `init` export
-    /// too (the set-up it can do ahead of its event), if it has one.
-    async fn make_and_init(&self, deadline: Instant, init: bool) -> Result<Ready, Failed> {
+    /// too (the set-up it can do ahead of its event), if it has one, telling
+    /// it in [`WARM_UP`] whether to `warm_up`.
+    async fn make_and_init(
+        &self,
+        deadline: Instant,
+        init: bool,
+        warm_up: bool,
+    ) -> Result<Ready, Failed> {
         let io = Captured::new(LOG_CAPTURE);
-        let mut store = component_store(&self.engine, &self.settings, &io, deadline);
+        let extra = [(WARM_UP, if warm_up { "1" } else { "0" })];
+        let extra: &[(&str, &str)] = if init { &extra } else { &[] };
+        let mut store = component_store(&self.engine, &self.settings, &io, deadline, extra);
         let instance = match &self.prepared {
             Prepared::Wasmless(wasmless) => instantiate_wasmless(&mut store, wasmless, init)
                 .await
@@ -319,7 +361,8 @@ impl ReadySlot {
             // The deadline of the making itself: a start or init function
             // that never returns is stopped like an event would be.
             let deadline = Instant::now() + self.settings.timeout;
-            match self.make_and_init(deadline, true).await {
+            let warm_up = !self.steady.swap(false, Ordering::Relaxed);
+            match self.make_and_init(deadline, true, warm_up).await {
                 Ok(mut ready) => {
                     ready.token = Some(token);
                     *self.slot() = Some(ready);
