@@ -61,14 +61,15 @@ wait_http() {
   exit 1
 }
 
-# Prints "req/s p50_ms p99_ms" for a wrk run against $1 (POST if $2 is set).
+# Prints "req/s p50_ms p99_ms" for a wrk run against $1 (POST if $2 is set),
+# with $CONNECTIONS clients (default 8).
 load() {
   local url=$1 script=()
   if [[ -n "${2:-}" ]]; then
     printf 'wrk.method = "POST"\nwrk.body = "bench"\nwrk.headers["Content-Type"] = "text/plain"\n' >"$work/post.lua"
     script=(-s "$work/post.lua")
   fi
-  wrk -t1 -c8 -d"$duration" --latency "${script[@]}" "$url" | python3 -c '
+  wrk -t1 -c"${CONNECTIONS:-8}" -d"$duration" --latency "${script[@]}" "$url" | python3 -c '
 import re, sys
 text = sys.stdin.read()
 def ms(v):
@@ -142,12 +143,16 @@ run_load python-image http://127.0.0.1:18080/hello-py-image post
 run_load python-reuse http://127.0.0.1:18080/hello-py-reuse post
 run_load javascript http://127.0.0.1:18080/hello-js post
 run_load javascript-reuse http://127.0.0.1:18080/hello-js-reuse post
+# One client sending back to back: steady load with no overlap, where each
+# event waits for the instance made after the one before.
+CONNECTIONS=1 run_load python-c1 http://127.0.0.1:18080/hello-py post
+CONNECTIONS=1 run_load javascript-c1 http://127.0.0.1:18080/hello-js post
 {
   echo "## HTTP hello world, \`wrk -t1 -c8 -d$duration --latency\` on loopback"
   echo
   echo "| server | req/s | ratio to ceiling | p50 ms | p99 ms | p99 ratio to ceiling |"
   echo "|---|---:|---:|---:|---:|---:|"
-  for key in ceiling wasmless wasi-http wasi-command wasmtime-serve python python-image python-reuse javascript javascript-reuse; do
+  for key in ceiling wasmless wasi-http wasi-command wasmtime-serve python python-image python-reuse javascript javascript-reuse python-c1 javascript-c1; do
     case $key in
       ceiling) label="bare hyper server (the ceiling)";;
       wasmless) label="wasmless up, wasmless-world hello (SDK)";;
@@ -159,6 +164,8 @@ run_load javascript-reuse http://127.0.0.1:18080/hello-js-reuse post
       python-reuse) label="wasmless up, the same Python hello, instanceReuse maxEvents 1000";;
       javascript) label="wasmless up, JavaScript hello (Boa in wasm)";;
       javascript-reuse) label="wasmless up, the same JavaScript hello, instanceReuse maxEvents 1000";;
+      python-c1) label="wasmless up, Python hello, one client back to back (wrk -c1)";;
+      javascript-c1) label="wasmless up, JavaScript hello, one client back to back (wrk -c1)";;
     esac
     python3 -c "
 r, c = ${rps[$key]}, ${rps[ceiling]}
