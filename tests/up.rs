@@ -593,13 +593,98 @@ async fn a_pod_function_reads_its_secrets_and_nothing_else() {
 
 /// The `wasmless_function_in_flight` gauge of `function`.
 async fn in_flight(up: &Up, function: &str) -> u64 {
+    gauge(up, "wasmless_function_in_flight", function).await
+}
+
+/// The gauge `name` of `function` in `/metrics` (0 if absent).
+async fn gauge(up: &Up, name: &str, function: &str) -> u64 {
     let (_, metrics) = up.get("/metrics").await;
-    let series = format!("wasmless_function_in_flight{{function=\"{function}\"}} ");
+    let series = format!("{name}{{function=\"{function}\"}} ");
     metrics
         .lines()
         .find_map(|l| l.strip_prefix(&series))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// Sends `count` requests to `path` at once; returns their statuses and
+/// the most of `function`'s events seen running, and in flight, at once
+/// meanwhile (`/metrics`, polled every 10 ms).
+async fn at_once(up: &Up, function: &str, path: &str, count: usize) -> (Vec<u16>, u64, u64) {
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let calls = async {
+        let answers = futures::future::join_all((0..count).map(|_| up.get(path))).await;
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        answers
+            .into_iter()
+            .map(|(status, _)| status)
+            .collect::<Vec<u16>>()
+    };
+    let watch = async {
+        let (mut running, mut in_flight) = (0, 0);
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            running = running.max(gauge(up, "wasmless_function_running", function).await);
+            in_flight = in_flight.max(gauge(up, "wasmless_function_in_flight", function).await);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        (running, in_flight)
+    };
+    let (statuses, (running, in_flight)) = tokio::join!(calls, watch);
+    (statuses, running, in_flight)
+}
+
+#[tokio::test]
+async fn a_function_that_ran_out_of_memory_runs_one_event_at_a_time_for_a_while() {
+    let dir = tempdir();
+    let yaml = manifest_for_file(
+        "bomb",
+        &wasm("misbehave"),
+        "  timeout: 1s\n  memory: 16Mi\n",
+    ) + &manifest_for_file("fine", &wasm("hello"), "");
+    std::fs::write(dir.join("functions.yaml"), yaml).expect("writing manifest");
+    let up = Up::start_with(&[&dir], &["--memory-penalty", "2s"]);
+
+    // Before: two events that sleep until their timeout run side by side.
+    let (statuses, running, _) = at_once(&up, "bomb", "/bomb/sleep", 2).await;
+    assert_eq!(statuses, [408, 408]);
+    assert_eq!(running, 2, "two sleeping events did not run at once");
+
+    // One event runs out of memory ...
+    let (status, body) = up.get("/bomb/alloc").await;
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("memory limit"), "{body}");
+    assert!(
+        up.log().contains(
+            "function `bomb` ran out of memory: its events run one at a time until 2s after the last one that does"
+        ),
+        "{}",
+        up.log()
+    );
+    // ... and for the next 2 s its events take turns: all three are in,
+    // one runs at a time, each until its 1 s timeout.
+    let started = Instant::now();
+    let (statuses, running, waiting) = at_once(&up, "bomb", "/bomb/sleep", 3).await;
+    assert_eq!(statuses, [408, 408, 408]);
+    assert_eq!(
+        running, 1,
+        "the penalized function's events ran side by side"
+    );
+    assert!(
+        waiting >= 2,
+        "its events did not wait their turn: {waiting} in flight"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "three 1 s events one at a time took {:?}",
+        started.elapsed()
+    );
+    // Its neighbour was never held up by the lane.
+    assert_eq!(up.post("/fine", "Ada").await, (200, "Hello, Ada!\n".into()));
+
+    // The 2 s are over: side by side again.
+    let (statuses, running, _) = at_once(&up, "bomb", "/bomb/sleep", 2).await;
+    assert_eq!(statuses, [408, 408]);
+    assert_eq!(running, 2, "the penalty did not end");
 }
 
 #[tokio::test]

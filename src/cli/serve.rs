@@ -124,6 +124,12 @@ pub struct HostArgs {
     /// the host; a pool's default is a quarter of --max-instances).
     #[arg(long, env = "WASMLESS_FUNCTION_CONCURRENCY")]
     pub function_concurrency: Option<usize>,
+    /// After an event of a function runs out of memory, how long its
+    /// events run one at a time (each such event starts it again), so that
+    /// a memory bomb takes one core and its neighbours keep the others
+    /// (`0`: never).
+    #[arg(long, default_value = "2s", env = "WASMLESS_MEMORY_PENALTY")]
+    pub memory_penalty: String,
     /// How long a function's next instance, made ahead of its event after
     /// the last one, waits for it before it is dropped (`0`: make every
     /// instance with its event).
@@ -197,6 +203,7 @@ impl From<HostArgs> for UpArgs {
             max_memory: args.max_memory,
             max_instances: args.max_instances,
             ready_idle: args.ready_idle,
+            memory_penalty: args.memory_penalty,
             function_concurrency: args.function_concurrency.or(args
                 .pool
                 .then_some((args.max_instances as usize / 4).max(1))),
@@ -246,6 +253,12 @@ pub struct UpArgs {
     /// limit but --max-instances).
     #[arg(long, env = "WASMLESS_FUNCTION_CONCURRENCY")]
     pub function_concurrency: Option<usize>,
+    /// After an event of a function runs out of memory, how long its
+    /// events run one at a time (each such event starts it again), so that
+    /// a memory bomb takes one core and its neighbours keep the others
+    /// (`0`: never).
+    #[arg(long, default_value = "2s", env = "WASMLESS_MEMORY_PENALTY")]
+    pub memory_penalty: String,
     /// How long a function's next instance, made ahead of its event after
     /// the last one, waits for it before it is dropped (`0`: make every
     /// instance with its event).
@@ -333,6 +346,11 @@ impl TryFrom<UpArgs> for (UpConfig, HostConfig) {
             text => crate::crd::parse_duration(text)
                 .map_err(|e| anyhow::anyhow!("--ready-idle: {e}"))?,
         };
+        let memory_penalty = match args.memory_penalty.trim() {
+            "0" | "never" => std::time::Duration::ZERO,
+            text => crate::crd::parse_duration(text)
+                .map_err(|e| anyhow::anyhow!("--memory-penalty: {e}"))?,
+        };
         let catalog = crate::runtimes::Catalog::load(args.runtime_catalog.as_deref())
             .map_err(|e| anyhow::anyhow!("--runtime-catalog: {e}"))?;
         let up = UpConfig {
@@ -354,6 +372,7 @@ impl TryFrom<UpArgs> for (UpConfig, HostConfig) {
             static_kafka_members: true,
             max_functions: args.max_functions,
             drain: std::time::Duration::ZERO,
+            memory_penalty,
             name: "up",
             root_function: None,
             pool_namespace: None,

@@ -32,6 +32,7 @@ pub struct Metrics {
     failures: Family<FailureLabels, Counter>,
     duration: Family<FunctionLabels, Histogram>,
     in_flight: Family<FunctionLabels, Gauge>,
+    running: Family<FunctionLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -64,6 +65,12 @@ impl Default for Metrics {
             "Events running or waiting for their turn now, per function (for KEDA)",
             in_flight.clone(),
         );
+        let running = Family::<FunctionLabels, Gauge>::default();
+        registry.register(
+            "function_running",
+            "Events running now (past their turn), per function",
+            running.clone(),
+        );
         let triggers = TriggerMetrics::default();
         triggers.register(&mut registry);
         Self {
@@ -73,6 +80,7 @@ impl Default for Metrics {
             failures,
             duration,
             in_flight,
+            running,
         }
     }
 }
@@ -109,6 +117,18 @@ impl Metrics {
         InFlight(gauge)
     }
 
+    /// Counts an event of `function` running until the guard is dropped.
+    pub fn running(&self, function: &str) -> InFlight {
+        let gauge = self
+            .running
+            .get_or_create(&FunctionLabels {
+                function: function.to_owned(),
+            })
+            .clone();
+        gauge.inc();
+        InFlight(gauge)
+    }
+
     /// The metrics in Prometheus text format.
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -118,7 +138,8 @@ impl Metrics {
     }
 }
 
-/// An event in flight ([`Metrics::in_flight`]).
+/// An event in flight or running ([`Metrics::in_flight`],
+/// [`Metrics::running`]).
 pub struct InFlight(Gauge);
 
 impl Drop for InFlight {

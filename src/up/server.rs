@@ -76,6 +76,11 @@ pub struct UpConfig {
     /// that Services and proxies stop sending here before the listener
     /// closes; requests in flight then finish. Zero for `up`.
     pub drain: std::time::Duration,
+    /// After an event of a function runs out of memory, how long its
+    /// events run one at a time (zero: never), so that a memory bomb's
+    /// page faults and resets keep to one core and its neighbours keep
+    /// the others.
+    pub memory_penalty: std::time::Duration,
 }
 
 /// What slow or many clients may hold of the server.
@@ -128,10 +133,19 @@ pub struct App {
     pub(crate) pool_addresses: super::pool::Addresses,
     /// Each function's share of the events that run at once.
     function_permits: std::sync::Mutex<std::collections::HashMap<String, Arc<Semaphore>>>,
+    /// Functions whose events ran out of memory lately: their events take
+    /// turns through a lane of one ([`UpConfig::memory_penalty`]).
+    penalties: std::sync::Mutex<std::collections::HashMap<String, Penalty>>,
     /// This `up`'s name as a static Kafka group member, if it has one.
     kafka_member: Option<String>,
     /// Set on SIGTERM: `/healthz` fails while the last requests come in.
     draining: std::sync::atomic::AtomicBool,
+}
+
+/// A function's events run one at a time until `until`.
+struct Penalty {
+    until: Instant,
+    lane: Arc<Semaphore>,
 }
 
 /// Why a call to a function by name did not run it.
@@ -184,6 +198,7 @@ pub async fn run(config: UpConfig, host: Arc<Host>) -> anyhow::Result<()> {
         permits: Semaphore::new(config.max_concurrency.max(1)),
         pool_addresses: Default::default(),
         function_permits: Default::default(),
+        penalties: Default::default(),
         draining: Default::default(),
         config,
     });
@@ -575,6 +590,16 @@ impl App {
         event: Event,
     ) -> Result<Response, InvokeError> {
         let _in_flight = self.metrics.in_flight(name);
+        // A function that ran out of memory lately waits in its lane of one
+        // first: its next events may well do the same.
+        let _lane = match self.penalty_lane(name) {
+            Some(lane) => Some(
+                lane.acquire_owned()
+                    .await
+                    .expect("the semaphore is never closed"),
+            ),
+            None => None,
+        };
         // Its own share first, so that a flood of one function's events
         // waits in its own line and leaves the host's slots to the others.
         let _share = match self.config.function_concurrency {
@@ -591,14 +616,51 @@ impl App {
             .acquire()
             .await
             .expect("the semaphore is never closed");
+        let _running = self.metrics.running(name);
         let started = Instant::now();
         let outcome = function.handle_event(event).await;
         let failure = outcome.as_ref().err().map(failure_reason);
         self.metrics.observe(name, started.elapsed(), failure);
+        if let Err(InvokeError::MemoryExceeded { .. }) = &outcome {
+            self.penalize(name);
+        }
         if let Err(err) = &outcome {
             tracing::warn!(function = %name, "event failed: {err}");
         }
         outcome
+    }
+
+    /// The lane of a function that ran out of memory lately, if it is in
+    /// one.
+    fn penalty_lane(&self, name: &str) -> Option<Arc<Semaphore>> {
+        let penalties = self.penalties.lock().unwrap_or_else(|e| e.into_inner());
+        let penalty = penalties.get(name)?;
+        (penalty.until > Instant::now()).then(|| penalty.lane.clone())
+    }
+
+    /// Puts `name`'s events in a lane of one for the next
+    /// [`UpConfig::memory_penalty`] (from now: each event that runs out of
+    /// memory again extends it).
+    fn penalize(&self, name: &str) {
+        let period = self.config.memory_penalty;
+        if period.is_zero() {
+            return;
+        }
+        let now = Instant::now();
+        let mut penalties = self.penalties.lock().unwrap_or_else(|e| e.into_inner());
+        penalties.retain(|_, p| p.until > now || p.lane.available_permits() == 0);
+        let penalty = penalties.entry(name.to_owned()).or_insert_with(|| Penalty {
+            until: now,
+            lane: Arc::new(Semaphore::new(1)),
+        });
+        if penalty.until <= now {
+            tracing::warn!(
+                function = %name,
+                "function `{name}` ran out of memory: its events run one at a time until {} after the last one that does",
+                humantime::format_duration(period)
+            );
+        }
+        penalty.until = now + period;
     }
 
     fn function_share(&self, name: &str, limit: usize) -> Arc<Semaphore> {
