@@ -107,26 +107,12 @@ impl Metrics {
 
     /// Counts an event of `function` in flight until the guard is dropped.
     pub fn in_flight(&self, function: &str) -> InFlight {
-        let gauge = self
-            .in_flight
-            .get_or_create(&FunctionLabels {
-                function: function.to_owned(),
-            })
-            .clone();
-        gauge.inc();
-        InFlight(gauge)
+        InFlight::count(&self.in_flight, function)
     }
 
     /// Counts an event of `function` running until the guard is dropped.
     pub fn running(&self, function: &str) -> InFlight {
-        let gauge = self
-            .running
-            .get_or_create(&FunctionLabels {
-                function: function.to_owned(),
-            })
-            .clone();
-        gauge.inc();
-        InFlight(gauge)
+        InFlight::count(&self.running, function)
     }
 
     /// The metrics in Prometheus text format.
@@ -141,6 +127,19 @@ impl Metrics {
 /// An event in flight or running ([`Metrics::in_flight`],
 /// [`Metrics::running`]).
 pub struct InFlight(Gauge);
+
+impl InFlight {
+    /// Counts one more in `function`'s gauge of `family` until dropped.
+    fn count(family: &Family<FunctionLabels, Gauge>, function: &str) -> InFlight {
+        let gauge = family
+            .get_or_create(&FunctionLabels {
+                function: function.to_owned(),
+            })
+            .clone();
+        gauge.inc();
+        InFlight(gauge)
+    }
+}
 
 impl Drop for InFlight {
     fn drop(&mut self) {
