@@ -66,7 +66,6 @@ fn ns_eventually<T>(
         .eventually(what, limit, probe, || ns.describe())
 }
 
-/// `kubectl get OBJECT -o jsonpath=PATH`, when the object exists.
 /// `kubectl get pods` of the namespace's pool, with `args` (a field
 /// selector, `-o ...`).
 fn get_pool_pods(ns: &Namespace<'_>, args: &[&str]) -> String {
@@ -86,6 +85,7 @@ fn pool_log(ns: &Namespace<'_>) -> String {
     ])
 }
 
+/// `kubectl get OBJECT -o jsonpath=PATH`, when the object exists.
 fn jsonpath(ns: &Namespace<'_>, object: &str, path: &str) -> Option<String> {
     let out = ns.kubectl(&["get", object, "-o", &format!("jsonpath={path}")]);
     out.status
@@ -411,6 +411,81 @@ fn pool_functions_share_one_pod_and_a_new_source_reaches_it_without_a_new_pod() 
     ns_eventually(&ns, "two pool pods ready", READY, || {
         jsonpath(&ns, "deployment/wasmless-pool", "{.status.readyReplicas}").filter(|r| r == "2")
     });
+    // A pool Function's Service selects no pods: the operator lists the
+    // pool's pods in its Endpoints, and follows them when one goes.
+    assert_eq!(
+        jsonpath(&ns, "service/two", "{.spec.selector}").as_deref(),
+        Some(""),
+        "{}",
+        ns.describe()
+    );
+    let ready_pool_ips = || {
+        let pods = get_pool_pods(
+            &ns,
+            &[
+                "-o",
+                "jsonpath={range .items[*]}{.metadata.deletionTimestamp}/{.status.podIP}/{.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}",
+            ],
+        );
+        let mut ips: Vec<String> = pods
+            .lines()
+            .filter_map(|l| {
+                let mut parts = l.split('/');
+                let (deleting, ip, ready) = (parts.next()?, parts.next()?, parts.next()?);
+                (deleting.is_empty() && !ip.is_empty() && ready == "True").then(|| ip.to_owned())
+            })
+            .collect();
+        ips.sort();
+        ips
+    };
+    let endpoint_ips = || {
+        let mut ips: Vec<String> = jsonpath(&ns, "endpoints/two", "{.subsets[*].addresses[*].ip}")
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        ips.sort();
+        ips
+    };
+    let before = ns_eventually(&ns, "two's Endpoints list both pool pods", READY, || {
+        let pods = ready_pool_ips();
+        (pods.len() == 2 && endpoint_ips() == pods).then_some(pods)
+    });
+    let url = format!("http://two.{}.svc.cluster.local:8080/both", ns.name);
+    assert_eq!(
+        call_from_a_pod(&ns, "caller-both", &url, "pod"),
+        "200 two: pod /both"
+    );
+    let victim = get_pool_pods(
+        &ns,
+        &[
+            "--field-selector",
+            &format!("status.podIP={}", before[0]),
+            "-o",
+            "name",
+        ],
+    );
+    ns.kubectl_ok(&["delete", victim.trim(), "--wait=false"]);
+    ns_eventually(
+        &ns,
+        "two's Endpoints follow the replaced pool pod",
+        READY,
+        || {
+            let pods = ready_pool_ips();
+            let endpoints = endpoint_ips();
+            (pods.len() == 2 && !pods.contains(&before[0]) && endpoints == pods).then_some(())
+        },
+    );
+    let (ok, out, err) = ns.wasmless(&["function", "call", "two", "--data", "after"]);
+    assert!(
+        ok && out == "two: after /",
+        "call two after a pool pod went: {out}{err}\n{}",
+        ns.describe()
+    );
+    assert_eq!(
+        call_from_a_pod(&ns, "caller-after", &url, "pod"),
+        "200 two: pod /both"
+    );
     // A mistake in it is reported on it.
     ns.kubectl_ok(&[
         "patch",

@@ -77,7 +77,7 @@ fn golden(name: &str, actual: &str) {
 }
 
 #[test]
-fn a_function_in_the_pool_has_only_its_service_which_selects_the_pool() {
+fn a_function_in_the_pool_has_only_its_service_which_selects_no_pods() {
     let f = function(
         "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {name: hello, labels: {team: web}}\n\
          spec:\n  runtime: python3.x\n  handler: greet.handler\n  function: |\n    def handler(event, context):\n        return 'hi'\n",

@@ -42,6 +42,10 @@ pub struct Context {
     pub functions: std::sync::OnceLock<
         kube::runtime::reflector::Store<kube::core::DeserializeGuard<crate::crd::FunctionResource>>,
     >,
+    /// The pool pods of every watched namespace (set once the controllers
+    /// start): what a pool function's Endpoints list.
+    pub pool_pods:
+        std::sync::OnceLock<kube::runtime::reflector::Store<k8s_openapi::api::core::v1::Pod>>,
     failures: Mutex<HashMap<String, u32>>,
     catalog: std::sync::RwLock<std::sync::Arc<crate::runtimes::Catalog>>,
     /// Whether this replica holds the operator's Lease (always, unless
@@ -77,6 +81,7 @@ impl Context {
             reconciliations: Reconciliations::default(),
             reported_invalid: Default::default(),
             functions: std::sync::OnceLock::new(),
+            pool_pods: std::sync::OnceLock::new(),
             failures: Mutex::default(),
             catalog: std::sync::RwLock::new(std::sync::Arc::new(
                 crate::runtimes::Catalog::built_in(),

@@ -187,3 +187,35 @@ pub fn function(name: &str, spec: Value, generation: i64) -> FunctionResource {
 pub fn empty_list(kind: &str) -> Value {
     json!({"apiVersion": "v1", "kind": kind, "metadata": {"resourceVersion": "1"}, "items": []})
 }
+
+/// Fills the operator's cache of pool pods with `pods` and marks it
+/// listed.
+pub fn set_pool_pods(ctx: &Context, pods: Vec<k8s_openapi::api::core::v1::Pod>) {
+    use kube::runtime::{reflector, watcher};
+    let (store, mut writer) = reflector::store();
+    writer.apply_watcher_event(&watcher::Event::Init);
+    for pod in pods {
+        writer.apply_watcher_event(&watcher::Event::InitApply(pod));
+    }
+    writer.apply_watcher_event(&watcher::Event::InitDone);
+    assert!(ctx.pool_pods.set(store).is_ok(), "set once");
+}
+
+/// A pool pod of `namespace` at `ip` on node-1, ready or not.
+pub fn pool_pod(
+    namespace: &str,
+    name: &str,
+    ip: &str,
+    ready: bool,
+) -> k8s_openapi::api::core::v1::Pod {
+    serde_json::from_value(json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "uid": format!("uid-{name}"),
+                     "labels": {"wasmless.io/pool": "wasmless-pool"}},
+        "spec": {"nodeName": "node-1", "containers": []},
+        "status": {"podIP": ip, "conditions": [
+            {"type": "Ready", "status": if ready { "True" } else { "False" }}]},
+    }))
+    .expect("a pod")
+}

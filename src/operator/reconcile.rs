@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
@@ -30,7 +31,8 @@ use super::pool::{
     installer_for, pool_installers, pool_secrets, pool_selector_text,
 };
 use super::resources::{
-    Refusal, desired_objects, function_url, hosting_now, hosting_of, selector_text,
+    Refusal, desired_endpoints, desired_objects, function_url, hosting_now, hosting_of,
+    selector_text,
 };
 use super::routes::{Route, desired_route, http_route_resource, route_url};
 use super::status::{READY, deployment_readiness, ready_condition};
@@ -87,15 +89,24 @@ pub async fn reconcile_function(
     let pooled = objects.hosting.hosting == Hosting::Pool;
     let service;
     let deployment = if pooled {
-        // The namespace's pool serves it: the pool first, then the Service
-        // that selects it; what a dedicated placement made goes.
-        // The Service first: with the pool up, that is all a new function
-        // waits for (the pool has staged it from the Function itself).
-        service = apply(&ctx, &namespace, &objects.service).await?;
+        // The namespace's pool serves it. Its Service and that Service's
+        // Endpoints (the pool's pods) first, side by side: with the pool
+        // up, they are all a new function waits for (the pool has staged
+        // it from the Function itself). Then the pool; what a dedicated
+        // placement made goes.
+        let pods = pool_pods(&ctx, &namespace).await;
+        let pods: Vec<&Pod> = pods.iter().map(AsRef::as_ref).collect();
+        let endpoints = desired_endpoints(function.as_ref(), &pods);
+        let (applied, _) = tokio::try_join!(
+            apply(&ctx, &namespace, &objects.service),
+            apply(&ctx, &namespace, &endpoints),
+        )?;
+        service = applied;
         let pool = ensure_pool(&ctx, &namespace, &function).await?;
         delete_owned::<HorizontalPodAutoscaler>(&ctx, &namespace, &name, function.as_ref()).await?;
         delete_owned::<Deployment>(&ctx, &namespace, &name, function.as_ref()).await?;
         delete_owned::<ConfigMap>(&ctx, &namespace, &name, function.as_ref()).await?;
+        retire_selected_slices(&ctx, &namespace, &name).await?;
         pool
     } else {
         apply(&ctx, &namespace, &objects.config_map).await?;
@@ -156,6 +167,45 @@ pub async fn reconcile_function(
     ctx.count("Function", "ok");
     ctx.succeeded(&key(function.as_ref()));
     Ok(Action::requeue(RESYNC))
+}
+
+/// The pool pods of `namespace`, once the operator's cache of them has
+/// its first list (an empty cache is not "no pods").
+async fn pool_pods(ctx: &Context, namespace: &str) -> Vec<Arc<Pod>> {
+    let Some(store) = ctx.pool_pods.get() else {
+        return Vec::new();
+    };
+    if store.wait_until_ready().await.is_err() {
+        return Vec::new();
+    }
+    store
+        .state()
+        .into_iter()
+        .filter(|pod| pod.metadata.namespace.as_deref() == Some(namespace))
+        .collect()
+}
+
+/// Deletes the EndpointSlices the control plane's EndpointSlice controller
+/// made for the Service `name` while it had a selector (a pool Service
+/// made by an earlier version of the operator): that controller leaves
+/// them when the selector goes, and they would go stale beside the ones
+/// mirrored from the operator's Endpoints.
+async fn retire_selected_slices(ctx: &Context, namespace: &str, name: &str) -> Result<(), Error> {
+    let api: Api<EndpointSlice> = Api::namespaced(ctx.client.clone(), namespace);
+    let selector = format!(
+        "kubernetes.io/service-name={name},endpointslice.kubernetes.io/managed-by=endpointslice-controller.k8s.io"
+    );
+    api.delete_collection(
+        &DeleteParams::default(),
+        &ListParams::default().labels(&selector),
+    )
+    .await
+    .map(|_| ())
+    .map_err(|source| Error::Delete {
+        kind: "EndpointSlice",
+        name: format!("{name} (selected)"),
+        source,
+    })
 }
 
 /// Applies the pool of `namespace` (its ServiceAccount, RoleBinding and

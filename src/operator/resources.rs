@@ -8,7 +8,10 @@ use base64::Engine as _;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, EndpointAddress, EndpointPort, EndpointSubset, Endpoints, ObjectReference, Pod,
+    Service,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::Resource;
 use serde::de::DeserializeOwned;
@@ -775,20 +778,18 @@ fn secret_volume_name(secret: &str) -> String {
 }
 
 /// The Service in front of the function's pods, with `spec.service`
-/// merged in. A pool function's Service selects the pool's pods.
+/// merged in. A dedicated function's Service selects its pods; a pool
+/// function's Service selects none: the operator writes its Endpoints
+/// ([`desired_endpoints`]) together with it, so that its first request
+/// does not wait for the endpoints controller to notice the Service.
 pub fn desired_service(function: &FunctionResource, hosting: Hosting) -> Result<Service, Refusal> {
     let meta = object_meta(function);
     let name = meta.name.clone().unwrap_or_default();
-    let selector = match hosting {
-        Hosting::Pool => super::pool::pool_selector(),
-        Hosting::Dedicated => selector_labels(&name),
-    };
-    let service = json!({
+    let mut service = json!({
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": meta,
         "spec": {
-            "selector": selector,
             "ports": [{
                 "name": PORT_NAME,
                 "port": FUNCTION_PORT,
@@ -797,7 +798,75 @@ pub fn desired_service(function: &FunctionResource, hosting: Hosting) -> Result<
             }],
         },
     });
+    if hosting == Hosting::Dedicated {
+        service["spec"]["selector"] = json!(selector_labels(&name));
+    }
     overlay(service, function.spec.service.as_ref(), "spec.service")
+}
+
+/// The Endpoints of a pool function's Service: the namespace's pool pods
+/// that have an address, the ready ones as `addresses` (the API server's
+/// service proxy and, through the EndpointSlices the control plane mirrors
+/// from them, kube-proxy route to these) and the others as
+/// `notReadyAddresses`; no subset while no pod has an address.
+pub fn desired_endpoints(function: &FunctionResource, pool_pods: &[&Pod]) -> Endpoints {
+    let mut ready = Vec::new();
+    let mut waiting = Vec::new();
+    for pod in pool_pods {
+        if pod.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        let Some(ip) = pod.status.as_ref().and_then(|s| s.pod_ip.clone()) else {
+            continue;
+        };
+        let address = EndpointAddress {
+            ip,
+            node_name: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
+            target_ref: Some(ObjectReference {
+                kind: Some("Pod".into()),
+                name: pod.metadata.name.clone(),
+                namespace: pod.metadata.namespace.clone(),
+                uid: pod.metadata.uid.clone(),
+                ..ObjectReference::default()
+            }),
+            ..EndpointAddress::default()
+        };
+        if pod_ready(pod) {
+            ready.push(address);
+        } else {
+            waiting.push(address);
+        }
+    }
+    ready.sort_by(|a, b| a.ip.cmp(&b.ip));
+    waiting.sort_by(|a, b| a.ip.cmp(&b.ip));
+    let subsets = (!ready.is_empty() || !waiting.is_empty()).then(|| {
+        vec![EndpointSubset {
+            addresses: (!ready.is_empty()).then_some(ready),
+            not_ready_addresses: (!waiting.is_empty()).then_some(waiting),
+            ports: Some(vec![EndpointPort {
+                name: Some(PORT_NAME.into()),
+                port: FUNCTION_PORT,
+                protocol: Some("TCP".into()),
+                ..EndpointPort::default()
+            }]),
+        }]
+    });
+    Endpoints {
+        metadata: object_meta(function),
+        subsets,
+    }
+}
+
+/// Whether a pod's `Ready` condition is true.
+fn pod_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|conditions| {
+            conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+        })
 }
 
 /// How long a container may take to answer `/healthz` the first time:

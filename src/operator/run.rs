@@ -12,7 +12,7 @@ use http_body_util::Full;
 use hyper_util::rt::TokioIo;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, PodSpec, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, ListParams};
 use kube::core::DeserializeGuard;
@@ -73,6 +73,13 @@ pub const PERMISSIONS: &[(&str, &str, &[&str])] = &[
         "",
         "services",
         &["list", "watch", "create", "patch", "delete"],
+    ),
+    ("", "endpoints", &["create", "patch", "delete"]),
+    ("", "pods", &["list", "watch"]),
+    (
+        "discovery.k8s.io",
+        "endpointslices",
+        &["list", "deletecollection"],
     ),
     (
         "apps",
@@ -217,6 +224,20 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
     let config_store = functions.store();
     let sweep_store = functions.store();
     let _ = ctx.functions.set(functions.store());
+    // The pool pods, for the Endpoints of pool Functions: a change to one
+    // (an address, readiness, a new or deleted pod) re-reconciles the
+    // pool Functions of its namespace.
+    let (pod_cache, pod_writer) = reflector::store();
+    let _ = ctx.pool_pods.set(pod_cache);
+    let pod_store = functions.store();
+    let pool_pods = watcher(
+        api::<Pod>(&client, ns),
+        watcher::Config::default().labels(&super::pool::pool_selector_text()),
+    )
+    .default_backoff()
+    .modify(pod_addressing)
+    .reflect(pod_writer)
+    .touched_objects();
     // A Kafka trigger rides in the ConfigMaps of the functions it selects:
     // any change to one re-reconciles the functions of its namespace.
     let functions = functions
@@ -227,6 +248,9 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
             watcher::Config::default().labels(super::pool::POOL_LABEL),
             move |pool| pool_functions(&pool_store.state(), pool.namespace()),
         )
+        .watches_stream(pool_pods, move |pod| {
+            pool_functions(&pod_store.state(), pod.namespace())
+        })
         // So does a change to the namespace's pool settings.
         .watches_stream(
             watcher(
@@ -460,6 +484,22 @@ fn functions_ready(functions: &reflector::Store<DeserializeGuard<FunctionResourc
 }
 
 /// The Functions of `namespace` in its pool (or not placed yet).
+/// What the operator keeps of a pool pod: what its Endpoints address
+/// needs (name, uid, node, address, readiness), nothing of its spec.
+fn pod_addressing(pod: &mut Pod) {
+    pod.metadata.managed_fields = None;
+    pod.metadata.annotations = None;
+    let node_name = pod.spec.as_ref().and_then(|s| s.node_name.clone());
+    pod.spec = Some(PodSpec {
+        node_name,
+        ..PodSpec::default()
+    });
+    if let Some(status) = pod.status.as_mut() {
+        status.container_statuses = None;
+        status.init_container_statuses = None;
+    }
+}
+
 fn pool_functions(
     functions: &[Arc<DeserializeGuard<FunctionResource>>],
     namespace: Option<String>,

@@ -7,16 +7,17 @@ use http::Method;
 use kube::runtime::controller::Action;
 use serde_json::{Value, json};
 
-use super::fixtures::{Step, context, empty_list, function};
+use super::fixtures::{Step, context, empty_list, function, pool_pod, set_pool_pods};
 use super::reconcile::{error_policy, reconcile_function, reconcile_http_trigger};
 use crate::crd::{FunctionResource, HttpTriggerResource};
 
 const KAFKA: &str = "/apis/wasmless.io/v1alpha1/namespaces/team/kafkatriggers";
 const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/team/events";
+const SLICES: &str = "/apis/discovery.k8s.io/v1/namespaces/team/endpointslices";
 
 fn path(kind: &str, name: &str) -> String {
     match kind {
-        "configmaps" | "services" => format!("/api/v1/namespaces/team/{kind}/{name}"),
+        "configmaps" | "services" | "endpoints" => format!("/api/v1/namespaces/team/{kind}/{name}"),
         "deployments" => format!("/apis/apps/v1/namespaces/team/deployments/{name}"),
         "serviceaccounts" => format!("/api/v1/namespaces/team/serviceaccounts/{name}"),
         "rolebindings" | "roles" => {
@@ -102,6 +103,8 @@ fn pool_steps(f: &FunctionResource, secrets: Vec<Step>) -> Vec<Step> {
         // The Service first, with no list of KafkaTriggers before it (the
         // pool reads those itself): it is what a new function waits for.
         Step::echo(Method::PATCH, &path("services", "hello")),
+        // Its Endpoints beside it (the two requests go out together).
+        Step::echo(Method::PATCH, &path("endpoints", "hello")),
         // No settings of the namespace's own: the operator's.
         Step::not_found(Method::GET, &path("configmaps", "wasmless-pool")),
         Step::echo(Method::PATCH, &path("serviceaccounts", "wasmless-pool")),
@@ -122,6 +125,8 @@ fn pool_steps(f: &FunctionResource, secrets: Vec<Step>) -> Vec<Step> {
         Step::not_found(Method::GET, &path("horizontalpodautoscalers", "hello")),
         Step::not_found(Method::GET, &path("deployments", "hello")),
         Step::not_found(Method::GET, &path("configmaps", "hello")),
+        // No EndpointSlice of an earlier selector is left.
+        Step::reply(Method::DELETE, SLICES, 200, empty_list("EndpointSliceList")),
         Step::patch(&path("status", "hello"), f),
         Step::echo(Method::POST, EVENTS),
     ]);
@@ -129,8 +134,16 @@ fn pool_steps(f: &FunctionResource, secrets: Vec<Step>) -> Vec<Step> {
 }
 
 #[tokio::test]
-async fn a_pool_function_gets_the_namespaces_pool_and_a_service_selecting_it() {
+async fn a_pool_function_gets_the_namespaces_pool_and_a_service_with_its_pods() {
     let (ctx, server) = context();
+    set_pool_pods(
+        &ctx,
+        vec![
+            pool_pod("team", "pool-b", "198.18.1.7", true),
+            pool_pod("team", "pool-a", "198.18.1.9", false),
+            pool_pod("other", "pool-c", "198.18.1.8", true),
+        ],
+    );
     let f = function("hello", json!({"function": "(module)"}), 1);
     let steps = pool_steps(&f, Vec::new());
     let server = server.run(steps);
@@ -138,26 +151,48 @@ async fn a_pool_function_gets_the_namespaces_pool_and_a_service_selecting_it() {
         .await
         .expect("reconciles");
     let seen = server.await.expect("server");
-    let binding = &seen[3].body;
+    let binding = &seen[4].body;
     assert_eq!(binding["roleRef"]["kind"], "ClusterRole");
     assert_eq!(binding["roleRef"]["name"], "wasmless-pool");
     assert_eq!(binding["subjects"][0]["namespace"], "team");
-    let pod = &seen[4].body["spec"]["template"]["spec"];
+    let pod = &seen[5].body["spec"]["template"]["spec"];
     assert_eq!(pod["serviceAccountName"], "wasmless-pool");
     assert_eq!(pod["containers"][0]["args"], json!(["host", "--pool"]));
     // The pool is shared: no Function owns it.
-    assert!(seen[4].body["metadata"]["ownerReferences"].is_null());
+    assert!(seen[5].body["metadata"]["ownerReferences"].is_null());
+    // The Service selects nothing: its Endpoints are the operator's, the
+    // namespace's pool pods (the ready one as an address), on the port
+    // the Service names.
     let service = &seen[0].body;
-    assert_eq!(
-        service["spec"]["selector"],
-        json!({"wasmless.io/pool": "wasmless-pool"})
-    );
+    assert!(service["spec"]["selector"].is_null(), "{service}");
     assert_eq!(
         service["metadata"]["ownerReferences"][0]["uid"],
         "uid-hello"
     );
-    let status = &seen[9].body["status"];
-    assert_eq!(ready_of(&seen[9].body), ("True".into(), "Available".into()));
+    let endpoints = &seen[1].body;
+    assert_eq!(
+        endpoints["metadata"]["ownerReferences"][0]["uid"],
+        "uid-hello"
+    );
+    let subset = &endpoints["subsets"][0];
+    assert_eq!(subset["addresses"][0]["ip"], "198.18.1.7");
+    assert_eq!(subset["addresses"][0]["targetRef"]["name"], "pool-b");
+    assert_eq!(subset["addresses"][0]["nodeName"], "node-1");
+    assert_eq!(subset["notReadyAddresses"][0]["ip"], "198.18.1.9");
+    assert_eq!(endpoints["subsets"].as_array().map(Vec::len), Some(1));
+    assert_eq!(subset["addresses"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        subset["ports"][0]["name"],
+        service["spec"]["ports"][0]["name"]
+    );
+    assert_eq!(subset["ports"][0]["port"], 8080);
+    let slices = &seen[10].request;
+    assert_eq!(slices, &format!("DELETE {SLICES}"));
+    let status = &seen[11].body["status"];
+    assert_eq!(
+        ready_of(&seen[11].body),
+        ("True".into(), "Available".into())
+    );
     assert_eq!(status["placement"]["hosting"], "Pool");
     assert_eq!(status["placement"]["hostingReason"], "Default");
     assert_eq!(status["placement"]["pool"], "wasmless-pool");
@@ -189,15 +224,15 @@ async fn a_pool_function_with_secrets_lets_the_pool_read_those_by_name() {
     let seen = server.await.expect("server");
     // get, by name, on exactly the Secrets it names: nothing else.
     assert_eq!(
-        seen[4].body["rules"],
+        seen[5].body["rules"],
         json!([{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"],
                 "resourceNames": ["api-keys", "db-creds"]}])
     );
-    let binding = &seen[5].body;
+    let binding = &seen[6].body;
     assert_eq!(binding["roleRef"]["kind"], "Role");
     assert_eq!(binding["roleRef"]["name"], "wasmless-pool-secrets");
     assert_eq!(binding["subjects"][0]["name"], "wasmless-pool");
-    assert_eq!(seen[11].body["status"]["placement"]["hosting"], "Pool");
+    assert_eq!(seen[13].body["status"]["placement"]["hosting"], "Pool");
 }
 
 #[tokio::test]
