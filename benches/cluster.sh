@@ -23,7 +23,8 @@
 # first (parked) and second (loaded) request of PROBES (default 50) of them.
 #
 # cold-start: `wasmless bench cold-start --cluster` in a fresh namespace
-# (TRIALS, default 20, and DEDICATED_TRIALS, default 5, per kind).
+# (TRIALS, default 20, and DEDICATED_TRIALS, default 5, per kind; POOL_CPU,
+# when set, is the CPU request of the namespace's pool, default 100m).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 source "$here/tests/cluster/env.sh"
@@ -170,7 +171,11 @@ cold_start() {
   install
   kubectl delete namespace bench-cold-start --ignore-not-found --wait=true >/dev/null
   kubectl create namespace bench-cold-start >/dev/null
-  step "wasmless bench cold-start --cluster"
+  if [[ -n "${POOL_CPU:-}" ]]; then
+    # The namespace's pool settings (README: pool size and resources).
+    kubectl -n bench-cold-start create configmap wasmless-pool --from-literal=cpu="$POOL_CPU" >/dev/null
+  fi
+  step "wasmless bench cold-start --cluster${POOL_CPU:+ (pool cpu request $POOL_CPU)}"
   (cd "$here" && "$bin" bench cold-start --cluster -n bench-cold-start \
     --trials "${TRIALS:-20}" --dedicated-trials "${DEDICATED_TRIALS:-5}")
   kubectl delete namespace bench-cold-start --wait=false >/dev/null
