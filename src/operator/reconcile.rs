@@ -94,9 +94,7 @@ pub async fn reconcile_function(
         // up, they are all a new function waits for (the pool has staged
         // it from the Function itself). Then the pool; what a dedicated
         // placement made goes.
-        let pods = pool_pods(&ctx, &namespace).await;
-        let pods: Vec<&Pod> = pods.iter().map(AsRef::as_ref).collect();
-        let endpoints = desired_endpoints(function.as_ref(), &pods);
+        let endpoints = desired_endpoints(function.as_ref(), &pool_pods(&ctx, &namespace).await);
         let (applied, _) = tokio::try_join!(
             apply(&ctx, &namespace, &objects.service),
             apply(&ctx, &namespace, &endpoints),

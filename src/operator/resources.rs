@@ -809,7 +809,10 @@ pub fn desired_service(function: &FunctionResource, hosting: Hosting) -> Result<
 /// service proxy and, through the EndpointSlices the control plane mirrors
 /// from them, kube-proxy route to these) and the others as
 /// `notReadyAddresses`; no subset while no pod has an address.
-pub fn desired_endpoints(function: &FunctionResource, pool_pods: &[&Pod]) -> Endpoints {
+pub fn desired_endpoints(
+    function: &FunctionResource,
+    pool_pods: &[std::sync::Arc<Pod>],
+) -> Endpoints {
     let mut ready = Vec::new();
     let mut waiting = Vec::new();
     for pod in pool_pods {
@@ -865,7 +868,7 @@ fn pod_ready(pod: &Pod) -> bool {
         .is_some_and(|conditions| {
             conditions
                 .iter()
-                .any(|c| c.type_ == "Ready" && c.status == "True")
+                .any(|c| c.type_ == super::status::READY && c.status == "True")
         })
 }
 

@@ -483,7 +483,6 @@ fn functions_ready(functions: &reflector::Store<DeserializeGuard<FunctionResourc
     futures::FutureExt::now_or_never(functions.wait_until_ready()).is_some_and(|r| r.is_ok())
 }
 
-/// The Functions of `namespace` in its pool (or not placed yet).
 /// What the operator keeps of a pool pod: what its Endpoints address
 /// needs (name, uid, node, address, readiness), nothing of its spec.
 fn pod_addressing(pod: &mut Pod) {
@@ -500,6 +499,7 @@ fn pod_addressing(pod: &mut Pod) {
     }
 }
 
+/// The Functions of `namespace` in its pool (or not placed yet).
 fn pool_functions(
     functions: &[Arc<DeserializeGuard<FunctionResource>>],
     namespace: Option<String>,
