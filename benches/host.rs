@@ -61,6 +61,16 @@ fn host(cache: Option<PathBuf>) -> Arc<Host> {
     .expect("engine starts")
 }
 
+/// A host with tiered compilation: a module no cache knows is compiled by
+/// the baseline compiler.
+fn tiered_host() -> Arc<Host> {
+    Host::new(HostConfig {
+        tiered: true,
+        ..HostConfig::default()
+    })
+    .expect("engine starts")
+}
+
 fn event() -> Event {
     let mut event = Event::new(Bytes::from_static(b"bench"), "text/plain", HTTP_NAMESPACE);
     event.request = Some(HttpRequest {
@@ -298,6 +308,7 @@ fn source_runtime(c: &mut Criterion, group: &str, file: &str, example: &str, run
     if let Some(bytecode) = wasmless::up::Bytecode::new(&function) {
         runtime.block_on(bytecode.run(group));
     }
+    let group_name = group;
     let mut group = c.benchmark_group(group);
     group.bench_function("instantiate", |b| {
         b.iter(|| {
@@ -320,6 +331,37 @@ fn source_runtime(c: &mut Criterion, group: &str, file: &str, example: &str, run
     group.bench_function("ready_event", |b| {
         time_ready_events(b, &background, &function, &event)
     });
+    if group_name == "python" {
+        // The function's own snapshot (what a busy function gets), on
+        // optimized code and on the baseline compiler's, which serves
+        // while the optimized code compiles.
+        let snapshots = [
+            ("snapshot", host.clone(), false),
+            ("snapshot_baseline", tiered_host(), true),
+        ];
+        for (name, host, tiered) in snapshots {
+            let started = Instant::now();
+            let (snapshot, _) = host
+                .pre_initialize(&function, &runtime_wasm, tiered)
+                .expect("the function is snapshotted");
+            eprintln!(
+                "python/{name}: made and compiled in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            group.bench_function(format!("{name}/instantiate_and_invoke"), |b| {
+                b.iter(|| {
+                    let response = runtime
+                        .block_on(snapshot.handle_event_inline(event.clone()))
+                        .expect("answers");
+                    assert_eq!(response.status, 200);
+                    response
+                })
+            });
+            group.bench_function(format!("{name}/ready_event"), |b| {
+                time_ready_events(b, &background, &snapshot, &event)
+            });
+        }
+    }
     group.finish();
     let _ = std::fs::remove_dir_all(code);
     let _ = std::fs::remove_dir_all(bytecode);

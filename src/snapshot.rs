@@ -1,9 +1,19 @@
-//! `wasmless pre-init`: a build step of the source runtimes. It runs a
-//! runtime component's `init` export once, with no function named, and
-//! writes a copy of the component whose memory starts as that run left it
-//! (wasmtime's Wizer): the JavaScript runtime's Boa engine, with its
-//! built-in objects, is then in every instance from the start instead of
-//! being made by each.
+//! Snapshots of a component after its `init` (wasmtime's Wizer): a copy of
+//! the component whose memory starts as that run left it.
+//!
+//! - `wasmless pre-init`, a build step of the source runtimes, runs a
+//!   runtime's `init` with no function named: the JavaScript runtime's Boa
+//!   engine, with its built-in objects, is then in every instance from the
+//!   start instead of being made by each.
+//! - The host snapshots a busy source function (see
+//!   `host::registry`'s `snapshot_later`): the runtime with the function's
+//!   module imported and the event path rehearsed, so that each fresh
+//!   instance starts where `init` would have left it.
+//!
+//! Only memory and globals are kept. A handle the run left open (a file, a
+//! folder, a stream: the host's WASI resources) would be in the snapshot's
+//! memory with nothing behind it in a later instance, so a run that keeps
+//! one is refused ([`SnapshotError::HandlesKept`]).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -11,6 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use wasmtime::component::{Component, ComponentExportIndex, Instance, Lift, Linker, WasmList};
 use wasmtime::{Engine, Store};
+use wasmtime_wasi::WasiCtx;
 use wasmtime_wizer::{ComponentInstanceState, Wizer};
 
 use crate::host::state::ComponentState;
@@ -22,58 +33,97 @@ pub const INIT: &str = "wasmless:function/init.init@0.1.0";
 /// The interface that holds it.
 const INIT_INTERFACE: &str = "wasmless:function/init@0.1.0";
 
-/// How long `init` may run.
+/// How long `init` may run in the build step.
 const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Why a snapshot was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// Wizer could not instrument the component.
+    #[error("instrumenting the component: {0}")]
+    Instrument(String),
+    /// The instrumented component did not compile.
+    #[error("compiling the instrumented component: {0}")]
+    CompileInstrumented(String),
+    /// The instrumented component did not instantiate.
+    #[error("instantiating the component: {0}")]
+    Instantiate(String),
+    /// The component exports no `init` of the wasmless world.
+    #[error("the component has no init export: {0}")]
+    NoInit(String),
+    /// `init` trapped, returned an error or ran past its time.
+    #[error("its init failed: {0}")]
+    RunInit(String),
+    /// `init` left WASI resources open.
+    #[error(
+        "its init left files, folders or streams open (module-level code that reads a file or prints, an import from the function's folder): no later instance would have them"
+    )]
+    HandlesKept,
+    /// Wizer could not read the instance's state or write the snapshot.
+    #[error("taking the snapshot: {0}")]
+    TakeSnapshot(String),
+}
 
 /// Pre-initializes the component at `input` by running `init` (no
 /// environment, no files: the runtime sets up only what every function
 /// shares) and writes the snapshot to `output`.
 pub async fn pre_init(input: &Path, output: &Path) -> anyhow::Result<()> {
     let wasm = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
-    let mut wizer = Wizer::new();
-    wizer.init_func(INIT).keep_init_func(true);
-    let (cx, instrumented) = wizer
-        .instrument_component(&wasm)
-        .map_err(|e| anyhow::anyhow!("{e:#}"))
-        .with_context(|| format!("instrumenting {}", input.display()))?;
     let engine = build_engine(&EngineConfig::default(), Compiler::Baseline)
         .map_err(|e| anyhow::anyhow!("{e:#}"))?;
     let _clock = EpochClock::start(&engine);
-    let component = Component::new(&engine, &instrumented)
-        .map_err(|e| anyhow::anyhow!("{e:#}"))
-        .context("compiling the instrumented component")?;
-    let mut store = store(&engine);
-    let instance = linker(&engine)?
-        .instantiate_async(&mut store, &component)
+    let snapshot = snapshot(&engine, &wasm, WasiCtx::builder().build(), 1 << 30, TIMEOUT)
         .await
-        .map_err(|e| anyhow::anyhow!("{e:#}"))
-        .context("instantiating the component")?;
-    let init = init_export(&component, INIT_INTERFACE)
-        .map_err(|e| anyhow::anyhow!("{e}"))
-        .and_then(|index| {
-            instance
-                .get_typed_func::<(), ()>(&mut store, index)
-                .map_err(|e| anyhow::anyhow!("{e:#}"))
-        })?;
-    init.call_async(&mut store, ())
-        .await
-        .map_err(|e| anyhow::anyhow!("{e:#}"))
-        .context("running init")?;
-    let snapshot = wizer
-        .snapshot_component(&cx, &mut State { store, instance })
-        .await
-        .map_err(|e| anyhow::anyhow!("{e:#}"))
-        .context("taking the snapshot")?;
+        .with_context(|| format!("pre-initializing {}", input.display()))?;
     std::fs::write(output, &snapshot).with_context(|| format!("writing {}", output.display()))?;
     Ok(())
 }
 
-fn store(engine: &Engine) -> Store<ComponentState> {
-    let wasi = wasmtime_wasi::WasiCtx::builder().build();
-    new_store(
+/// Runs the `init` export of the component `wasm` once, in an instance
+/// that sees `wasi` and may use `memory_limit` bytes for `timeout`, and
+/// returns the component whose memory starts as `init` left it. CPU-heavy
+/// (the instrumented component is compiled on `engine`): call it off the
+/// async executor's hot path. `engine` needs a running epoch clock.
+pub async fn snapshot(
+    engine: &Engine,
+    wasm: &[u8],
+    wasi: WasiCtx,
+    memory_limit: u64,
+    timeout: Duration,
+) -> Result<Vec<u8>, SnapshotError> {
+    let mut wizer = Wizer::new();
+    wizer.init_func(INIT).keep_init_func(true);
+    let (cx, instrumented) = wizer
+        .instrument_component(wasm)
+        .map_err(|e| SnapshotError::Instrument(format!("{e:#}")))?;
+    let component = Component::new(engine, &instrumented)
+        .map_err(|e| SnapshotError::CompileInstrumented(format!("{e:#}")))?;
+    let mut store = new_store(
         engine,
-        ComponentState::new(wasi, 1 << 30, Instant::now() + TIMEOUT),
-    )
+        ComponentState::new(wasi, memory_limit, Instant::now() + timeout),
+    );
+    let instance = linker(engine)
+        .map_err(|e| SnapshotError::Instantiate(format!("{e:#}")))?
+        .instantiate_async(&mut store, &component)
+        .await
+        .map_err(|e| SnapshotError::Instantiate(format!("{e:#}")))?;
+    let init = init_export(&component, INIT_INTERFACE)
+        .map_err(|e| SnapshotError::NoInit(e.to_string()))
+        .and_then(|index| {
+            instance
+                .get_typed_func::<(), ()>(&mut store, index)
+                .map_err(|e| SnapshotError::NoInit(format!("{e:#}")))
+        })?;
+    init.call_async(&mut store, ())
+        .await
+        .map_err(|e| SnapshotError::RunInit(format!("{e:#}")))?;
+    if !store.data().table.is_empty() {
+        return Err(SnapshotError::HandlesKept);
+    }
+    wizer
+        .snapshot_component(&cx, &mut State { store, instance })
+        .await
+        .map_err(|e| SnapshotError::TakeSnapshot(format!("{e:#}")))
 }
 
 fn linker(engine: &Engine) -> anyhow::Result<Linker<ComponentState>> {

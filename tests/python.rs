@@ -616,3 +616,108 @@ async fn a_pool_pods_installer_container_installs_its_functions_packages() {
     );
     assert!(host.terminate(std::time::Duration::from_secs(30)));
 }
+
+/// What a busy function's events see of its module-level state and of its
+/// environment.
+const BUSY: &str = r#"
+import os
+calls = 0
+greeting = "Hello"
+
+def handler(event, context):
+    global calls
+    calls += 1
+    seen = sorted(k for k in os.environ if k.startswith("WASMLESS_SNAPSHOT") or k in ("MOD_NAME", "GREETING_TO"))
+    print("busy: call", calls)
+    return {"calls": calls, "greeting": f"{greeting}, {os.environ.get('GREETING_TO')}", "data": event["data"], "env": seen}
+"#;
+
+/// Module-level code that prints: its instance holds the stdout stream.
+const LOUD: &str =
+    "print('loud: module loaded')\n\ndef handler(event, context):\n    return 'loud'\n";
+
+/// Waits up to two minutes (a snapshot is made on baseline code in a
+/// debug build) for a log line with every needle.
+fn wait_long_for_log_line(up: &common::Up, needles: &[&str]) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let log = up.log();
+        if log.lines().any(|l| needles.iter().all(|n| l.contains(n))) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no log line with {needles:?}:\n{log}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_busy_python_function_gets_its_own_snapshot_and_each_event_still_starts_fresh() {
+    let dir = tempdir();
+    let env = "  env:\n  - name: GREETING_TO\n    value: world\n";
+    std::fs::write(
+        dir.join("functions.yaml"),
+        format!(
+            "{}{}",
+            function(RUNTIME, "busy", "busy.handler", BUSY, env),
+            function(RUNTIME, "loud", "loud.handler", LOUD, ""),
+        ),
+    )
+    .expect("manifest");
+    let up = source_up_with(&[&dir], &["--snapshot-after", "16"]);
+    let before = serde_json::from_str::<serde_json::Value>(&up.post("/busy", "before").await.1)
+        .expect("json");
+
+    // Eight clients back to back: events come faster than instances.
+    let streams = (0..8).map(|i| {
+        let up = &up;
+        async move {
+            for _ in 0..25 {
+                let path = if i % 2 == 0 { "/busy" } else { "/loud" };
+                let (status, body) = up.post(path, "x").await;
+                assert_eq!(status, 200, "{path}: {body}");
+            }
+        }
+    });
+    futures::future::join_all(streams).await;
+    wait_long_for_log_line(&up, &["snapshot in place", "busy"]);
+    wait_long_for_log_line(
+        &up,
+        &["no snapshot", "loud", "left files, folders or streams open"],
+    );
+
+    let (ok, listing, err) = up.cli(&["function", "ls"]);
+    assert!(ok, "{err}");
+    let busy_row = listing
+        .lines()
+        .find(|l| l.starts_with("busy"))
+        .unwrap_or_else(|| panic!("no busy row:\n{listing}"));
+    assert!(busy_row.contains("snapshot"), "{listing}");
+    let loud_row = listing
+        .lines()
+        .find(|l| l.starts_with("loud"))
+        .expect("loud row");
+    assert!(!loud_row.contains("snapshot"), "{listing}");
+
+    // On the snapshot, each event still gets a fresh instance: the module's
+    // state as its code left it, the function's own environment (not the
+    // snapshot run's), its output in the log.
+    for data in ["one", "two", "three"] {
+        let (status, body) = up.post("/busy", data).await;
+        assert_eq!(status, 200, "{body}");
+        let answer: serde_json::Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(answer["calls"], 1, "{body}");
+        assert_eq!(answer["greeting"], "Hello, world", "{body}");
+        assert_eq!(answer["data"], data, "{body}");
+        assert_eq!(answer["env"], before["env"], "{body}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        before["env"],
+        serde_json::json!(["GREETING_TO", "MOD_NAME"])
+    );
+    assert_eq!(up.post("/loud", "").await, (200, "loud".to_owned()));
+    wait_for_log_line(&up, &["busy: call 1"]);
+}

@@ -82,6 +82,13 @@ TAG = sys.implementation.cache_tag
 # The flags word of a hash-based .pyc that is not checked against its source
 # (PEP 552): what `_compile_all` writes.
 UNCHECKED_HASH = 0b01
+# Set by the host only for its run that makes a snapshot of a function (its
+# module imported, the event path rehearsed) to start each of its instances
+# from: the handler's module source, given here because that run must not
+# touch the file system. An open file or folder would live on in the
+# snapshot as a handle that no later instance has (the host refuses a
+# snapshot whose run kept one).
+SNAPSHOT_SOURCE = "WASMLESS_SNAPSHOT_SOURCE"
 
 
 def _data(event):
@@ -158,7 +165,8 @@ def _load(name):
     (`_compile_all`), else the source is compiled. Modules it imports are
     found the usual way (and their bytecode too)."""
     path = os.path.join(CODE_DIR, name + ".py")
-    code = _bytecode(name)
+    source = os.environ.get(SNAPSHOT_SOURCE)
+    code = compile(source, path, "exec") if source is not None else _bytecode(name)
     if code is None:
         if not os.path.isfile(path):
             return importlib.import_module(name)
@@ -241,7 +249,10 @@ def _handler():
     if CODE_DIR not in sys.path:
         sys.path.insert(0, CODE_DIR)
     deps = os.path.join(CODE_DIR, ".deps")
-    if os.path.isdir(deps) and deps not in sys.path:
+    # The snapshot's run has no files (and the host makes none for a
+    # function with installed packages).
+    snapshot = SNAPSHOT_SOURCE in os.environ
+    if not snapshot and os.path.isdir(deps) and deps not in sys.path:
         sys.path.insert(1, deps)
     module = _load(module_name)
     handler = getattr(module, function_name, None)
@@ -261,6 +272,11 @@ def _message(error):
 # module raised (reported by the event). None until `init` or the first
 # event ran.
 _prepared = None
+
+
+# Set in the host's snapshot of a busy function (see SNAPSHOT_SOURCE): its
+# instances start with the module imported and the event path rehearsed.
+_snapshotted = False
 
 
 # The host's hint to `init`: "0" when the instance is made under steady
@@ -325,7 +341,24 @@ class Init(exports.Init):
         # load the host says there is no quiet time before the event
         # (WASMLESS_WARM_UP=0): the rehearsal would then only add to the
         # CPU time each event costs, so it is left out.
-        _prepare()
+        global _snapshotted
+        if _snapshotted:
+            # An instance of the function's snapshot: the module is
+            # imported and the event path rehearsed already.
+            return
+        _, error = _prepare()
+        if SNAPSHOT_SOURCE in os.environ:
+            if error is not None:
+                # Not a state to start every instance from: the host keeps
+                # the function as it is, and its events report the error.
+                raise error
+            _rehearse()
+            # The C library read the environment once and keeps it: what
+            # the instances of the snapshot see is the function's own.
+            del os.environ[SNAPSHOT_SOURCE]
+            os.environ.pop(WARM_UP, None)
+            _snapshotted = True
+            return
         if os.environ.get(WARM_UP, "1") != "0":
             _rehearse()
 

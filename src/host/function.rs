@@ -80,6 +80,10 @@ pub struct HostConfig {
     /// is [`DEFAULT_COMPILE_TIMEOUT`]. (The optimizing compile, off the
     /// deploy's path with tiered compilation, is not bounded.)
     pub compile_timeout: Option<Duration>,
+    /// A Python function whose events came this many times faster than
+    /// its instances were made gets its own snapshot (`preinit`), made
+    /// in the background; zero: never.
+    pub snapshot_after: u32,
 }
 
 /// How long a deploy waits for its module's compile unless the host says:
@@ -242,6 +246,10 @@ pub struct LoadedFunction {
     /// Whether its code is a source runtime's, shared by many functions:
     /// parking it keeps the code loaded.
     shared: bool,
+    /// Whether its code is its own snapshot (see `preinit`).
+    pub(crate) pre_initialized: bool,
+    /// Set once its snapshot was asked for: one per loaded version.
+    snapshot_asked: std::sync::atomic::AtomicBool,
 }
 
 impl Host {
@@ -409,7 +417,7 @@ impl Host {
         Ok(())
     }
 
-    fn load_binary(
+    pub(super) fn load_binary(
         self: &Arc<Self>,
         wasm: &[u8],
         digest: [u8; 32],
@@ -491,6 +499,8 @@ impl Host {
             last_used: std::sync::atomic::AtomicU64::new(self.now_ms()),
             parkable,
             shared: false,
+            pre_initialized: false,
+            snapshot_asked: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -526,7 +536,18 @@ impl Host {
             }
         };
         loaded.shared = parked.shared.is_some();
+        loaded.pre_initialized = parked.pre_initialized;
         Ok(loaded)
+    }
+
+    /// The engine a snapshot's run compiles its instrumented component
+    /// on: the baseline compiler's when there is one (the run is once).
+    pub(super) fn snapshot_engine(&self) -> Engine {
+        self.baseline
+            .as_ref()
+            .unwrap_or(&self.optimized)
+            .engine
+            .clone()
     }
 
     pub(crate) fn now_ms(&self) -> u64 {
@@ -554,6 +575,8 @@ pub struct Parked {
     /// The code, kept when a source runtime's (shared by many functions,
     /// so parking one frees nothing of it).
     shared: Option<Arc<Compiled>>,
+    /// Whether the code is the function's own snapshot.
+    pre_initialized: bool,
 }
 
 impl std::fmt::Debug for Parked {
@@ -680,6 +703,7 @@ impl LoadedFunction {
             component: matches!(self._compiled.as_ref(), Compiled::Component(_)),
             size: self.size,
             shared: self.shared.then(|| self._compiled.clone()),
+            pre_initialized: self.pre_initialized,
         })
     }
 
@@ -707,7 +731,37 @@ impl LoadedFunction {
             last_used: std::sync::atomic::AtomicU64::new(self.host.now_ms()),
             parkable: false,
             shared: self.shared,
+            pre_initialized: self.pre_initialized,
+            snapshot_asked: std::sync::atomic::AtomicBool::new(true),
         }
+    }
+
+    /// Whether its code is a source runtime's, shared with other
+    /// functions (not its own snapshot).
+    pub fn on_shared_runtime(&self) -> bool {
+        self.shared
+    }
+
+    /// Whether its code is its own snapshot, made after its module was
+    /// imported (see `preinit`).
+    pub fn is_snapshot(&self) -> bool {
+        self.pre_initialized
+    }
+
+    /// How many of its events came faster than instances were made ahead
+    /// for them.
+    pub fn events_under_load(&self) -> u32 {
+        self.ready
+            .as_ref()
+            .map_or(0, |slot| slot.events_under_load())
+    }
+
+    /// Claims the one snapshot of this loaded version: true the first
+    /// time only.
+    pub(crate) fn claim_snapshot(&self) -> bool {
+        !self
+            .snapshot_asked
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
     }
 
     /// Whether an instance made ahead of its next event is waiting.

@@ -23,7 +23,9 @@ pub struct FunctionInfo {
     /// sha256 of the module, when loaded.
     pub digest: Option<String>,
     /// `optimized`, `baseline` while the optimized code is compiled, or
-    /// `parked` when unloaded while idle.
+    /// `parked` when unloaded while idle; `snapshot` (`snapshot-baseline`
+    /// while its optimized code is compiled) when a busy Python function
+    /// runs on its own snapshot.
     #[serde(default)]
     pub code: Option<String>,
     /// Which path it runs on and why (wasm, or the container-image
@@ -52,10 +54,11 @@ impl FunctionInfo {
                 None,
                 Some(f.digest()),
                 Some(
-                    if f.cache_outcome() == CacheOutcome::Baseline {
-                        "baseline"
-                    } else {
-                        "optimized"
+                    match (f.is_snapshot(), f.cache_outcome() == CacheOutcome::Baseline) {
+                        (false, true) => "baseline",
+                        (false, false) => "optimized",
+                        (true, true) => "snapshot-baseline",
+                        (true, false) => "snapshot",
                     }
                     .to_owned(),
                 ),

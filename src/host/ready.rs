@@ -30,7 +30,7 @@
 //! instances of a function, as many as its events ran at once, hold tokens
 //! of the same [`Budget`] and are dropped after the same idle time.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -160,6 +160,9 @@ pub(crate) struct ReadySlot {
     /// made, or one that waited less than [`STEADY_GAP`]; the next instance made ahead clears it and
     /// skips the warm-up.
     steady: AtomicBool,
+    /// How many events came under steady load: what makes a source
+    /// function worth its own snapshot (`preinit`).
+    under_load: AtomicU32,
 }
 
 impl ReadySlot {
@@ -185,6 +188,7 @@ impl ReadySlot {
             filling: AtomicBool::new(false),
             reaping: AtomicBool::new(false),
             steady: AtomicBool::new(false),
+            under_load: AtomicU32::new(0),
         }))
     }
 
@@ -214,6 +218,7 @@ impl ReadySlot {
                 };
                 if steady {
                     self.steady.store(true, Ordering::Relaxed);
+                    self.under_load.fetch_add(1, Ordering::Relaxed);
                 }
                 made?
             }
@@ -221,6 +226,12 @@ impl ReadySlot {
         ready.store.data_mut().deadline = deadline;
         ready.store.set_epoch_deadline(1);
         Some(ready)
+    }
+
+    /// How many events came faster than instances were made ahead for
+    /// them (see [`STEADY_GAP`]).
+    pub(crate) fn events_under_load(&self) -> u32 {
+        self.under_load.load(Ordering::Relaxed)
     }
 
     /// Whether an instance is waiting.

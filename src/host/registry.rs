@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use crate::crd::{ContentType, Function, Target};
 use crate::host::{
-    CacheOutcome, Event, FunctionSettings, Host, InvokeError, LoadedFunction, Parked, Response,
+    CacheOutcome, Event, FunctionSettings, Host, InvokeError, LoadedFunction, Parked, PreInitError,
+    Response,
 };
 use crate::manifest::{fetch_url, resolve_source};
 use crate::runtimes::catalog::LocalServer;
@@ -216,6 +217,8 @@ pub struct Registry {
     /// uses every core), so that a burst of deploys queues up instead of
     /// running hundreds of compiles at once.
     optimizer: Arc<tokio::sync::Semaphore>,
+    /// One function's snapshot made at a time (see `host::preinit`).
+    snapshots: Arc<tokio::sync::Semaphore>,
     /// How many functions it may hold; a deploy of one more is refused.
     max_functions: usize,
 }
@@ -232,6 +235,7 @@ impl Registry {
             host,
             slots: Arc::new(RwLock::new(HashMap::new())),
             optimizer: Arc::new(tokio::sync::Semaphore::new(1)),
+            snapshots: Arc::new(tokio::sync::Semaphore::new(1)),
             max_functions: DEFAULT_MAX_FUNCTIONS,
         }
     }
@@ -443,7 +447,10 @@ impl Registry {
     pub async fn ready(&self, name: &str) -> Option<Result<Runner, String>> {
         let parked = loop {
             match self.get(name)? {
-                Entry::Ready(function) => return Some(Ok(Runner::Wasm(function))),
+                Entry::Ready(function) => {
+                    self.snapshot_if_busy(name, &function);
+                    return Some(Ok(Runner::Wasm(function)));
+                }
                 Entry::Process(process) => return Some(Ok(Runner::Process(process))),
                 Entry::Failed(failure) => {
                     if Instant::now() < failure.due {
@@ -608,58 +615,104 @@ impl Registry {
     /// Compiles `baseline`'s optimized code in the background and swaps it
     /// in, unless the function was replaced or removed meanwhile.
     fn optimize_later(&self, name: String, baseline: Arc<LoadedFunction>, source: Arc<[u8]>) {
+        optimize_later(
+            self.host.clone(),
+            self.slots.clone(),
+            self.optimizer.clone(),
+            name,
+            baseline,
+            source,
+        );
+    }
+
+    /// Starts the snapshot of `function` (see `host::preinit`) when it is a
+    /// Python function on its runtime whose events came under steady load
+    /// often enough, once per loaded version.
+    fn snapshot_if_busy(&self, name: &str, function: &Arc<LoadedFunction>) {
+        let after = self.host.config.snapshot_after;
+        if after == 0
+            || !function.on_shared_runtime()
+            || function.events_under_load() < after
+            || !function.settings().runtime.starts_with("python")
+            || !function.claim_snapshot()
+        {
+            return;
+        }
+        let runtime = match self.sources.component(Language::Python) {
+            Ok(runtime) => runtime,
+            Err(err) => {
+                tracing::debug!(function = %name, "no snapshot: {err}");
+                return;
+            }
+        };
         let host = self.host.clone();
         let slots = self.slots.clone();
         let optimizer = self.optimizer.clone();
+        let snapshots = self.snapshots.clone();
+        let name = name.to_owned();
+        let function = function.clone();
         tokio::spawn(async move {
-            let Ok(_permit) = optimizer.acquire_owned().await else {
+            let Ok(_permit) = snapshots.acquire_owned().await else {
                 return;
             };
-            // Replaced or removed while waiting: nothing to optimize.
             if !serves(
                 &slots.read().unwrap_or_else(|e| e.into_inner()),
                 &name,
-                &baseline,
+                &function,
             ) {
                 return;
             }
-            let settings = baseline.settings().clone();
+            tracing::info!(function = %name, events = function.events_under_load(), "events come faster than fresh instances are made: making the function's snapshot");
             let started = Instant::now();
-            let optimized = tokio::task::spawn_blocking(move || {
-                crate::host::engine::in_background(|| host.load_optimized(&source, settings))
-            })
-            .await;
-            let optimized = match optimized {
-                Ok(Ok(optimized)) => {
-                    // Swapping the code in is not a use: it stays as idle
-                    // as the baseline code was.
-                    optimized.last_used.store(
-                        baseline
-                            .last_used
-                            .load(std::sync::atomic::Ordering::Relaxed),
-                        std::sync::atomic::Ordering::Relaxed,
-                    );
-                    Arc::new(optimized)
+            let tiered = host.config.tiered;
+            let made = {
+                let (host, function) = (host.clone(), function.clone());
+                // At normal priority: under load, it is what frees the CPU.
+                tokio::task::spawn_blocking(move || {
+                    host.pre_initialize(&function, &runtime.bytes, tiered)
+                })
+                .await
+            };
+            let (snapshot, wasm) = match made {
+                Ok(Ok(made)) => made,
+                Ok(Err(PreInitError::NotEligible(why))) => {
+                    tracing::info!(function = %name, "no snapshot: {why}; its instances start as before");
+                    return;
                 }
                 Ok(Err(err)) => {
-                    tracing::warn!(function = %name, "optimized compile failed, the baseline code keeps serving: {err}");
+                    tracing::warn!(function = %name, "no snapshot: {err}; its instances start as before");
                     return;
                 }
                 Err(err) => {
-                    tracing::warn!(function = %name, "optimized compile panicked: {err}");
+                    tracing::warn!(function = %name, "making the snapshot panicked: {err}");
                     return;
                 }
             };
-            let mut slots = slots.write().unwrap_or_else(|e| e.into_inner());
-            if serves(&slots, &name, &baseline)
-                && let Some(slot) = slots.get_mut(&name)
+            // Swapping the code in is not a use.
+            snapshot.last_used.store(
+                function
+                    .last_used
+                    .load(std::sync::atomic::Ordering::Relaxed),
+                std::sync::atomic::Ordering::Relaxed,
+            );
+            let snapshot = Arc::new(snapshot);
             {
-                slot.entry = Entry::Ready(optimized);
-                tracing::debug!(
-                    function = %name,
-                    elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
-                    "optimized code in place"
-                );
+                let mut slots = slots.write().unwrap_or_else(|e| e.into_inner());
+                if !serves(&slots, &name, &function) {
+                    return;
+                }
+                if let Some(slot) = slots.get_mut(&name) {
+                    slot.entry = Entry::Ready(snapshot.clone());
+                }
+            }
+            tracing::info!(
+                function = %name,
+                elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+                code = if snapshot.cache_outcome() == CacheOutcome::Baseline { "baseline" } else { "optimized" },
+                "snapshot in place: each instance starts with the module imported"
+            );
+            if snapshot.cache_outcome() == CacheOutcome::Baseline {
+                optimize_later(host, slots, optimizer, name, snapshot, wasm);
             }
         });
     }
@@ -762,6 +815,71 @@ impl Registry {
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Slot>> {
         self.slots.write().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// Compiles `baseline`'s optimized code in the background and swaps it
+/// in, unless the function was replaced or removed meanwhile.
+fn optimize_later(
+    host: Arc<Host>,
+    slots: Arc<RwLock<HashMap<String, Slot>>>,
+    optimizer: Arc<tokio::sync::Semaphore>,
+    name: String,
+    baseline: Arc<LoadedFunction>,
+    source: Arc<[u8]>,
+) {
+    tokio::spawn(async move {
+        let Ok(_permit) = optimizer.acquire_owned().await else {
+            return;
+        };
+        // Replaced or removed while waiting: nothing to optimize.
+        if !serves(
+            &slots.read().unwrap_or_else(|e| e.into_inner()),
+            &name,
+            &baseline,
+        ) {
+            return;
+        }
+        let settings = baseline.settings().clone();
+        let started = Instant::now();
+        let optimized = tokio::task::spawn_blocking(move || {
+            crate::host::engine::in_background(|| host.load_optimized(&source, settings))
+        })
+        .await;
+        let optimized = match optimized {
+            Ok(Ok(mut optimized)) => {
+                // The optimized code of a snapshot is a snapshot too.
+                optimized.pre_initialized = baseline.pre_initialized;
+                // Swapping the code in is not a use: it stays as idle
+                // as the baseline code was.
+                optimized.last_used.store(
+                    baseline
+                        .last_used
+                        .load(std::sync::atomic::Ordering::Relaxed),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+                Arc::new(optimized)
+            }
+            Ok(Err(err)) => {
+                tracing::warn!(function = %name, "optimized compile failed, the baseline code keeps serving: {err}");
+                return;
+            }
+            Err(err) => {
+                tracing::warn!(function = %name, "optimized compile panicked: {err}");
+                return;
+            }
+        };
+        let mut slots = slots.write().unwrap_or_else(|e| e.into_inner());
+        if serves(&slots, &name, &baseline)
+            && let Some(slot) = slots.get_mut(&name)
+        {
+            slot.entry = Entry::Ready(optimized);
+            tracing::debug!(
+                function = %name,
+                elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+                "optimized code in place"
+            );
+        }
+    });
 }
 
 /// Whether `name` still serves exactly `function`.

@@ -667,7 +667,7 @@ const PRECOMPILE_ENV: &str = "WASMLESS_PRECOMPILE";
 /// bytecode of a function's files: its `sys.pycache_prefix`.
 const PYCACHE_ENV: &str = "WASMLESS_PYCACHE";
 /// The guest path of that folder.
-const BYTECODE_MOUNT: &str = "/wasmless-bytecode";
+pub(crate) const BYTECODE_MOUNT: &str = "/wasmless-bytecode";
 /// The namespace of the host's own runs.
 const HOST_NAMESPACE: &str = "host.wasmless.io";
 
