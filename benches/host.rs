@@ -61,16 +61,6 @@ fn host(cache: Option<PathBuf>) -> Arc<Host> {
     .expect("engine starts")
 }
 
-/// A host with tiered compilation: a module no cache knows is compiled by
-/// the baseline compiler.
-fn tiered_host() -> Arc<Host> {
-    Host::new(HostConfig {
-        tiered: true,
-        ..HostConfig::default()
-    })
-    .expect("engine starts")
-}
-
 fn event() -> Event {
     let mut event = Event::new(Bytes::from_static(b"bench"), "text/plain", HTTP_NAMESPACE);
     event.request = Some(HttpRequest {

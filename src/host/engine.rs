@@ -159,6 +159,21 @@ pub fn in_background<T: Send>(work: impl FnOnce() -> T + Send) -> T {
     }
 }
 
+/// Gives back to the system the heap that a large compile used and freed.
+/// glibc keeps freed memory in its arenas (one per thread that allocated):
+/// after the optimized compile of the Python runtime, or a Python
+/// function's snapshot, that was hundreds of megabytes resident that no one
+/// used (benches/README.md).
+#[allow(unsafe_code)]
+pub fn return_freed_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory of the allocator's own
+    // arenas; it is safe to call at any time from any thread.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -245,7 +245,7 @@ pub struct LoadedFunction {
     parkable: bool,
     /// Whether its code is a source runtime's, shared by many functions:
     /// parking it keeps the code loaded.
-    shared: bool,
+    pub(crate) shared: bool,
     /// Whether its code is its own snapshot (see `preinit`).
     pub(crate) pre_initialized: bool,
     /// Set once its snapshot was asked for: one per loaded version.

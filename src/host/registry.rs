@@ -669,7 +669,9 @@ impl Registry {
                 let (host, function) = (host.clone(), function.clone());
                 // At normal priority: under load, it is what frees the CPU.
                 tokio::task::spawn_blocking(move || {
-                    host.pre_initialize(&function, &runtime.bytes, tiered)
+                    let made = host.pre_initialize(&function, &runtime.bytes, tiered);
+                    crate::host::return_freed_heap();
+                    made
                 })
                 .await
             };
@@ -842,12 +844,17 @@ fn optimize_later(
         let settings = baseline.settings().clone();
         let started = Instant::now();
         let optimized = tokio::task::spawn_blocking(move || {
-            crate::host::engine::in_background(|| host.load_optimized(&source, settings))
+            let optimized =
+                crate::host::engine::in_background(|| host.load_optimized(&source, settings));
+            crate::host::return_freed_heap();
+            optimized
         })
         .await;
         let optimized = match optimized {
             Ok(Ok(mut optimized)) => {
-                // The optimized code of a snapshot is a snapshot too.
+                // The optimized code of a source runtime is shared as its
+                // baseline code was, and that of a snapshot is a snapshot.
+                optimized.shared = baseline.shared;
                 optimized.pre_initialized = baseline.pre_initialized;
                 // Swapping the code in is not a use: it stays as idle
                 // as the baseline code was.
