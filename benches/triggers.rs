@@ -315,6 +315,23 @@ fn main() {
                 ("JavaScript", "js.wasm", "js-hello/hello.js", "nodejs20"),
             ] {
                 if let Some(loaded) = source_hello(&host, file, example, runtime, reuse).await {
+                    // A busy Python function's own snapshot (what `up`
+                    // gives it under load), fresh instance each.
+                    if label == "Python" && reuse == 1 {
+                        let (host, function) = (host.clone(), loaded.0.clone());
+                        let wasm = std::fs::read(
+                            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("runtimes/dist").join(file),
+                        )
+                        .expect("the runtime");
+                        let snapshot = tokio::task::spawn_blocking(move || {
+                            host.pre_initialize(&function, &wasm, false)
+                        })
+                        .await
+                        .expect("snapshot task")
+                        .expect("the Python hello is snapshotted");
+                        let code = loaded.1.clone();
+                        sources.push(("Python (snapshot)", reuse, (Arc::new(snapshot.0), code), Vec::new()));
+                    }
                     sources.push((label, reuse, loaded, Vec::new()));
                 }
             }
