@@ -332,7 +332,12 @@ fn source_runtime(c: &mut Criterion, group: &str, file: &str, example: &str, run
         for (name, host, tiered) in snapshots {
             let started = Instant::now();
             let (snapshot, _) = host
-                .pre_initialize(&function, &runtime_wasm, tiered)
+                .pre_initialize(
+                    &function,
+                    wasmless::runtimes::Language::Python,
+                    &runtime_wasm,
+                    tiered,
+                )
                 .expect("the function is snapshotted");
             eprintln!(
                 "python/{name}: made and compiled in {:.1} s",

@@ -324,7 +324,7 @@ fn main() {
                         )
                         .expect("the runtime");
                         let snapshot = tokio::task::spawn_blocking(move || {
-                            host.pre_initialize(&function, &wasm, false)
+                            host.pre_initialize(&function, wasmless::runtimes::Language::Python, &wasm, false)
                         })
                         .await
                         .expect("snapshot task")

@@ -8,7 +8,8 @@ mod common;
 
 use common::source::{
     check_event_fields, check_loop_times_out, check_module_code_runs_ahead, function, raw,
-    source_up, wait_for_log_line, zipped,
+    source_up, source_up_with, wait_for_log_line, wait_for_optimized_code, wait_long_for_log_line,
+    zipped,
 };
 use common::tempdir;
 
@@ -196,4 +197,93 @@ async fn javascript_dependencies_are_installed_and_native_ones_run_on_the_fallba
             && out.contains("ghcr.io/wasmless/runtime-nodejs"),
         "{out}"
     );
+}
+
+/// What a busy function's events see of its module-level state.
+const BUSY: &str = r#"
+let calls = 0;
+const greeting = "Hello";
+module.exports.handler = (event, context) => {
+  calls += 1;
+  console.log("busy: call", calls);
+  return { calls, greeting: `${greeting}, ${context["function-name"]}`, data: event.data };
+};
+"#;
+
+/// Module-level code that requires a file of its folder.
+const SPLIT: &str = r#"
+const { word } = require("./word");
+module.exports.handler = () => word;
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_busy_javascript_function_gets_its_own_snapshot_and_each_event_still_starts_fresh() {
+    let dir = tempdir();
+    std::fs::write(
+        dir.join("functions.yaml"),
+        format!(
+            "{}{}",
+            function(RUNTIME, "busy", "busy.handler", BUSY, ""),
+            zipped(
+                RUNTIME,
+                "split",
+                "split.handler",
+                &[
+                    ("split.js", SPLIT.as_bytes()),
+                    ("word.js", b"module.exports.word = 'split';\n"),
+                ],
+            ),
+        ),
+    )
+    .expect("manifest");
+    let up = source_up_with(&[&dir], &["--snapshot-after", "16"]);
+    assert_eq!(up.post("/busy", "x").await.0, 200);
+    wait_for_optimized_code(&up).await;
+
+    // Eight clients back to back: events come faster than instances.
+    let streams = (0..8).map(|i| {
+        let up = &up;
+        async move {
+            for _ in 0..40 {
+                let path = if i % 2 == 0 { "/busy" } else { "/split" };
+                let (status, body) = up.post(path, "x").await;
+                assert_eq!(status, 200, "{path}: {body}");
+            }
+        }
+    });
+    futures::future::join_all(streams).await;
+    wait_long_for_log_line(&up, &["snapshot in place", "busy"]);
+    wait_long_for_log_line(
+        &up,
+        &[
+            "no snapshot",
+            "split",
+            "left files, folders or streams open",
+        ],
+    );
+    let (ok, listing, err) = up.cli(&["function", "ls"]);
+    assert!(ok, "{err}");
+    let row = |name: &str| {
+        listing
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} row:\n{listing}"))
+            .to_owned()
+    };
+    assert!(row("busy").contains("snapshot"), "{listing}");
+    assert!(!row("split").contains("snapshot"), "{listing}");
+
+    // Each event still gets a fresh instance: the module's state as its
+    // code left it, its output in the log.
+    for data in ["one", "two", "three"] {
+        let (status, body) = up.post("/busy", data).await;
+        assert_eq!(status, 200, "{body}");
+        let answer: serde_json::Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(answer["calls"], 1, "{body}");
+        assert_eq!(answer["greeting"], "Hello, busy", "{body}");
+        assert_eq!(answer["data"], data, "{body}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(up.post("/split", "").await, (200, "split".to_owned()));
+    wait_for_log_line(&up, &["busy: call 1"]);
 }

@@ -7,8 +7,8 @@ mod common;
 
 use common::source::{
     bytecode_done, check_event_fields, check_loop_times_out, check_module_code_runs_ahead,
-    function, has_bytecode, raw, source_up, source_up_with, wait_for_log_line, wheel, zip_of,
-    zipped,
+    function, has_bytecode, raw, source_up, source_up_with, wait_for_log_line,
+    wait_for_optimized_code, wait_long_for_log_line, wheel, zip_of, zipped,
 };
 use common::tempdir;
 
@@ -636,23 +636,6 @@ def handler(event, context):
 const LOUD: &str =
     "print('loud: module loaded')\n\ndef handler(event, context):\n    return 'loud'\n";
 
-/// Waits up to two minutes (a snapshot is made on baseline code in a
-/// debug build) for a log line with every needle.
-fn wait_long_for_log_line(up: &common::Up, needles: &[&str]) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    loop {
-        let log = up.log();
-        if log.lines().any(|l| needles.iter().all(|n| l.contains(n))) {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no log line with {needles:?}:\n{log}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_busy_python_function_gets_its_own_snapshot_and_each_event_still_starts_fresh() {
     let dir = tempdir();
@@ -672,16 +655,7 @@ async fn a_busy_python_function_gets_its_own_snapshot_and_each_event_still_start
     // The runtime's optimized code first (as on a machine that compiled it
     // before): the code swapped in is still the shared runtime's, which a
     // snapshot is made from.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
-    loop {
-        let (ok, listing, err) = up.cli(&["function", "ls"]);
-        assert!(ok, "{err}");
-        if !listing.contains("baseline") {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{listing}");
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    }
+    wait_for_optimized_code(&up).await;
 
     // Eight clients back to back: events come faster than instances.
     let streams = (0..8).map(|i| {

@@ -135,8 +135,8 @@ pub struct HostArgs {
     /// instance with its event).
     #[arg(long, default_value = "60s", env = "WASMLESS_READY_IDLE")]
     pub ready_idle: String,
-    /// Give a busy Python function its own snapshot (its module imported,
-    /// the event path rehearsed) once this many of its events came faster
+    /// Give a busy Python or JavaScript function its own snapshot (its
+    /// module loaded) once this many of its events came faster
     /// than its fresh instances were made: each instance then starts
     /// there, several times cheaper under load (`0`: never).
     #[arg(long, default_value_t = 32, env = "WASMLESS_SNAPSHOT_AFTER")]
@@ -271,8 +271,8 @@ pub struct UpArgs {
     /// instance with its event).
     #[arg(long, default_value = "60s")]
     pub ready_idle: String,
-    /// Give a busy Python function its own snapshot (its module imported,
-    /// the event path rehearsed) once this many of its events came faster
+    /// Give a busy Python or JavaScript function its own snapshot (its
+    /// module loaded) once this many of its events came faster
     /// than its fresh instances were made: each instance then starts
     /// there, several times cheaper under load (`0`: never).
     #[arg(long, default_value_t = 32, env = "WASMLESS_SNAPSHOT_AFTER")]

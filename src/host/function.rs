@@ -80,7 +80,7 @@ pub struct HostConfig {
     /// is [`DEFAULT_COMPILE_TIMEOUT`]. (The optimizing compile, off the
     /// deploy's path with tiered compilation, is not bounded.)
     pub compile_timeout: Option<Duration>,
-    /// A Python function whose events came this many times faster than
+    /// A Python or JavaScript function whose events came this many times faster than
     /// its instances were made gets its own snapshot (`preinit`), made
     /// in the background; zero: never.
     pub snapshot_after: u32,

@@ -24,7 +24,7 @@ pub struct FunctionInfo {
     pub digest: Option<String>,
     /// `optimized`, `baseline` while the optimized code is compiled, or
     /// `parked` when unloaded while idle; `snapshot` (`snapshot-baseline`
-    /// while its optimized code is compiled) when a busy Python function
+    /// while its optimized code is compiled) when a busy source function
     /// runs on its own snapshot.
     #[serde(default)]
     pub code: Option<String>,

@@ -1,10 +1,11 @@
-//! A busy Python function's own snapshot: its runtime with the function's
-//! module already imported and the event path rehearsed (wasmtime's Wizer,
-//! as `wasmless pre-init` does for a runtime alone).
+//! A busy source function's own snapshot: its runtime (Python or
+//! JavaScript) with the function's module already loaded, and for Python
+//! the event path rehearsed (wasmtime's Wizer, as `wasmless pre-init` does
+//! for a runtime alone).
 //!
-//! A fresh Python instance spends most of its CPU before its event:
-//! importing the handler's module and touching, page by page, the memory
-//! the event path writes. Under steady load that is paid per event. An
+//! A fresh instance of a source function spends most of its CPU before its
+//! event: loading the handler's module and touching, page by page, the
+//! memory the event path writes. Under steady load that is paid per event. An
 //! instance of the function's snapshot starts where `init` left it, so an
 //! event pays only for its own call. The snapshot is made once per loaded
 //! version, off the event path, and replaces the function's code like its
@@ -29,10 +30,11 @@ use super::function::{FunctionSettings, Host, LoadedFunction};
 use super::ready::WARM_UP;
 use super::source::{BYTECODE_MOUNT, CODE_MOUNT};
 use super::state::{Captured, LOG_CAPTURE, wasi_builder};
+use crate::runtimes::Language;
 use crate::snapshot::SnapshotError;
 
-/// Where the Python runtime takes the handler's module source from in the
-/// snapshot's run (`runtimes/python/app.py`).
+/// Where the runtimes take the handler's module source from in the
+/// snapshot's run (`runtimes/python/app.py`, `runtimes/js/src/lib.rs`).
 pub const SNAPSHOT_SOURCE: &str = "WASMLESS_SNAPSHOT_SOURCE";
 
 /// The least time the snapshot's run may take, whatever the function's
@@ -54,8 +56,8 @@ pub enum PreInitError {
 }
 
 impl Host {
-    /// The snapshot of `function` (a Python function on `runtime`, the
-    /// runtime component it runs on), loaded with the same settings:
+    /// The snapshot of `function` (a function of `language` on `runtime`,
+    /// the runtime component it runs on), loaded with the same settings:
     /// compiled by the baseline compiler first when `tiered` (the caller
     /// then compiles its optimized code, as for any module). CPU-heavy for
     /// seconds: call it off the async executor, on a thread that may block
@@ -63,11 +65,12 @@ impl Host {
     pub fn pre_initialize(
         self: &Arc<Self>,
         function: &LoadedFunction,
+        language: Language,
         runtime: &[u8],
         tiered: bool,
     ) -> Result<(LoadedFunction, Arc<[u8]>), PreInitError> {
         let settings = function.settings();
-        let source = module_source(settings)?;
+        let source = module_source(settings, language)?;
         let mut env = settings.env.clone();
         env.push((SNAPSHOT_SOURCE.to_owned(), source));
         env.push((WARM_UP.to_owned(), "1".to_owned()));
@@ -94,13 +97,10 @@ impl Host {
     }
 }
 
-/// The source of the handler's module of a Python function that can have a
-/// snapshot, or why it cannot.
-fn module_source(settings: &FunctionSettings) -> Result<String, PreInitError> {
+/// The source of the handler's module of a function of `language` that can
+/// have a snapshot, or why it cannot.
+fn module_source(settings: &FunctionSettings, language: Language) -> Result<String, PreInitError> {
     let refuse = |why: &str| Err(PreInitError::NotEligible(why.to_owned()));
-    if !settings.runtime.starts_with("python") {
-        return refuse("only Python functions are snapshotted");
-    }
     let mut code: Option<&Path> = None;
     for mount in &settings.mounts {
         match mount.guest.as_str() {
@@ -112,7 +112,11 @@ fn module_source(settings: &FunctionSettings) -> Result<String, PreInitError> {
     let Some(code) = code else {
         return refuse("it has no folder of files");
     };
-    if code.join(".deps").exists() {
+    let packages = match language {
+        Language::Python => &[".deps"][..],
+        Language::JavaScript => &[".deps", "node_modules"][..],
+    };
+    if packages.iter().any(|folder| code.join(folder).exists()) {
         return refuse("it has installed packages, which its snapshot's run could not read");
     }
     let module = settings
@@ -125,7 +129,7 @@ fn module_source(settings: &FunctionSettings) -> Result<String, PreInitError> {
     if module.is_empty() || module.contains(['/', '\\']) || module.starts_with('.') {
         return refuse("its handler names no module of its folder");
     }
-    let path: PathBuf = code.join(format!("{module}.py"));
+    let path: PathBuf = code.join(format!("{module}.{}", language.extension()));
     std::fs::read_to_string(&path)
         .map_err(|err| PreInitError::NotEligible(format!("cannot read {}: {err}", path.display())))
 }

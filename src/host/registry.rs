@@ -633,17 +633,19 @@ impl Registry {
         if after == 0
             || !function.on_shared_runtime()
             || function.events_under_load() < after
-            || !function.settings().runtime.starts_with("python")
             || !function.claim_snapshot()
         {
             return;
         }
-        let runtime = match self.sources.component(Language::Python) {
-            Ok(runtime) => runtime,
-            Err(err) => {
-                tracing::debug!(function = %name, "no snapshot: {err}");
-                return;
-            }
+        // The source runtime it runs on, by its code's digest.
+        let digest = function.digest();
+        let Some((language, runtime)) = [Language::Python, Language::JavaScript]
+            .into_iter()
+            .filter_map(|language| Some((language, self.sources.component(language).ok()?)))
+            .find(|(_, runtime)| hex::encode(runtime.digest) == digest)
+        else {
+            tracing::debug!(function = %name, "no snapshot: not on a source runtime");
+            return;
         };
         let host = self.host.clone();
         let slots = self.slots.clone();
@@ -669,7 +671,7 @@ impl Registry {
                 let (host, function) = (host.clone(), function.clone());
                 // At normal priority: under load, it is what frees the CPU.
                 tokio::task::spawn_blocking(move || {
-                    let made = host.pre_initialize(&function, &runtime.bytes, tiered);
+                    let made = host.pre_initialize(&function, language, &runtime.bytes, tiered);
                     crate::host::return_freed_heap();
                     made
                 })

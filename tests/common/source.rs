@@ -220,6 +220,38 @@ pub fn wait_for_log_line(up: &Up, needles: &[&str]) {
     }
 }
 
+/// Waits up to two minutes (a snapshot is made on baseline code in a
+/// debug build) for a log line with every needle.
+pub fn wait_long_for_log_line(up: &Up, needles: &[&str]) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let log = up.log();
+        if log.lines().any(|l| needles.iter().all(|n| l.contains(n))) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no log line with {needles:?}:\n{log}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Waits up to ten minutes (a debug build's optimizing compile of a
+/// runtime) until no function of `up` runs on baseline code.
+pub async fn wait_for_optimized_code(up: &Up) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    loop {
+        let (ok, listing, err) = up.cli(&["function", "ls"]);
+        assert!(ok, "{err}");
+        if !listing.contains("baseline") {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{listing}");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
 /// A wheel (a zip with its metadata) of one package; `native` adds a
 /// shared library, as a package with C extensions has.
 pub fn wheel(name: &str, init: &str, native: bool) -> Vec<u8> {

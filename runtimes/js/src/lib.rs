@@ -115,6 +115,11 @@ thread_local! {
 /// Every instance starts from that snapshot, engine made, and its `init`
 /// (ahead of its event) loads the function's module.
 fn init() {
+    // An instance of a busy function's own snapshot (see
+    // `SNAPSHOT_SOURCE`): the function is loaded already.
+    if LOADED.with(|slot| slot.borrow().is_some()) {
+        return;
+    }
     let made = ENGINE.with(|slot| {
         let mut slot = slot.borrow_mut();
         let made = slot.is_none();
@@ -127,8 +132,24 @@ fn init() {
         return;
     }
     let loaded = load();
+    if let Err(text) = &loaded
+        && std::env::var_os(SNAPSHOT_SOURCE).is_some()
+    {
+        // Not a state to start every instance from: the host keeps the
+        // function as it is, and its events report the error.
+        panic!("the function's module did not load: {text}");
+    }
     LOADED.with(|slot| *slot.borrow_mut() = Some(loaded));
 }
+
+/// Set by the host only for its run that makes a snapshot of a busy
+/// function (its module loaded) to start each of its instances from: the
+/// source of the handler's module, given here because that run must not
+/// touch the file system (an open file or folder would live on in the
+/// snapshot as a handle no later instance has; the host refuses a snapshot
+/// whose run kept one). The C library reads the environment once, so the
+/// instances see the variables of that run, which are the function's own.
+const SNAPSHOT_SOURCE: &str = "WASMLESS_SNAPSHOT_SOURCE";
 
 /// The engine with the runtime's own JavaScript evaluated: the request and
 /// response classes of `express.js`.
@@ -157,7 +178,10 @@ fn load_handler(js: &mut Js) -> JsResult<JsObject> {
     let entry = std::env::var("FUNC_HANDLER").unwrap_or_default();
     let cache = JsObject::with_object_proto(js.intrinsics());
     let path = format!("{}/{module}.js", modules::ROOT);
-    let exports = modules::load(&path, &cache, js)?;
+    let exports = match std::env::var(SNAPSHOT_SOURCE) {
+        Ok(source) => modules::evaluate(&path, &source, &cache, js)?,
+        Err(_) => modules::load(&path, &cache, js)?,
+    };
     exports
         .as_object()
         .and_then(|o| o.get(JsString::from(entry.as_str()), js).ok())

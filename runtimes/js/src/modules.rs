@@ -124,13 +124,21 @@ pub fn load(path: &str, cache: &JsObject, js: &mut Js) -> JsResult<JsValue> {
             None => Ok(JsValue::undefined()),
         };
     }
+    let source = std::fs::read_to_string(path)
+        .map_err(|e| JsNativeError::error().with_message(format!("cannot read {path}: {e}")))?;
+    evaluate(path, &source, cache, js)
+}
+
+/// Evaluates `source` as the module at `path` (its exports): what [`load`]
+/// does once it read the file, and what the host's snapshot of a function
+/// does with the text it was given (it reads no file).
+pub fn evaluate(path: &str, source: &str, cache: &JsObject, js: &mut Js) -> JsResult<JsValue> {
+    let key = JsString::from(path);
     let module = JsObject::with_object_proto(js.intrinsics());
     let exports = JsObject::with_object_proto(js.intrinsics());
     module.set(js_string!("exports"), exports.clone(), true, js)?;
     module.set(js_string!("filename"), key.clone(), true, js)?;
     cache.set(key, module.clone(), true, js)?;
-    let source = std::fs::read_to_string(path)
-        .map_err(|e| JsNativeError::error().with_message(format!("cannot read {path}: {e}")))?;
     if path.ends_with(".json") {
         let json: serde_json::Value = serde_json::from_str(&source)
             .map_err(|e| JsNativeError::syntax().with_message(format!("{path}: {e}")))?;
