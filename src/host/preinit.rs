@@ -89,7 +89,20 @@ impl Host {
                 wasi,
                 settings.memory_limit,
                 timeout,
-            ))?;
+            ))
+            .map_err(|err| match err {
+                // What the runtime said is the reason; the trap's backtrace
+                // is not.
+                SnapshotError::RunInit(trap) => {
+                    let said = last_lines(&io.stderr.contents());
+                    SnapshotError::RunInit(if said.is_empty() {
+                        trap.lines().next().unwrap_or_default().to_owned()
+                    } else {
+                        said
+                    })
+                }
+                other => other,
+            })?;
         let digest: [u8; 32] = Sha256::digest(&snapshot).into();
         let mut loaded = self.load_binary(&snapshot, digest, settings.clone(), tiered)?;
         loaded.pre_initialized = true;
@@ -132,4 +145,16 @@ fn module_source(settings: &FunctionSettings, language: Language) -> Result<Stri
     let path: PathBuf = code.join(format!("{module}.{}", language.extension()));
     std::fs::read_to_string(&path)
         .map_err(|err| PreInitError::NotEligible(format!("cannot read {}: {err}", path.display())))
+}
+
+/// The last few non-empty lines of what the snapshot's run printed, on one
+/// line.
+fn last_lines(output: &[u8]) -> String {
+    let text = String::from_utf8_lossy(output);
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    lines[lines.len().saturating_sub(3)..].join(" / ")
 }
