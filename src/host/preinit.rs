@@ -151,10 +151,74 @@ fn module_source(settings: &FunctionSettings, language: Language) -> Result<Stri
 /// line.
 fn last_lines(output: &[u8]) -> String {
     let text = String::from_utf8_lossy(output);
+    // Less a Rust guest's panic boilerplate around its message.
     let lines: Vec<&str> = text
         .lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty())
+        .filter(|l| !l.is_empty() && !l.starts_with("thread '") && !l.starts_with("note: run with"))
         .collect();
     lines[lines.len().saturating_sub(3)..].join(" / ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_runs_reason_is_the_runtimes_message_without_panic_boilerplate() {
+        let printed = b"thread '<unnamed>' (1) panicked at runtimes/js/src/lib.rs:140:9:\nthe function's module did not load: Error: Cannot find module './word'\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n";
+        assert_eq!(
+            last_lines(printed),
+            "the function's module did not load: Error: Cannot find module './word'"
+        );
+        let traceback = b"Traceback (most recent call last):\n  File \"/kubeless/a.py\", line 1\n    import b\nModuleNotFoundError: No module named 'b'\n\n";
+        assert_eq!(
+            last_lines(traceback),
+            "File \"/kubeless/a.py\", line 1 / import b / ModuleNotFoundError: No module named 'b'"
+        );
+    }
+
+    #[test]
+    fn only_a_function_with_nothing_but_its_own_files_is_snapshotted() {
+        let code = std::env::temp_dir().join(format!("wasmless-preinit-{}", std::process::id()));
+        std::fs::create_dir_all(&code).expect("folder");
+        std::fs::write(
+            code.join("hello.py"),
+            "def handler(e, c):\n    return 'hi'\n",
+        )
+        .expect("file");
+        let mount = |guest: &str| super::super::Mount {
+            host: code.clone(),
+            guest: guest.to_owned(),
+            writable: false,
+        };
+        let settings = |mounts: Vec<super::super::Mount>| FunctionSettings {
+            name: "hello".into(),
+            runtime: "python3.x".into(),
+            timeout: Duration::from_secs(1),
+            memory_limit: 1 << 26,
+            env: vec![("MOD_NAME".into(), "hello".into())],
+            mounts,
+            outbound: Default::default(),
+            events_per_instance: 1,
+        };
+        let eligible = settings(vec![mount(CODE_MOUNT), mount(BYTECODE_MOUNT)]);
+        assert!(
+            module_source(&eligible, Language::Python)
+                .expect("eligible")
+                .contains("def handler")
+        );
+        let with_secret = settings(vec![mount(CODE_MOUNT), mount("/db-creds")]);
+        assert!(
+            matches!(module_source(&with_secret, Language::Python), Err(PreInitError::NotEligible(why)) if why.contains("Secrets"))
+        );
+        assert!(
+            matches!(module_source(&eligible, Language::JavaScript), Err(PreInitError::NotEligible(why)) if why.contains("hello.js"))
+        );
+        std::fs::create_dir_all(code.join(".deps")).expect("deps");
+        assert!(
+            matches!(module_source(&eligible, Language::Python), Err(PreInitError::NotEligible(why)) if why.contains("installed packages"))
+        );
+        let _ = std::fs::remove_dir_all(&code);
+    }
 }
