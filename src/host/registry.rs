@@ -713,7 +713,7 @@ impl Registry {
                 function = %name,
                 elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
                 code = if snapshot.cache_outcome() == CacheOutcome::Baseline { "baseline" } else { "optimized" },
-                "snapshot in place: each instance starts with the module imported"
+                "snapshot in place: each instance starts with the module loaded"
             );
             if snapshot.cache_outcome() == CacheOutcome::Baseline {
                 optimize_later(host, slots, optimizer, name, snapshot, wasm);
