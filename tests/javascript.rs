@@ -7,9 +7,9 @@
 mod common;
 
 use common::source::{
-    check_event_fields, check_loop_times_out, check_module_code_runs_ahead, function, raw,
-    source_up, source_up_with, wait_for_log_line, wait_for_optimized_code, wait_long_for_log_line,
-    zipped,
+    check_event_fields, check_loop_times_out, check_module_code_runs_ahead, code_of,
+    drive_back_to_back, function, raw, source_up, source_up_with, wait_for_log_line,
+    wait_for_optimized_code, wait_long_for_log_line, zipped,
 };
 use common::tempdir;
 
@@ -240,18 +240,7 @@ async fn a_busy_javascript_function_gets_its_own_snapshot_and_each_event_still_s
     assert_eq!(up.post("/busy", "x").await.0, 200);
     wait_for_optimized_code(&up).await;
 
-    // Eight clients back to back: events come faster than instances.
-    let streams = (0..8).map(|i| {
-        let up = &up;
-        async move {
-            for _ in 0..40 {
-                let path = if i % 2 == 0 { "/busy" } else { "/split" };
-                let (status, body) = up.post(path, "x").await;
-                assert_eq!(status, 200, "{path}: {body}");
-            }
-        }
-    });
-    futures::future::join_all(streams).await;
+    drive_back_to_back(&up, ["/busy", "/split"], 40).await;
     wait_long_for_log_line(&up, &["snapshot in place", "busy"]);
     // Its snapshot's run has no files: the require fails, and the runtime
     // says so; the function keeps its ordinary path.
@@ -259,17 +248,8 @@ async fn a_busy_javascript_function_gets_its_own_snapshot_and_each_event_still_s
         &up,
         &["no snapshot", "split", "Cannot find module './word'"],
     );
-    let (ok, listing, err) = up.cli(&["function", "ls"]);
-    assert!(ok, "{err}");
-    let row = |name: &str| {
-        listing
-            .lines()
-            .find(|l| l.starts_with(name))
-            .unwrap_or_else(|| panic!("no {name} row:\n{listing}"))
-            .to_owned()
-    };
-    assert!(row("busy").contains("snapshot"), "{listing}");
-    assert!(!row("split").contains("snapshot"), "{listing}");
+    assert!(code_of(&up, "busy").starts_with("snapshot"));
+    assert!(!code_of(&up, "split").starts_with("snapshot"));
 
     // Each event still gets a fresh instance: the module's state as its
     // code left it, its output in the log.

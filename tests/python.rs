@@ -6,8 +6,8 @@
 mod common;
 
 use common::source::{
-    bytecode_done, check_event_fields, check_loop_times_out, check_module_code_runs_ahead,
-    function, has_bytecode, raw, source_up, source_up_with, wait_for_log_line,
+    bytecode_done, check_event_fields, check_loop_times_out, check_module_code_runs_ahead, code_of,
+    drive_back_to_back, function, has_bytecode, raw, source_up, source_up_with, wait_for_log_line,
     wait_for_optimized_code, wait_long_for_log_line, wheel, zip_of, zipped,
 };
 use common::tempdir;
@@ -657,36 +657,15 @@ async fn a_busy_python_function_gets_its_own_snapshot_and_each_event_still_start
     // snapshot is made from.
     wait_for_optimized_code(&up).await;
 
-    // Eight clients back to back: events come faster than instances.
-    let streams = (0..8).map(|i| {
-        let up = &up;
-        async move {
-            for _ in 0..25 {
-                let path = if i % 2 == 0 { "/busy" } else { "/loud" };
-                let (status, body) = up.post(path, "x").await;
-                assert_eq!(status, 200, "{path}: {body}");
-            }
-        }
-    });
-    futures::future::join_all(streams).await;
+    drive_back_to_back(&up, ["/busy", "/loud"], 25).await;
     wait_long_for_log_line(&up, &["snapshot in place", "busy"]);
     wait_long_for_log_line(
         &up,
         &["no snapshot", "loud", "left files, folders or streams open"],
     );
 
-    let (ok, listing, err) = up.cli(&["function", "ls"]);
-    assert!(ok, "{err}");
-    let busy_row = listing
-        .lines()
-        .find(|l| l.starts_with("busy"))
-        .unwrap_or_else(|| panic!("no busy row:\n{listing}"));
-    assert!(busy_row.contains("snapshot"), "{listing}");
-    let loud_row = listing
-        .lines()
-        .find(|l| l.starts_with("loud"))
-        .expect("loud row");
-    assert!(!loud_row.contains("snapshot"), "{listing}");
+    assert!(code_of(&up, "busy").starts_with("snapshot"));
+    assert!(!code_of(&up, "loud").starts_with("snapshot"));
 
     // On the snapshot, each event still gets a fresh instance: the module's
     // state as its code left it, the function's own environment (not the

@@ -206,7 +206,17 @@ pub async fn check_module_code_runs_ahead(up: &Up, error: &str) {
 /// Waits (up to 10 s: the log is read by another thread) until one line of
 /// `up`'s log holds every needle; panics with the log otherwise.
 pub fn wait_for_log_line(up: &Up, needles: &[&str]) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    wait_for_log_line_within(up, needles, std::time::Duration::from_secs(10));
+}
+
+/// The same, up to two minutes: a snapshot is made on baseline code in a
+/// debug build.
+pub fn wait_long_for_log_line(up: &Up, needles: &[&str]) {
+    wait_for_log_line_within(up, needles, std::time::Duration::from_secs(120));
+}
+
+fn wait_for_log_line_within(up: &Up, needles: &[&str], limit: std::time::Duration) {
+    let deadline = std::time::Instant::now() + limit;
     loop {
         let log = up.log();
         if log.lines().any(|l| needles.iter().all(|n| l.contains(n))) {
@@ -220,21 +230,29 @@ pub fn wait_for_log_line(up: &Up, needles: &[&str]) {
     }
 }
 
-/// Waits up to two minutes (a snapshot is made on baseline code in a
-/// debug build) for a log line with every needle.
-pub fn wait_long_for_log_line(up: &Up, needles: &[&str]) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    loop {
-        let log = up.log();
-        if log.lines().any(|l| needles.iter().all(|n| l.contains(n))) {
-            return;
+/// Eight clients sending back to back, half to each of `paths`, `each`
+/// requests apiece: events of both functions come faster than their
+/// instances are made. Every answer must be a 200.
+pub async fn drive_back_to_back(up: &Up, paths: [&str; 2], each: usize) {
+    let clients = (0..8).map(|i| async move {
+        let path = paths[i % 2];
+        for _ in 0..each {
+            let (status, body) = up.post(path, "x").await;
+            assert_eq!(status, 200, "{path}: {body}");
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no log line with {needles:?}:\n{log}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    });
+    futures::future::join_all(clients).await;
+}
+
+/// The CODE column of `function ls` for the function `name`.
+pub fn code_of(up: &Up, name: &str) -> String {
+    let (ok, listing, err) = up.cli(&["function", "ls"]);
+    assert!(ok, "{err}");
+    let row = listing
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .unwrap_or_else(|| panic!("no {name} row:\n{listing}"));
+    row.split_whitespace().nth(3).unwrap_or_default().to_owned()
 }
 
 /// Waits up to ten minutes (a debug build's optimizing compile of a
