@@ -56,7 +56,7 @@ pub enum SnapshotError {
     RunInit(String),
     /// `init` left WASI resources open.
     #[error(
-        "its init left files, folders or streams open (module-level code that reads a file or prints, an import from the function's folder): no later instance would have them"
+        "its init left files, folders or streams open (module-level code that prints, for one): no later instance would have them"
     )]
     HandlesKept,
     /// Wizer could not read the instance's state or write the snapshot.
