@@ -173,15 +173,7 @@ fn invoke_group(c: &mut Criterion, group: &str, host: &Arc<Host>) {
     for (kind, name) in KINDS {
         let function = host.load(&module(name), settings()).expect("loads");
         let event = event();
-        group.bench_function(kind, |b| {
-            b.iter(|| {
-                let response = runtime
-                    .block_on(function.handle_event_inline(event.clone()))
-                    .expect("answers");
-                assert_eq!(response.status, 200);
-                response
-            })
-        });
+        group.bench_function(kind, |b| time_inline_events(b, &runtime, &function, &event));
     }
     group.finish();
 }
@@ -214,6 +206,22 @@ fn background_runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("tokio runtime")
+}
+
+/// Times events on instances made for them (instantiate, then invoke).
+fn time_inline_events(
+    b: &mut criterion::Bencher,
+    runtime: &tokio::runtime::Runtime,
+    function: &wasmless::host::LoadedFunction,
+    event: &Event,
+) {
+    b.iter(|| {
+        let response = runtime
+            .block_on(function.handle_event_inline(event.clone()))
+            .expect("answers");
+        assert_eq!(response.status, 200);
+        response
+    })
 }
 
 fn time_ready_events(
@@ -309,13 +317,7 @@ fn source_runtime(c: &mut Criterion, group: &str, file: &str, example: &str, run
     });
     let event = event();
     group.bench_function("instantiate_and_invoke", |b| {
-        b.iter(|| {
-            let response = runtime
-                .block_on(function.handle_event_inline(event.clone()))
-                .expect("answers");
-            assert_eq!(response.status, 200);
-            response
-        })
+        time_inline_events(b, &runtime, &function, &event)
     });
     let background = background_runtime();
     group.bench_function("ready_event", |b| {
@@ -344,13 +346,7 @@ fn source_runtime(c: &mut Criterion, group: &str, file: &str, example: &str, run
                 started.elapsed().as_secs_f64()
             );
             group.bench_function(format!("{name}/instantiate_and_invoke"), |b| {
-                b.iter(|| {
-                    let response = runtime
-                        .block_on(snapshot.handle_event_inline(event.clone()))
-                        .expect("answers");
-                    assert_eq!(response.status, 200);
-                    response
-                })
+                time_inline_events(b, &runtime, &snapshot, &event)
             });
             group.bench_function(format!("{name}/ready_event"), |b| {
                 time_ready_events(b, &background, &snapshot, &event)

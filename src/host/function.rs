@@ -759,9 +759,11 @@ impl LoadedFunction {
     /// Claims the one snapshot of this loaded version: true the first
     /// time only.
     pub(crate) fn claim_snapshot(&self) -> bool {
-        !self
-            .snapshot_asked
-            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        use std::sync::atomic::Ordering;
+        // A load first: once claimed, every later event of a busy function
+        // only reads the flag.
+        !self.snapshot_asked.load(Ordering::Relaxed)
+            && !self.snapshot_asked.swap(true, Ordering::AcqRel)
     }
 
     /// Whether an instance made ahead of its next event is waiting.

@@ -625,9 +625,10 @@ impl Registry {
         );
     }
 
-    /// Starts the snapshot of `function` (see `host::preinit`) when it is a
-    /// Python function on its runtime whose events came under steady load
-    /// often enough, once per loaded version.
+    /// Starts the snapshot of `function` (see `host::preinit`) when it runs
+    /// on a source runtime and its events came under steady load often
+    /// enough, once per loaded version. Runs on every event: past the
+    /// checks of a few flags, the work is in the background.
     fn snapshot_if_busy(&self, name: &str, function: &Arc<LoadedFunction>) {
         let after = self.host.config.snapshot_after;
         if after == 0
@@ -637,16 +638,7 @@ impl Registry {
         {
             return;
         }
-        // The source runtime it runs on, by its code's digest.
-        let digest = function.digest();
-        let Some((language, runtime)) = [Language::Python, Language::JavaScript]
-            .into_iter()
-            .filter_map(|language| Some((language, self.sources.component(language).ok()?)))
-            .find(|(_, runtime)| hex::encode(runtime.digest) == digest)
-        else {
-            tracing::debug!(function = %name, "no snapshot: not on a source runtime");
-            return;
-        };
+        let sources = self.sources.clone();
         let host = self.host.clone();
         let slots = self.slots.clone();
         let optimizer = self.optimizer.clone();
@@ -671,6 +663,16 @@ impl Registry {
                 let (host, function) = (host.clone(), function.clone());
                 // At normal priority: under load, it is what frees the CPU.
                 tokio::task::spawn_blocking(move || {
+                    // The source runtime it runs on, by its code's digest
+                    // (reading a runtime's file the first time).
+                    let digest = function.digest();
+                    let (language, runtime) = [Language::Python, Language::JavaScript]
+                        .into_iter()
+                        .filter_map(|language| Some((language, sources.component(language).ok()?)))
+                        .find(|(_, runtime)| hex::encode(runtime.digest) == digest)
+                        .ok_or_else(|| {
+                            PreInitError::NotEligible("not on a source runtime".into())
+                        })?;
                     let made = host.pre_initialize(&function, language, &runtime.bytes, tiered);
                     crate::host::return_freed_heap();
                     made
@@ -692,23 +694,9 @@ impl Registry {
                     return;
                 }
             };
-            // Swapping the code in is not a use.
-            snapshot.last_used.store(
-                function
-                    .last_used
-                    .load(std::sync::atomic::Ordering::Relaxed),
-                std::sync::atomic::Ordering::Relaxed,
-            );
-            let snapshot = Arc::new(snapshot);
-            {
-                let mut slots = slots.write().unwrap_or_else(|e| e.into_inner());
-                if !serves(&slots, &name, &function) {
-                    return;
-                }
-                if let Some(slot) = slots.get_mut(&name) {
-                    slot.entry = Entry::Ready(snapshot.clone());
-                }
-            }
+            let Some(snapshot) = replace_if_serves(&slots, &name, &function, snapshot) else {
+                return;
+            };
             tracing::info!(
                 function = %name,
                 elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
@@ -858,15 +846,7 @@ fn optimize_later(
                 // baseline code was, and that of a snapshot is a snapshot.
                 optimized.shared = baseline.shared;
                 optimized.pre_initialized = baseline.pre_initialized;
-                // Swapping the code in is not a use: it stays as idle
-                // as the baseline code was.
-                optimized.last_used.store(
-                    baseline
-                        .last_used
-                        .load(std::sync::atomic::Ordering::Relaxed),
-                    std::sync::atomic::Ordering::Relaxed,
-                );
-                Arc::new(optimized)
+                optimized
             }
             Ok(Err(err)) => {
                 tracing::warn!(function = %name, "optimized compile failed, the baseline code keeps serving: {err}");
@@ -877,11 +857,7 @@ fn optimize_later(
                 return;
             }
         };
-        let mut slots = slots.write().unwrap_or_else(|e| e.into_inner());
-        if serves(&slots, &name, &baseline)
-            && let Some(slot) = slots.get_mut(&name)
-        {
-            slot.entry = Entry::Ready(optimized);
+        if replace_if_serves(&slots, &name, &baseline, optimized).is_some() {
             tracing::debug!(
                 function = %name,
                 elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
@@ -891,7 +867,29 @@ fn optimize_later(
     });
 }
 
-/// Whether `name` still serves exactly `function`.
+/// Puts `new` in `name`'s place if `old` still serves it (it was not
+/// replaced or removed meanwhile): other code for the same version, such as
+/// its optimized code or its snapshot. Swapping code in is not a use: the
+/// function stays as idle as it was.
+fn replace_if_serves(
+    slots: &RwLock<HashMap<String, Slot>>,
+    name: &str,
+    old: &Arc<LoadedFunction>,
+    new: LoadedFunction,
+) -> Option<Arc<LoadedFunction>> {
+    new.last_used.store(
+        old.last_used.load(std::sync::atomic::Ordering::Relaxed),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    let new = Arc::new(new);
+    let mut slots = slots.write().unwrap_or_else(|e| e.into_inner());
+    if !serves(&slots, name, old) {
+        return None;
+    }
+    slots.get_mut(name)?.entry = Entry::Ready(new.clone());
+    Some(new)
+}
+
 /// Parks the function in `slot` if it is loaded, idle for longer than
 /// `idle` and not running (no event holds it).
 fn park_if_idle(slot: &mut Slot, idle: Duration) -> bool {
@@ -906,6 +904,7 @@ fn park_if_idle(slot: &mut Slot, idle: Duration) -> bool {
     false
 }
 
+/// Whether `name` still serves exactly `function`.
 fn serves(slots: &HashMap<String, Slot>, name: &str, function: &Arc<LoadedFunction>) -> bool {
     slots
         .get(name)
