@@ -168,6 +168,22 @@ pub fn parse_manifest(text: &[u8], path: &Path) -> (Manifest, Vec<ManifestError>
     };
     let mut manifest = Manifest::default();
     let mut errors = Vec::new();
+    let mut read = |number: usize, value: serde_json::Value, errors: &mut Vec<ManifestError>| {
+        let read = if crate::kubeless::is_kubeless(&value) {
+            read_kubeless(path, value, number, &mut manifest)
+        } else {
+            read_document(path, value, &mut manifest)
+        };
+        if let Err(message) = read {
+            errors.push(error(number, message));
+        }
+    };
+    if let Some(documents) = json_documents(text) {
+        for (index, value) in documents.into_iter().enumerate() {
+            read(index + 1, value, &mut errors);
+        }
+        return (manifest, errors);
+    }
     // Documents as JSON values, as Kubernetes reads manifests; empty ones
     // are skipped. The parser's budget bounds the work and memory one file
     // can cost (alias bombs, deep nesting).
@@ -176,8 +192,8 @@ pub fn parse_manifest(text: &[u8], path: &Path) -> (Manifest, Vec<ManifestError>
     let documents = serde_saphyr::read_with_options::<_, serde_json::Value>(&mut reader, options);
     for (index, document) in documents.enumerate() {
         let number = index + 1;
-        let value = match document {
-            Ok(value) => value,
+        match document {
+            Ok(value) => read(number, value, &mut errors),
             Err(err) => {
                 errors.push(ManifestError {
                     position: err.location().map(|at| (at.line(), at.column())),
@@ -187,17 +203,45 @@ pub fn parse_manifest(text: &[u8], path: &Path) -> (Manifest, Vec<ManifestError>
                 // so what follows in the file is not read.
                 break;
             }
-        };
-        let read = if crate::kubeless::is_kubeless(&value) {
-            read_kubeless(path, value, number, &mut manifest)
-        } else {
-            read_document(path, value, &mut manifest)
-        };
-        if let Err(message) = read {
-            errors.push(error(number, message));
         }
     }
     (manifest, errors)
+}
+
+/// The documents of a manifest that is JSON throughout: one object, or
+/// several separated by `---` lines (as the CLI sends them), empty ones
+/// skipped. `None` when any document is not a JSON object: the YAML parser
+/// reads the manifest then, and reports its errors. JSON is YAML too; this
+/// only spares a JSON manifest the YAML parser's character-by-character
+/// scan, which took most of a deploy's time for a module sent inline.
+fn json_documents(text: &[u8]) -> Option<Vec<serde_json::Value>> {
+    let mut documents = Vec::new();
+    let mut add = |part: &[u8]| -> Option<()> {
+        let part = part.trim_ascii();
+        if part.is_empty() {
+            return Some(());
+        }
+        if part[0] != b'{' {
+            return None;
+        }
+        documents.push(serde_json::from_slice(part).ok()?);
+        Some(())
+    };
+    let mut start = 0;
+    let mut at = 0;
+    while at < text.len() {
+        let end = text[at..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(text.len(), |i| at + i);
+        if text[at..end].trim_ascii_end() == b"---" {
+            add(&text[start..at])?;
+            start = (end + 1).min(text.len());
+        }
+        at = end + 1;
+    }
+    add(&text[start..])?;
+    Some(documents)
 }
 
 /// Adds the wasmless objects made from one of kubeless's, with notes on
@@ -347,33 +391,39 @@ pub enum SourceError {
 }
 
 /// The source bytes of a function. `base_dir` is the manifest's folder, for
-/// `spec.file`; `fetched` is what [`fetch_url`] got for a `url` source.
+/// `spec.file`; `given` is the inline source's bytes when the caller has
+/// them already: what [`fetch_url`] got for a `url` source (required for
+/// one), or the decoded bytes of a `base64` one.
 pub fn resolve_source(
     function: &Function,
     base_dir: Option<&Path>,
-    fetched: Option<Vec<u8>>,
+    given: Option<Vec<u8>>,
 ) -> Result<Vec<u8>, SourceError> {
     let spec = &function.spec;
-    let bytes = match (&spec.file, &spec.function) {
-        (Some(file), _) => {
+    let bytes = match (&spec.file, &spec.function, given) {
+        (Some(file), _, _) => {
             let path = base_dir
                 .map(|d| d.join(file))
                 .unwrap_or_else(|| PathBuf::from(file));
             std::fs::read(&path).map_err(|source| SourceError::ReadFile { path, source })?
         }
-        (None, Some(inline)) => match spec.function_content_type {
+        // Fetched from its URL, or decoded by the caller already.
+        (None, Some(_), Some(given)) => given,
+        (None, Some(inline), None) => match spec.function_content_type {
             ContentType::Text => inline.clone().into_bytes(),
             ContentType::Base64 | ContentType::Base64Zip => {
                 base64::engine::general_purpose::STANDARD
                     .decode(inline.trim())
                     .map_err(SourceError::DecodeBase64)?
             }
-            ContentType::Url => fetched.ok_or_else(|| SourceError::Fetch {
-                url: inline.clone(),
-                message: "the source was not fetched".into(),
-            })?,
+            ContentType::Url => {
+                return Err(SourceError::Fetch {
+                    url: inline.clone(),
+                    message: "the source was not fetched".into(),
+                });
+            }
         },
-        (None, None) => Vec::new(),
+        (None, None, _) => Vec::new(),
     };
     if let Some(expected) = spec.expected_sha256() {
         let actual: [u8; 32] = Sha256::digest(&bytes).into();
@@ -513,6 +563,64 @@ mod tests {
                 .contains("document 6: spec.schedule: `often`"),
             "{}",
             errors[2]
+        );
+    }
+
+    #[test]
+    fn json_documents_read_as_their_yaml_and_anything_else_goes_to_the_yaml_parser() {
+        let yaml = [
+            "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {name: a}\nspec: {function: '(module)'}\n",
+            "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {name: b}\nspec: {function: '(module)', timeout: [1]}\n",
+            "apiVersion: wasmless.io/v1alpha1\nkind: CronTrigger\nmetadata: {name: tick}\nspec: {function: a, schedule: '* * * * *'}\n",
+        ];
+        // As the CLI sends objects: compact JSON, `---` between them.
+        let json: Vec<String> = yaml
+            .iter()
+            .map(|doc| {
+                let value: serde_json::Value = serde_saphyr::from_str(doc).expect("yaml");
+                serde_json::to_string(&value).expect("json")
+            })
+            .collect();
+        let sent = format!("\n{}\n---\n\n---\r\n{}\n---\n{}", json[0], json[1], json[2]);
+        let found = json_documents(sent.as_bytes()).expect("all JSON");
+        assert_eq!(found.len(), 3);
+        let (manifest, errors) = parse_manifest(sent.as_bytes(), Path::new("request"));
+        let (expected, expected_errors) =
+            parse_manifest(yaml.join("---\n").as_bytes(), Path::new("request"));
+        let names = |m: &Manifest| -> Vec<String> {
+            m.functions
+                .iter()
+                .map(|f| f.function.name().to_owned())
+                .chain(m.triggers.iter().map(Trigger::key))
+                .collect()
+        };
+        assert_eq!(names(&manifest), ["a", "CronTrigger/tick"]);
+        assert_eq!(names(&manifest), names(&expected));
+        let texts =
+            |e: &[ManifestError]| -> Vec<String> { e.iter().map(|e| e.to_string()).collect() };
+        assert_eq!(texts(&errors), texts(&expected_errors));
+        assert!(
+            texts(&errors)[0].contains("document 2: spec.timeout"),
+            "{errors:?}"
+        );
+
+        // YAML, a mix, a JSON document after a `---` on its own line's
+        // text, and broken JSON are the YAML parser's.
+        for text in [
+            yaml[0].to_owned(),
+            format!("{}\n---\n{}", json[0], yaml[2]),
+            format!("--- {}", json[0]),
+            format!("{}\n---\n{{\"kind\": ", json[0]),
+        ] {
+            assert!(json_documents(text.as_bytes()).is_none(), "{text}");
+        }
+        let (_, errors) = parse_manifest(
+            format!("{}\n---\n{{\"kind\": ", json[0]).as_bytes(),
+            Path::new("request"),
+        );
+        assert!(
+            errors[0].to_string().contains("not valid YAML"),
+            "{errors:?}"
         );
     }
 

@@ -55,6 +55,30 @@ fn a_cached_module_is_never_compiled_twice() {
     assert_eq!(second.cache().compiles(), 0);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_small_module_stays_in_memory_after_its_function_goes_until_newer_ones_push_it_out() {
+    let cache = common::tempdir();
+    let hello = std::fs::read(common::wasm("hello")).expect("hello.wasm");
+    let host = host(&cache);
+    let first = host.load(&hello, settings("first")).expect("loads");
+    assert_eq!(first.cache_outcome(), CacheOutcome::Compiled);
+    drop(first);
+    // Deployed again after it was deleted: its code is still in memory.
+    let again = host.load(&hello, settings("again")).expect("loads");
+    assert_eq!(again.cache_outcome(), CacheOutcome::Memory);
+    drop(again);
+    // Eight other modules later, only the disk has it.
+    for n in 0..8 {
+        let other = wasmless::bench::with_nonce(&hello, &format!("other-{n}"));
+        let loaded = host.load(&other, settings("other")).expect("loads");
+        assert_eq!(loaded.cache_outcome(), CacheOutcome::Compiled);
+    }
+    let later = host.load(&hello, settings("later")).expect("loads");
+    assert_eq!(later.cache_outcome(), CacheOutcome::Disk);
+    let response = later.handle_event(request("/")).await.expect("answers");
+    assert_eq!(&response.body[..], b"Hello, Ada!\n");
+}
+
 #[test]
 fn a_corrupt_cache_entry_is_recompiled() {
     let cache = common::tempdir();

@@ -9,10 +9,15 @@
 //! even right after compiling, so their pages are clean page-cache pages the
 //! kernel can reclaim rather than private memory (loading touches them, so
 //! they still count as resident: parking an idle function is what frees
-//! them). In memory the cache only remembers artefacts some loaded function
-//! still uses (weak references), so that deleted functions free their code.
+//! them). In memory the cache remembers artefacts some loaded function
+//! still uses (weak references), so that deleted functions free their code,
+//! and holds on to the last [`RECENT`] small ones it handed out (each under
+//! [`RECENT_MAX_BYTES`] of code): a function deployed again soon after it
+//! was deleted or parked, or another under the same module, then skips
+//! mapping and checking its artefact again (about a sixth of a warm
+//! deploy's time, benches/README.md).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -30,6 +35,25 @@ pub enum Compiled {
     /// A core module.
     Module(wasmtime::Module),
 }
+
+impl Compiled {
+    /// The size of its code and data image, in bytes.
+    fn image_bytes(&self) -> usize {
+        let range = match self {
+            Compiled::Component(component) => component.image_range(),
+            Compiled::Module(module) => module.image_range(),
+        };
+        (range.end as usize).saturating_sub(range.start as usize)
+    }
+}
+
+/// How many recently used artefacts the cache keeps in memory beyond those
+/// loaded functions use.
+const RECENT: usize = 8;
+
+/// The largest artefact kept that way: small functions, whose load is
+/// mostly fixed cost; a runtime or a snapshot is freed with its functions.
+const RECENT_MAX_BYTES: usize = 1 << 20;
 
 /// Where a compiled artefact came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +76,8 @@ pub struct CompileCache {
     /// whether it has this engine's folder.
     seed: Option<(PathBuf, bool)>,
     memory: Mutex<HashMap<[u8; 32], Weak<Compiled>>>,
+    /// The last [`RECENT`] small artefacts handed out, latest last.
+    recent: Mutex<VecDeque<([u8; 32], Arc<Compiled>)>>,
     compiles: AtomicU64,
 }
 
@@ -75,6 +101,7 @@ impl CompileCache {
             dir,
             seed,
             memory: Mutex::new(HashMap::new()),
+            recent: Mutex::new(VecDeque::new()),
             compiles: AtomicU64::new(0),
         }
     }
@@ -132,6 +159,7 @@ impl CompileCache {
         component: bool,
     ) -> Option<(Arc<Compiled>, CacheOutcome)> {
         if let Some(found) = self.lock().get(&digest).and_then(Weak::upgrade) {
+            self.keep_recent(digest, &found);
             return Some((found, CacheOutcome::Memory));
         }
         let name = format!("{}.cwasm", hex::encode(digest));
@@ -191,12 +219,32 @@ impl CompileCache {
             memory.retain(|_, weak| weak.strong_count() > 0);
         }
         memory.insert(digest, Arc::downgrade(&compiled));
+        drop(memory);
+        self.keep_recent(digest, &compiled);
         compiled
+    }
+
+    /// Holds on to `compiled` as the latest of the recent artefacts, if it
+    /// is small enough.
+    fn keep_recent(&self, digest: [u8; 32], compiled: &Arc<Compiled>) {
+        if compiled.image_bytes() > RECENT_MAX_BYTES {
+            return;
+        }
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        recent.retain(|(kept, _)| *kept != digest);
+        if recent.len() == RECENT {
+            recent.pop_front();
+        }
+        recent.push_back((digest, compiled.clone()));
     }
 
     /// Forgets artefacts held in memory (the disk copies stay).
     pub fn clear_memory(&self) {
         self.lock().clear();
+        self.recent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Weak<Compiled>>> {

@@ -277,15 +277,28 @@ impl Registry {
     /// any previous version. A function that fails to load is recorded as
     /// failed, with the reason, and the error is returned too.
     pub async fn deploy(&self, function: Function, origin: Origin) -> Result<Runner, String> {
-        self.deploy_try(function, origin, 0).await
+        self.deploy_try(function, origin, 0, None).await
     }
 
-    /// [`Registry::deploy`], after `failed` tries of this version failed.
+    /// [`Registry::deploy`] of a function whose inline source the caller
+    /// has decoded already (`source`): it is not decoded again.
+    pub async fn deploy_decoded(
+        &self,
+        function: Function,
+        origin: Origin,
+        source: Vec<u8>,
+    ) -> Result<Runner, String> {
+        self.deploy_try(function, origin, 0, Some(source)).await
+    }
+
+    /// [`Registry::deploy`], after `failed` tries of this version failed;
+    /// with the source's bytes if the caller has them.
     async fn deploy_try(
         &self,
         function: Function,
         origin: Origin,
         failed: u32,
+        decoded: Option<Vec<u8>>,
     ) -> Result<Runner, String> {
         let name = function.name().to_owned();
         if let Some(refusal) = self.full(&name) {
@@ -304,7 +317,11 @@ impl Registry {
         };
         let placement;
         let again = Retry::Deploy(Box::new(function.clone()), origin.clone());
-        let loaded = match fetch(&function).await {
+        let source = match decoded {
+            Some(source) => Ok(Some(source)),
+            None => fetch(&function).await,
+        };
+        let loaded = match source {
             Ok(fetched) => tokio::task::spawn_blocking(move || {
                 load(&host, &sources, &fallback, &function, base_dir, fetched)
             })
@@ -469,6 +486,7 @@ impl Registry {
                                         (**function).clone(),
                                         origin.clone(),
                                         failure.attempts,
+                                        None,
                                     )
                                     .await,
                                 );
@@ -779,6 +797,19 @@ impl Registry {
             .filter(|(_, slot)| matches!(&slot.origin, Origin::Manifest(p) if p == path))
             .map(|(name, _)| name.clone())
             .collect()
+    }
+
+    /// The listing of the function called `name`, if there is one.
+    pub fn info(&self, name: &str) -> Option<FunctionInfo> {
+        self.read().get_key_value(name).map(|(name, slot)| {
+            FunctionInfo::new(
+                name,
+                &slot.runtime,
+                &slot.entry,
+                &slot.origin,
+                slot.placement.as_ref(),
+            )
+        })
     }
 
     /// A listing of every function, sorted by name.

@@ -45,8 +45,9 @@ pub struct DeployRequest {
 }
 
 impl DeployRequest {
-    /// The Function this request describes, validated.
-    pub fn into_function(self, name: &str) -> Result<Function, String> {
+    /// The Function this request describes, validated, and its source's
+    /// bytes.
+    pub fn into_function(self, name: &str) -> Result<(Function, Vec<u8>), String> {
         let function = Function {
             api_version: API_VERSION.to_owned(),
             kind: "Function".to_owned(),
@@ -79,7 +80,7 @@ impl DeployRequest {
             status: None,
         };
         function.validate().map_err(|e| e.to_string())?;
-        Ok(function)
+        Ok((function, self.source))
     }
 }
 
@@ -204,12 +205,7 @@ impl App {
             let (outcome, message) = match self.registry.deploy(function, Origin::Api).await {
                 Ok(runner) => {
                     tracing::info!(function = %name, summary = %runner.summary(), "deployed through the admin API");
-                    let kind = self
-                        .registry
-                        .list()
-                        .into_iter()
-                        .find(|f| f.name == name)
-                        .and_then(|f| f.kind);
+                    let kind = self.registry.info(&name).and_then(|f| f.kind);
                     ("deployed", kind)
                 }
                 Err(reason) => {
@@ -265,9 +261,7 @@ impl App {
     /// The manifest file a function came from, if it came from one.
     fn manifest_origin(&self, name: &str) -> Option<String> {
         self.registry
-            .list()
-            .into_iter()
-            .find(|f| f.name == name)
+            .info(name)
             .filter(|f| f.origin != "api" && f.origin != "cluster")
             .map(|f| f.origin)
     }

@@ -774,15 +774,13 @@ impl App {
             (Method::GET, "functions") => json(StatusCode::OK, &self.registry.list()),
             (Method::GET, "triggers") => json(StatusCode::OK, &self.trigger_list()),
             (Method::PUT | Method::POST, "apply") => self.admin_apply(req).await,
-            (Method::GET, _) if !name.is_empty() => {
-                match self.registry.list().into_iter().find(|f| f.name == name) {
-                    Some(info) => json(StatusCode::OK, &info),
-                    None => plain(
-                        StatusCode::NOT_FOUND,
-                        format!("no function named `{name}`\n"),
-                    ),
-                }
-            }
+            (Method::GET, _) if !name.is_empty() => match self.registry.info(&name) {
+                Some(info) => json(StatusCode::OK, &info),
+                None => plain(
+                    StatusCode::NOT_FOUND,
+                    format!("no function named `{name}`\n"),
+                ),
+            },
             (Method::PUT, _) if !name.is_empty() => self.admin_deploy(req, &name).await,
             (Method::DELETE, _) if !name.is_empty() => {
                 self.lock_applied().remove(&name);
@@ -815,18 +813,22 @@ impl App {
                 );
             }
         };
-        let function = match request.into_function(name) {
-            Ok(function) => function,
+        let (function, source) = match request.into_function(name) {
+            Ok(made) => made,
             Err(err) => return plain(StatusCode::BAD_REQUEST, format!("{err}\n")),
         };
-        match self.registry.deploy(function, Origin::Api).await {
+        match self
+            .registry
+            .deploy_decoded(function, Origin::Api, source)
+            .await
+        {
             Ok(function) => {
                 tracing::info!(
                     function = name,
                     kind = function.kind(),
                     "deployed through the admin API"
                 );
-                let info = self.registry.list().into_iter().find(|f| f.name == name);
+                let info = self.registry.info(name);
                 json(StatusCode::OK, &info)
             }
             Err(reason) => plain(StatusCode::UNPROCESSABLE_ENTITY, format!("{reason}\n")),
