@@ -328,7 +328,7 @@ impl ReadySlot {
             drop(spent);
             // The function was replaced or removed meanwhile.
             if let Some(slot) = slot.upgrade() {
-                slot.fill(Some(token)).await;
+                slot.fill(Some(token), false).await;
             }
         });
     }
@@ -339,17 +339,19 @@ impl ReadySlot {
     pub(crate) async fn fill_when_room(self: &Arc<Self>) {
         while !self.is_ready() && !self.idle.is_zero() {
             match self.budget.take() {
-                Some(token) => return self.fill(Some(token)).await,
+                Some(token) => return self.fill(Some(token), true).await,
                 None => tokio::time::sleep(Duration::from_micros(100)).await,
             }
         }
     }
 
     /// Makes an instance, on `token` or a new one, unless one is waiting or
-    /// being made or none is left. Waits for the instance being made by
-    /// another task, so that it returns with an instance waiting unless
-    /// making one failed or no token was left.
-    pub(crate) async fn fill(self: &Arc<Self>, token: Option<Token>) {
+    /// being made or none is left. With `wait`, waits for the instance being
+    /// made by another task, so that it returns with an instance waiting
+    /// unless making one failed or no token was left; without, leaves it to
+    /// that task (a spent instance's recycling under load: its task would
+    /// only poll the slot until the other is done).
+    pub(crate) async fn fill(self: &Arc<Self>, token: Option<Token>, wait: bool) {
         if self.idle.is_zero() {
             return;
         }
@@ -363,6 +365,9 @@ impl ReadySlot {
                 .is_ok()
             {
                 break;
+            }
+            if !wait {
+                return;
             }
             tokio::time::sleep(Duration::from_micros(100)).await;
         }
