@@ -421,8 +421,12 @@ async fn instances_made_under_steady_load_skip_the_warm_up() {
     )
     .expect("manifest");
     let up = source_up(&[&dir]);
-    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
-    assert_eq!(up.post("/hint", "").await.0, 200);
+    // Two events, so that the function is one whose next events get
+    // instances made ahead (a lone event's does not).
+    for _ in 0..2 {
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        assert_eq!(up.post("/hint", "").await.0, 200);
+    }
 
     let mut spaced = Vec::new();
     for _ in 0..4 {

@@ -11,7 +11,11 @@
 //! handler's module there); an instance made with its event runs no init. An
 //! instance that fails to make, or whose init traps, is dropped: the event
 //! makes its own. An instance waits at most [`READY_IDLE`]
-//! (`HostConfig::ready_idle`); a function that gets no events holds none.
+//! (`HostConfig::ready_idle`); a function that gets no events holds none,
+//! and neither does one whose event came alone: after an event whose
+//! instance was made for it, the next is made ahead only if the function's
+//! event before came within that time too. A burst of first calls to many
+//! functions (a pool's, say) then leaves no instance waiting for each.
 //!
 //! The instances a host holds outside events (made ahead, or spent and not
 //! yet dropped) each hold a [`Token`] of its [`Budget`], which the pooling
@@ -30,7 +34,7 @@
 //! instances of a function, as many as its events ran at once, hold tokens
 //! of the same [`Budget`] and are dropped after the same idle time.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -163,6 +167,12 @@ pub(crate) struct ReadySlot {
     /// How many events came under steady load: what makes a source
     /// function worth its own snapshot (`preinit`).
     under_load: AtomicU32,
+    /// When the slot was made: the clock of `last_event`.
+    born: Instant,
+    /// Milliseconds from `born` to the latest event, plus one; zero: none.
+    last_event: AtomicU64,
+    /// Set when the latest event came within `idle` of the one before.
+    again: AtomicBool,
 }
 
 impl ReadySlot {
@@ -189,6 +199,9 @@ impl ReadySlot {
             reaping: AtomicBool::new(false),
             steady: AtomicBool::new(false),
             under_load: AtomicU32::new(0),
+            born: Instant::now(),
+            last_event: AtomicU64::new(0),
+            again: AtomicBool::new(false),
         }))
     }
 
@@ -205,6 +218,7 @@ impl ReadySlot {
     /// (its memory the most likely still in the caches), else the one made
     /// ahead.
     pub(crate) fn take(&self, deadline: Instant) -> Option<Ready> {
+        self.note_event();
         let kept = self.kept().pop();
         let mut ready = match kept {
             Some(kept) => kept,
@@ -226,6 +240,20 @@ impl ReadySlot {
         ready.store.data_mut().deadline = deadline;
         ready.store.set_epoch_deadline(1);
         Some(ready)
+    }
+
+    /// Records an event's arrival, and whether it came within `idle` of the
+    /// one before.
+    fn note_event(&self) {
+        let now = u64::try_from(self.born.elapsed().as_millis())
+            .unwrap_or(u64::MAX)
+            .saturating_add(1);
+        let before = self.last_event.swap(now, Ordering::Relaxed);
+        let within = u64::try_from(self.idle.as_millis()).unwrap_or(u64::MAX);
+        self.again.store(
+            before != 0 && now.saturating_sub(before) <= within,
+            Ordering::Relaxed,
+        );
     }
 
     /// How many events came faster than instances were made ahead for
@@ -309,13 +337,20 @@ impl ReadySlot {
     /// After an event: drops its spent store and makes the next instance,
     /// both in the background, on the token of the instance made ahead or
     /// a new one. Without a token, or outside a tokio runtime, or when none
-    /// is made ahead, the store is dropped here and no instance is made.
+    /// is made ahead, the store is dropped here and no instance is made;
+    /// nor is one after an event whose instance was made for it, unless the
+    /// function's event before it came within `idle` too (a lone event
+    /// predicts no next one in time for an instance to wait for it).
     pub(crate) fn recycle(self: &Arc<Self>, spent: Store<ComponentState>, token: Option<Token>) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             drop(spent);
             return;
         };
         if self.idle.is_zero() {
+            drop(spent);
+            return;
+        }
+        if token.is_none() && !self.again.load(Ordering::Relaxed) {
             drop(spent);
             return;
         }
