@@ -1,6 +1,8 @@
 //! The wasmtime engine: its configuration and the epoch clock that enforces
 //! per-event timeouts.
 
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 use wasmtime::{
@@ -13,6 +15,11 @@ use wasmtime::{
 /// waits for it. At 5 ms a hello beside endless loops waited 7× its p50
 /// alone; at 1 ms, about 1× (`wasmless bench neighbours`, benches/README).
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// How often the epoch advances while no store of the host's exists (see
+/// [`Ticking`]): a safety net for a store made without one, which is then
+/// still stopped at its deadline, at most this much late.
+pub const IDLE_TICK: Duration = Duration::from_millis(100);
 
 /// How much of a pooled linear memory stays resident between instances.
 const KEEP_RESIDENT: usize = 2 << 20;
@@ -96,13 +103,69 @@ pub fn ready_margin(max_instances: u32) -> u32 {
     (max_instances / 4).max(8)
 }
 
-/// Advances the engine's epoch every [`EPOCH_TICK`] for as long as the
-/// engine lives: not only as long as this handle, because a store (an
-/// event in flight, an instance made ahead, a spent one dropped in the
-/// background) holds the engine, and a guest in an endless loop is stopped
-/// only by its epoch deadline. A clock that stopped with the host's handle
-/// would leave such a store running forever, and the process hanging on
-/// it at shutdown.
+/// How many [`Ticking`] guards exist: the epoch clocks tick every
+/// [`EPOCH_TICK`] only while some do.
+static TICKING: AtomicUsize = AtomicUsize::new(0);
+/// Wakes the clocks when the first guard comes.
+static WAKE: (Mutex<()>, Condvar) = (Mutex::new(()), Condvar::new());
+/// How many times the clocks advanced an epoch.
+static TICKS: AtomicU64 = AtomicU64::new(0);
+
+/// Keeps the epoch clocks ticking every [`EPOCH_TICK`] while it lives. Each
+/// store the host makes holds one in its data, so that the clocks tick
+/// while any store exists (an event in flight, an instance made ahead, one
+/// being dropped) and sleep otherwise: an idle host, whose functions are
+/// parked or have no instance waiting, wakes [`IDLE_TICK`]-ly instead of
+/// 1,000 times a second per engine.
+pub struct Ticking {
+    _private: (),
+}
+
+impl Ticking {
+    /// A guard; the clocks wake at once if it is the first.
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        if TICKING.fetch_add(1, Ordering::AcqRel) == 0 {
+            // Under the lock, so that a clock that just saw none and is
+            // about to wait cannot miss the wake-up.
+            let _held = WAKE.0.lock().unwrap_or_else(|e| e.into_inner());
+            WAKE.1.notify_all();
+        }
+        Self { _private: () }
+    }
+}
+
+impl Drop for Ticking {
+    fn drop(&mut self) {
+        TICKING.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// How many times the epoch clocks advanced an epoch, all engines together.
+pub fn epoch_ticks() -> u64 {
+    TICKS.load(Ordering::Relaxed)
+}
+
+/// Sleeps one tick: [`EPOCH_TICK`] while a [`Ticking`] guard exists, else
+/// until one comes or [`IDLE_TICK`] passes.
+fn wait_for_tick() {
+    if TICKING.load(Ordering::Acquire) > 0 {
+        std::thread::sleep(EPOCH_TICK);
+        return;
+    }
+    let held = WAKE.0.lock().unwrap_or_else(|e| e.into_inner());
+    let _ = WAKE
+        .1
+        .wait_timeout_while(held, IDLE_TICK, |_| TICKING.load(Ordering::Acquire) == 0);
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] (while a store exists,
+/// see [`Ticking`]) for as long as the engine lives: not only as long as
+/// this handle, because a store (an event in flight, an instance made
+/// ahead, a spent one dropped in the background) holds the engine, and a
+/// guest in an endless loop is stopped only by its epoch deadline. A clock
+/// that stopped with the host's handle would leave such a store running
+/// forever, and the process hanging on it at shutdown.
 pub struct EpochClock {
     _private: (),
 }
@@ -116,9 +179,12 @@ impl EpochClock {
             .name("wasmless-epoch".into())
             .spawn(move || {
                 loop {
-                    std::thread::sleep(EPOCH_TICK);
+                    wait_for_tick();
                     match engine.upgrade() {
-                        Some(engine) => engine.increment_epoch(),
+                        Some(engine) => {
+                            engine.increment_epoch();
+                            TICKS.fetch_add(1, Ordering::Relaxed);
+                        }
                         None => break,
                     }
                 }
@@ -191,6 +257,8 @@ mod tests {
             r#"(module (func (export "spin") (loop $l (br $l))))"#,
         )
         .expect("module");
+        // A store made without a `Ticking` guard: stopped by the clock's
+        // idle ticks if no other store keeps it ticking.
         let mut store = wasmtime::Store::new(&engine, ());
         store.set_epoch_deadline(20);
         store.epoch_deadline_trap();

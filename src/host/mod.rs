@@ -22,7 +22,10 @@ pub(crate) mod source;
 pub(crate) mod state;
 
 pub use cache::{CacheOutcome, CompileCache, Compiled};
-pub use engine::{Compiler, EPOCH_TICK, EngineConfig, EpochClock, build_engine, return_freed_heap};
+pub use engine::{
+    Compiler, EPOCH_TICK, EngineConfig, EpochClock, IDLE_TICK, Ticking, build_engine, epoch_ticks,
+    return_freed_heap,
+};
 pub use error::{InvokeError, LoadError};
 pub use event::{
     Context, EVENT_FIELD_HEADERS, Event, HTTP_NAMESPACE, HttpRequest, KAFKA_NAMESPACE, KafkaRecord,

@@ -116,6 +116,8 @@ pub(crate) struct ComponentState {
     pub deadline: Instant,
     /// What its outgoing requests may reach.
     pub outbound: Outbound,
+    /// Keeps the epoch clocks ticking while the store exists.
+    _ticking: super::engine::Ticking,
 }
 
 impl ComponentState {
@@ -127,6 +129,7 @@ impl ComponentState {
             limits: MemoryCap::new(memory_limit),
             deadline,
             outbound: Outbound::deny_all(),
+            _ticking: super::engine::Ticking::new(),
         }
     }
 
@@ -162,6 +165,8 @@ pub(crate) struct CommandState {
     pub limits: MemoryCap,
     /// When the event's run is stopped.
     pub deadline: Instant,
+    /// Keeps the epoch clocks ticking while the store exists.
+    _ticking: super::engine::Ticking,
 }
 
 impl CommandState {
@@ -176,6 +181,7 @@ impl CommandState {
             wasi: builder.build_p1(),
             limits: MemoryCap::new(memory_limit),
             deadline,
+            _ticking: super::engine::Ticking::new(),
         }
     }
 }

@@ -1,0 +1,66 @@
+//! The epoch clocks tick every millisecond only while a store exists: an
+//! idle host wakes ten times a second per engine, and a function's endless
+//! loop is still stopped at its deadline. (Its own test binary: the clocks'
+//! state is the process's.)
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use wasmless::host::{
+    Event, FunctionSettings, HTTP_NAMESPACE, Host, HostConfig, HttpRequest, IDLE_TICK, InvokeError,
+    epoch_ticks,
+};
+
+fn request(path: &str) -> Event {
+    let mut event = Event::new(Bytes::new(), "text/plain", HTTP_NAMESPACE);
+    event.request = Some(HttpRequest {
+        method: "POST".into(),
+        path: path.into(),
+        ..HttpRequest::default()
+    });
+    event
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_epoch_clocks_sleep_while_no_store_exists_and_stop_loops_when_one_does() {
+    let host = Host::new(HostConfig {
+        cache_dir: Some(common::tempdir()),
+        ready_idle: Some(Duration::ZERO),
+        ..HostConfig::default()
+    })
+    .expect("engine starts");
+    let bytes = std::fs::read(common::wasm("misbehave")).expect("misbehave.wasm");
+    let function = host
+        .load(
+            &bytes,
+            FunctionSettings {
+                name: "misbehave".into(),
+                runtime: "wasm".into(),
+                timeout: Duration::from_millis(500),
+                memory_limit: 64 << 20,
+                env: Vec::new(),
+                mounts: Vec::new(),
+                outbound: Default::default(),
+                events_per_instance: 1,
+            },
+        )
+        .expect("loads");
+
+    // No store: the host's clocks (one per engine) tick every IDLE_TICK.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = epoch_ticks();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle = epoch_ticks() - before;
+    let at_most = 2 * (Duration::from_secs(1).as_millis() / IDLE_TICK.as_millis() + 2) as u64;
+    assert!(idle <= at_most, "{idle} ticks in an idle second");
+
+    // An endless loop: its store keeps the clocks ticking every
+    // millisecond, and it is stopped at its timeout.
+    let before = epoch_ticks();
+    let looped = function.handle_event(request("/loop")).await;
+    assert!(matches!(looped, Err(InvokeError::Timeout(_))), "{looped:?}");
+    let busy = epoch_ticks() - before;
+    assert!(busy >= 100, "only {busy} ticks over a 500 ms loop");
+}
