@@ -1610,16 +1610,24 @@ fn source_functions_install_their_packages_from_a_mirror_on_wasm_or_their_fallba
         "deployment/wasmless-pool",
         "--timeout=120s",
     ]);
+    // The running pods that stay: a pod of a replaced ReplicaSet (the pool
+    // made before all its Functions were seen) is still `Running` while it
+    // terminates.
     let pool_pods = || {
-        get_pool_pods(
-            &ns,
-            &[
-                "--field-selector",
-                "status.phase=Running",
-                "-o",
-                "jsonpath={.items[*].metadata.uid}",
-            ],
-        )
+        let listed: serde_json::Value =
+            serde_json::from_str(&get_pool_pods(&ns, &["-o", "json"])).expect("pods as JSON");
+        let mut uids: Vec<String> = listed["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|pod| {
+                pod["status"]["phase"] == "Running"
+                    && pod["metadata"]["deletionTimestamp"].is_null()
+            })
+            .filter_map(|pod| pod["metadata"]["uid"].as_str().map(str::to_owned))
+            .collect();
+        uids.sort();
+        uids
     };
     let before = pool_pods();
     put_wheel(
