@@ -7,21 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use wasmless::host::{
-    Event, FunctionSettings, HTTP_NAMESPACE, Host, HostConfig, HttpRequest, IDLE_TICK, InvokeError,
-    epoch_ticks,
-};
-
-fn request(path: &str) -> Event {
-    let mut event = Event::new(Bytes::new(), "text/plain", HTTP_NAMESPACE);
-    event.request = Some(HttpRequest {
-        method: "POST".into(),
-        path: path.into(),
-        ..HttpRequest::default()
-    });
-    event
-}
+use wasmless::host::{Host, HostConfig, IDLE_TICK, InvokeError, epoch_ticks};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_epoch_clocks_sleep_while_no_store_exists_and_stop_loops_when_one_does() {
@@ -32,21 +18,9 @@ async fn the_epoch_clocks_sleep_while_no_store_exists_and_stop_loops_when_one_do
     })
     .expect("engine starts");
     let bytes = std::fs::read(common::wasm("misbehave")).expect("misbehave.wasm");
-    let function = host
-        .load(
-            &bytes,
-            FunctionSettings {
-                name: "misbehave".into(),
-                runtime: "wasm".into(),
-                timeout: Duration::from_millis(500),
-                memory_limit: 64 << 20,
-                env: Vec::new(),
-                mounts: Vec::new(),
-                outbound: Default::default(),
-                events_per_instance: 1,
-            },
-        )
-        .expect("loads");
+    let mut settings = common::wasm_settings("misbehave");
+    settings.timeout = Duration::from_millis(500);
+    let function = host.load(&bytes, settings).expect("loads");
 
     // No store: the host's clocks (one per engine) tick every IDLE_TICK.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -59,7 +33,7 @@ async fn the_epoch_clocks_sleep_while_no_store_exists_and_stop_loops_when_one_do
     // An endless loop: its store keeps the clocks ticking every
     // millisecond, and it is stopped at its timeout.
     let before = epoch_ticks();
-    let looped = function.handle_event(request("/loop")).await;
+    let looped = function.handle_event(common::http_event("/loop")).await;
     assert!(matches!(looped, Err(InvokeError::Timeout(_))), "{looped:?}");
     let busy = epoch_ticks() - before;
     assert!(busy >= 100, "only {busy} ticks over a 500 ms loop");

@@ -8,24 +8,8 @@ mod common;
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use wasmless::host::{
-    CacheOutcome, Event, FunctionKind, FunctionSettings, HTTP_NAMESPACE, Host, HostConfig,
-    HttpRequest, InvokeError, LoadError,
-};
-
-fn settings(name: &str) -> FunctionSettings {
-    FunctionSettings {
-        name: name.into(),
-        runtime: "wasm".into(),
-        timeout: Duration::from_secs(5),
-        memory_limit: 64 << 20,
-        env: Vec::new(),
-        mounts: Vec::new(),
-        outbound: Default::default(),
-        events_per_instance: 1,
-    }
-}
+use common::{http_event as request, wasm_settings as settings};
+use wasmless::host::{CacheOutcome, FunctionKind, Host, HostConfig, InvokeError, LoadError};
 
 fn host(cache: &std::path::Path) -> std::sync::Arc<Host> {
     Host::new(HostConfig {
@@ -135,16 +119,6 @@ fn tiered_host(cache: &std::path::Path) -> std::sync::Arc<Host> {
         ..HostConfig::default()
     })
     .expect("engines start")
-}
-
-fn request(path: &str) -> Event {
-    let mut event = Event::new(Bytes::from_static(b"Ada"), "text/plain", HTTP_NAMESPACE);
-    event.request = Some(HttpRequest {
-        method: "POST".into(),
-        path: path.into(),
-        ..HttpRequest::default()
-    });
-    event
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -183,6 +183,19 @@ struct Slot {
     placement: Option<Placement>,
 }
 
+impl Slot {
+    /// The listing of the function called `name` in this slot.
+    fn info(&self, name: &str) -> FunctionInfo {
+        FunctionInfo::new(
+            name,
+            &self.runtime,
+            &self.entry,
+            &self.origin,
+            self.placement.as_ref(),
+        )
+    }
+}
+
 /// Where `up` may run container-image fallbacks.
 #[derive(Clone, Debug)]
 pub struct Fallback {
@@ -801,15 +814,9 @@ impl Registry {
 
     /// The listing of the function called `name`, if there is one.
     pub fn info(&self, name: &str) -> Option<FunctionInfo> {
-        self.read().get_key_value(name).map(|(name, slot)| {
-            FunctionInfo::new(
-                name,
-                &slot.runtime,
-                &slot.entry,
-                &slot.origin,
-                slot.placement.as_ref(),
-            )
-        })
+        self.read()
+            .get_key_value(name)
+            .map(|(name, slot)| slot.info(name))
     }
 
     /// A listing of every function, sorted by name.
@@ -817,15 +824,7 @@ impl Registry {
         let mut list: Vec<FunctionInfo> = self
             .read()
             .iter()
-            .map(|(name, slot)| {
-                FunctionInfo::new(
-                    name,
-                    &slot.runtime,
-                    &slot.entry,
-                    &slot.origin,
-                    slot.placement.as_ref(),
-                )
-            })
+            .map(|(name, slot)| slot.info(name))
             .collect();
         list.sort_by(|a, b| a.name.cmp(&b.name));
         list

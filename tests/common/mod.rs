@@ -12,6 +12,36 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+/// The settings of a wasm function called `name` loaded in-process: a
+/// 5 s timeout, 64 MiB of memory, nothing else granted.
+pub fn wasm_settings(name: &str) -> wasmless::host::FunctionSettings {
+    wasmless::host::FunctionSettings {
+        name: name.into(),
+        runtime: "wasm".into(),
+        timeout: Duration::from_secs(5),
+        memory_limit: 64 << 20,
+        env: Vec::new(),
+        mounts: Vec::new(),
+        outbound: Default::default(),
+        events_per_instance: 1,
+    }
+}
+
+/// An HTTP event: a POST to `path` with the body `Ada`.
+pub fn http_event(path: &str) -> wasmless::host::Event {
+    let mut event = wasmless::host::Event::new(
+        bytes::Bytes::from_static(b"Ada"),
+        "text/plain",
+        wasmless::host::HTTP_NAMESPACE,
+    );
+    event.request = Some(wasmless::host::HttpRequest {
+        method: "POST".into(),
+        path: path.into(),
+        ..wasmless::host::HttpRequest::default()
+    });
+    event
+}
+
 /// The repository root.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
