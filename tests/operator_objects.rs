@@ -1013,3 +1013,71 @@ fn the_operators_cache_keeps_a_functions_dependency_file_so_the_pool_gets_every_
         ["javascript", "python"]
     );
 }
+
+/// The operator makes a pool Function's Service from its cached copy (the
+/// source left out) while it reads the whole Function: for every kind of
+/// Function the cache must decide as the whole object does, and make the
+/// same Service.
+#[test]
+fn the_cached_copy_of_a_function_makes_the_same_pool_service_as_the_whole_one() {
+    use kube::core::DeserializeGuard;
+    use wasmless::crd::Hosting;
+    use wasmless::operator::reconcile::without_source;
+    use wasmless::operator::resources::cached_pool_service;
+    let catalog = Catalog::built_in();
+    let base = "apiVersion: wasmless.io/v1alpha1\nkind: Function\nmetadata: {name: hello, labels: {team: web}}\nspec:\n";
+    let functions = [
+        function(&format!("{base}  function: (module)\n")),
+        function(&format!("{base}  function: (module)\n  port: 9000\n")),
+        function(&format!("{base}  function: (module)\n  placement: Dedicated\n")),
+        function(&format!(
+            "{base}  runtime: python3.x\n  handler: greet.handler\n  function: |\n    def handler(event, context):\n        return 'hi'\n"
+        )),
+        function(&format!(
+            "{base}  runtime: nodejs20\n  handler: main.handler\n  functionContentType: base64\n  function: {}\n",
+            base64::engine::general_purpose::STANDARD.encode("module.exports.handler = () => 1;\n")
+        )),
+        zipped_function(
+            "hello",
+            "python3.x",
+            "",
+            &[
+                ("main.py", b"import greeting\n"),
+                ("requirements.txt", b"greeting\n"),
+            ],
+        ),
+        zipped_function(
+            "hello",
+            "python3.x",
+            "",
+            &[
+                ("main.py", b"import numpy\n"),
+                ("requirements.txt", b"numpy==2.1\n"),
+            ],
+        ),
+    ];
+    let mut pooled = 0;
+    for whole in functions {
+        let objects = desired_objects(&whole, &[], &settings(), &catalog).expect("valid");
+        let mut object = DeserializeGuard(Ok(whole.clone()));
+        without_source(&mut object, &catalog);
+        let cached = object.0.expect("valid");
+        assert!(
+            cached.spec.function.as_ref().is_none_or(|f| f.len() < 1000),
+            "the cache holds no source"
+        );
+        let early = cached_pool_service(&cached, &catalog);
+        if objects.hosting.hosting == Hosting::Pool {
+            pooled += 1;
+            assert_eq!(
+                early.as_ref(),
+                Some(&objects.service),
+                "{:?}",
+                whole.spec
+            );
+        } else {
+            assert_eq!(early, None, "{:?}", whole.spec);
+        }
+    }
+    assert_eq!(pooled, 4, "four of the seven are pool Functions");
+}

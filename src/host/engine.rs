@@ -6,7 +6,8 @@ use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 use wasmtime::{
-    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Strategy,
+    Config, Enabled, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig,
+    RegallocAlgorithm, Strategy,
 };
 
 /// How often the epoch advances. A running function is checked against its
@@ -69,6 +70,13 @@ pub fn build_engine(config: &EngineConfig, compiler: Compiler) -> wasmtime::Resu
     // where it would wait behind any other module's compile.
     if compiler == Compiler::Baseline {
         wasm.parallel_compilation(false);
+        // Winch compiles the functions, but Cranelift still compiles the
+        // trampolines between host and wasm and a component's adapters:
+        // most of a baseline compile (benches/README.md). They are small
+        // and short-lived code (the optimized tier replaces them), so
+        // Cranelift's quickest settings.
+        wasm.cranelift_opt_level(OptLevel::None)
+            .cranelift_regalloc_algorithm(RegallocAlgorithm::SinglePass);
     }
     let mut pool = PoolingAllocationConfig::default();
     let events = config.max_instances.max(1);

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, Endpoints, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
@@ -31,8 +31,8 @@ use super::pool::{
     installer_for, pool_installers, pool_secrets, pool_selector_text,
 };
 use super::resources::{
-    Refusal, desired_endpoints, desired_objects, function_url, hosting_now, hosting_of,
-    selector_text,
+    Refusal, cached_pool_service, desired_endpoints, desired_objects, function_url, hosting_now,
+    hosting_of, selector_text,
 };
 use super::routes::{Route, desired_route, http_route_resource, route_url};
 use super::status::{READY, deployment_readiness, ready_condition};
@@ -51,8 +51,16 @@ pub async fn reconcile_function(
     ctx: Arc<Context>,
 ) -> Result<Action, Error> {
     let (namespace, name) = identity(function.as_ref())?;
-    let Some(function) = with_source(&ctx, function, &namespace, &name).await? else {
-        // Deleted since it was cached: its objects go with it.
+    // A pool Function's Service and Endpoints are all its first request
+    // waits for, and the cache knows enough to make them: they go out
+    // while the whole Function (its source) is read.
+    let (whole, early) = tokio::join!(
+        with_source(&ctx, function.clone(), &namespace, &name),
+        early_pool_service(&ctx, &function, &namespace),
+    );
+    let Some(function) = whole? else {
+        // Deleted since it was cached: its objects go with it (an early
+        // Service too, through its owner reference).
         return Ok(Action::await_change());
     };
     // A pool function's Kafka consumers run in the pool, which reads the
@@ -82,6 +90,11 @@ pub async fn reconcile_function(
             };
             write_status(&ctx, function.as_ref(), function.status.as_ref(), status).await?;
             warn(&ctx, function.as_ref(), &refusal).await;
+            if early.is_some() {
+                // Made from the cache before the source said otherwise.
+                delete_owned::<Service>(&ctx, &namespace, &name, function.as_ref()).await?;
+                delete_owned::<Endpoints>(&ctx, &namespace, &name, function.as_ref()).await?;
+            }
             ctx.count("Function", "refused");
             return Ok(Action::await_change());
         }
@@ -94,12 +107,18 @@ pub async fn reconcile_function(
         // up, they are all a new function waits for (the pool has staged
         // it from the Function itself). Then the pool; what a dedicated
         // placement made goes.
-        let endpoints = desired_endpoints(function.as_ref(), &pool_pods(&ctx, &namespace).await);
-        let (applied, _) = tokio::try_join!(
-            apply(&ctx, &namespace, &objects.service),
-            apply(&ctx, &namespace, &endpoints),
-        )?;
-        service = applied;
+        service = match early {
+            Some(service) => service,
+            None => {
+                let endpoints =
+                    desired_endpoints(function.as_ref(), &pool_pods(&ctx, &namespace).await);
+                let (applied, _) = tokio::try_join!(
+                    apply(&ctx, &namespace, &objects.service),
+                    apply(&ctx, &namespace, &endpoints),
+                )?;
+                applied
+            }
+        };
         let pool = ensure_pool(&ctx, &namespace, &function).await?;
         delete_owned::<HorizontalPodAutoscaler>(&ctx, &namespace, &name, function.as_ref()).await?;
         delete_owned::<Deployment>(&ctx, &namespace, &name, function.as_ref()).await?;
@@ -165,6 +184,32 @@ pub async fn reconcile_function(
     ctx.count("Function", "ok");
     ctx.succeeded(&key(function.as_ref()));
     Ok(Action::requeue(RESYNC))
+}
+
+/// Applies the Service and Endpoints of a Function whose cached object (its
+/// source left out) decides it is a pool Function; the applied Service, or
+/// `None` when there was nothing to do early or it failed (the reconcile
+/// then applies them after reading the whole Function, and reports).
+async fn early_pool_service(
+    ctx: &Context,
+    function: &FunctionResource,
+    namespace: &str,
+) -> Option<Service> {
+    if !function.annotations().contains_key(SOURCE_NOT_CACHED) {
+        return None;
+    }
+    let service = cached_pool_service(function, &ctx.catalog())?;
+    let endpoints = desired_endpoints(function, &pool_pods(ctx, namespace).await);
+    match tokio::try_join!(
+        apply(ctx, namespace, &service),
+        apply(ctx, namespace, &endpoints),
+    ) {
+        Ok((service, _)) => Some(service),
+        Err(err) => {
+            tracing::debug!(function = %function.name_any(), "early Service: {err}");
+            None
+        }
+    }
 }
 
 /// The pool pods of `namespace`, once the operator's cache of them has

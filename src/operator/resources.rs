@@ -191,6 +191,20 @@ pub fn hosting_of(function: &FunctionResource, catalog: &Catalog) -> Option<Host
         .map(|d| d.hosting)
 }
 
+/// The Service of a Function the operator's cache decides is a pool
+/// Function, from the cached object itself, whose source is left out
+/// ([`super::reconcile::SOURCE_NOT_CACHED`]). What the decision reads is
+/// all kept there (the runtime, the pod fields, a zip's dependency file);
+/// the source only has to be there, so an empty one stands in for it.
+/// `None` when the cache decides otherwise or cannot decide.
+pub fn cached_pool_service(function: &FunctionResource, catalog: &Catalog) -> Option<Service> {
+    let mut stand_in = function.clone();
+    stand_in.spec.function.get_or_insert_default();
+    (hosting_of(&stand_in, catalog)? == Hosting::Pool)
+        .then(|| desired_service(function, Hosting::Pool).ok())
+        .flatten()
+}
+
 /// Where a Function runs now: the operator's decision for its current spec
 /// (`status.placement.hosting`), or, until the operator has written it,
 /// the same decision made from the spec ([`hosting_of`]).
