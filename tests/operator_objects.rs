@@ -1029,7 +1029,9 @@ fn the_cached_copy_of_a_function_makes_the_same_pool_service_as_the_whole_one() 
     let functions = [
         function(&format!("{base}  function: (module)\n")),
         function(&format!("{base}  function: (module)\n  port: 9000\n")),
-        function(&format!("{base}  function: (module)\n  placement: Dedicated\n")),
+        function(&format!(
+            "{base}  function: (module)\n  placement: Dedicated\n"
+        )),
         function(&format!(
             "{base}  runtime: python3.x\n  handler: greet.handler\n  function: |\n    def handler(event, context):\n        return 'hi'\n"
         )),
@@ -1069,12 +1071,7 @@ fn the_cached_copy_of_a_function_makes_the_same_pool_service_as_the_whole_one() 
         let early = cached_pool_service(&cached, &catalog);
         if objects.hosting.hosting == Hosting::Pool {
             pooled += 1;
-            assert_eq!(
-                early.as_ref(),
-                Some(&objects.service),
-                "{:?}",
-                whole.spec
-            );
+            assert_eq!(early.as_ref(), Some(&objects.service), "{:?}", whole.spec);
         } else {
             assert_eq!(early, None, "{:?}", whole.spec);
         }

@@ -738,3 +738,79 @@ async fn a_flood_of_one_functions_events_waits_in_its_own_line() {
     }
     assert_eq!(in_flight(&up, "slow").await, 0);
 }
+
+/// A version that goes within moments of its deploy (a test, a benchmark's
+/// trial, an apply soon replaced) costs no optimized compile; one that
+/// stays gets its optimized code, cached on disk.
+#[test]
+fn a_function_deleted_at_once_costs_no_optimized_compile() {
+    use sha2::Digest as _;
+    let dir = tempdir();
+    let cache = tempdir();
+    let up = Up::start_with(&[], &["--cache-dir", cache.to_str().expect("utf-8 path")]);
+    let hello = std::fs::read(wasm("hello")).expect("hello.wasm");
+    // Code no cache knows: each compiles afresh.
+    let module = |nonce: &str| {
+        let bytes = wasmless::bench::with_nonce(&hello, nonce);
+        let path = dir.join(format!("{nonce}.wasm"));
+        std::fs::write(&path, &bytes).expect("module");
+        (path, hex::encode(sha2::Sha256::digest(&bytes)))
+    };
+    let artefact = |digest: &str| {
+        walk(&cache)
+            .iter()
+            .any(|p| p.file_name().and_then(|n| n.to_str()) == Some(&format!("{digest}.cwasm")))
+    };
+    let (gone, gone_digest) = module("gone");
+    let (kept, kept_digest) = module("kept");
+    let deploy = |name: &str, path: &std::path::Path| {
+        let (ok, out, err) = up.cli(&[
+            "function",
+            "deploy",
+            name,
+            "--from-file",
+            path.to_str().expect("utf-8 path"),
+        ]);
+        assert!(ok, "{out}{err}");
+    };
+    deploy("gone", &gone);
+    let (ok, out, err) = up.cli(&["function", "delete", "gone"]);
+    assert!(ok, "{out}{err}");
+    deploy("kept", &kept);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, listing, _) = up.cli(&["function", "ls"]);
+        let code = listing
+            .lines()
+            .find(|l| l.starts_with("kept "))
+            .and_then(|l| l.split_whitespace().nth(3))
+            .unwrap_or_default()
+            .to_owned();
+        if code == "optimized" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never optimized:\n{listing}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        artefact(&kept_digest),
+        "the kept function's optimized code is cached"
+    );
+    // The optimized compiles run one at a time in the order they were
+    // asked for: had the deleted one been compiled, it would be there.
+    assert!(!artefact(&gone_digest), "the deleted function was compiled");
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}

@@ -839,6 +839,10 @@ impl Registry {
     }
 }
 
+/// How long a version serves on its baseline code before its optimized
+/// compile starts.
+const OPTIMIZE_AFTER: Duration = Duration::from_millis(500);
+
 /// Compiles `baseline`'s optimized code in the background and swaps it
 /// in, unless the function was replaced or removed meanwhile.
 fn optimize_later(
@@ -850,6 +854,10 @@ fn optimize_later(
     source: Arc<[u8]>,
 ) {
     tokio::spawn(async move {
+        // A version that goes at once (a test, a benchmark's trial, an
+        // apply soon followed by another) costs no optimized compile: on a
+        // small node that compile takes a core from whatever comes next.
+        tokio::time::sleep(OPTIMIZE_AFTER).await;
         let Ok(_permit) = optimizer.acquire_owned().await else {
             return;
         };

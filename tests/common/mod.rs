@@ -130,13 +130,14 @@ impl Up {
 
     /// Same, with extra command-line arguments.
     pub fn start_with(paths: &[&Path], args: &[&str]) -> Up {
-        let cache = tempdir();
         let mut command = Command::new(env!("CARGO_BIN_EXE_wasmless"));
         command
             .arg("up")
             .args(paths)
-            .args(["--listen", "127.0.0.1:0", "--cache-dir"])
-            .arg(&cache);
+            .args(["--listen", "127.0.0.1:0"]);
+        if !args.contains(&"--cache-dir") {
+            command.arg("--cache-dir").arg(tempdir());
+        }
         if !args.contains(&"--state-dir") {
             command.arg("--state-dir").arg(tempdir());
         }
