@@ -527,8 +527,9 @@ impl Registry {
                 }
             }
         };
+        let started = Instant::now();
         let loaded = self.load_parked(&parked).await;
-        let woken = self.wake(name, loaded, &parked);
+        let woken = self.wake(name, loaded, &parked, started);
         match woken {
             Some(outcome) => Some(outcome),
             None if self.get(name).is_some() => Box::pin(self.ready(name)).await,
@@ -589,6 +590,7 @@ impl Registry {
         name: &str,
         loaded: Result<LoadedFunction, String>,
         parked: &Parked,
+        started: Instant,
     ) -> Option<Result<Runner, String>> {
         let mut slots = self.write();
         let slot = slots.get_mut(name)?;
@@ -602,7 +604,11 @@ impl Registry {
             (Entry::Parked(_), Ok(function)) => {
                 let function = Arc::new(function);
                 slot.entry = Entry::Ready(function.clone());
-                tracing::debug!(function = %name, "woke a parked function");
+                tracing::debug!(
+                    function = %name,
+                    elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+                    "woke a parked function"
+                );
                 Some(Ok(Runner::Wasm(function)))
             }
             (Entry::Parked(_), Err(reason)) => {
