@@ -1068,7 +1068,7 @@ fn the_cached_copy_of_a_function_makes_the_same_pool_service_as_the_whole_one() 
             cached.spec.function.as_ref().is_none_or(|f| f.len() < 1000),
             "the cache holds no source"
         );
-        let early = cached_pool_service(&cached, &catalog);
+        let early = cached_pool_service(&cached, &settings(), &catalog);
         if objects.hosting.hosting == Hosting::Pool {
             pooled += 1;
             assert_eq!(early.as_ref(), Some(&objects.service), "{:?}", whole.spec);
@@ -1077,4 +1077,14 @@ fn the_cached_copy_of_a_function_makes_the_same_pool_service_as_the_whole_one() 
         }
     }
     assert_eq!(pooled, 4, "four of the seven are pool Functions");
+    // Refused for what the cache keeps (a source runtime with no handler):
+    // no Service from the cache either.
+    let refused = function(&format!(
+        "{base}  runtime: python3.x\n  function: |\n    def handler(event, context):\n        return 'hi'\n"
+    ));
+    assert!(desired_objects(&refused, &[], &settings(), &catalog).is_err());
+    let mut object = DeserializeGuard(Ok(refused));
+    without_source(&mut object, &catalog);
+    let cached = object.0.expect("valid");
+    assert_eq!(cached_pool_service(&cached, &settings(), &catalog), None);
 }

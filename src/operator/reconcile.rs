@@ -90,8 +90,9 @@ pub async fn reconcile_function(
             };
             write_status(&ctx, function.as_ref(), function.status.as_ref(), status).await?;
             warn(&ctx, function.as_ref(), &refusal).await;
-            if early.is_some() {
-                // Made from the cache before the source said otherwise.
+            if early.is_some() && !served_in_pool(&function) {
+                // Made from the cache before the source said otherwise, for
+                // a Function no earlier version of which the pool served.
                 delete_owned::<Service>(&ctx, &namespace, &name, function.as_ref()).await?;
                 delete_owned::<Endpoints>(&ctx, &namespace, &name, function.as_ref()).await?;
             }
@@ -195,10 +196,14 @@ async fn early_pool_service(
     function: &FunctionResource,
     namespace: &str,
 ) -> Option<Service> {
-    if !function.annotations().contains_key(SOURCE_NOT_CACHED) {
+    // Only a generation not reconciled yet waits for them; a resync or a
+    // pool pod's change goes the usual way.
+    let new = function.status.as_ref().and_then(|s| s.observed_generation)
+        != function.metadata.generation;
+    if !new || !function.annotations().contains_key(SOURCE_NOT_CACHED) {
         return None;
     }
-    let service = cached_pool_service(function, &ctx.catalog())?;
+    let service = cached_pool_service(function, &ctx.settings, &ctx.catalog())?;
     let endpoints = desired_endpoints(function, &pool_pods(ctx, namespace).await);
     match tokio::try_join!(
         apply(ctx, namespace, &service),
@@ -210,6 +215,16 @@ async fn early_pool_service(
             None
         }
     }
+}
+
+/// Whether the pool served an earlier version of `function` (its status
+/// says so): its Service then existed before this reconcile.
+fn served_in_pool(function: &FunctionResource) -> bool {
+    function
+        .status
+        .as_ref()
+        .and_then(|s| s.placement.as_ref())
+        .is_some_and(|p| p.hosting == Hosting::Pool.as_str())
 }
 
 /// The pool pods of `namespace`, once the operator's cache of them has

@@ -194,15 +194,20 @@ pub fn hosting_of(function: &FunctionResource, catalog: &Catalog) -> Option<Host
 /// The Service of a Function the operator's cache decides is a pool
 /// Function, from the cached object itself, whose source is left out
 /// ([`super::reconcile::SOURCE_NOT_CACHED`]). What the decision reads is
-/// all kept there (the runtime, the pod fields, a zip's dependency file);
-/// the source only has to be there, so an empty one stands in for it.
-/// `None` when the cache decides otherwise or cannot decide.
-pub fn cached_pool_service(function: &FunctionResource, catalog: &Catalog) -> Option<Service> {
+/// all kept there (the runtime, the handler, the pod fields, a zip's
+/// dependency file); the source only has to be there, so an empty one
+/// stands in for it. `None` when the cache decides otherwise or refuses
+/// the Function; the whole Function can still be refused for its source
+/// (base64 that does not decode).
+pub fn cached_pool_service(
+    function: &FunctionResource,
+    settings: &PodSettings,
+    catalog: &Catalog,
+) -> Option<Service> {
     let mut stand_in = function.clone();
     stand_in.spec.function.get_or_insert_default();
-    (hosting_of(&stand_in, catalog)? == Hosting::Pool)
-        .then(|| desired_service(function, Hosting::Pool).ok())
-        .flatten()
+    let objects = desired_objects(&stand_in, &[], settings, catalog).ok()?;
+    (objects.hosting.hosting == Hosting::Pool).then_some(objects.service)
 }
 
 /// Where a Function runs now: the operator's decision for its current spec
