@@ -211,10 +211,15 @@ fn an_invalid_function_is_refused_with_its_reason_and_does_not_delay_a_valid_one
     );
     // The operator makes a new pool Function's Service from its cached
     // copy before it reads the source; refused for its source, it has none.
-    ns_eventually(&ns, "broken without a Service", Duration::from_secs(30), || {
-        let found = ns.kubectl(&["get", "service", "broken", "-o", "name"]);
-        (!found.status.success()).then_some(())
-    });
+    ns_eventually(
+        &ns,
+        "broken without a Service",
+        Duration::from_secs(30),
+        || {
+            let found = ns.kubectl(&["get", "service", "broken", "-o", "name"]);
+            (!found.status.success()).then_some(())
+        },
+    );
     wait_ready(&ns, "fine");
     // A name that would break its Service is refused by the API server.
     let dir = common::tempdir();

@@ -90,11 +90,13 @@ pub async fn reconcile_function(
             };
             write_status(&ctx, function.as_ref(), function.status.as_ref(), status).await?;
             warn(&ctx, function.as_ref(), &refusal).await;
-            if early.is_some() && !served_in_pool(&function) {
+            if let Some((service, endpoints)) = &early
+                && !served_in_pool(&function)
+            {
                 // Made from the cache before the source said otherwise, for
                 // a Function no earlier version of which the pool served.
-                delete_owned::<Service>(&ctx, &namespace, &name, function.as_ref()).await?;
-                delete_owned::<Endpoints>(&ctx, &namespace, &name, function.as_ref()).await?;
+                delete_made(&ctx, &namespace, service).await?;
+                delete_made(&ctx, &namespace, endpoints).await?;
             }
             ctx.count("Function", "refused");
             return Ok(Action::await_change());
@@ -109,7 +111,7 @@ pub async fn reconcile_function(
         // it from the Function itself). Then the pool; what a dedicated
         // placement made goes.
         service = match early {
-            Some(service) => service,
+            Some((service, _)) => service,
             None => {
                 let endpoints =
                     desired_endpoints(function.as_ref(), &pool_pods(&ctx, &namespace).await);
@@ -188,14 +190,14 @@ pub async fn reconcile_function(
 }
 
 /// Applies the Service and Endpoints of a Function whose cached object (its
-/// source left out) decides it is a pool Function; the applied Service, or
+/// source left out) decides it is a pool Function; the two as applied, or
 /// `None` when there was nothing to do early or it failed (the reconcile
 /// then applies them after reading the whole Function, and reports).
 async fn early_pool_service(
     ctx: &Context,
     function: &FunctionResource,
     namespace: &str,
-) -> Option<Service> {
+) -> Option<(Service, Endpoints)> {
     // Only a generation not reconciled yet waits for them; a resync or a
     // pool pod's change goes the usual way.
     let new = function.status.as_ref().and_then(|s| s.observed_generation)
@@ -209,11 +211,46 @@ async fn early_pool_service(
         apply(ctx, namespace, &service),
         apply(ctx, namespace, &endpoints),
     ) {
-        Ok((service, _)) => Some(service),
+        Ok(applied) => Some(applied),
         Err(err) => {
             tracing::debug!(function = %function.name_any(), "early Service: {err}");
             None
         }
+    }
+}
+
+/// Deletes `object`, which this reconcile made: that very object (by its
+/// uid), if it is still there. (The operator may not read Services or
+/// Endpoints, only write them.)
+async fn delete_made<K>(ctx: &Context, namespace: &str, object: &K) -> Result<(), Error>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + Debug
+        + DeserializeOwned,
+{
+    let name = object.name_any();
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), namespace);
+    let params = DeleteParams {
+        preconditions: object
+            .meta()
+            .uid
+            .clone()
+            .map(|uid| kube::api::Preconditions {
+                uid: Some(uid),
+                resource_version: None,
+            }),
+        ..DeleteParams::default()
+    };
+    match api.delete(&name, &params).await {
+        Ok(_) => Ok(()),
+        // Gone, or another object by that name now: not this one to delete.
+        Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(()),
+        Err(source) => Err(Error::Delete {
+            kind: kind_name::<K>(),
+            name,
+            source,
+        }),
     }
 }
 
