@@ -171,6 +171,7 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
     trigger_metrics.register(&mut registry);
     let stop = CancellationToken::new();
     let health = tokio::spawn(serve_health(config.listen, Arc::new(registry)));
+    let trimmer = tokio::spawn(return_freed_heap_now_and_then());
 
     // One replica reconciles at a time: the holder of the Lease. Two that
     // both applied (an old and a new version during an upgrade) would set
@@ -365,7 +366,25 @@ pub async fn run(config: OperatorConfig) -> anyhow::Result<()> {
         );
     }
     health.abort();
+    trimmer.abort();
     Ok(())
+}
+
+/// How often the operator gives freed heap back to the system.
+const TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Gives the heap freed since the last time back to the system, every
+/// [`TRIM_EVERY`]. A burst of reconciles (each reads its whole Function,
+/// the source too) leaves freed memory in the allocator's per-thread
+/// arenas: with 1,000 Functions of 16 KB the leading replica held 167 MiB
+/// resident, 71 MiB after one trim (benches/README.md).
+async fn return_freed_heap_now_and_then() {
+    let mut every = tokio::time::interval(TRIM_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let _ = tokio::task::spawn_blocking(crate::host::return_freed_heap).await;
+    }
 }
 
 /// Keeps `ctx` told whether this replica holds the Lease, and counts each
