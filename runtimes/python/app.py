@@ -20,6 +20,7 @@ handler is run to completion (it may await other coroutines; there is no
 event loop for I/O in the sandbox).
 """
 
+import gc
 import importlib
 import importlib.util
 import inspect
@@ -324,6 +325,18 @@ def _rehearse():
         _prepared = prepared
 
 
+def _freeze():
+    """Leaves every object alive now out of the cyclic garbage collector's
+    passes (`gc.freeze`), at the end of a snapshot. A collection during an
+    event would otherwise walk the interpreter's and the function's objects,
+    all of them in the snapshot, and write to each one's header: a page
+    fault and a copy of the page for each page they are on, in every fresh
+    instance, for objects that live as long as the instance anyway. Objects
+    the event makes are collected as before."""
+    gc.collect()
+    gc.freeze()
+
+
 def _stand_in(event, context):
     """The rehearsal's handler: what a handler typically does."""
     data = event["data"]
@@ -358,6 +371,7 @@ class Init(exports.Init):
             del os.environ[SNAPSHOT_SOURCE]
             os.environ.pop(WARM_UP, None)
             _snapshotted = True
+            _freeze()
             return
         if os.environ.get(WARM_UP, "1") != "0":
             _rehearse()
@@ -391,3 +405,8 @@ def _run(awaitable):
             steps.send(None)
     except StopIteration as done:
         return done.value
+
+
+# The runtime's own snapshot (componentize-py pre-initializes this module):
+# the interpreter, the standard library imported above and this module.
+_freeze()

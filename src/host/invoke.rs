@@ -143,23 +143,36 @@ impl LoadedFunction {
                 "a command's instance is made with its event".into(),
             ));
         };
+        let arrival = match making {
+            Making::Ahead => slot.arrive(),
+            Making::Inline => 0,
+        };
         if making == Making::Ahead
-            && let Some(ready) = slot.take(deadline)
+            && let Some(mut ready) = slot.take(deadline)
         {
+            ready.arrival = arrival;
             return Ok(ready);
         }
-        slot.make(deadline).await.map_err(|failed| {
+        let mut ready = slot.make(deadline).await.map_err(|failed| {
             self.log_output("stdout", &failed.io.stdout.contents());
             self.log_output("stderr", &failed.io.stderr.contents());
             classify(failed.error, self.settings.timeout)
-        })
+        })?;
+        ready.arrival = arrival;
+        Ok(ready)
     }
 
-    /// Drops an event's spent store: in the background, making the next
-    /// instance, or here.
-    fn spent(&self, store: Store<ComponentState>, token: Option<Token>, making: Making) {
+    /// Drops event number `arrival`'s spent store: in the background,
+    /// making the next instance, or here.
+    fn spent(
+        &self,
+        store: Store<ComponentState>,
+        token: Option<Token>,
+        arrival: u64,
+        making: Making,
+    ) {
         match (&self.ready, making) {
-            (Some(slot), Making::Ahead) => slot.recycle(store, token),
+            (Some(slot), Making::Ahead) => slot.recycle(store, token, arrival),
             _ => drop((store, token)),
         }
     }
@@ -248,6 +261,7 @@ impl LoadedFunction {
             instance,
             io,
             token,
+            arrival,
             ..
         } = self.instance(deadline, making).await?;
         let Instance::HttpProxy(proxy) = instance else {
@@ -278,7 +292,7 @@ impl LoadedFunction {
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, req, out)
                 .await;
-            self.spent(store, token, making);
+            self.spent(store, token, arrival, making);
             called
         };
         let limit = self.host.config.max_response_bytes;

@@ -94,6 +94,9 @@ pub(crate) struct Ready {
     made: Instant,
     /// The events it served.
     served: u32,
+    /// The number of the event it serves (`ReadySlot::arrive`); zero until
+    /// it serves one made ahead.
+    pub arrival: u64,
     /// How much of `io` was logged already.
     logged: (usize, usize),
 }
@@ -167,6 +170,12 @@ pub(crate) struct ReadySlot {
     /// How many events came under steady load: what makes a source
     /// function worth its own snapshot (`preinit`).
     under_load: AtomicU32,
+    /// How many events have arrived (`arrive`).
+    arrivals: AtomicU64,
+    /// Milliseconds from `born` until which the function counts as under
+    /// concurrent load: [`STEADY_GAP`] after an event ended with another
+    /// arrived while it ran.
+    crowded_until: AtomicU64,
     /// When the slot was made: the clock of `last_event`.
     born: Instant,
     /// Milliseconds from `born` to the latest event, plus one; zero: none.
@@ -199,6 +208,8 @@ impl ReadySlot {
             reaping: AtomicBool::new(false),
             steady: AtomicBool::new(false),
             under_load: AtomicU32::new(0),
+            arrivals: AtomicU64::new(0),
+            crowded_until: AtomicU64::new(0),
             born: Instant::now(),
             last_event: AtomicU64::new(0),
             again: AtomicBool::new(false),
@@ -218,7 +229,6 @@ impl ReadySlot {
     /// (its memory the most likely still in the caches), else the one made
     /// ahead.
     pub(crate) fn take(&self, deadline: Instant) -> Option<Ready> {
-        self.note_event();
         let kept = self.kept().pop();
         let mut ready = match kept {
             Some(kept) => kept,
@@ -242,8 +252,27 @@ impl ReadySlot {
         Some(ready)
     }
 
-    /// Records an event's arrival, and whether it came within `idle` of the
-    /// one before.
+    /// Records an event's arrival, before it takes or makes its instance:
+    /// its number, counted from one.
+    pub(crate) fn arrive(&self) -> u64 {
+        self.note_event();
+        self.arrivals.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Whether event number `arrival`, ending now, finds the function under
+    /// concurrent load: another event arrived while it ran, or while one
+    /// of the events that ended in the last [`STEADY_GAP`] did.
+    fn crowded(&self, arrival: u64) -> bool {
+        let now = u64::try_from(self.born.elapsed().as_millis()).unwrap_or(u64::MAX);
+        if self.arrivals.load(Ordering::Relaxed) > arrival {
+            let until = now.saturating_add(u64::try_from(STEADY_GAP.as_millis()).unwrap_or(0));
+            self.crowded_until.fetch_max(until, Ordering::Relaxed);
+            return true;
+        }
+        now < self.crowded_until.load(Ordering::Relaxed)
+    }
+
+    /// Records whether an event came within `idle` of the one before.
     fn note_event(&self) {
         let now = u64::try_from(self.born.elapsed().as_millis())
             .unwrap_or(u64::MAX)
@@ -305,6 +334,7 @@ impl ReadySlot {
                 token: None,
                 made: Instant::now(),
                 served: 0,
+                arrival: 0,
                 logged: (0, 0),
             }),
             Err(error) => Err(Failed { error, io }),
@@ -330,24 +360,44 @@ impl ReadySlot {
             }
             return;
         }
-        let Ready { store, token, .. } = ready;
-        self.recycle(store, token);
+        let Ready {
+            store,
+            token,
+            arrival,
+            ..
+        } = ready;
+        self.recycle(store, token, arrival);
     }
 
-    /// After an event: drops its spent store and makes the next instance,
-    /// both in the background, on the token of the instance made ahead or
-    /// a new one. Without a token, or outside a tokio runtime, or when none
-    /// is made ahead, the store is dropped here and no instance is made;
-    /// nor is one after an event whose instance was made for it, unless the
-    /// function's event before it came within `idle` too (a lone event
-    /// predicts no next one in time for an instance to wait for it).
-    pub(crate) fn recycle(self: &Arc<Self>, spent: Store<ComponentState>, token: Option<Token>) {
+    /// After event number `arrival`: drops its spent store and makes the
+    /// next instance, both in the background, on the token of the instance
+    /// made ahead or a new one. Without a token, or outside a tokio
+    /// runtime, or when none is made ahead, the store is dropped here and no
+    /// instance is made; nor is one after an event whose instance was made
+    /// for it, unless the function's event before it came within `idle` too
+    /// (a lone event predicts no next one in time for an instance to wait
+    /// for it). Nor is one under concurrent load (`crowded`): events then
+    /// come faster than instances can be made ahead of them, and each
+    /// makes its own; the store is dropped here too, with no task to hand
+    /// it to (waking another thread for it costs more than the drop, and
+    /// keeps that thread from an event).
+    pub(crate) fn recycle(
+        self: &Arc<Self>,
+        spent: Store<ComponentState>,
+        token: Option<Token>,
+        arrival: u64,
+    ) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             drop(spent);
             return;
         };
         if self.idle.is_zero() {
             drop(spent);
+            return;
+        }
+        if self.crowded(arrival) {
+            self.under_load.fetch_add(1, Ordering::Relaxed);
+            drop((spent, token));
             return;
         }
         if token.is_none() && !self.again.load(Ordering::Relaxed) {
