@@ -378,9 +378,10 @@ impl ReadySlot {
     /// (a lone event predicts no next one in time for an instance to wait
     /// for it). Nor is one under concurrent load (`crowded`): events then
     /// come faster than instances can be made ahead of them, and each
-    /// makes its own; the store is dropped here too, with no task to hand
-    /// it to (waking another thread for it costs more than the drop, and
-    /// keeps that thread from an event).
+    /// makes its own; an instance made ahead would only be handed from the
+    /// thread that made it to another, which costs more than it saves. The
+    /// spent store is then dropped here, with no task to hand it to
+    /// (benches/README.md, "Concurrent events", has both measured).
     pub(crate) fn recycle(
         self: &Arc<Self>,
         spent: Store<ComponentState>,
