@@ -656,10 +656,7 @@ async fn a_function_that_ran_out_of_memory_runs_one_event_at_a_time_for_a_while(
     // The warning is logged before the answer, but read from up's stderr
     // by another thread: it may come in a moment after the answer.
     let warning = "function `bomb` ran out of memory: its events run one at a time until 2s after the last one that does";
-    let logged = Instant::now();
-    while !up.log().contains(warning) && logged.elapsed() < Duration::from_secs(5) {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::source::wait_for_log_line(&up, &[warning]);
     assert!(up.log().contains(warning), "{}", up.log());
     // ... and for the next 2 s its events take turns: all three are in,
     // one runs at a time, each until its 1 s timeout.

@@ -143,21 +143,18 @@ impl LoadedFunction {
                 "a command's instance is made with its event".into(),
             ));
         };
-        let arrival = match making {
-            Making::Ahead => slot.arrive(),
-            Making::Inline => 0,
+        let (arrival, taken) = match making {
+            Making::Ahead => (slot.arrive(), slot.take(deadline)),
+            Making::Inline => (0, None),
         };
-        if making == Making::Ahead
-            && let Some(mut ready) = slot.take(deadline)
-        {
-            ready.arrival = arrival;
-            return Ok(ready);
-        }
-        let mut ready = slot.make(deadline).await.map_err(|failed| {
-            self.log_output("stdout", &failed.io.stdout.contents());
-            self.log_output("stderr", &failed.io.stderr.contents());
-            classify(failed.error, self.settings.timeout)
-        })?;
+        let mut ready = match taken {
+            Some(ready) => ready,
+            None => slot.make(deadline).await.map_err(|failed| {
+                self.log_output("stdout", &failed.io.stdout.contents());
+                self.log_output("stderr", &failed.io.stderr.contents());
+                classify(failed.error, self.settings.timeout)
+            })?,
+        };
         ready.arrival = arrival;
         Ok(ready)
     }

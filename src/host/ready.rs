@@ -94,8 +94,8 @@ pub(crate) struct Ready {
     made: Instant,
     /// The events it served.
     served: u32,
-    /// The number of the event it serves (`ReadySlot::arrive`); zero until
-    /// it serves one made ahead.
+    /// The number of the event it serves (`ReadySlot::arrive`); zero while
+    /// it waits for one, and for an event made inline.
     pub arrival: u64,
     /// How much of `io` was logged already.
     logged: (usize, usize),
@@ -378,8 +378,7 @@ impl ReadySlot {
     /// (a lone event predicts no next one in time for an instance to wait
     /// for it). Nor is one under concurrent load (`crowded`): events then
     /// come faster than instances can be made ahead of them, and each
-    /// makes its own; an instance made ahead would only be handed from the
-    /// thread that made it to another, which costs more than it saves. The
+    /// makes its own, and making one ahead measured slower than not. The
     /// spent store is then dropped here, with no task to hand it to
     /// (benches/README.md, "Concurrent events", has both measured).
     pub(crate) fn recycle(
